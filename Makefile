@@ -1,0 +1,40 @@
+# Browser e-cash: two commands do everything on a fresh machine.
+#   make run   - build the wallet, start the mint (SQLite) and the demo shop, print the URL
+#   make test  - install what the tests need, then run every test
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CHROMEDRIVER ?= $(shell command -v chromedriver 2>/dev/null)
+export CHROMEDRIVER
+
+.PHONY: help setup test test-native test-wasm lint run build bench
+
+help:
+	@echo "make run    build and start the mint + demo shop, print the URL"
+	@echo "make test   install test tools (idempotent), then run every test"
+	@echo "make setup  only install the toolchain (wasm target, wasm-bindgen, trunk, wasm-pack, chromium)"
+	@echo "make lint   cargo fmt --check and clippy -D warnings"
+
+setup:
+	@bash scripts/setup.sh
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+test-native:
+	cargo test --workspace
+
+# wasm tests in headless Chromium (webdriver.json in each crate sets the flags
+# Chromium needs as root and offline).
+test-wasm:
+	wasm-pack test --headless --chrome --mode no-install --release shared
+
+test: setup lint test-native test-wasm
+	@echo "all tests passed"
+
+build:
+	cargo build --release -p mint-server
+
+run: setup build
+	@bash scripts/run.sh

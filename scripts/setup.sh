@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Idempotent installer for everything the build and tests need.
+# Skips each tool that is already present at the right version, so a warm
+# machine pays nothing. Versions follow ../shared/TOOLCHAIN.md.
+set -euo pipefail
+
+WASM_BINDGEN_VERSION=0.2.130
+TRUNK_VERSION=0.21.14
+WASM_PACK_VERSION=0.15.1
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+have_version() { # have_version <cmd> <version>
+  command -v "$1" >/dev/null 2>&1 && "$1" --version 2>/dev/null | grep -q "$2"
+}
+
+sudo_if_needed() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_updated=0
+apt_install() { # apt_install <pkg>...
+  if [ "$apt_updated" -eq 0 ]; then
+    log "apt-get update"
+    sudo_if_needed apt-get update -qq
+    apt_updated=1
+  fi
+  log "apt-get install $*"
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+if ! rustup target list --installed | grep -q '^wasm32-unknown-unknown$'; then
+  log "adding rust target wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  apt_install chromium chromium-driver
+fi
+
+if ! command -v wasm-opt >/dev/null 2>&1; then
+  apt_install binaryen
+fi
+
+if ! have_version wasm-bindgen "$WASM_BINDGEN_VERSION"; then
+  log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes)"
+  # Not --locked: a locked dependency of this release is missing from the registry.
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+fi
+
+if ! have_version wasm-pack "$WASM_PACK_VERSION"; then
+  log "installing wasm-pack $WASM_PACK_VERSION"
+  cargo install wasm-pack --version "$WASM_PACK_VERSION" --locked --force
+fi
+
+if [ "${SETUP_SKIP_TRUNK:-0}" != 1 ] && ! have_version trunk "$TRUNK_VERSION"; then
+  log "installing trunk $TRUNK_VERSION (7-9 minutes on 2 cores)"
+  cargo install trunk --version "$TRUNK_VERSION" --locked --force
+fi
+
+log "toolchain ready"

@@ -1,0 +1,129 @@
+//! Coins, blinded coins, and the client-side steps that make them.
+
+use rsa::PublicKey as RsaPublicKey;
+use serde::{Deserialize, Serialize};
+
+use crate::blind_rsa::{self, BlindInverse, BlindRsaError, PREFIX_LEN, Variant};
+use crate::bytes::{B32, Bytes, Fixed};
+use crate::canonical::{Canonical, Encoder};
+
+/// The variant every coin uses.
+pub const COIN_VARIANT: Variant = Variant::PSS_RANDOMIZED;
+
+/// A coin: `{key_id, serial, msg_prefix, signature}`. Its value is its key's denomination.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coin {
+    /// Which denomination key signed it (the seed's "keyversion").
+    pub key_id: B32,
+    /// 32 random bytes chosen by the wallet; the bank first sees it at deposit.
+    pub serial: B32,
+    /// RFC 9474 message randomizer.
+    pub msg_prefix: B32,
+    /// RSA-PSS signature over `msg_prefix || serial`.
+    pub signature: Bytes,
+}
+
+impl Coin {
+    /// The message the signature is over: `msg_prefix || serial`.
+    pub fn input_msg(&self) -> Vec<u8> {
+        blind_rsa::prepare(&self.msg_prefix.0, &self.serial.0, COIN_VARIANT)
+    }
+
+    /// Checks the bank's signature under the coin's denomination key.
+    pub fn verify(&self, key: &RsaPublicKey) -> Result<(), BlindRsaError> {
+        blind_rsa::verify(key, &self.input_msg(), &self.signature.0, COIN_VARIANT)
+    }
+}
+
+impl Canonical for Coin {
+    const DOMAIN: &'static str = "coin";
+    fn encode_fields(&self, e: &mut Encoder) {
+        e.fixed(&self.key_id.0)
+            .fixed(&self.serial.0)
+            .fixed(&self.msg_prefix.0)
+            .bytes(&self.signature.0);
+    }
+}
+
+/// A blinded coin, as sent to the bank for signing.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct BlindedCoin {
+    /// Denomination key to sign with.
+    pub key_id: B32,
+    /// RFC 9474 `blinded_msg`.
+    pub blinded_msg: Bytes,
+}
+
+impl Canonical for BlindedCoin {
+    const DOMAIN: &'static str = "blinded-coin";
+    fn encode_fields(&self, e: &mut Encoder) {
+        e.fixed(&self.key_id.0).bytes(&self.blinded_msg.0);
+    }
+}
+
+/// The wallet's secrets for one coin between blinding and finalizing.
+#[derive(Debug)]
+pub struct PendingCoin {
+    /// Denomination key id.
+    pub key_id: B32,
+    /// Serial.
+    pub serial: B32,
+    /// Message randomizer.
+    pub msg_prefix: B32,
+    /// What goes to the bank.
+    pub blinded: BlindedCoin,
+    /// Unblinding secret.
+    pub inv: BlindInverse,
+}
+
+impl PendingCoin {
+    /// Blinds a coin with fresh random serial, prefix, salt and blinding factor.
+    pub fn new_random(key_id: B32, key: &RsaPublicKey) -> Result<Self, BlindRsaError> {
+        let mut serial = [0u8; 32];
+        getrandom::fill(&mut serial).map_err(|_| BlindRsaError::Rng)?;
+        let prefix = blind_rsa::random_prefix()?;
+        let input = blind_rsa::prepare(&prefix, &serial, COIN_VARIANT);
+        let b = blind_rsa::blind(key, &input, COIN_VARIANT)?;
+        Ok(Self::from_parts(key_id, Fixed(serial), Fixed(prefix), b))
+    }
+
+    /// Blinds a coin from caller-chosen secrets (a wallet deriving them from its seed).
+    pub fn new_deterministic(
+        key_id: B32,
+        key: &RsaPublicKey,
+        serial: [u8; 32],
+        prefix: [u8; PREFIX_LEN],
+        salt: &[u8; blind_rsa::SALT_LEN],
+        r_bytes: &[u8],
+    ) -> Result<Self, BlindRsaError> {
+        let input = blind_rsa::prepare(&prefix, &serial, COIN_VARIANT);
+        let r = blind_rsa::blinding_factor_from_bytes(key, r_bytes)?;
+        let b = blind_rsa::blind_with(key, &input, salt, r)?;
+        Ok(Self::from_parts(key_id, Fixed(serial), Fixed(prefix), b))
+    }
+
+    fn from_parts(key_id: B32, serial: B32, msg_prefix: B32, b: blind_rsa::Blinded) -> Self {
+        Self {
+            key_id,
+            serial,
+            msg_prefix,
+            blinded: BlindedCoin {
+                key_id,
+                blinded_msg: Bytes(b.blinded_msg),
+            },
+            inv: b.inv,
+        }
+    }
+
+    /// Unblinds the bank's blind signature and verifies the coin before returning it.
+    pub fn finalize(&self, key: &RsaPublicKey, blind_sig: &[u8]) -> Result<Coin, BlindRsaError> {
+        let input = blind_rsa::prepare(&self.msg_prefix.0, &self.serial.0, COIN_VARIANT);
+        let sig = blind_rsa::finalize(key, &input, blind_sig, &self.inv, COIN_VARIANT)?;
+        Ok(Coin {
+            key_id: self.key_id,
+            serial: self.serial,
+            msg_prefix: self.msg_prefix,
+            signature: Bytes(sig),
+        })
+    }
+}

@@ -1,0 +1,36 @@
+//! Protocol core of browser e-cash: Chaum's Ecash on RFC 9474 blind RSA.
+//!
+//! Pure: no I/O, no async runtime; builds natively and for `wasm32-unknown-unknown`.
+//! Everything the bank, the wallet and the shop agree on lives here, once:
+//!
+//! - [`blind_rsa`] / [`pss`]: RFC 9474 blind signatures (RSABSSA-SHA384-PSS-Randomized);
+//! - [`coin`]: coins and the client steps that make them;
+//! - [`keyset`]: denomination keys and the master-signed key set;
+//! - [`messages`]: requests, responses and signed statements of the flows;
+//! - [`envelope`]: coins sealed to the bank and bound to `H(payment_info)`;
+//! - [`signing`]: Ed25519 signatures of accounts, master key and statements;
+//! - [`canonical`]: the one byte encoding that is hashed and signed;
+//! - [`amount`]: money and denominations; [`error`]: wire error codes.
+
+pub mod amount;
+pub mod blind_rsa;
+pub mod bytes;
+pub mod canonical;
+pub mod coin;
+pub mod envelope;
+pub mod error;
+pub mod keyset;
+pub mod messages;
+pub mod pss;
+pub mod signing;
+
+pub use amount::{Amount, Currency, Denomination};
+pub use bytes::{B32, B64, Bytes, Fixed};
+pub use canonical::Canonical;
+pub use coin::{BlindedCoin, Coin, PendingCoin};
+pub use error::{ApiError, ErrorCode};
+pub use keyset::{DenominationKey, KeySet, SignedKeySet, VerifiedKeySet};
+pub use signing::{Keypair, PublicKey, Signature, Signed};
+
+/// Re-exported so dependants name the same RSA types.
+pub use rsa;

@@ -1,0 +1,410 @@
+//! Requests, responses and statements of the ten flows.
+//!
+//! Everything signed implements [`Canonical`]; its domain tag names the type,
+//! so a signature on one message type can never pass as another.
+
+use serde::{Deserialize, Serialize};
+
+use crate::amount::Amount;
+use crate::bytes::{B32, Bytes, Fixed};
+use crate::canonical::{Canonical, Encoder, sha256};
+use crate::coin::{BlindedCoin, Coin};
+use crate::envelope::SealedEnvelope;
+use crate::signing::{PublicKey, Signed};
+
+/// An account id: base64url of the first 16 bytes of SHA-256 of the account's public key.
+pub fn account_id(pk: &PublicKey) -> String {
+    crate::bytes::b64_encode(&sha256(&pk.0.0)[..16])
+}
+
+/// `POST /accounts`: register a signing key. Signed by that key (proof of possession).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterAccount {
+    /// The account's Ed25519 public key.
+    pub public_key: PublicKey,
+    /// Free text for the account holder's own records (e.g. "alice's wallet").
+    pub label: String,
+    /// Client time, unix seconds.
+    pub timestamp: u64,
+}
+
+impl Canonical for RegisterAccount {
+    const DOMAIN: &'static str = "register-account";
+    fn encode_fields(&self, e: &mut Encoder) {
+        e.fixed(&self.public_key.0.0)
+            .str(&self.label)
+            .u64(self.timestamp);
+    }
+}
+
+/// Answer to a registration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountCreated {
+    /// The new account's id.
+    pub account_id: String,
+}
+
+/// `POST /accounts/{id}/faucet`: demo credit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaucetRequest {
+    /// Amount to credit.
+    pub amount: Amount,
+}
+
+/// Signed query for `GET /accounts/{id}` (sent in headers).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountQuery {
+    /// Whose statement.
+    pub account_id: String,
+    /// Client time, unix seconds; the bank refuses stale queries.
+    pub timestamp: u64,
+}
+
+impl Canonical for AccountQuery {
+    const DOMAIN: &'static str = "account-query";
+    fn encode_fields(&self, e: &mut Encoder) {
+        e.str(&self.account_id).u64(self.timestamp);
+    }
+}
+
+/// One line of an account's ledger.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// Signed change in minor units.
+    pub delta: i64,
+    /// Why: `faucet`, `withdraw`, `deposit`.
+    pub reason: String,
+    /// Request id or payment id behind the change.
+    pub reference: String,
+    /// Unix seconds.
+    pub at: u64,
+}
+
+/// Answer to `GET /accounts/{id}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountStatement {
+    /// The account.
+    pub account_id: String,
+    /// Current balance.
+    pub balance: Amount,
+    /// Every balance change, oldest first.
+    pub ledger: Vec<LedgerEntry>,
+}
+
+/// `POST /withdraw`: one account-signed request for a batch of blinded coins.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WithdrawRequest {
+    /// The account to debit.
+    pub account_id: String,
+    /// Client-chosen id; a retry with the same id and body gets the same answer.
+    pub request_id: B32,
+    /// Total, which must equal the sum of the coins' denominations.
+    pub amount: Amount,
+    /// Coins to sign.
+    pub coins: Vec<BlindedCoin>,
+    /// Client time, unix seconds.
+    pub timestamp: u64,
+}
+
+impl Canonical for WithdrawRequest {
+    const DOMAIN: &'static str = "withdraw-request";
+    fn encode_fields(&self, e: &mut Encoder) {
+        e.str(&self.account_id).fixed(&self.request_id.0);
+        self.amount.encode(e);
+        e.list(&self.coins).u64(self.timestamp);
+    }
+}
+
+/// Blind signatures, in request order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlindSignatures {
+    /// The request answered.
+    pub request_id: B32,
+    /// One per blinded coin, same order.
+    pub blind_signatures: Vec<Bytes>,
+}
+
+/// A merchant's payment request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayReq {
+    /// Merchant's id for this sale (becomes the receipt's transaction id).
+    pub payreq_id: String,
+    /// Price.
+    pub amount: Amount,
+    /// When issued, unix seconds.
+    pub timestamp: u64,
+    /// After this, the merchant refuses payment.
+    pub expires_at: u64,
+    /// The merchant's bank (`bank_id` of its key set).
+    pub merchant_bank_id: String,
+    /// The merchant's account at that bank.
+    pub merchant_acc_id: String,
+    /// What is sold.
+    pub description: String,
+    /// Where the wallet posts the payment.
+    pub pay_url: String,
+    /// Where the buyer sees the goods after paying.
+    pub fulfillment_url: String,
+}
+
+impl Canonical for PayReq {
+    const DOMAIN: &'static str = "payreq";
+    fn encode_fields(&self, e: &mut Encoder) {
+        e.str(&self.payreq_id);
+        self.amount.encode(e);
+        e.u64(self.timestamp)
+            .u64(self.expires_at)
+            .str(&self.merchant_bank_id)
+            .str(&self.merchant_acc_id)
+            .str(&self.description)
+            .str(&self.pay_url)
+            .str(&self.fulfillment_url);
+    }
+}
+
+/// `payment_info`: what the merchant and bank see of a payment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentInfo {
+    /// The bank that must accept the coins.
+    pub bank_id: String,
+    /// Total paid.
+    pub amount: Amount,
+    /// Number of coins in the envelope.
+    pub ncoins: u32,
+    /// Payer's time, unix seconds.
+    pub timestamp: u64,
+    /// Payee's bank.
+    pub merchant_bank_id: String,
+    /// Payee's account.
+    pub merchant_acc_id: String,
+    /// The payreq this pays.
+    pub payreq_id: String,
+    /// `H(description)`.
+    pub description_hash: B32,
+    /// `H(payer_code)`: lets the payer, and only the payer, prove the payment later.
+    pub payer_code_hash: B32,
+}
+
+impl Canonical for PaymentInfo {
+    const DOMAIN: &'static str = "payment-info";
+    fn encode_fields(&self, e: &mut Encoder) {
+        e.str(&self.bank_id);
+        self.amount.encode(e);
+        e.u32(self.ncoins)
+            .u64(self.timestamp)
+            .str(&self.merchant_bank_id)
+            .str(&self.merchant_acc_id)
+            .str(&self.payreq_id)
+            .fixed(&self.description_hash.0)
+            .fixed(&self.payer_code_hash.0);
+    }
+}
+
+/// The plaintext inside a payment's envelope: `{Coins, H(payment_info)}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoinBundle {
+    /// `H(payment_info)`, checked by the bank against the envelope's associated data.
+    pub payment_info_hash: B32,
+    /// The coins.
+    pub coins: Vec<Coin>,
+}
+
+/// `payment = {payment_info, {Coins, H(payment_info)}PK_bank}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    /// What is paid, to whom.
+    pub payment_info: PaymentInfo,
+    /// The coins, sealed to the bank and bound to `payment_info`.
+    pub sealed_coins: SealedEnvelope,
+}
+
+impl Payment {
+    /// Payment id: the canonical hash of the whole payment; idempotency key of deposits.
+    pub fn payment_id(&self) -> B32 {
+        Fixed(self.canonical_hash())
+    }
+}
+
+impl Canonical for Payment {
+    const DOMAIN: &'static str = "payment";
+    fn encode_fields(&self, e: &mut Encoder) {
+        self.payment_info.encode_fields(e);
+        e.bytes(&self.sealed_coins.wrapped_key.0)
+            .fixed(&self.sealed_coins.nonce.0)
+            .bytes(&self.sealed_coins.ciphertext.0);
+    }
+}
+
+/// `deposit`: the merchant forwards a payment, signed by its account key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deposit {
+    /// The depositing merchant; must equal `payment_info.merchant_acc_id`.
+    pub merchant_acc_id: String,
+    /// The payment as received.
+    pub payment: Payment,
+}
+
+impl Canonical for Deposit {
+    const DOMAIN: &'static str = "deposit";
+    fn encode_fields(&self, e: &mut Encoder) {
+        e.str(&self.merchant_acc_id);
+        self.payment.encode_fields(e);
+    }
+}
+
+/// `deposit_ack = {result, amount, ...}Sig_bank`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepositAck {
+    /// Always `accepted`: a refused deposit is an error, not an ack.
+    pub result: String,
+    /// The payment deposited.
+    pub payment_id: B32,
+    /// Amount credited.
+    pub amount: Amount,
+    /// Account credited.
+    pub merchant_acc_id: String,
+    /// The bank.
+    pub bank_id: String,
+    /// When the deposit committed, unix seconds.
+    pub deposited_at: u64,
+}
+
+impl Canonical for DepositAck {
+    const DOMAIN: &'static str = "deposit-ack";
+    fn encode_fields(&self, e: &mut Encoder) {
+        e.str(&self.result).fixed(&self.payment_id.0);
+        self.amount.encode(e);
+        e.str(&self.merchant_acc_id)
+            .str(&self.bank_id)
+            .u64(self.deposited_at);
+    }
+}
+
+/// The merchant's receipt: `{amount, transaction_id, date}Sig_M`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// Amount paid.
+    pub amount: Amount,
+    /// The merchant's transaction id (the payreq id).
+    pub transaction_id: String,
+    /// Unix seconds.
+    pub date: u64,
+    /// The payment this receipt is for.
+    pub payment_id: B32,
+    /// The merchant.
+    pub merchant_acc_id: String,
+}
+
+impl Canonical for Receipt {
+    const DOMAIN: &'static str = "receipt";
+    fn encode_fields(&self, e: &mut Encoder) {
+        self.amount.encode(e);
+        e.str(&self.transaction_id)
+            .u64(self.date)
+            .fixed(&self.payment_id.0)
+            .str(&self.merchant_acc_id);
+    }
+}
+
+/// What a shop answers to a payment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentResponse {
+    /// The shop's signed receipt.
+    pub receipt: Signed<Receipt>,
+    /// The bank's signed ack the receipt rests on.
+    pub deposit_ack: Signed<DepositAck>,
+    /// Where the goods are.
+    pub fulfillment_url: String,
+}
+
+/// `POST /proofs`: the payer reveals `payer_code`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProofRequest {
+    /// The payment.
+    pub payment_id: B32,
+    /// The secret whose hash is in `payment_info`.
+    pub payer_code: Bytes,
+}
+
+/// A bank-signed statement that a payment was made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentProof {
+    /// The payment.
+    pub payment_id: B32,
+    /// Its payment_info, showing amount, payee and `H(payer_code)`.
+    pub payment_info: PaymentInfo,
+    /// When it was deposited.
+    pub deposited_at: u64,
+    /// The bank.
+    pub bank_id: String,
+}
+
+impl Canonical for PaymentProof {
+    const DOMAIN: &'static str = "payment-proof";
+    fn encode_fields(&self, e: &mut Encoder) {
+        e.fixed(&self.payment_id.0);
+        self.payment_info.encode_fields(e);
+        e.u64(self.deposited_at).str(&self.bank_id);
+    }
+}
+
+/// `POST /exchange`: coins in, blinded coins of the same total out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExchangeRequest {
+    /// Client-chosen id for idempotent retry.
+    pub request_id: B32,
+    /// Coins given up.
+    pub coins: Vec<Coin>,
+    /// New coins wanted, of the same total.
+    pub outputs: Vec<BlindedCoin>,
+}
+
+impl Canonical for ExchangeRequest {
+    const DOMAIN: &'static str = "exchange-request";
+    fn encode_fields(&self, e: &mut Encoder) {
+        e.fixed(&self.request_id.0)
+            .list(&self.coins)
+            .list(&self.outputs);
+    }
+}
+
+/// `POST /coins/state`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoinStateRequest {
+    /// Serials to look up.
+    pub serials: Vec<B32>,
+}
+
+/// Answer to `/coins/state`: one flag per serial, same order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoinStateResponse {
+    /// `true` where the serial is spent.
+    pub spent: Vec<bool>,
+}
+
+/// `POST /restore`: blinded messages whose blind signatures the bank stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreRequest {
+    /// Blinded coins re-derived from the wallet seed.
+    pub blinded: Vec<BlindedCoin>,
+}
+
+/// Answer to `/restore`: the stored blind signature, or none, per blinded coin.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreResponse {
+    /// Same order as the request.
+    pub blind_signatures: Vec<Option<Bytes>>,
+}
+
+/// Length of a payer code in bytes.
+pub const PAYER_CODE_LEN: usize = 32;
+
+/// `H(description)` as it goes into `payment_info`.
+pub fn description_hash(description: &str) -> B32 {
+    Fixed(sha256(description.as_bytes()))
+}
+
+/// `H(payer_code)` as it goes into `payment_info`.
+pub fn payer_code_hash(payer_code: &[u8]) -> B32 {
+    Fixed(sha256(payer_code))
+}
