@@ -62,6 +62,31 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The HTTP status that carries this code.
+    pub fn http_status(self) -> u16 {
+        match self {
+            Self::MalformedRequest
+            | Self::InvalidField
+            | Self::TooManyCoins
+            | Self::UnknownKey
+            | Self::InvalidCoin
+            | Self::DuplicateCoin
+            | Self::AmountMismatch
+            | Self::EnvelopeInvalid
+            | Self::PayreqInvalid => 400,
+            Self::BadSignature | Self::StaleRequest => 401,
+            Self::InsufficientFunds => 402,
+            Self::WrongMerchant | Self::BadPayerCode | Self::FaucetDisabled => 403,
+            Self::UnknownAccount | Self::NotFound => 404,
+            Self::AccountExists | Self::CoinSpent | Self::RequestIdReused => 409,
+            Self::KeyExpired => 410,
+            Self::PayloadTooLarge => 413,
+            Self::RateLimited => 429,
+            Self::Internal => 500,
+            Self::Unavailable | Self::Timeout => 503,
+        }
+    }
+
     /// The code as it appears in JSON.
     pub fn as_str(self) -> &'static str {
         // A static table keeps this allocation-free; a test pins it to serde's names.

@@ -1,0 +1,632 @@
+//! Bank logic: every flow of the mint, over [`Storage`] and [`MintKeys`].
+//! Synchronous on purpose: HTTP handlers run it on blocking threads, and
+//! tests and the demo shop can call it directly.
+//!
+//! Every method checks everything it can before it touches storage, so a
+//! refused request changes nothing. Serials are never logged.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use ecash_core::canonical::{Canonical, sha256};
+use ecash_core::messages::*;
+use ecash_core::{
+    Amount, ApiError, B32, BlindedCoin, Bytes, Coin, Currency, ErrorCode, Fixed, PublicKey,
+    Signature, Signed,
+};
+use ecash_core::{blind_rsa, envelope};
+
+use crate::keys::{DenomKey, KeyState, MintKeys};
+use crate::storage::*;
+
+/// Result of a bank operation; the error is the wire error.
+pub type BankResult<T> = Result<T, ApiError>;
+
+/// How far a signed account query's timestamp may be from the bank's clock.
+pub const QUERY_MAX_SKEW_SECS: u64 = 300;
+
+/// Longest account label.
+pub const MAX_LABEL_LEN: usize = 64;
+
+/// Bank settings that are not keys or storage.
+#[derive(Debug, Clone)]
+pub struct BankSettings {
+    /// This bank's id.
+    pub bank_id: String,
+    /// Its currency.
+    pub currency: Currency,
+    /// Whether the demo faucet is on.
+    pub demo_faucet: bool,
+    /// Largest faucet credit.
+    pub faucet_max: u64,
+    /// Most coins per request.
+    pub max_coins: usize,
+}
+
+/// The mint.
+pub struct Bank {
+    storage: Arc<dyn Storage>,
+    keys: Arc<MintKeys>,
+    settings: BankSettings,
+}
+
+/// Unix seconds now.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn err(code: ErrorCode, msg: impl Into<String>) -> ApiError {
+    ApiError::new(code, msg)
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::AccountExists => err(ErrorCode::AccountExists, "account exists"),
+            StorageError::UnknownAccount(id) => {
+                err(ErrorCode::UnknownAccount, format!("no account {id}"))
+            }
+            StorageError::InsufficientFunds { balance, needed } => err(
+                ErrorCode::InsufficientFunds,
+                format!("insufficient funds: balance {balance}, needed {needed}"),
+            ),
+            StorageError::Spent(serials) => {
+                let mut e = err(
+                    ErrorCode::CoinSpent,
+                    format!("{} coin(s) already spent", serials.len()),
+                );
+                e.spent = serials;
+                e
+            }
+            StorageError::RequestIdReused => err(
+                ErrorCode::RequestIdReused,
+                "request id was used for a different request",
+            ),
+            StorageError::Overflow => err(ErrorCode::InvalidField, "amount too large"),
+            StorageError::Db(msg) => {
+                tracing::error!(%msg, "storage failure");
+                err(ErrorCode::Internal, "storage failure; nothing was changed")
+            }
+        }
+    }
+}
+
+/// A coin checked against the keys: its key and value.
+struct CheckedCoin<'a> {
+    coin: &'a Coin,
+    value: u64,
+}
+
+impl Bank {
+    /// A bank over `storage` and `keys`.
+    pub fn new(storage: Arc<dyn Storage>, keys: Arc<MintKeys>, settings: BankSettings) -> Self {
+        Self {
+            storage,
+            keys,
+            settings,
+        }
+    }
+
+    /// Settings.
+    pub fn settings(&self) -> &BankSettings {
+        &self.settings
+    }
+
+    /// The keys.
+    pub fn keys(&self) -> &MintKeys {
+        &self.keys
+    }
+
+    /// Storage (for health checks and shutdown).
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    /// The signed key set, as JSON.
+    pub fn key_set_json(&self) -> String {
+        self.keys.current().signed_json.clone()
+    }
+
+    fn check_amount(&self, a: &Amount) -> BankResult<()> {
+        if a.currency != self.settings.currency {
+            return Err(err(
+                ErrorCode::InvalidField,
+                format!(
+                    "currency {} is not this bank's {}",
+                    a.currency, self.settings.currency
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_count(&self, n: usize, what: &str) -> BankResult<()> {
+        if n == 0 {
+            return Err(err(
+                ErrorCode::InvalidField,
+                format!("no {what} in request"),
+            ));
+        }
+        if n > self.settings.max_coins {
+            return Err(err(
+                ErrorCode::TooManyCoins,
+                format!(
+                    "{n} {what}; at most {} per request",
+                    self.settings.max_coins
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn account_key(&self, id: &str) -> BankResult<PublicKey> {
+        let acct = self
+            .storage
+            .account(id)?
+            .ok_or_else(|| err(ErrorCode::UnknownAccount, format!("no account {id}")))?;
+        Ok(PublicKey(Fixed(acct.public_key)))
+    }
+
+    /// `POST /accounts`: registers the key that signed the request. Registering
+    /// the same key again answers the same id.
+    pub fn register(&self, req: &Signed<RegisterAccount>) -> BankResult<AccountCreated> {
+        req.verify(&req.body.public_key).map_err(|_| {
+            err(
+                ErrorCode::BadSignature,
+                "registration is not signed by the key it registers",
+            )
+        })?;
+        if req.body.label.chars().count() > MAX_LABEL_LEN {
+            return Err(err(
+                ErrorCode::InvalidField,
+                format!("label longer than {MAX_LABEL_LEN} characters"),
+            ));
+        }
+        let id = account_id(&req.body.public_key);
+        match self.storage.create_account(
+            &id,
+            &req.body.public_key.0.0,
+            &req.body.label,
+            unix_now(),
+        ) {
+            Ok(()) => {
+                tracing::info!(account = %id, "account registered");
+                Ok(AccountCreated { account_id: id })
+            }
+            Err(StorageError::AccountExists) => Ok(AccountCreated { account_id: id }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `GET /accounts/{id}/public-key`: an account's public key (to check receipts).
+    pub fn public_key(&self, id: &str) -> BankResult<PublicKey> {
+        self.account_key(id)
+    }
+
+    /// `GET /accounts/{id}`: balance and ledger, for the holder only.
+    pub fn statement(
+        &self,
+        id: &str,
+        timestamp: u64,
+        sig: &Signature,
+    ) -> BankResult<AccountStatement> {
+        let key = self.account_key(id)?;
+        let q = AccountQuery {
+            account_id: id.to_owned(),
+            timestamp,
+        };
+        key.verify(&q, sig).map_err(|_| {
+            err(
+                ErrorCode::BadSignature,
+                "account query signature does not verify",
+            )
+        })?;
+        if unix_now().abs_diff(timestamp) > QUERY_MAX_SKEW_SECS {
+            return Err(err(
+                ErrorCode::StaleRequest,
+                "query timestamp too far from the bank's clock",
+            ));
+        }
+        self.statement_unchecked(id)
+    }
+
+    fn statement_unchecked(&self, id: &str) -> BankResult<AccountStatement> {
+        let acct = self
+            .storage
+            .account(id)?
+            .ok_or_else(|| err(ErrorCode::UnknownAccount, format!("no account {id}")))?;
+        Ok(AccountStatement {
+            account_id: id.to_owned(),
+            balance: Amount::new(self.settings.currency.clone(), acct.balance),
+            ledger: self.storage.ledger(id)?,
+        })
+    }
+
+    /// `POST /accounts/{id}/faucet`: demo credit, only when enabled.
+    pub fn faucet(&self, id: &str, req: &FaucetRequest) -> BankResult<AccountStatement> {
+        if !self.settings.demo_faucet {
+            return Err(err(
+                ErrorCode::FaucetDisabled,
+                "the demo faucet is off on this bank",
+            ));
+        }
+        self.check_amount(&req.amount)?;
+        if req.amount.value == 0 || req.amount.value > self.settings.faucet_max {
+            return Err(err(
+                ErrorCode::InvalidField,
+                format!("faucet amount must be 1..={}", self.settings.faucet_max),
+            ));
+        }
+        self.storage
+            .faucet_credit(id, req.amount.value, unix_now())?;
+        self.statement_unchecked(id)
+    }
+
+    /// The key that may sign new coins now, or why not.
+    fn withdraw_key<'a>(
+        &self,
+        state: &'a KeyState,
+        key_id: &B32,
+        now: u64,
+    ) -> BankResult<&'a Arc<DenomKey>> {
+        match state.active.get(key_id) {
+            Some(k) if k.info.can_withdraw(now) => Ok(k),
+            Some(_) => Err(err(
+                ErrorCode::KeyExpired,
+                format!("key {key_id} does not sign new coins now"),
+            )),
+            None if state.expired.contains_key(key_id) => Err(err(
+                ErrorCode::KeyExpired,
+                format!("key {key_id} has expired"),
+            )),
+            None => Err(err(ErrorCode::UnknownKey, format!("unknown key {key_id}"))),
+        }
+    }
+
+    /// Signs every blinded coin (after checking keys), in order.
+    fn sign_all(
+        &self,
+        state: &KeyState,
+        coins: &[BlindedCoin],
+        now: u64,
+    ) -> BankResult<Vec<(B32, Vec<u8>)>> {
+        let keys = coins
+            .iter()
+            .map(|c| self.withdraw_key(state, &c.key_id, now))
+            .collect::<BankResult<Vec<_>>>()?;
+        coins
+            .iter()
+            .zip(keys)
+            .map(|(c, k)| {
+                let sig =
+                    blind_rsa::blind_sign(&k.secret, &c.blinded_msg.0).map_err(|e| match e {
+                        blind_rsa::BlindRsaError::SigningFailed => {
+                            tracing::error!("blind signing failed its own check");
+                            err(ErrorCode::Internal, "signing failed; nothing was changed")
+                        }
+                        other => err(
+                            ErrorCode::InvalidField,
+                            format!("blinded message refused: {other}"),
+                        ),
+                    })?;
+                Ok((Fixed(c.canonical_hash()), sig))
+            })
+            .collect()
+    }
+
+    fn blinded_total(&self, state: &KeyState, coins: &[BlindedCoin], now: u64) -> BankResult<u64> {
+        coins.iter().try_fold(0u64, |acc, c| {
+            let k = self.withdraw_key(state, &c.key_id, now)?;
+            acc.checked_add(k.info.value.value)
+                .ok_or_else(|| err(ErrorCode::InvalidField, "total overflows"))
+        })
+    }
+
+    /// `POST /withdraw`: verify, debit once, sign every blinded coin.
+    pub fn withdraw(&self, req: &Signed<WithdrawRequest>) -> BankResult<BlindSignatures> {
+        let body = &req.body;
+        self.check_count(body.coins.len(), "coins")?;
+        let key = self.account_key(&body.account_id)?;
+        req.verify(&key).map_err(|_| {
+            err(
+                ErrorCode::BadSignature,
+                "withdraw request signature does not verify",
+            )
+        })?;
+        let request_hash = Fixed(body.canonical_hash());
+        if let Some(a) = self.storage.withdrawal(&body.request_id)? {
+            return replayed(a, &request_hash);
+        }
+        self.check_amount(&body.amount)?;
+        let now = unix_now();
+        let state = self.keys.current();
+        let total = self.blinded_total(&state, &body.coins, now)?;
+        if total != body.amount.value {
+            return Err(err(
+                ErrorCode::AmountMismatch,
+                format!(
+                    "coins add up to {total}, request says {}",
+                    body.amount.value
+                ),
+            ));
+        }
+        // Cheap early refusal before the costly signing; storage re-checks atomically.
+        let balance = self
+            .storage
+            .account(&body.account_id)?
+            .map(|a| a.balance)
+            .unwrap_or(0);
+        if balance < total {
+            return Err(StorageError::InsufficientFunds {
+                balance,
+                needed: total,
+            }
+            .into());
+        }
+        let signatures = self.sign_all(&state, &body.coins, now)?;
+        let response = BlindSignatures {
+            request_id: body.request_id,
+            blind_signatures: signatures.iter().map(|(_, s)| Bytes(s.clone())).collect(),
+        };
+        let stored = self.storage.commit_withdrawal(&NewWithdrawal {
+            request_id: body.request_id,
+            request_hash,
+            account_id: body.account_id.clone(),
+            amount: total,
+            signatures,
+            response_json: to_json(&response)?,
+            now,
+        })?;
+        tracing::info!(account = %body.account_id, coins = body.coins.len(), amount = total, "withdrawal");
+        parse_stored(&stored.response_json)
+    }
+
+    /// Checks coins for deposit or exchange: known key inside its deposit
+    /// window, valid signature, no serial twice. Returns each coin's value.
+    fn check_coins<'a>(
+        &self,
+        state: &KeyState,
+        coins: &'a [Coin],
+        now: u64,
+    ) -> BankResult<Vec<CheckedCoin<'a>>> {
+        let mut seen = HashSet::new();
+        coins
+            .iter()
+            .map(|coin| {
+                if !seen.insert(coin.serial) {
+                    return Err(err(ErrorCode::DuplicateCoin, "the same coin appears twice"));
+                }
+                let k = match state.active.get(&coin.key_id) {
+                    Some(k) if k.info.can_deposit(now) => k,
+                    Some(_) => {
+                        return Err(err(ErrorCode::KeyExpired, "coin of a key not yet valid"));
+                    }
+                    None if state.expired.contains_key(&coin.key_id) => {
+                        return Err(err(
+                            ErrorCode::KeyExpired,
+                            format!("coin of expired key {}", coin.key_id),
+                        ));
+                    }
+                    None => {
+                        return Err(err(
+                            ErrorCode::UnknownKey,
+                            format!("coin of unknown key {}", coin.key_id),
+                        ));
+                    }
+                };
+                coin.verify(&k.public)
+                    .map_err(|_| err(ErrorCode::InvalidCoin, "coin signature does not verify"))?;
+                Ok(CheckedCoin {
+                    coin,
+                    value: k.info.value.value,
+                })
+            })
+            .collect()
+    }
+
+    /// `POST /deposit`: open the payment, check binding, merchant and coins,
+    /// then record all serials and credit the merchant in one transaction.
+    pub fn deposit(&self, req: &Signed<Deposit>) -> BankResult<Signed<DepositAck>> {
+        let body = &req.body;
+        let info = &body.payment.payment_info;
+        let key = self.account_key(&body.merchant_acc_id)?;
+        req.verify(&key)
+            .map_err(|_| err(ErrorCode::BadSignature, "deposit signature does not verify"))?;
+        if body.merchant_acc_id != info.merchant_acc_id
+            || info.merchant_bank_id != self.settings.bank_id
+        {
+            return Err(err(
+                ErrorCode::WrongMerchant,
+                "the payment is made out to another merchant",
+            ));
+        }
+        let payment_id = body.payment.payment_id();
+        if let Some(r) = self.storage.deposit(&payment_id)? {
+            return parse_stored(&r.ack_json);
+        }
+        if info.bank_id != self.settings.bank_id {
+            return Err(err(ErrorCode::InvalidField, "payment is for another bank"));
+        }
+        self.check_amount(&info.amount)?;
+        self.check_count(info.ncoins as usize, "coins")?;
+        let info_hash = info.canonical_hash();
+        let plain = envelope::open(
+            &self.keys.encryption,
+            &body.payment.sealed_coins,
+            &info_hash,
+        )
+        .map_err(|e| err(ErrorCode::EnvelopeInvalid, e.to_string()))?;
+        let bundle: CoinBundle = serde_json::from_slice(&plain).map_err(|_| {
+            err(
+                ErrorCode::EnvelopeInvalid,
+                "envelope does not hold a coin bundle",
+            )
+        })?;
+        if bundle.payment_info_hash.0 != info_hash {
+            return Err(err(
+                ErrorCode::EnvelopeInvalid,
+                "coins are bound to another payment_info",
+            ));
+        }
+        if bundle.coins.len() != info.ncoins as usize {
+            return Err(err(
+                ErrorCode::AmountMismatch,
+                "ncoins does not match the coins sealed",
+            ));
+        }
+        let now = unix_now();
+        let state = self.keys.current();
+        let checked = self.check_coins(&state, &bundle.coins, now)?;
+        let total = checked.iter().try_fold(0u64, |a, c| a.checked_add(c.value));
+        if total != Some(info.amount.value) {
+            return Err(err(
+                ErrorCode::AmountMismatch,
+                "coins do not add up to the payment amount",
+            ));
+        }
+        let ack = Signed::sign(
+            DepositAck {
+                result: "accepted".into(),
+                payment_id,
+                amount: info.amount.clone(),
+                merchant_acc_id: body.merchant_acc_id.clone(),
+                bank_id: self.settings.bank_id.clone(),
+                deposited_at: now,
+            },
+            &self.keys.master,
+        );
+        let record = self.storage.commit_deposit(&NewDeposit {
+            payment_id,
+            merchant_acc_id: body.merchant_acc_id.clone(),
+            amount: info.amount.value,
+            spent: checked
+                .iter()
+                .map(|c| (c.coin.serial, c.coin.key_id))
+                .collect(),
+            payer_code_hash: info.payer_code_hash,
+            payment_info_json: to_json(info)?,
+            ack_json: to_json(&ack)?,
+            now,
+        })?;
+        tracing::info!(merchant = %body.merchant_acc_id, coins = checked.len(), amount = info.amount.value, "deposit");
+        parse_stored(&record.ack_json)
+    }
+
+    /// `POST /exchange`: coins in, new blind signatures of the same total out.
+    pub fn exchange(&self, req: &ExchangeRequest) -> BankResult<BlindSignatures> {
+        self.check_count(req.coins.len(), "coins")?;
+        self.check_count(req.outputs.len(), "outputs")?;
+        let request_hash = Fixed(req.canonical_hash());
+        if let Some(a) = self.storage.exchange(&req.request_id)? {
+            return replayed(a, &request_hash);
+        }
+        let now = unix_now();
+        let state = self.keys.current();
+        let checked = self.check_coins(&state, &req.coins, now)?;
+        let total_in = checked.iter().try_fold(0u64, |a, c| a.checked_add(c.value));
+        let total_out = self.blinded_total(&state, &req.outputs, now)?;
+        if total_in != Some(total_out) {
+            return Err(err(
+                ErrorCode::AmountMismatch,
+                "outputs must add up to exactly the coins given",
+            ));
+        }
+        let signatures = self.sign_all(&state, &req.outputs, now)?;
+        let response = BlindSignatures {
+            request_id: req.request_id,
+            blind_signatures: signatures.iter().map(|(_, s)| Bytes(s.clone())).collect(),
+        };
+        let stored = self.storage.commit_exchange(&NewExchange {
+            request_id: req.request_id,
+            request_hash,
+            spent: checked
+                .iter()
+                .map(|c| (c.coin.serial, c.coin.key_id))
+                .collect(),
+            signatures,
+            response_json: to_json(&response)?,
+            now,
+        })?;
+        tracing::info!(
+            coins_in = req.coins.len(),
+            coins_out = req.outputs.len(),
+            "exchange"
+        );
+        parse_stored(&stored.response_json)
+    }
+
+    /// `POST /coins/state`: which serials are spent.
+    pub fn coin_state(&self, req: &CoinStateRequest) -> BankResult<CoinStateResponse> {
+        self.check_count(req.serials.len(), "serials")?;
+        Ok(CoinStateResponse {
+            spent: self.storage.spent(&req.serials)?,
+        })
+    }
+
+    /// `POST /proofs`: the payer's `payer_code` → bank-signed proof of payment.
+    pub fn proof(&self, req: &ProofRequest) -> BankResult<Signed<PaymentProof>> {
+        let record = self
+            .storage
+            .deposit(&req.payment_id)?
+            .ok_or_else(|| err(ErrorCode::NotFound, "no deposited payment with this id"))?;
+        if Fixed(sha256(&req.payer_code.0)) != record.payer_code_hash {
+            return Err(err(
+                ErrorCode::BadPayerCode,
+                "payer code does not match this payment",
+            ));
+        }
+        let payment_info: PaymentInfo = parse_stored(&record.payment_info_json)?;
+        let proof = Signed::sign(
+            PaymentProof {
+                payment_id: req.payment_id,
+                payment_info,
+                deposited_at: record.deposited_at,
+                bank_id: self.settings.bank_id.clone(),
+            },
+            &self.keys.master,
+        );
+        self.storage
+            .record_proof(&req.payment_id, &to_json(&proof)?, unix_now())?;
+        Ok(proof)
+    }
+
+    /// `POST /restore`: stored blind signatures for re-derived blinded coins.
+    pub fn restore(&self, req: &RestoreRequest) -> BankResult<RestoreResponse> {
+        self.check_count(req.blinded.len(), "blinded coins")?;
+        let hashes: Vec<B32> = req
+            .blinded
+            .iter()
+            .map(|b| Fixed(b.canonical_hash()))
+            .collect();
+        let sigs = self.storage.blind_signatures(&hashes)?;
+        Ok(RestoreResponse {
+            blind_signatures: sigs.into_iter().map(|s| s.map(Bytes)).collect(),
+        })
+    }
+
+    /// Totals of the books.
+    pub fn totals(&self) -> BankResult<Totals> {
+        Ok(self.storage.totals()?)
+    }
+}
+
+fn replayed<T: serde::de::DeserializeOwned>(a: StoredAnswer, request_hash: &B32) -> BankResult<T> {
+    if &a.request_hash != request_hash {
+        return Err(StorageError::RequestIdReused.into());
+    }
+    parse_stored(&a.response_json)
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> BankResult<String> {
+    serde_json::to_string(v).map_err(|_| err(ErrorCode::Internal, "could not encode answer"))
+}
+
+fn parse_stored<T: serde::de::DeserializeOwned>(json: &str) -> BankResult<T> {
+    serde_json::from_str(json).map_err(|_| {
+        tracing::error!("stored answer does not parse");
+        err(ErrorCode::Internal, "stored answer is corrupt")
+    })
+}

@@ -1,0 +1,177 @@
+//! The bank of browser e-cash: an actix-web mint on SQLite, with a demo shop.
+//!
+//! - [`config`]: flags and environment;
+//! - [`keys`]: master, envelope and denomination keys, rotation;
+//! - [`storage`]: the books behind a trait, SQLite by default;
+//! - [`bank`]: the flows (withdraw, deposit, exchange, proofs, restore);
+//! - [`api`]: thin HTTP handlers, JSON errors, limits;
+//! - [`shop`]: the demo merchant under `/shop`.
+
+pub mod api;
+pub mod bank;
+pub mod config;
+pub mod keys;
+pub mod shop;
+pub mod storage;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::middleware::{ErrorHandlers, from_fn};
+use actix_web::{App, HttpServer, web};
+use ecash_core::Currency;
+
+use crate::bank::{Bank, BankSettings, unix_now};
+use crate::config::Config;
+use crate::keys::{MintKeys, Schedule};
+use crate::shop::Shop;
+use crate::storage::Storage;
+use crate::storage::sqlite::SqliteStorage;
+
+/// The server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A configuration value is refused.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// Keys could not be loaded or created.
+    #[error(transparent)]
+    Keys(#[from] keys::KeyError),
+    /// The database could not be opened.
+    #[error("database: {0}")]
+    Storage(#[from] storage::StorageError),
+    /// The shop could not start.
+    #[error(transparent)]
+    Shop(#[from] shop::ShopError),
+    /// Binding or serving failed.
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens keys and storage and builds the bank (used by `run` and by tests).
+pub fn open_bank(config: &Config) -> Result<Arc<Bank>, ServeError> {
+    let currency =
+        Currency::new(&config.currency).map_err(|e| ServeError::Config(e.to_string()))?;
+    if config.max_coins == 0 {
+        return Err(ServeError::Config("--max-coins must be at least 1".into()));
+    }
+    std::fs::create_dir_all(&config.data_dir)?;
+    let schedule = Schedule {
+        bank_id: config.bank_id.clone(),
+        currency: currency.clone(),
+        max_exp: config.max_denomination_exp,
+        rsa_bits: config.rsa_bits as usize,
+        withdraw_period: config.withdraw_period_secs,
+        deposit_grace: config.deposit_grace_secs,
+    };
+    let keys = Arc::new(MintKeys::open(&config.data_dir, schedule, unix_now())?);
+    let storage: Arc<dyn Storage> =
+        Arc::new(SqliteStorage::open(&config.data_dir.join("bank.db"))?);
+    let settings = BankSettings {
+        bank_id: config.bank_id.clone(),
+        currency,
+        demo_faucet: config.demo_faucet,
+        faucet_max: config.faucet_max,
+        max_coins: config.max_coins,
+    };
+    Ok(Arc::new(Bank::new(storage, keys, settings)))
+}
+
+/// Runs the mint (and the shop) until SIGINT/SIGTERM, then finishes in-flight
+/// requests and closes the database cleanly.
+pub async fn run(config: Config) -> Result<(), ServeError> {
+    let bank = open_bank(&config)?;
+    let shop = if config.shop {
+        Some(Arc::new(Shop::open(bank.clone(), &config.data_dir)?))
+    } else {
+        None
+    };
+    let limits = api::limits::Limits::new(
+        config.rate_limit_per_sec,
+        config.rate_limit_burst,
+        Duration::from_secs(config.request_timeout_secs),
+    );
+
+    let bank_data = web::Data::from(bank.clone());
+    let shop_data = shop.clone().map(web::Data::from);
+    let limits_data = web::Data::from(limits.clone());
+    let json_cfg = web::JsonConfig::default()
+        .limit(config.max_body_bytes)
+        .error_handler(api::error::json_error);
+    let web_dir = config.web_dir.clone();
+    let serve_wallet = web_dir.join("index.html").exists();
+
+    let server = HttpServer::new(move || {
+        let mut app = App::new()
+            .app_data(bank_data.clone())
+            .app_data(limits_data.clone())
+            .app_data(json_cfg.clone())
+            .wrap(from_fn(api::limits::limit))
+            .wrap(ErrorHandlers::new().default_handler(api::error::ensure_json_error))
+            .wrap(actix_web::middleware::Logger::new("%a \"%r\" %s %b %Dms").log_target("http"))
+            .configure(api::configure);
+        if let Some(shop) = &shop_data {
+            app = app.app_data(shop.clone()).configure(shop::configure);
+        }
+        if serve_wallet {
+            app.service(actix_files::Files::new("/", &web_dir).index_file("index.html"))
+        } else {
+            app.route("/", web::get().to(api::handlers::landing))
+        }
+    })
+    .shutdown_timeout(10)
+    .client_request_timeout(Duration::from_secs(config.request_timeout_secs));
+    let server = match config.workers {
+        Some(n) => server.workers(n),
+        None => server,
+    };
+    let server = server.bind(config.listen)?;
+    let addr = server
+        .addrs()
+        .first()
+        .copied()
+        .ok_or_else(|| ServeError::Config("bound to no address".into()))?;
+
+    // Tests and scripts read this line to find the port.
+    println!("mint-server listening on http://{addr}");
+    if let Some(s) = &shop {
+        println!(
+            "demo shop at http://{addr}/shop (merchant account {})",
+            s.account_id()
+        );
+    }
+    println!(
+        "master key fingerprint {} (pin this in wallets)",
+        bank.keys().master.public().fingerprint()
+    );
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+
+    let rotation = tokio::spawn(rotate_keys(
+        bank.clone(),
+        limits,
+        config.withdraw_period_secs,
+    ));
+    let result = server.run().await;
+    rotation.abort();
+    tracing::info!("server stopped; closing the database");
+    bank.storage().close()?;
+    result?;
+    Ok(())
+}
+
+/// Rotates denomination keys on schedule and trims the rate limiter.
+async fn rotate_keys(bank: Arc<Bank>, limits: Arc<api::limits::Limits>, period: u64) {
+    let tick = Duration::from_secs((period / 4).clamp(1, 60));
+    loop {
+        tokio::time::sleep(tick).await;
+        let b = bank.clone();
+        match tokio::task::spawn_blocking(move || b.keys().rotate(unix_now())).await {
+            Ok(Ok(true)) => tracing::info!("key set rotated"),
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "key rotation failed"),
+            Err(e) => tracing::error!(error = %e, "key rotation task failed"),
+        }
+        limits.shrink();
+    }
+}

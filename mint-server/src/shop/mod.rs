@@ -1,0 +1,366 @@
+//! The demo shop, served under `/shop`: a merchant with its own account and
+//! key at the bank. It issues payreqs, accepts payments, deposits them, and
+//! answers with a signed receipt and the goods. No goods without a valid
+//! deposit_ack.
+
+pub mod catalog;
+mod pages;
+pub mod store;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use ecash_core::canonical::Canonical;
+use ecash_core::messages::*;
+use ecash_core::{Amount, ApiError, B32, ErrorCode, Fixed, Keypair, Signed};
+use serde::{Deserialize, Serialize};
+
+use crate::api::error::HttpError;
+use crate::bank::{Bank, BankResult, unix_now};
+use store::ShopStore;
+
+/// How long a payreq stays payable, in seconds.
+pub const PAYREQ_TTL_SECS: u64 = 15 * 60;
+
+/// Shop set-up failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ShopError {
+    /// Files or database.
+    #[error("shop storage: {0}")]
+    Storage(String),
+    /// Registering the merchant account failed.
+    #[error("registering the shop's account: {0}")]
+    Register(ApiError),
+}
+
+/// The demo merchant.
+pub struct Shop {
+    bank: Arc<Bank>,
+    key: Keypair,
+    account_id: String,
+    store: ShopStore,
+}
+
+fn err(code: ErrorCode, msg: impl Into<String>) -> ApiError {
+    ApiError::new(code, msg)
+}
+
+/// `POST /shop/api/orders` body.
+#[derive(Debug, Deserialize)]
+pub struct NewOrder {
+    /// Item to buy.
+    pub item_id: String,
+}
+
+/// What the goods endpoint answers.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Delivery {
+    /// The item's title.
+    pub title: String,
+    /// The goods.
+    pub goods: String,
+    /// The receipt for them.
+    pub receipt: Signed<Receipt>,
+}
+
+impl Shop {
+    /// Opens the shop's key and books in `data_dir/shop`, registering its
+    /// merchant account at the bank on first start.
+    pub fn open(bank: Arc<Bank>, data_dir: &Path) -> Result<Self, ShopError> {
+        let dir = data_dir.join("shop");
+        std::fs::create_dir_all(&dir).map_err(|e| ShopError::Storage(e.to_string()))?;
+        let key_path = dir.join("merchant.key");
+        let key = match std::fs::read_to_string(&key_path) {
+            Ok(text) => {
+                let secret = B32::from_b64(text.trim()).ok_or_else(|| {
+                    ShopError::Storage(format!("{} is corrupt", key_path.display()))
+                })?;
+                Keypair::from_secret_bytes(&secret.0)
+            }
+            Err(_) => {
+                let kp = Keypair::generate().map_err(|e| ShopError::Storage(e.to_string()))?;
+                write_secret(&key_path, &B32::from_array(kp.secret_bytes()).to_b64())?;
+                kp
+            }
+        };
+        let reg = Signed::sign(
+            RegisterAccount {
+                public_key: key.public(),
+                label: "demo shop".into(),
+                timestamp: unix_now(),
+            },
+            &key,
+        );
+        let account_id = bank.register(&reg).map_err(ShopError::Register)?.account_id;
+        let store =
+            ShopStore::open(&dir.join("shop.db")).map_err(|e| ShopError::Storage(e.to_string()))?;
+        Ok(Self {
+            bank,
+            key,
+            account_id,
+            store,
+        })
+    }
+
+    /// The shop's account at the bank.
+    pub fn account_id(&self) -> &str {
+        &self.account_id
+    }
+
+    fn store_err(e: store::ShopDbError) -> ApiError {
+        tracing::error!(error = %e, "shop storage");
+        err(ErrorCode::Internal, "shop storage failure")
+    }
+
+    /// Creates an order for an item and returns its payreq.
+    pub fn create_order(&self, item_id: &str, base_url: &str) -> BankResult<PayReq> {
+        let item = catalog::item(item_id)
+            .ok_or_else(|| err(ErrorCode::NotFound, format!("no item {item_id}")))?;
+        let mut id = [0u8; 16];
+        getrandom::fill(&mut id)
+            .map_err(|_| err(ErrorCode::Internal, "random number generator failed"))?;
+        let payreq_id = ecash_core::bytes::b64_encode(&id);
+        let now = unix_now();
+        let payreq = PayReq {
+            payreq_id: payreq_id.clone(),
+            amount: Amount::new(self.bank.settings().currency.clone(), item.price),
+            timestamp: now,
+            expires_at: now + PAYREQ_TTL_SECS,
+            merchant_bank_id: self.bank.settings().bank_id.clone(),
+            merchant_acc_id: self.account_id.clone(),
+            description: format!("{}: {}", item.title, item.description),
+            pay_url: format!("{base_url}/shop/api/pay/{payreq_id}"),
+            fulfillment_url: format!("{base_url}/shop/fulfillment/{payreq_id}"),
+        };
+        let json = serde_json::to_string(&payreq)
+            .map_err(|_| err(ErrorCode::Internal, "encoding payreq"))?;
+        self.store
+            .insert(&payreq_id, item.id, &json, now)
+            .map_err(Self::store_err)?;
+        Ok(payreq)
+    }
+
+    /// The payreq of an order.
+    pub fn payreq(&self, payreq_id: &str) -> BankResult<PayReq> {
+        let order = self.order(payreq_id)?;
+        serde_json::from_str(&order.payreq_json)
+            .map_err(|_| err(ErrorCode::Internal, "stored payreq is corrupt"))
+    }
+
+    fn order(&self, payreq_id: &str) -> BankResult<store::Order> {
+        self.store
+            .get(payreq_id)
+            .map_err(Self::store_err)?
+            .ok_or_else(|| err(ErrorCode::NotFound, format!("no order {payreq_id}")))
+    }
+
+    /// Accepts a payment for an order: checks it against the payreq, deposits
+    /// it, and answers the receipt. Paying the same order with the same payment
+    /// again returns the same answer.
+    pub fn pay(&self, payreq_id: &str, payment: Payment) -> BankResult<PaymentResponse> {
+        let order = self.order(payreq_id)?;
+        let payment_id = payment.payment_id();
+        if let (Some(paid), Some(resp)) = (order.payment_id, &order.response_json) {
+            if paid == payment_id {
+                return serde_json::from_str(resp)
+                    .map_err(|_| err(ErrorCode::Internal, "stored answer corrupt"));
+            }
+            return Err(err(ErrorCode::PayreqInvalid, "this order is already paid"));
+        }
+        let payreq: PayReq = serde_json::from_str(&order.payreq_json)
+            .map_err(|_| err(ErrorCode::Internal, "stored payreq corrupt"))?;
+        let info = &payment.payment_info;
+        let now = unix_now();
+        if now > payreq.expires_at {
+            return Err(err(
+                ErrorCode::PayreqInvalid,
+                "this payment request has expired; start again",
+            ));
+        }
+        if info.amount != payreq.amount
+            || info.payreq_id != payreq.payreq_id
+            || info.merchant_acc_id != self.account_id
+            || info.merchant_bank_id != payreq.merchant_bank_id
+            || info.description_hash != description_hash(&payreq.description)
+        {
+            return Err(err(
+                ErrorCode::PayreqInvalid,
+                "payment does not match the payment request",
+            ));
+        }
+        let deposit = Signed::sign(
+            Deposit {
+                merchant_acc_id: self.account_id.clone(),
+                payment,
+            },
+            &self.key,
+        );
+        let ack = self.bank.deposit(&deposit)?;
+        // Trust nothing unverified: the ack must carry the bank's signature and this payment.
+        let master = self.bank.keys().master.public();
+        if ack.verify(&master).is_err()
+            || ack.body.payment_id != payment_id
+            || ack.body.amount != payreq.amount
+        {
+            return Err(err(
+                ErrorCode::Internal,
+                "the bank's deposit_ack does not verify; no goods delivered",
+            ));
+        }
+        let receipt = Signed::sign(
+            Receipt {
+                amount: payreq.amount.clone(),
+                transaction_id: payreq.payreq_id.clone(),
+                date: now,
+                payment_id,
+                merchant_acc_id: self.account_id.clone(),
+            },
+            &self.key,
+        );
+        let response = PaymentResponse {
+            receipt,
+            deposit_ack: ack,
+            fulfillment_url: payreq.fulfillment_url.clone(),
+        };
+        let json = serde_json::to_string(&response)
+            .map_err(|_| err(ErrorCode::Internal, "encoding receipt"))?;
+        let stands = self
+            .store
+            .mark_paid(payreq_id, &payment_id, &json, now)
+            .map_err(Self::store_err)?;
+        tracing::info!(order = %payreq_id, "order paid");
+        serde_json::from_str(&stands).map_err(|_| err(ErrorCode::Internal, "stored answer corrupt"))
+    }
+
+    /// The goods of a paid order, for the holder of its payment id.
+    pub fn deliver(&self, payreq_id: &str, payment_id: &B32) -> BankResult<Delivery> {
+        let order = self.order(payreq_id)?;
+        let (Some(paid), Some(resp)) = (order.payment_id, order.response_json) else {
+            return Err(err(ErrorCode::PayreqInvalid, "this order is not paid"));
+        };
+        if &paid != payment_id {
+            return Err(err(ErrorCode::NotFound, "no such payment for this order"));
+        }
+        let response: PaymentResponse = serde_json::from_str(&resp)
+            .map_err(|_| err(ErrorCode::Internal, "stored answer corrupt"))?;
+        let item = catalog::item(&order.item_id)
+            .ok_or_else(|| err(ErrorCode::Internal, "item vanished"))?;
+        Ok(Delivery {
+            title: item.title.into(),
+            goods: item.goods.into(),
+            receipt: response.receipt,
+        })
+    }
+}
+
+fn write_secret(path: &Path, text: &str) -> Result<(), ShopError> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .map_err(|e| ShopError::Storage(e.to_string()))?;
+    f.write_all(text.as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(|e| ShopError::Storage(e.to_string()))
+}
+
+/// Absolute base URL of this request (scheme and host), for links in payreqs.
+fn base_url(req: &HttpRequest) -> String {
+    let ci = req.connection_info();
+    format!("{}://{}", ci.scheme(), ci.host())
+}
+
+async fn on_shop<T, F>(shop: &web::Data<Shop>, f: F) -> Result<T, HttpError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Shop) -> BankResult<T> + Send + 'static,
+{
+    let shop: Arc<Shop> = shop.clone().into_inner();
+    web::block(move || f(&shop))
+        .await
+        .map_err(|_| HttpError::new(ErrorCode::Internal, "worker thread failed"))?
+        .map_err(HttpError)
+}
+
+#[derive(Deserialize)]
+struct PaymentQuery {
+    payment_id: String,
+}
+
+fn parse_payment_id(q: &PaymentQuery) -> Result<B32, HttpError> {
+    Fixed::from_b64(&q.payment_id)
+        .ok_or_else(|| HttpError::new(ErrorCode::InvalidField, "payment_id is not 32 bytes"))
+}
+
+/// Registers the shop's routes under `/shop`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/shop")
+            .route("", web::get().to(pages::index))
+            .route("/", web::get().to(pages::index))
+            .route("/item/{id}", web::get().to(pages::item_page))
+            .route(
+                "/fulfillment/{payreq_id}",
+                web::get().to(pages::fulfillment),
+            )
+            .route("/api/items", web::get().to(items))
+            .route("/api/orders", web::post().to(create_order))
+            .route("/api/orders/{payreq_id}", web::get().to(get_payreq))
+            .route("/api/orders/{payreq_id}/goods", web::get().to(goods))
+            .route("/api/pay/{payreq_id}", web::post().to(pay)),
+    );
+}
+
+async fn items() -> HttpResponse {
+    HttpResponse::Ok().json(catalog::ITEMS)
+}
+
+async fn create_order(
+    shop: web::Data<Shop>,
+    req: HttpRequest,
+    body: web::Json<NewOrder>,
+) -> Result<HttpResponse, HttpError> {
+    let base = base_url(&req);
+    let item = body.into_inner().item_id;
+    let payreq = on_shop(&shop, move |s| s.create_order(&item, &base)).await?;
+    Ok(HttpResponse::Created().json(payreq))
+}
+
+async fn get_payreq(
+    shop: web::Data<Shop>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, HttpError> {
+    let id = id.into_inner();
+    Ok(HttpResponse::Ok().json(on_shop(&shop, move |s| s.payreq(&id)).await?))
+}
+
+async fn pay(
+    shop: web::Data<Shop>,
+    id: web::Path<String>,
+    body: web::Json<Payment>,
+) -> Result<HttpResponse, HttpError> {
+    let (id, payment) = (id.into_inner(), body.into_inner());
+    Ok(HttpResponse::Ok().json(on_shop(&shop, move |s| s.pay(&id, payment)).await?))
+}
+
+async fn goods(
+    shop: web::Data<Shop>,
+    id: web::Path<String>,
+    q: web::Query<PaymentQuery>,
+) -> Result<HttpResponse, HttpError> {
+    let pid = parse_payment_id(&q)?;
+    let id = id.into_inner();
+    Ok(HttpResponse::Ok().json(on_shop(&shop, move |s| s.deliver(&id, &pid)).await?))
+}
+
+/// Hash of an order's payreq, for pages that show it.
+pub fn payreq_hash(p: &PayReq) -> B32 {
+    Fixed(p.canonical_hash())
+}

@@ -1,0 +1,653 @@
+//! The embedded default storage: one SQLite file in WAL mode with
+//! `synchronous=FULL`, so a committed transaction survives power loss.
+//!
+//! One connection behind a mutex: SQLite serializes writers anyway, and a
+//! single connection makes every method trivially serializable.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use ecash_core::messages::LedgerEntry;
+use ecash_core::{B32, Fixed};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::*;
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE accounts (
+    id          TEXT PRIMARY KEY,
+    public_key  BLOB NOT NULL UNIQUE,
+    label       TEXT NOT NULL,
+    balance     INTEGER NOT NULL CHECK (balance >= 0),
+    created_at  INTEGER NOT NULL
+);
+CREATE TABLE ledger (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id  TEXT NOT NULL REFERENCES accounts(id),
+    delta       INTEGER NOT NULL,
+    reason      TEXT NOT NULL,
+    reference   TEXT NOT NULL,
+    at          INTEGER NOT NULL
+);
+CREATE INDEX ledger_account ON ledger(account_id, seq);
+CREATE TABLE withdrawals (
+    request_id   BLOB PRIMARY KEY,
+    request_hash BLOB NOT NULL,
+    account_id   TEXT NOT NULL REFERENCES accounts(id),
+    amount       INTEGER NOT NULL,
+    response     TEXT NOT NULL,
+    at           INTEGER NOT NULL
+);
+CREATE TABLE exchanges (
+    request_id   BLOB PRIMARY KEY,
+    request_hash BLOB NOT NULL,
+    response     TEXT NOT NULL,
+    at           INTEGER NOT NULL
+);
+-- Blinded messages are unlinkable to coins: storing them costs no privacy.
+CREATE TABLE blind_signatures (
+    blinded_hash BLOB PRIMARY KEY,
+    blind_sig    BLOB NOT NULL,
+    request_id   BLOB NOT NULL
+);
+-- A serial enters here at its deposit and never before.
+CREATE TABLE spent_coins (
+    serial    BLOB PRIMARY KEY,
+    key_id    BLOB NOT NULL,
+    spent_at  INTEGER NOT NULL,
+    spent_in  BLOB NOT NULL
+);
+CREATE TABLE deposits (
+    payment_id      BLOB PRIMARY KEY,
+    merchant_acc_id TEXT NOT NULL REFERENCES accounts(id),
+    amount          INTEGER NOT NULL,
+    payer_code_hash BLOB NOT NULL,
+    payment_info    TEXT NOT NULL,
+    ack             TEXT NOT NULL,
+    deposited_at    INTEGER NOT NULL
+);
+CREATE TABLE proofs (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    payment_id BLOB NOT NULL REFERENCES deposits(payment_id),
+    proof      TEXT NOT NULL,
+    issued_at  INTEGER NOT NULL
+);
+"#];
+
+/// SQLite-backed [`Storage`].
+pub struct SqliteStorage {
+    conn: Mutex<Option<Connection>>,
+}
+
+fn db<E: std::fmt::Display>(e: E) -> StorageError {
+    StorageError::Db(e.to_string())
+}
+
+fn to_i64(v: u64) -> Result<i64, StorageError> {
+    i64::try_from(v).map_err(|_| StorageError::Overflow)
+}
+
+fn to_u64(v: i64) -> Result<u64, StorageError> {
+    u64::try_from(v).map_err(|_| StorageError::Db(format!("negative value {v} in database")))
+}
+
+fn b32(v: Vec<u8>) -> Result<B32, StorageError> {
+    <[u8; 32]>::try_from(v.as_slice())
+        .map(Fixed)
+        .map_err(|_| StorageError::Db("corrupt 32-byte field".into()))
+}
+
+impl SqliteStorage {
+    /// Opens (creating if needed) the database at `path` and runs migrations.
+    pub fn open(path: &Path) -> Result<Self, StorageError> {
+        let mut conn = Connection::open(path).map_err(db)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(db)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(db)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Exclusive)
+            .map_err(db)?;
+        for (i, sql) in MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(usize::try_from(version).unwrap_or(usize::MAX))
+        {
+            tx.execute_batch(sql).map_err(db)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)
+                .map_err(db)?;
+        }
+        tx.commit().map_err(db)?;
+        Ok(Self {
+            conn: Mutex::new(Some(conn)),
+        })
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        let mut guard = self
+            .conn
+            .lock()
+            .map_err(|_| StorageError::Db("storage lock poisoned".into()))?;
+        let conn = guard
+            .as_mut()
+            .ok_or_else(|| StorageError::Db("storage closed".into()))?;
+        f(conn)
+    }
+}
+
+/// Answers stored under a request id, from `table` (withdrawals or exchanges).
+fn stored_answer(
+    conn: &Connection,
+    table: &str,
+    request_id: &B32,
+) -> Result<Option<StoredAnswer>, StorageError> {
+    conn.query_row(
+        &format!("SELECT request_hash, response FROM {table} WHERE request_id = ?1"),
+        params![&request_id.0[..]],
+        |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?)),
+    )
+    .optional()
+    .map_err(db)?
+    .map(|(h, response_json)| {
+        Ok(StoredAnswer {
+            request_hash: b32(h)?,
+            response_json,
+        })
+    })
+    .transpose()
+}
+
+/// The stored answer if `request_id` was used: the same request gets it, another is refused.
+fn replay(
+    existing: Option<StoredAnswer>,
+    request_hash: &B32,
+) -> Result<Option<StoredAnswer>, StorageError> {
+    match existing {
+        Some(a) if &a.request_hash == request_hash => Ok(Some(a)),
+        Some(_) => Err(StorageError::RequestIdReused),
+        None => Ok(None),
+    }
+}
+
+/// Serials of `coins` already in `spent_coins` (or repeated in `coins`).
+fn already_spent(conn: &Connection, coins: &[(B32, B32)]) -> Result<Vec<B32>, StorageError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT 1 FROM spent_coins WHERE serial = ?1")
+        .map_err(db)?;
+    let mut seen = std::collections::HashSet::new();
+    let mut spent = Vec::new();
+    for (serial, _) in coins {
+        if !seen.insert(*serial) || stmt.exists(params![&serial.0[..]]).map_err(db)? {
+            spent.push(*serial);
+        }
+    }
+    Ok(spent)
+}
+
+fn insert_spent(
+    conn: &Connection,
+    coins: &[(B32, B32)],
+    spent_in: &B32,
+    now: i64,
+) -> Result<(), StorageError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO spent_coins (serial, key_id, spent_at, spent_in) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .map_err(db)?;
+    for (serial, key_id) in coins {
+        stmt.execute(params![&serial.0[..], &key_id.0[..], now, &spent_in.0[..]])
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
+fn insert_blind_sigs(
+    conn: &Connection,
+    sigs: &[(B32, Vec<u8>)],
+    request_id: &B32,
+) -> Result<(), StorageError> {
+    // Same blinded message, same key: RSA signing is deterministic, so the
+    // signature is the same and the first row can stay.
+    let mut stmt = conn
+        .prepare_cached("INSERT OR IGNORE INTO blind_signatures (blinded_hash, blind_sig, request_id) VALUES (?1, ?2, ?3)")
+        .map_err(db)?;
+    for (h, sig) in sigs {
+        stmt.execute(params![&h.0[..], sig, &request_id.0[..]])
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
+/// Adds `delta` to an account's balance with a ledger line; refuses overdraft and overflow.
+fn move_money(
+    conn: &Connection,
+    id: &str,
+    delta: i64,
+    reason: &str,
+    reference: &str,
+    now: i64,
+) -> Result<u64, StorageError> {
+    let balance: i64 = conn
+        .query_row(
+            "SELECT balance FROM accounts WHERE id = ?1",
+            params![id],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db)?
+        .ok_or_else(|| StorageError::UnknownAccount(id.to_owned()))?;
+    let new = balance.checked_add(delta).ok_or(StorageError::Overflow)?;
+    if new < 0 {
+        return Err(StorageError::InsufficientFunds {
+            balance: to_u64(balance)?,
+            needed: delta.unsigned_abs(),
+        });
+    }
+    conn.execute(
+        "UPDATE accounts SET balance = ?1 WHERE id = ?2",
+        params![new, id],
+    )
+    .map_err(db)?;
+    conn.execute(
+        "INSERT INTO ledger (account_id, delta, reason, reference, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![id, delta, reason, reference, now],
+    )
+    .map_err(db)?;
+    to_u64(new)
+}
+
+fn deposit_record(
+    conn: &Connection,
+    payment_id: &B32,
+) -> Result<Option<DepositRecord>, StorageError> {
+    conn.query_row(
+        "SELECT payer_code_hash, payment_info, ack, deposited_at FROM deposits WHERE payment_id = ?1",
+        params![&payment_id.0[..]],
+        |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?)),
+    )
+    .optional()
+    .map_err(db)?
+    .map(|(h, info, ack, at)| {
+        Ok(DepositRecord {
+            payment_id: *payment_id,
+            payer_code_hash: b32(h)?,
+            payment_info_json: info,
+            ack_json: ack,
+            deposited_at: to_u64(at)?,
+        })
+    })
+    .transpose()
+}
+
+impl Storage for SqliteStorage {
+    fn create_account(
+        &self,
+        id: &str,
+        public_key: &[u8; 32],
+        label: &str,
+        now: u64,
+    ) -> Result<(), StorageError> {
+        self.with(|c| {
+            let r = c.execute(
+                "INSERT INTO accounts (id, public_key, label, balance, created_at) VALUES (?1, ?2, ?3, 0, ?4)",
+                params![id, &public_key[..], label, to_i64(now)?],
+            );
+            match r {
+                Ok(_) => Ok(()),
+                Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+                    Err(StorageError::AccountExists)
+                }
+                Err(e) => Err(db(e)),
+            }
+        })
+    }
+
+    fn account(&self, id: &str) -> Result<Option<AccountRecord>, StorageError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT public_key, balance FROM accounts WHERE id = ?1",
+                params![id],
+                |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)),
+            )
+            .optional()
+            .map_err(db)?
+            .map(|(pk, balance)| {
+                Ok(AccountRecord {
+                    id: id.to_owned(),
+                    public_key: b32(pk)?.0,
+                    balance: to_u64(balance)?,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    fn ledger(&self, id: &str) -> Result<Vec<LedgerEntry>, StorageError> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT delta, reason, reference, at FROM ledger WHERE account_id = ?1 ORDER BY seq")
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(params![id], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+                })
+                .map_err(db)?;
+            rows.map(|row| {
+                let (delta, reason, reference, at) = row.map_err(db)?;
+                Ok(LedgerEntry { delta, reason, reference, at: to_u64(at)? })
+            })
+            .collect()
+        })
+    }
+
+    fn faucet_credit(&self, id: &str, amount: u64, now: u64) -> Result<u64, StorageError> {
+        self.with(|c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db)?;
+            let balance = move_money(&tx, id, to_i64(amount)?, "faucet", "demo", to_i64(now)?)?;
+            tx.commit().map_err(db)?;
+            Ok(balance)
+        })
+    }
+
+    fn withdrawal(&self, request_id: &B32) -> Result<Option<StoredAnswer>, StorageError> {
+        self.with(|c| stored_answer(c, "withdrawals", request_id))
+    }
+
+    fn commit_withdrawal(&self, w: &NewWithdrawal) -> Result<StoredAnswer, StorageError> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+            if let Some(a) = replay(stored_answer(&tx, "withdrawals", &w.request_id)?, &w.request_hash)? {
+                return Ok(a);
+            }
+            let now = to_i64(w.now)?;
+            move_money(&tx, &w.account_id, -to_i64(w.amount)?, "withdraw", &w.request_id.to_b64(), now)?;
+            tx.execute(
+                "INSERT INTO withdrawals (request_id, request_hash, account_id, amount, response, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![&w.request_id.0[..], &w.request_hash.0[..], w.account_id, to_i64(w.amount)?, w.response_json, now],
+            )
+            .map_err(db)?;
+            insert_blind_sigs(&tx, &w.signatures, &w.request_id)?;
+            tx.commit().map_err(db)?;
+            Ok(StoredAnswer { request_hash: w.request_hash, response_json: w.response_json.clone() })
+        })
+    }
+
+    fn exchange(&self, request_id: &B32) -> Result<Option<StoredAnswer>, StorageError> {
+        self.with(|c| stored_answer(c, "exchanges", request_id))
+    }
+
+    fn commit_exchange(&self, x: &NewExchange) -> Result<StoredAnswer, StorageError> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+            if let Some(a) = replay(stored_answer(&tx, "exchanges", &x.request_id)?, &x.request_hash)? {
+                return Ok(a);
+            }
+            let spent = already_spent(&tx, &x.spent)?;
+            if !spent.is_empty() {
+                return Err(StorageError::Spent(spent));
+            }
+            let now = to_i64(x.now)?;
+            insert_spent(&tx, &x.spent, &x.request_id, now)?;
+            tx.execute(
+                "INSERT INTO exchanges (request_id, request_hash, response, at) VALUES (?1, ?2, ?3, ?4)",
+                params![&x.request_id.0[..], &x.request_hash.0[..], x.response_json, now],
+            )
+            .map_err(db)?;
+            insert_blind_sigs(&tx, &x.signatures, &x.request_id)?;
+            tx.commit().map_err(db)?;
+            Ok(StoredAnswer { request_hash: x.request_hash, response_json: x.response_json.clone() })
+        })
+    }
+
+    fn deposit(&self, payment_id: &B32) -> Result<Option<DepositRecord>, StorageError> {
+        self.with(|c| deposit_record(c, payment_id))
+    }
+
+    fn commit_deposit(&self, d: &NewDeposit) -> Result<DepositRecord, StorageError> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+            if let Some(r) = deposit_record(&tx, &d.payment_id)? {
+                return Ok(r);
+            }
+            let spent = already_spent(&tx, &d.spent)?;
+            if !spent.is_empty() {
+                return Err(StorageError::Spent(spent));
+            }
+            let now = to_i64(d.now)?;
+            insert_spent(&tx, &d.spent, &d.payment_id, now)?;
+            move_money(&tx, &d.merchant_acc_id, to_i64(d.amount)?, "deposit", &d.payment_id.to_b64(), now)?;
+            tx.execute(
+                "INSERT INTO deposits (payment_id, merchant_acc_id, amount, payer_code_hash, payment_info, ack, deposited_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    &d.payment_id.0[..],
+                    d.merchant_acc_id,
+                    to_i64(d.amount)?,
+                    &d.payer_code_hash.0[..],
+                    d.payment_info_json,
+                    d.ack_json,
+                    now
+                ],
+            )
+            .map_err(db)?;
+            tx.commit().map_err(db)?;
+            Ok(DepositRecord {
+                payment_id: d.payment_id,
+                payer_code_hash: d.payer_code_hash,
+                payment_info_json: d.payment_info_json.clone(),
+                ack_json: d.ack_json.clone(),
+                deposited_at: d.now,
+            })
+        })
+    }
+
+    fn spent(&self, serials: &[B32]) -> Result<Vec<bool>, StorageError> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT 1 FROM spent_coins WHERE serial = ?1")
+                .map_err(db)?;
+            serials
+                .iter()
+                .map(|s| stmt.exists(params![&s.0[..]]).map_err(db))
+                .collect()
+        })
+    }
+
+    fn blind_signatures(&self, hashes: &[B32]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT blind_sig FROM blind_signatures WHERE blinded_hash = ?1")
+                .map_err(db)?;
+            hashes
+                .iter()
+                .map(|h| {
+                    stmt.query_row(params![&h.0[..]], |r| r.get::<_, Vec<u8>>(0))
+                        .optional()
+                        .map_err(db)
+                })
+                .collect()
+        })
+    }
+
+    fn record_proof(
+        &self,
+        payment_id: &B32,
+        proof_json: &str,
+        now: u64,
+    ) -> Result<(), StorageError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO proofs (payment_id, proof, issued_at) VALUES (?1, ?2, ?3)",
+                params![&payment_id.0[..], proof_json, to_i64(now)?],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+    }
+
+    fn totals(&self) -> Result<Totals, StorageError> {
+        self.with(|c| {
+            let q = |sql: &str| -> Result<u64, StorageError> {
+                to_u64(c.query_row(sql, [], |r| r.get::<_, i64>(0)).map_err(db)?)
+            };
+            let credited = q("SELECT COALESCE(SUM(delta), 0) FROM ledger WHERE reason = 'faucet'")?;
+            let balances = q("SELECT COALESCE(SUM(balance), 0) FROM accounts")?;
+            let withdrawn = q("SELECT COALESCE(SUM(amount), 0) FROM withdrawals")?;
+            let deposited = q("SELECT COALESCE(SUM(amount), 0) FROM deposits")?;
+            let outstanding = withdrawn
+                .checked_sub(deposited)
+                .ok_or(StorageError::Overflow)?;
+            Ok(Totals {
+                credited,
+                balances,
+                outstanding,
+            })
+        })
+    }
+
+    fn close(&self) -> Result<(), StorageError> {
+        let mut guard = self
+            .conn
+            .lock()
+            .map_err(|_| StorageError::Db("storage lock poisoned".into()))?;
+        if let Some(conn) = guard.take() {
+            conn.pragma_update(None, "wal_checkpoint", "TRUNCATE")
+                .map_err(db)?;
+            conn.close().map_err(|(_, e)| db(e))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, SqliteStorage) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = SqliteStorage::open(&dir.path().join("bank.db")).expect("open");
+        (dir, s)
+    }
+
+    fn id(n: u8) -> B32 {
+        Fixed([n; 32])
+    }
+
+    #[test]
+    fn deposit_is_atomic_and_idempotent() {
+        let (_d, s) = store();
+        s.create_account("m", &[1; 32], "shop", 0).expect("create");
+        let dep = NewDeposit {
+            payment_id: id(1),
+            merchant_acc_id: "m".into(),
+            amount: 5,
+            spent: vec![(id(10), id(0)), (id(11), id(0))],
+            payer_code_hash: id(2),
+            payment_info_json: "{}".into(),
+            ack_json: "ack".into(),
+            now: 1,
+        };
+        s.commit_deposit(&dep).expect("first");
+        assert_eq!(s.commit_deposit(&dep).expect("replay").ack_json, "ack");
+        assert_eq!(s.account("m").expect("q").expect("acct").balance, 5);
+        // Another payment reusing one serial: refused, nothing recorded.
+        let dep2 = NewDeposit {
+            payment_id: id(3),
+            spent: vec![(id(12), id(0)), (id(11), id(0))],
+            ..dep.clone()
+        };
+        match s.commit_deposit(&dep2) {
+            Err(StorageError::Spent(v)) => assert_eq!(v, vec![id(11)]),
+            other => panic!("expected Spent, got {other:?}"),
+        }
+        assert_eq!(s.spent(&[id(12)]).expect("q"), vec![false]);
+        assert_eq!(s.account("m").expect("q").expect("acct").balance, 5);
+        // A serial twice in one payment is refused too.
+        let dep3 = NewDeposit {
+            payment_id: id(4),
+            spent: vec![(id(13), id(0)), (id(13), id(0))],
+            ..dep
+        };
+        assert!(matches!(
+            s.commit_deposit(&dep3),
+            Err(StorageError::Spent(_))
+        ));
+    }
+
+    #[test]
+    fn withdrawal_debits_once_and_refuses_overdraft_and_id_reuse() {
+        let (_d, s) = store();
+        s.create_account("a", &[1; 32], "", 0).expect("create");
+        assert!(matches!(
+            s.create_account("a", &[2; 32], "", 0),
+            Err(StorageError::AccountExists)
+        ));
+        s.faucet_credit("a", 10, 0).expect("credit");
+        let w = NewWithdrawal {
+            request_id: id(1),
+            request_hash: id(2),
+            account_id: "a".into(),
+            amount: 8,
+            signatures: vec![(id(5), vec![1, 2, 3])],
+            response_json: "resp".into(),
+            now: 0,
+        };
+        s.commit_withdrawal(&w).expect("withdraw");
+        s.commit_withdrawal(&w).expect("replay");
+        assert_eq!(s.account("a").expect("q").expect("a").balance, 2);
+        let reuse = NewWithdrawal {
+            request_hash: id(9),
+            ..w.clone()
+        };
+        assert!(matches!(
+            s.commit_withdrawal(&reuse),
+            Err(StorageError::RequestIdReused)
+        ));
+        let over = NewWithdrawal {
+            request_id: id(7),
+            ..w
+        };
+        assert!(matches!(
+            s.commit_withdrawal(&over),
+            Err(StorageError::InsufficientFunds {
+                balance: 2,
+                needed: 8
+            })
+        ));
+        assert_eq!(
+            s.blind_signatures(&[id(5), id(6)]).expect("q"),
+            vec![Some(vec![1, 2, 3]), None]
+        );
+        let t = s.totals().expect("totals");
+        assert_eq!((t.credited, t.balances, t.outstanding), (10, 2, 8));
+        assert_eq!(s.ledger("a").expect("ledger").len(), 2);
+    }
+
+    #[test]
+    fn reopen_keeps_everything_and_migrations_are_idempotent() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("bank.db");
+        {
+            let s = SqliteStorage::open(&path).expect("open");
+            s.create_account("a", &[1; 32], "", 0).expect("create");
+            s.faucet_credit("a", 3, 0).expect("credit");
+            s.close().expect("close");
+            assert!(s.account("a").is_err(), "closed storage refuses work");
+        }
+        let s = SqliteStorage::open(&path).expect("reopen");
+        assert_eq!(s.account("a").expect("q").expect("a").balance, 3);
+    }
+}
