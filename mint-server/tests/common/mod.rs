@@ -40,19 +40,24 @@ pub struct Mint {
 
 fn spawn(dir: &Path, args: &[String]) -> (Child, String) {
     let log = std::fs::File::create(dir.join("server.log")).expect("log file");
+    // Test defaults, unless the test sets the flag itself.
+    let defaults = [
+        ("--max-denomination-exp", "10"),
+        ("--web-dir", "/nonexistent"),
+        ("--rate-limit", "100000"),
+        ("--rate-burst", "100000"),
+    ];
+    let mut all: Vec<String> = Vec::new();
+    for (flag, value) in defaults {
+        if !args.iter().any(|a| a == flag) {
+            all.extend([flag.to_owned(), value.to_owned()]);
+        }
+    }
+    all.extend(args.iter().cloned());
     let mut child = Command::new(env!("CARGO_BIN_EXE_mint-server"))
         .args(["--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
-        .args([
-            "--max-denomination-exp",
-            "10",
-            "--web-dir",
-            "/nonexistent",
-            "--rate-limit",
-            "100000",
-        ])
-        .args(["--rate-burst", "100000"])
-        .args(args)
+        .args(&all)
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()
@@ -78,12 +83,18 @@ fn spawn(dir: &Path, args: &[String]) -> (Child, String) {
 }
 
 impl Mint {
+    /// A mint with the demo faucet on.
     pub fn start(args: &[&str]) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let args: Vec<String> = std::iter::once("--demo-faucet")
+        let with_faucet: Vec<&str> = std::iter::once("--demo-faucet")
             .chain(args.iter().copied())
-            .map(String::from)
             .collect();
+        Self::start_with(&with_faucet)
+    }
+
+    /// A mint with exactly these extra flags.
+    pub fn start_with(args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let args: Vec<String> = args.iter().copied().map(String::from).collect();
         let (child, url) = spawn(dir.path(), &args);
         Self {
             child: Some(child),
