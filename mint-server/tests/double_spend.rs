@@ -1,0 +1,95 @@
+//! Double spending, sequential and concurrent: one deposit of a coin
+//! succeeds, every other is refused with 409 naming the coin, and nothing
+//! else is recorded.
+
+mod common;
+
+use std::sync::{Arc, Barrier};
+
+use common::*;
+use ecash_core::ErrorCode;
+
+#[test]
+fn sequential_double_spend_and_replay() {
+    let mint = Mint::start(&[]);
+    let c = mint.client();
+    let alice = c.register("alice");
+    let shop = c.register("shop");
+    let other_shop = c.register("other");
+    c.faucet(&alice, 100);
+    let coins = c.withdraw(&alice, 3); // coins of 2 and 1
+
+    let (p1, _) = c.payment(&coins, &shop.id, "a", "a");
+    let ack = c.deposit(&shop, &p1).expect("first deposit");
+    // The same payment again: the same ack, books move once.
+    assert_eq!(c.deposit(&shop, &p1).expect("replay"), ack);
+    assert_eq!(c.balance(&shop), 3);
+
+    // The same coins in a new payment, to another merchant: refused, naming both coins.
+    let (p2, _) = c.payment(&coins, &other_shop.id, "b", "b");
+    let e = c.deposit(&other_shop, &p2).expect_err("double spend");
+    assert_eq!((e.status, e.error.code), (409, ErrorCode::CoinSpent));
+    let mut named = e.error.spent.clone();
+    named.sort();
+    let mut want = serials(&coins);
+    want.sort();
+    assert_eq!(named, want);
+
+    // One spent coin among fresh ones: nothing recorded, the fresh coin stays unspent.
+    let fresh = c.withdraw(&alice, 4);
+    let mixed = vec![fresh[0].clone(), coins[0].clone()];
+    let (p3, _) = c.payment(&mixed, &other_shop.id, "c", "c");
+    let e = c.deposit(&other_shop, &p3).expect_err("partly spent");
+    assert_eq!(e.error.spent, vec![coins[0].serial]);
+    assert_eq!(c.spent(&fresh), vec![false]);
+    assert_eq!(c.balance(&other_shop), 0);
+    // Spent coins cannot be exchanged either.
+    assert_eq!(
+        c.exchange(&coins).expect_err("spent").error.code,
+        ErrorCode::CoinSpent
+    );
+}
+
+#[test]
+fn sixty_four_concurrent_deposits_of_one_coin() {
+    let mint = Mint::start(&["--workers", "4"]);
+    let c = mint.client();
+    let alice = c.register("alice");
+    c.faucet(&alice, 10);
+    let coin = c.withdraw(&alice, 8);
+    // 64 merchants, each with its own payment of the same coin.
+    let jobs: Vec<_> = (0..64)
+        .map(|i| {
+            let m = c.register(&format!("m{i}"));
+            let (p, _) = c.payment(&coin, &m.id, &format!("p{i}"), "same coin");
+            (m, p)
+        })
+        .collect();
+    let barrier = Arc::new(Barrier::new(jobs.len()));
+    let url = c.url.clone();
+    let handles: Vec<_> = jobs
+        .into_iter()
+        .map(|(m, p)| {
+            let barrier = barrier.clone();
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let c = Client::connect(&url);
+                barrier.wait();
+                (c.deposit(&m, &p).map(|_| ()), m)
+            })
+        })
+        .collect();
+    let results: Vec<_> = handles
+        .into_iter()
+        .map(|h| h.join().expect("thread"))
+        .collect();
+    let ok = results.iter().filter(|(r, _)| r.is_ok()).count();
+    assert_eq!(ok, 1, "exactly one deposit succeeds");
+    for (r, _) in &results {
+        if let Err(e) = r {
+            assert_eq!((e.status, e.error.code), (409, ErrorCode::CoinSpent));
+        }
+    }
+    let credited: u64 = results.iter().map(|(_, m)| c.balance(m)).sum();
+    assert_eq!(credited, 8, "the coin's value was credited once");
+}
