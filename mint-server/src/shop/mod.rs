@@ -11,7 +11,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use ecash_core::canonical::Canonical;
 use ecash_core::messages::*;
 use ecash_core::{Amount, ApiError, B32, ErrorCode, Fixed, Keypair, Signed};
 use serde::{Deserialize, Serialize};
@@ -358,9 +357,4 @@ async fn goods(
     let pid = parse_payment_id(&q)?;
     let id = id.into_inner();
     Ok(HttpResponse::Ok().json(on_shop(&shop, move |s| s.deliver(&id, &pid)).await?))
-}
-
-/// Hash of an order's payreq, for pages that show it.
-pub fn payreq_hash(p: &PayReq) -> B32 {
-    Fixed(p.canonical_hash())
 }
