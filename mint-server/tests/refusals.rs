@@ -27,7 +27,7 @@ fn world(args: &[&str]) -> World {
     c.faucet(&alice, 600);
     let coins = c.withdraw(&alice, 300);
     World {
-        mint,
+        _mint: mint,
         c,
         alice,
         shop,
