@@ -93,3 +93,37 @@ fn sixty_four_concurrent_deposits_of_one_coin() {
     let credited: u64 = results.iter().map(|(_, m)| c.balance(m)).sum();
     assert_eq!(credited, 8, "the coin's value was credited once");
 }
+
+#[test]
+fn replayed_exchange_gets_the_same_answer_once() {
+    use ecash_core::Fixed;
+    use ecash_core::messages::{BlindSignatures, ExchangeRequest};
+    let mint = Mint::start(&[]);
+    let c = mint.client();
+    let alice = c.register("alice");
+    c.faucet(&alice, 20);
+    let coins = c.withdraw(&alice, 12);
+    let pending = c.blind(12);
+    let req = ExchangeRequest {
+        request_id: Fixed(random32()),
+        coins: coins.clone(),
+        outputs: pending.iter().map(|p| p.blinded.clone()).collect(),
+    };
+    let first: BlindSignatures = c.post("/exchange", &req).expect("exchange");
+    let again: BlindSignatures = c.post("/exchange", &req).expect("replay");
+    assert_eq!(first, again);
+    let fresh = c.finalize(&pending, &first);
+    assert_eq!(c.value_of(&fresh), 12);
+    assert!(c.spent(&coins).iter().all(|s| *s));
+    assert!(c.spent(&fresh).iter().all(|s| !s));
+    // The same id with other outputs is refused.
+    let other = ExchangeRequest {
+        outputs: c.blind(12).iter().map(|p| p.blinded.clone()).collect(),
+        ..req
+    };
+    let e = c
+        .post::<_, BlindSignatures>("/exchange", &other)
+        .expect_err("reused id");
+    assert_eq!((e.status, e.error.code), (409, ErrorCode::RequestIdReused));
+    assert_eq!(c.balance(&alice), 8, "exchange moves no account money");
+}

@@ -165,6 +165,17 @@ fn account_faucet_statement_withdraw_deposit_proof_exchange_restore() {
         .expect_err("unknown payment");
     assert_eq!(e.error.code, ErrorCode::NotFound);
 
+    // Privacy: no serial appears anywhere in the server's log.
+    let log = std::fs::read_to_string(mint.dir.path().join("server.log")).expect("log");
+    assert!(log.contains("deposit"), "the log is being written");
+    for coin in &coins {
+        assert!(!log.contains(&coin.serial.to_b64()), "a serial was logged");
+        assert!(
+            !log.contains(&hex_of(&coin.serial.0)),
+            "a serial was logged (hex)"
+        );
+    }
+
     // The merchant's public key is published for receipts.
     let pk: serde_json::Value = c
         .get(&format!("/accounts/{}/public-key", shop.id))
@@ -268,4 +279,8 @@ fn demo_shop_checkout() {
         .text()
         .expect("html");
     assert!(html.contains("web+ecash:") && html.contains("/?payreq="));
+}
+
+fn hex_of(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }

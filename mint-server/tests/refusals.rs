@@ -357,3 +357,49 @@ fn faucet_is_off_by_default_and_rate_limit_answers_429() {
     assert_eq!((e.status, e.error.code), (403, ErrorCode::FaucetDisabled));
     assert_eq!(c.balance(&a), 0);
 }
+
+#[test]
+fn garbage_to_every_endpoint_is_a_json_4xx() {
+    let w = world(&[]);
+    let before = snapshot(&w);
+    let mut rng = fastrand::Rng::with_seed(7);
+    let posts = [
+        "/accounts",
+        "/withdraw",
+        "/deposit",
+        "/exchange",
+        "/coins/state",
+        "/proofs",
+        "/restore",
+        "/shop/api/orders",
+        "/shop/api/pay/nope",
+    ];
+    let shapes: Vec<Vec<u8>> = vec![
+        b"".to_vec(),
+        b"null".to_vec(),
+        b"{}".to_vec(),
+        b"{\"body\":{},\"signature\":\"\"}".to_vec(),
+        b"{\"coins\":[{\"key_id\":\"AAAA\"}]}".to_vec(),
+        b"{\"serials\":[]}".to_vec(),
+        b"{\"blinded\":[]}".to_vec(),
+        b"\xff\xfe\x00garbage".to_vec(),
+        "{\"x\":\"\u{1F4B0}\"}".as_bytes().to_vec(),
+    ];
+    for path in posts {
+        for body in shapes
+            .iter()
+            .cloned()
+            .chain((0..5).map(|_| (0..rng.usize(1..300)).map(|_| rng.u8(..)).collect()))
+        {
+            let r = w.c.post_raw(path, body.clone());
+            let e = r.expect_err("garbage must be refused");
+            assert!(
+                (400..500).contains(&e.status),
+                "{path} answered {} to {:?}",
+                e.status,
+                String::from_utf8_lossy(&body)
+            );
+        }
+    }
+    assert_eq!(snapshot(&w), before);
+}

@@ -18,14 +18,16 @@ pub const SIGNATURE_HEADER: &str = "x-ecash-signature";
 
 type Resp = Result<HttpResponse, HttpError>;
 
-/// Runs bank logic off the async workers (RSA and SQLite block) and answers JSON.
-pub async fn blocking<T, F>(bank: &web::Data<Bank>, f: F) -> Result<T, HttpError>
+/// Runs bank or shop logic off the async workers (RSA and SQLite block) and
+/// maps a failure of the worker itself to a JSON 500.
+pub async fn blocking<S, T, F>(state: &web::Data<S>, f: F) -> Result<T, HttpError>
 where
+    S: Send + Sync + 'static,
     T: Send + 'static,
-    F: FnOnce(&Bank) -> BankResult<T> + Send + 'static,
+    F: FnOnce(&S) -> BankResult<T> + Send + 'static,
 {
-    let bank: Arc<Bank> = bank.clone().into_inner();
-    web::block(move || f(&bank))
+    let state: Arc<S> = state.clone().into_inner();
+    web::block(move || f(&state))
         .await
         .map_err(|_| {
             HttpError::new(

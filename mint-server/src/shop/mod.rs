@@ -16,6 +16,7 @@ use ecash_core::{Amount, ApiError, B32, ErrorCode, Fixed, Keypair, Signed};
 use serde::{Deserialize, Serialize};
 
 use crate::api::error::HttpError;
+use crate::api::handlers::blocking;
 use crate::bank::{Bank, BankResult, unix_now};
 use store::ShopStore;
 
@@ -276,18 +277,6 @@ fn base_url(req: &HttpRequest) -> String {
     format!("{}://{}", ci.scheme(), ci.host())
 }
 
-async fn on_shop<T, F>(shop: &web::Data<Shop>, f: F) -> Result<T, HttpError>
-where
-    T: Send + 'static,
-    F: FnOnce(&Shop) -> BankResult<T> + Send + 'static,
-{
-    let shop: Arc<Shop> = shop.clone().into_inner();
-    web::block(move || f(&shop))
-        .await
-        .map_err(|_| HttpError::new(ErrorCode::Internal, "worker thread failed"))?
-        .map_err(HttpError)
-}
-
 #[derive(Deserialize)]
 struct PaymentQuery {
     payment_id: String,
@@ -328,7 +317,7 @@ async fn create_order(
 ) -> Result<HttpResponse, HttpError> {
     let base = base_url(&req);
     let item = body.into_inner().item_id;
-    let payreq = on_shop(&shop, move |s| s.create_order(&item, &base)).await?;
+    let payreq = blocking(&shop, move |s| s.create_order(&item, &base)).await?;
     Ok(HttpResponse::Created().json(payreq))
 }
 
@@ -337,7 +326,7 @@ async fn get_payreq(
     id: web::Path<String>,
 ) -> Result<HttpResponse, HttpError> {
     let id = id.into_inner();
-    Ok(HttpResponse::Ok().json(on_shop(&shop, move |s| s.payreq(&id)).await?))
+    Ok(HttpResponse::Ok().json(blocking(&shop, move |s| s.payreq(&id)).await?))
 }
 
 async fn pay(
@@ -346,7 +335,7 @@ async fn pay(
     body: web::Json<Payment>,
 ) -> Result<HttpResponse, HttpError> {
     let (id, payment) = (id.into_inner(), body.into_inner());
-    Ok(HttpResponse::Ok().json(on_shop(&shop, move |s| s.pay(&id, payment)).await?))
+    Ok(HttpResponse::Ok().json(blocking(&shop, move |s| s.pay(&id, payment)).await?))
 }
 
 async fn goods(
@@ -356,5 +345,5 @@ async fn goods(
 ) -> Result<HttpResponse, HttpError> {
     let pid = parse_payment_id(&q)?;
     let id = id.into_inner();
-    Ok(HttpResponse::Ok().json(on_shop(&shop, move |s| s.deliver(&id, &pid)).await?))
+    Ok(HttpResponse::Ok().json(blocking(&shop, move |s| s.deliver(&id, &pid)).await?))
 }

@@ -2,8 +2,9 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{PaymentQuery, Shop, base_url, catalog, on_shop, parse_payment_id};
+use super::{PaymentQuery, Shop, base_url, catalog, parse_payment_id};
 use crate::api::error::HttpError;
+use crate::api::handlers::blocking;
 
 /// Escapes text for HTML.
 fn esc(s: &str) -> String {
@@ -60,7 +61,7 @@ pub async fn item_page(
     let base = base_url(&req);
     let item_id = id.into_inner();
     let wanted = item_id.clone();
-    let payreq = on_shop(&shop, move |s| s.create_order(&wanted, &base)).await?;
+    let payreq = blocking(&shop, move |s| s.create_order(&wanted, &base)).await?;
     let item = catalog::item(&item_id)
         .ok_or_else(|| HttpError::new(ecash_core::ErrorCode::NotFound, "no such item"))?;
     let payreq_url = format!("{}/shop/api/orders/{}", base_url(&req), payreq.payreq_id);
@@ -91,7 +92,7 @@ pub async fn fulfillment(
 ) -> Result<HttpResponse, HttpError> {
     let pid = parse_payment_id(&q)?;
     let id = id.into_inner();
-    let d = on_shop(&shop, move |s| s.deliver(&id, &pid)).await?;
+    let d = blocking(&shop, move |s| s.deliver(&id, &pid)).await?;
     let r = &d.receipt.body;
     Ok(page(
         "Thank you",
