@@ -297,8 +297,11 @@ impl Bank {
             .iter()
             .map(|c| self.withdraw_key(state, &c.key_id, now))
             .collect::<BankResult<Vec<_>>>()?;
+        // RSA signing dominates a withdrawal: spread it over all cores on
+        // rayon's own pool, apart from the HTTP workers and the blocking pool.
+        use rayon::prelude::*;
         coins
-            .iter()
+            .par_iter()
             .zip(keys)
             .map(|(c, k)| {
                 let sig =
