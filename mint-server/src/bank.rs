@@ -370,10 +370,7 @@ impl Bank {
             .into());
         }
         let signatures = self.sign_all(&state, &body.coins, now)?;
-        let response = BlindSignatures {
-            request_id: body.request_id,
-            blind_signatures: signatures.iter().map(|(_, s)| Bytes(s.clone())).collect(),
-        };
+        let response = blind_signatures_answer(body.request_id, &signatures);
         let stored = self.storage.commit_withdrawal(&NewWithdrawal {
             request_id: body.request_id,
             request_hash,
@@ -538,10 +535,7 @@ impl Bank {
             ));
         }
         let signatures = self.sign_all(&state, &req.outputs, now)?;
-        let response = BlindSignatures {
-            request_id: req.request_id,
-            blind_signatures: signatures.iter().map(|(_, s)| Bytes(s.clone())).collect(),
-        };
+        let response = blind_signatures_answer(req.request_id, &signatures);
         let stored = self.storage.commit_exchange(&NewExchange {
             request_id: req.request_id,
             request_hash,
@@ -613,6 +607,14 @@ impl Bank {
     /// Totals of the books.
     pub fn totals(&self) -> BankResult<Totals> {
         Ok(self.storage.totals()?)
+    }
+}
+
+/// The answer to a withdraw or exchange: its blind signatures in request order.
+fn blind_signatures_answer(request_id: B32, signatures: &[(B32, Vec<u8>)]) -> BlindSignatures {
+    BlindSignatures {
+        request_id,
+        blind_signatures: signatures.iter().map(|(_, s)| Bytes(s.clone())).collect(),
     }
 }
 
