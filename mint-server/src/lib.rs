@@ -109,6 +109,16 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
             .wrap(from_fn(api::limits::limit))
             .wrap(ErrorHandlers::new().default_handler(api::error::ensure_json_error))
             .wrap(actix_web::middleware::Logger::new("%a \"%r\" %s %b %Dms").log_target("http"))
+            // Outermost: wallets embedded in other origins' pages (and the
+            // wasm test runner) call the bank cross-origin. No cookies or
+            // ambient credentials exist, so any origin may.
+            .wrap(
+                actix_cors::Cors::default()
+                    .allow_any_origin()
+                    .allow_any_method()
+                    .allow_any_header()
+                    .max_age(3600),
+            )
             .configure(api::configure);
         if let Some(shop) = &shop_data {
             app = app.app_data(shop.clone()).configure(shop::configure);

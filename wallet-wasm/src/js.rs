@@ -1,0 +1,327 @@
+//! The JavaScript API (wasm-bindgen): what a web page embedding the wallet calls.
+//!
+//! Every method returns a `Promise`; failures reject with an `Error` whose
+//! `name` is `EcashError` and whose `code` is the stable code of
+//! [`WalletError::code`]. Calls on one wallet run one at a time.
+
+use std::rc::Rc;
+
+use ecash_core::{B32, PublicKey};
+use futures::lock::Mutex;
+use js_sys::{Function, Promise, Reflect};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use crate::error::WalletError;
+use crate::store::indexeddb::IndexedDbStore;
+use crate::transport::fetch::FetchTransport;
+use crate::wallet::{Progress, Wallet, WalletSettings};
+
+type BrowserWallet = Wallet<IndexedDbStore, FetchTransport>;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &str = r#"
+/** A step of a long operation. */
+export interface Progress { phase: "blinding" | "signing" | "unblinding" | "restoring"; done: number; total: number }
+/** Coins held, by denomination. */
+export interface Balance {
+  currency: string; total: number; spendable: number; reserved: number;
+  denominations: { value: number; count: number; next_expiry: number }[];
+}
+/** Errors thrown by the wallet carry a stable `code` (e.g. "insufficient_funds", "unreachable", "coin_spent"). */
+export interface EcashError extends Error { name: "EcashError"; code: string; operation?: string; causeCode?: string }
+/** One line of history: `type` is withdrawn | paid | sent | received | exchanged | spent_elsewhere | restored. */
+export interface HistoryEntry { id: string; at: number; amount: number; type: string; [field: string]: unknown }
+/** What recover did. */
+export interface RecoverReport { resumed: number; completed: number; undone: number; still_pending: number; spent_elsewhere: number; refreshed: number; problems: string[] }
+"#;
+
+/// A JS `Error` with `name = "EcashError"` and a stable `code`.
+pub fn to_js_error(e: &WalletError) -> JsValue {
+    let err = js_sys::Error::new(&e.to_string());
+    err.set_name("EcashError");
+    let _ = Reflect::set(&err, &"code".into(), &e.code().into());
+    if let WalletError::Interrupted { op, source } = e {
+        let _ = Reflect::set(&err, &"operation".into(), &op.as_str().into());
+        let _ = Reflect::set(&err, &"causeCode".into(), &source.code().into());
+    }
+    err.into()
+}
+
+fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsValue> {
+    let json = serde_json::to_string(v).map_err(|e| JsValue::from_str(&e.to_string()))?;
+    js_sys::JSON::parse(&json)
+}
+
+fn amount_arg(v: f64) -> Result<u64, WalletError> {
+    if v.is_finite() && v >= 1.0 && v.fract() == 0.0 && v <= 9_007_199_254_740_991.0 {
+        Ok(v as u64)
+    } else {
+        Err(WalletError::Input(format!(
+            "{v} is not a whole positive amount in minor units"
+        )))
+    }
+}
+
+fn master_arg(master_key: Option<String>) -> Result<Option<PublicKey>, WalletError> {
+    master_key
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            B32::from_b64(s.trim()).map(PublicKey).ok_or_else(|| {
+                WalletError::Input("the master key must be 32 bytes base64url".into())
+            })
+        })
+        .transpose()
+}
+
+fn progress_fn(cb: Option<Function>) -> impl FnMut(Progress) {
+    move |p: Progress| {
+        if let (Some(f), Ok(v)) = (&cb, to_js(&p)) {
+            let _ = f.call1(&JsValue::NULL, &v);
+        }
+    }
+}
+
+/// A wallet kept in this origin's IndexedDB.
+#[wasm_bindgen]
+pub struct EcashWallet {
+    inner: Rc<Mutex<BrowserWallet>>,
+}
+
+#[wasm_bindgen]
+impl EcashWallet {
+    /// Whether a wallet exists in the IndexedDB database `dbName`.
+    pub async fn exists(db_name: String) -> Result<bool, JsValue> {
+        let store = IndexedDbStore::open(&db_name)
+            .await
+            .map_err(|e| to_js_error(&e.into()))?;
+        let found = crate::store::Store::load_all(&store)
+            .await
+            .map_err(|e| to_js_error(&e.into()))?
+            .iter()
+            .any(|(k, _)| k == crate::records::META_KEY);
+        store.close();
+        Ok(found)
+    }
+
+    /// Creates a wallet in `dbName` for the bank at `bankUrl`, pinning
+    /// `masterKey` (base64url), or the bank's announced key if none is given.
+    /// Show `backupSeed()` to the user once.
+    pub async fn create(
+        db_name: String,
+        bank_url: String,
+        master_key: Option<String>,
+    ) -> Result<EcashWallet, JsValue> {
+        let run = async {
+            let pinned = master_arg(master_key)?;
+            let store = IndexedDbStore::open(&db_name).await?;
+            let (w, _phrase) = Wallet::create(
+                store,
+                FetchTransport,
+                &bank_url,
+                pinned,
+                WalletSettings::default(),
+            )
+            .await?;
+            Ok::<_, WalletError>(w)
+        };
+        run.await.map(Self::wrap).map_err(|e| to_js_error(&e))
+    }
+
+    /// Opens the wallet in `dbName` (no network needed).
+    pub async fn open(db_name: String) -> Result<EcashWallet, JsValue> {
+        let run = async {
+            let store = IndexedDbStore::open(&db_name).await?;
+            Wallet::open(store, FetchTransport, WalletSettings::default()).await
+        };
+        run.await.map(Self::wrap).map_err(|e| to_js_error(&e))
+    }
+
+    /// Restores a wallet from its seed phrase into the empty database `dbName`.
+    /// `onProgress` receives `Progress` objects.
+    pub async fn restore(
+        db_name: String,
+        bank_url: String,
+        master_key: Option<String>,
+        seed_phrase: String,
+        on_progress: Option<Function>,
+    ) -> Result<EcashWallet, JsValue> {
+        let run = async {
+            let pinned = master_arg(master_key)?;
+            let store = IndexedDbStore::open(&db_name).await?;
+            let mut cb = progress_fn(on_progress);
+            let (w, _report) = Wallet::restore(
+                store,
+                FetchTransport,
+                &bank_url,
+                pinned,
+                &seed_phrase,
+                WalletSettings::default(),
+                Some(&mut cb),
+            )
+            .await?;
+            Ok::<_, WalletError>(w)
+        };
+        run.await.map(Self::wrap).map_err(|e| to_js_error(&e))
+    }
+
+    /// Deletes the database `dbName` with every coin in it.
+    #[wasm_bindgen(js_name = deleteWallet)]
+    pub async fn delete_wallet(db_name: String) -> Result<(), JsValue> {
+        IndexedDbStore::delete(&db_name)
+            .await
+            .map_err(|e| to_js_error(&e.into()))
+    }
+
+    fn wrap(w: BrowserWallet) -> Self {
+        Self {
+            inner: Rc::new(Mutex::new(w)),
+        }
+    }
+
+    fn call<F, Fut>(&self, f: F) -> Promise
+    where
+        F: FnOnce(Rc<Mutex<BrowserWallet>>) -> Fut + 'static,
+        Fut: std::future::Future<Output = Result<JsValue, WalletError>> + 'static,
+    {
+        let inner = self.inner.clone();
+        future_to_promise(async move { f(inner).await.map_err(|e| to_js_error(&e)) })
+    }
+
+    /// Bank URL, master key fingerprint, account id, currency.
+    #[wasm_bindgen(
+        unchecked_return_type = "Promise<{bankUrl: string; masterFingerprint: string; accountId: string; currency: string}>"
+    )]
+    pub fn info(&self) -> Promise {
+        self.call(|w| async move {
+            let w = w.lock().await;
+            let o = js_sys::Object::new();
+            let set = |k: &str, v: &str| Reflect::set(&o, &k.into(), &v.into());
+            let _ = set("bankUrl", w.bank_url());
+            let _ = set("masterFingerprint", &w.master_fingerprint());
+            let _ = set("accountId", w.account_id());
+            let _ = set("currency", w.key_set().set.currency.as_str());
+            Ok(o.into())
+        })
+    }
+
+    /// The seed phrase, for the user's backup.
+    #[wasm_bindgen(js_name = backupSeed, unchecked_return_type = "Promise<string>")]
+    pub fn backup_seed(&self) -> Promise {
+        self.call(|w| async move { Ok(w.lock().await.seed_phrase().into()) })
+    }
+
+    /// Coins held.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Balance>")]
+    pub fn balance(&self) -> Promise {
+        self.call(|w| async move { Ok(to_js(&w.lock().await.balance()).unwrap_or_default()) })
+    }
+
+    /// History, newest first.
+    #[wasm_bindgen(unchecked_return_type = "Promise<HistoryEntry[]>")]
+    pub fn history(&self) -> Promise {
+        self.call(|w| async move { Ok(to_js(&w.lock().await.history()).unwrap_or_default()) })
+    }
+
+    /// Unfinished operations with their recovery state.
+    #[wasm_bindgen(
+        unchecked_return_type = "Promise<{id: string; kind: string; started_at: number; attempts: number; last_error: string | null}[]>"
+    )]
+    pub fn pending(&self) -> Promise {
+        self.call(|w| async move { Ok(to_js(&w.lock().await.pending()).unwrap_or_default()) })
+    }
+
+    /// Demo faucet: credits the bank account with `amount` minor units.
+    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
+    pub fn faucet(&self, amount: f64) -> Promise {
+        self.call(move |w| async move {
+            let st = w.lock().await.faucet(amount_arg(amount)?).await?;
+            Ok(JsValue::from_f64(st.balance.value as f64))
+        })
+    }
+
+    /// The bank account's balance (money not yet withdrawn).
+    #[wasm_bindgen(js_name = accountBalance, unchecked_return_type = "Promise<number>")]
+    pub fn account_balance(&self) -> Promise {
+        self.call(|w| async move {
+            let st = w.lock().await.account_statement().await?;
+            Ok(JsValue::from_f64(st.balance.value as f64))
+        })
+    }
+
+    /// Withdraws `amount` as coins; `onProgress` sees blinding, signing, unblinding.
+    #[wasm_bindgen(unchecked_return_type = "Promise<{amount: number; coins: number}>")]
+    pub fn withdraw(&self, amount: f64, on_progress: Option<Function>) -> Promise {
+        self.call(move |w| async move {
+            let mut cb = progress_fn(on_progress);
+            let done = w
+                .lock()
+                .await
+                .withdraw(amount_arg(amount)?, Some(&mut cb))
+                .await?;
+            Ok(to_js(&done).unwrap_or_default())
+        })
+    }
+
+    /// Fetches and checks a payment request (JSON, URL or `web+ecash:` link) without paying.
+    #[wasm_bindgen(js_name = inspectPayreq, unchecked_return_type = "Promise<any>")]
+    pub fn inspect_payreq(&self, payreq: String) -> Promise {
+        self.call(move |w| async move {
+            let w = w.lock().await;
+            let p = w.resolve_payreq(&payreq).await?;
+            w.check_payreq(&p)?;
+            Ok(to_js(&p).unwrap_or_default())
+        })
+    }
+
+    /// Pays a payment request (JSON, URL or `web+ecash:` link); resolves to the
+    /// history line with the shop's verified receipt.
+    #[wasm_bindgen(unchecked_return_type = "Promise<HistoryEntry>")]
+    pub fn pay(&self, payreq: String) -> Promise {
+        self.call(move |w| async move {
+            let mut w = w.lock().await;
+            let p = w.resolve_payreq(&payreq).await?;
+            let done = w.pay(p).await?;
+            Ok(to_js(&done.entry).unwrap_or_default())
+        })
+    }
+
+    /// Takes `amount` out as a transfer token (text, for a link or QR code).
+    #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
+    pub fn send(&self, amount: f64) -> Promise {
+        self.call(
+            move |w| async move { Ok(w.lock().await.send(amount_arg(amount)?).await?.into()) },
+        )
+    }
+
+    /// Claims a transfer token; resolves to the value received.
+    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
+    pub fn receive(&self, token: String) -> Promise {
+        self.call(move |w| async move {
+            let v = w.lock().await.receive(&token).await?;
+            Ok(JsValue::from_f64(v as f64))
+        })
+    }
+
+    /// Asks the bank for a signed proof of the payment `paymentId` (base64url).
+    #[wasm_bindgen(js_name = provePayment, unchecked_return_type = "Promise<any>")]
+    pub fn prove_payment(&self, payment_id: String) -> Promise {
+        self.call(move |w| async move {
+            let id = B32::from_b64(payment_id.trim())
+                .ok_or_else(|| WalletError::Input("a payment id is 32 bytes base64url".into()))?;
+            let proof = w.lock().await.prove_payment(&id).await?;
+            Ok(to_js(&proof).unwrap_or_default())
+        })
+    }
+
+    /// Finishes or undoes unfinished operations, drops coins spent elsewhere,
+    /// refreshes coins near expiry.
+    #[wasm_bindgen(unchecked_return_type = "Promise<RecoverReport>")]
+    pub fn recover(&self) -> Promise {
+        self.call(|w| async move {
+            let r = w.lock().await.recover().await?;
+            Ok(to_js(&r).unwrap_or_default())
+        })
+    }
+}

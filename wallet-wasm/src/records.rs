@@ -1,0 +1,222 @@
+//! What the wallet persists, and under which keys.
+//!
+//! Keys: `meta`, `keys` (the signed key set), `coin/<serial>`, `op/<id>` (the
+//! journal), `hist/<time>-<id>` (history), `ctr/<key_id>` (derivation counters).
+
+use ecash_core::messages::{
+    DepositAck, ExchangeRequest, PayReq, Payment, PaymentProof, Receipt, WithdrawRequest,
+};
+use ecash_core::{B32, Bytes, Coin, PublicKey, Signed};
+use serde::{Deserialize, Serialize};
+
+/// Format version of the stored records.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Key of the wallet's identity record.
+pub const META_KEY: &str = "meta";
+/// Key of the cached signed key set.
+pub const KEYS_KEY: &str = "keys";
+
+/// Key of a coin record.
+pub fn coin_key(serial: &B32) -> String {
+    format!("coin/{}", serial.to_b64())
+}
+/// Key of a journal entry.
+pub fn op_key(id: &str) -> String {
+    format!("op/{id}")
+}
+/// Key of a history entry (sorts by time).
+pub fn history_key(at: u64, id: &str) -> String {
+    format!("hist/{at:012}-{id}")
+}
+/// Key of a denomination key's derivation counter.
+pub fn counter_key(key_id: &B32) -> String {
+    format!("ctr/{}", key_id.to_b64())
+}
+
+/// The wallet's identity: its bank, the pinned master key, its seed and account.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Meta {
+    /// [`FORMAT_VERSION`] when written.
+    pub version: u32,
+    /// Base URL of the bank.
+    pub bank_url: String,
+    /// The master key the key set must be signed by.
+    pub master_key: PublicKey,
+    /// The seed, hex. Stored like the coins themselves: whoever reads the store can spend them.
+    pub seed_hex: String,
+    /// The wallet's bank account.
+    pub account_id: String,
+    /// Unix seconds.
+    pub created_at: u64,
+}
+
+/// A coin the wallet holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoinRecord {
+    /// The coin.
+    pub coin: Coin,
+    /// Its value in minor units.
+    pub value: u64,
+    /// Last second the bank accepts it.
+    pub deposit_until: u64,
+    /// The journaled operation that is spending it, if any.
+    pub reserved_by: Option<String>,
+}
+
+/// Where a blinded output's secrets come from: the seed, this key, this counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Derivation {
+    /// Denomination key.
+    pub key_id: B32,
+    /// Counter under that key.
+    pub counter: u64,
+}
+
+/// Why coins are exchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExchangePurpose {
+    /// Break a coin to pay an exact amount.
+    Change,
+    /// Claim a received transfer token.
+    Receive,
+    /// Take back the coins of a payment that did not go through.
+    Reclaim,
+    /// Replace coins whose key is about to expire.
+    Refresh,
+}
+
+/// A journaled operation: written before its request leaves, removed when resolved.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Operation {
+    /// Random id.
+    pub id: String,
+    /// Unix seconds.
+    pub started_at: u64,
+    /// How many times recovery tried it.
+    pub attempts: u32,
+    /// The last failure, for people.
+    pub last_error: Option<String>,
+    /// What it does.
+    pub kind: OpKind,
+}
+
+/// The request of a journaled operation, complete enough to send again.
+// Few of these live at once and each is written once; boxing would only add noise.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OpKind {
+    /// `POST /withdraw`.
+    Withdraw {
+        /// The exact signed request (replayed byte for byte).
+        request: Signed<WithdrawRequest>,
+        /// Secrets of each output, request order.
+        outputs: Vec<Derivation>,
+    },
+    /// `POST /exchange`.
+    Exchange {
+        /// The exact request.
+        request: ExchangeRequest,
+        /// Secrets of each output, request order.
+        outputs: Vec<Derivation>,
+        /// Why.
+        purpose: ExchangePurpose,
+    },
+    /// A payment posted to a shop.
+    Pay {
+        /// What is paid.
+        payreq: PayReq,
+        /// The exact payment.
+        payment: Payment,
+        /// The secret that proves the payment later.
+        payer_code: Bytes,
+        /// The coins inside.
+        serials: Vec<B32>,
+    },
+}
+
+impl OpKind {
+    /// Short name for people and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Withdraw { .. } => "withdraw",
+            Self::Exchange { purpose, .. } => match purpose {
+                ExchangePurpose::Change => "exchange for change",
+                ExchangePurpose::Receive => "receive",
+                ExchangePurpose::Reclaim => "reclaim",
+                ExchangePurpose::Refresh => "refresh",
+            },
+            Self::Pay { .. } => "payment",
+        }
+    }
+}
+
+/// One line of the wallet's history.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// Random id.
+    pub id: String,
+    /// Unix seconds.
+    pub at: u64,
+    /// Value moved, minor units.
+    pub amount: u64,
+    /// What happened.
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// What a history line records.
+#[allow(clippy::large_enum_variant)] // as for OpKind
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// Coins withdrawn from the account.
+    Withdrawn {
+        /// Number of coins.
+        coins: usize,
+    },
+    /// A payment to a merchant.
+    Paid {
+        /// The payment request paid.
+        payreq: PayReq,
+        /// Payment id (hash of the payment).
+        payment_id: B32,
+        /// Reveal this to the bank to prove the payment.
+        payer_code: Bytes,
+        /// The shop's signed receipt (absent when recovery proved the payment through the bank).
+        receipt: Option<Signed<Receipt>>,
+        /// The bank's signed ack.
+        deposit_ack: Option<Signed<DepositAck>>,
+        /// The bank's proof, once asked for.
+        proof: Option<Signed<PaymentProof>>,
+        /// Where the goods are.
+        fulfillment_url: String,
+    },
+    /// Coins handed out as a transfer token.
+    Sent {
+        /// The token (shown again if the receiver lost it).
+        token: String,
+    },
+    /// A transfer token claimed.
+    Received {
+        /// Number of new coins.
+        coins: usize,
+    },
+    /// Coins exchanged.
+    Exchanged {
+        /// Why.
+        purpose: ExchangePurpose,
+    },
+    /// Coins the bank reports spent that this wallet did not spend (another device with the same seed, or a sent token).
+    SpentElsewhere {
+        /// How many.
+        coins: usize,
+    },
+    /// Coins recovered from the seed.
+    Restored {
+        /// How many.
+        coins: usize,
+    },
+}

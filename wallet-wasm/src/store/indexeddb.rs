@@ -1,0 +1,162 @@
+//! The browser store: one IndexedDB database per wallet, one object store of string records.
+//!
+//! Each batch is one `readwrite` transaction, so it commits whole or not at
+//! all; [`Store::reserve`] reads and writes its counter inside one transaction,
+//! which IndexedDB serializes against every other tab's transactions.
+
+use idb::{Database, DatabaseEvent, Factory, ObjectStoreParams, Query, TransactionMode};
+use wasm_bindgen::JsValue;
+
+use super::{Store, StoreError, Write, bumped, parse_counter};
+
+const OBJECT_STORE: &str = "records";
+const VERSION: u32 = 1;
+
+fn idb_err(what: &str) -> impl Fn(idb::Error) -> StoreError + '_ {
+    move |e| StoreError(format!("IndexedDB {what}: {e}"))
+}
+
+/// A wallet in IndexedDB.
+#[derive(Debug)]
+pub struct IndexedDbStore {
+    db: Database,
+    name: String,
+}
+
+impl IndexedDbStore {
+    /// Opens (or creates) the IndexedDB database `name`.
+    pub async fn open(name: &str) -> Result<Self, StoreError> {
+        let factory = Factory::new().map_err(idb_err("is not available"))?;
+        let mut req = factory.open(name, Some(VERSION)).map_err(idb_err("open"))?;
+        req.on_upgrade_needed(|event| {
+            if let Ok(db) = event.database()
+                && !db.store_names().iter().any(|n| n == OBJECT_STORE)
+            {
+                let _ = db.create_object_store(OBJECT_STORE, ObjectStoreParams::new());
+            }
+        });
+        let db = req.await.map_err(idb_err("open"))?;
+        Ok(Self {
+            db,
+            name: name.to_owned(),
+        })
+    }
+
+    /// Closes the connection (the data stays).
+    pub fn close(&self) {
+        self.db.close();
+    }
+
+    /// The database name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Deletes the database `name` and everything in it.
+    pub async fn delete(name: &str) -> Result<(), StoreError> {
+        let factory = Factory::new().map_err(idb_err("is not available"))?;
+        factory
+            .delete(name)
+            .map_err(idb_err("delete"))?
+            .await
+            .map_err(idb_err("delete"))
+    }
+}
+
+fn as_string(v: &JsValue, what: &str) -> Result<String, StoreError> {
+    v.as_string()
+        .ok_or_else(|| StoreError(format!("IndexedDB holds a non-string {what}")))
+}
+
+impl Store for IndexedDbStore {
+    async fn load_all(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let tx = self
+            .db
+            .transaction(&[OBJECT_STORE], TransactionMode::ReadOnly)
+            .map_err(idb_err("transaction"))?;
+        let store = tx.object_store(OBJECT_STORE).map_err(idb_err("store"))?;
+        let keys = store
+            .get_all_keys(None, None)
+            .map_err(idb_err("read keys"))?
+            .await
+            .map_err(idb_err("read keys"))?;
+        let values = store
+            .get_all(None, None)
+            .map_err(idb_err("read values"))?
+            .await
+            .map_err(idb_err("read values"))?;
+        tx.await.map_err(idb_err("read"))?;
+        if keys.len() != values.len() {
+            return Err(StoreError("IndexedDB changed during a read".into()));
+        }
+        keys.iter()
+            .zip(values.iter())
+            .map(|(k, v)| Ok((as_string(k, "key")?, as_string(v, "value")?)))
+            .collect()
+    }
+
+    async fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        let tx = self
+            .db
+            .transaction(&[OBJECT_STORE], TransactionMode::ReadWrite)
+            .map_err(idb_err("transaction"))?;
+        let store = tx.object_store(OBJECT_STORE).map_err(idb_err("store"))?;
+        for w in &writes {
+            match w {
+                Write::Put(k, v) => {
+                    store
+                        .put(&JsValue::from_str(v), Some(&JsValue::from_str(k)))
+                        .map_err(idb_err("put"))?;
+                }
+                Write::Delete(k) => {
+                    store
+                        .delete(Query::Key(JsValue::from_str(k)))
+                        .map_err(idb_err("delete"))?;
+                }
+            }
+        }
+        let result = tx
+            .commit()
+            .map_err(idb_err("commit"))?
+            .await
+            .map_err(idb_err("commit"))?;
+        if result.is_committed() {
+            Ok(())
+        } else {
+            Err(StoreError("IndexedDB aborted the batch".into()))
+        }
+    }
+
+    async fn reserve(&self, key: &str, n: u64) -> Result<u64, StoreError> {
+        let tx = self
+            .db
+            .transaction(&[OBJECT_STORE], TransactionMode::ReadWrite)
+            .map_err(idb_err("transaction"))?;
+        let store = tx.object_store(OBJECT_STORE).map_err(idb_err("store"))?;
+        let old = store
+            .get(Query::Key(JsValue::from_str(key)))
+            .map_err(idb_err("get"))?
+            .await
+            .map_err(idb_err("get"))?;
+        let old = match old {
+            Some(v) => parse_counter(key, &as_string(&v, "counter")?)?,
+            None => 0,
+        };
+        store
+            .put(
+                &JsValue::from_str(&bumped(key, old, n)?.to_string()),
+                Some(&JsValue::from_str(key)),
+            )
+            .map_err(idb_err("put"))?;
+        let result = tx
+            .commit()
+            .map_err(idb_err("commit"))?
+            .await
+            .map_err(idb_err("commit"))?;
+        if result.is_committed() {
+            Ok(old)
+        } else {
+            Err(StoreError("IndexedDB aborted the counter update".into()))
+        }
+    }
+}

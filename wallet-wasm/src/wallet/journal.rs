@@ -1,0 +1,470 @@
+//! The journal: running journaled operations to their end, and recovery.
+//!
+//! An operation is in the store before its request leaves. [`Wallet::drive`]
+//! sends it (again, on recovery: every request is idempotent at the bank and
+//! the shop) and resolves it in one atomic batch with its coins and history.
+//! A transient failure leaves it journaled; a definitive refusal undoes it.
+
+use ecash_core::messages::{
+    BlindSignatures, CoinStateRequest, CoinStateResponse, ExchangeRequest, PaymentResponse,
+};
+use ecash_core::{B32, Fixed, PendingCoin, PublicKey};
+use serde::{Deserialize, Serialize};
+
+use super::{Batch, ProgressFn, Wallet, http, new_id};
+use crate::error::WalletError;
+use crate::platform::{self, now};
+use crate::records::*;
+use crate::store::Store;
+use crate::transport::Transport;
+
+/// Largest number of serials asked about in one `/coins/state` request.
+const STATE_CHUNK: usize = 200;
+
+/// What [`Wallet::recover`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoverReport {
+    /// Journaled operations found.
+    pub resumed: usize,
+    /// Of those, finished.
+    pub completed: usize,
+    /// Of those, refused for good and undone (coins given back).
+    pub undone: usize,
+    /// Of those, still unfinished (network still down).
+    pub still_pending: usize,
+    /// Coins the bank reports spent elsewhere, removed.
+    pub spent_elsewhere: usize,
+    /// Coins near expiry exchanged for fresh ones.
+    pub refreshed: usize,
+    /// Problems that did not stop recovery.
+    pub problems: Vec<String>,
+}
+
+/// Where one attempt at an operation left it.
+enum Step {
+    /// Resolved; a payment yields its history line.
+    Done(Option<Box<HistoryEntry>>),
+    /// Refused for good and undone; report this error.
+    Failed(WalletError),
+    /// Replaced by a follow-up operation (a reclaim); report the error after it.
+    Then(Box<Operation>, Vec<PendingCoin>, Box<WalletError>),
+}
+
+#[derive(Deserialize)]
+struct PublicKeyAnswer {
+    public_key: PublicKey,
+}
+
+impl<S: Store, T: Transport> Wallet<S, T> {
+    /// Runs a journaled operation until it is resolved or a transient failure stops it.
+    pub(crate) async fn drive(
+        &mut self,
+        mut op: Operation,
+        mut pending: Option<Vec<PendingCoin>>,
+        progress: &mut Option<ProgressFn<'_>>,
+    ) -> Result<Option<HistoryEntry>, WalletError> {
+        let mut carried: Option<WalletError> = None;
+        loop {
+            match self.attempt(&op, pending.take(), progress).await {
+                Ok(Step::Done(entry)) => return carried.map_or(Ok(entry.map(|e| *e)), Err),
+                Ok(Step::Failed(e)) => return Err(carried.unwrap_or(e)),
+                Ok(Step::Then(next, next_pending, e)) => {
+                    carried.get_or_insert(*e);
+                    op = *next;
+                    pending = Some(next_pending);
+                }
+                Err(e) => {
+                    self.note_failure(&op.id, &e).await;
+                    return Err(WalletError::Interrupted {
+                        op: op.id.clone(),
+                        source: Box::new(e),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Records a failed attempt on the journal entry (best effort: the entry itself is safe).
+    async fn note_failure(&mut self, id: &str, e: &WalletError) {
+        if let Some(mut op) = self.ops.get(id).cloned() {
+            op.attempts += 1;
+            op.last_error = Some(e.to_string());
+            let mut b = Batch::default();
+            if b.put_op(op).is_ok() {
+                let _ = self.commit(b).await;
+            }
+        }
+    }
+
+    async fn attempt(
+        &mut self,
+        op: &Operation,
+        pending: Option<Vec<PendingCoin>>,
+        progress: &mut Option<ProgressFn<'_>>,
+    ) -> Result<Step, WalletError> {
+        match &op.kind {
+            OpKind::Withdraw { request, outputs } => {
+                let answer =
+                    http::post::<_, _, BlindSignatures>(&self.net, &self.url("/withdraw"), request)
+                        .await;
+                let sigs = match answer {
+                    Ok(s) => s,
+                    Err(e) => return self.refused(op, e).await,
+                };
+                let coins = self
+                    .finalize_outputs(&request.body.request_id, outputs, pending, &sigs, progress)
+                    .await?;
+                let mut b = Batch::default();
+                let n = coins.len();
+                for c in coins {
+                    b.put_coin(c)?;
+                }
+                b.del_op(&op.id);
+                b.history(request.body.amount.value, Event::Withdrawn { coins: n })?;
+                self.commit(b).await?;
+                Ok(Step::Done(None))
+            }
+            OpKind::Exchange {
+                request,
+                outputs,
+                purpose,
+            } => {
+                let answer =
+                    http::post::<_, _, BlindSignatures>(&self.net, &self.url("/exchange"), request)
+                        .await;
+                let sigs = match answer {
+                    Ok(s) => s,
+                    Err(e) => return self.refused(op, e).await,
+                };
+                let coins = self
+                    .finalize_outputs(&request.request_id, outputs, pending, &sigs, progress)
+                    .await?;
+                let mut b = Batch::default();
+                let n = coins.len();
+                let total: u64 = coins.iter().map(|c| c.value).sum();
+                for c in &request.coins {
+                    if self.coins.contains_key(&c.serial) {
+                        b.del_coin(c.serial);
+                    }
+                }
+                for c in coins {
+                    b.put_coin(c)?;
+                }
+                b.del_op(&op.id);
+                let event = match purpose {
+                    ExchangePurpose::Receive => Event::Received { coins: n },
+                    p => Event::Exchanged { purpose: *p },
+                };
+                b.history(total, event)?;
+                self.commit(b).await?;
+                Ok(Step::Done(None))
+            }
+            OpKind::Pay {
+                payreq,
+                payment,
+                payer_code,
+                serials,
+            } => {
+                let answer =
+                    http::post::<_, _, PaymentResponse>(&self.net, &payreq.pay_url, payment).await;
+                let resp = match answer {
+                    Ok(r) => r,
+                    Err(e) if e.is_transient() => return Err(e),
+                    Err(e) => return self.settle_refused_payment(op, e).await,
+                };
+                let payment_id = payment.payment_id();
+                let ack = &resp.deposit_ack;
+                if ack.verify(&self.meta.master_key).is_err()
+                    || ack.body.payment_id != payment_id
+                    || ack.body.amount != payreq.amount
+                {
+                    return Err(WalletError::Tampered(
+                        "the deposit_ack is not the bank's ack of this payment".into(),
+                    ));
+                }
+                let url = self.url(&format!("/accounts/{}/public-key", payreq.merchant_acc_id));
+                let merchant: PublicKeyAnswer = http::get(&self.net, &url, &[]).await?;
+                let r = &resp.receipt;
+                let receipt_ok = r.verify(&merchant.public_key).is_ok()
+                    && r.body.payment_id == payment_id
+                    && r.body.amount == payreq.amount
+                    && r.body.merchant_acc_id == payreq.merchant_acc_id;
+                let entry = HistoryEntry {
+                    id: new_id()?,
+                    at: now(),
+                    amount: payreq.amount.value,
+                    event: Event::Paid {
+                        payreq: payreq.clone(),
+                        payment_id,
+                        payer_code: payer_code.clone(),
+                        receipt: receipt_ok.then(|| resp.receipt.clone()),
+                        deposit_ack: Some(resp.deposit_ack.clone()),
+                        proof: None,
+                        fulfillment_url: resp.fulfillment_url.clone(),
+                    },
+                };
+                let mut b = Batch::default();
+                for s in serials {
+                    b.del_coin(*s);
+                }
+                b.del_op(&op.id);
+                b.put_history(entry.clone())?;
+                self.commit(b).await?;
+                if receipt_ok {
+                    Ok(Step::Done(Some(Box::new(entry))))
+                } else {
+                    Ok(Step::Failed(WalletError::Tampered(
+                        "the shop's receipt does not verify; the bank's signed ack in the history shows the payment was made".into(),
+                    )))
+                }
+            }
+        }
+    }
+
+    /// A withdraw or exchange failed: transient failures keep it journaled;
+    /// a refusal undoes it, dropping inputs the bank says are spent.
+    async fn refused(&mut self, op: &Operation, e: WalletError) -> Result<Step, WalletError> {
+        if e.is_transient() {
+            return Err(e);
+        }
+        let spent: Vec<B32> = e.spent_serials().to_vec();
+        let mut b = Batch::default();
+        let mut gone = 0;
+        let mut gone_value = 0;
+        for s in super::operations::op_inputs(&op.kind) {
+            let Some(r) = self.coins.get(&s) else {
+                continue;
+            };
+            if spent.contains(&s) {
+                gone += 1;
+                gone_value += r.value;
+                b.del_coin(s);
+            } else {
+                let mut r = r.clone();
+                r.reserved_by = None;
+                b.put_coin(r)?;
+            }
+        }
+        if gone > 0 {
+            b.history(gone_value, Event::SpentElsewhere { coins: gone })?;
+        }
+        b.del_op(&op.id);
+        self.commit(b).await?;
+        Ok(Step::Failed(e))
+    }
+
+    /// The shop refused a payment for good. If the bank has its coins, the
+    /// payment was made: fetch the bank's proof. Otherwise take the coins back
+    /// with an exchange, so the shop can never deposit them later.
+    async fn settle_refused_payment(
+        &mut self,
+        op: &Operation,
+        e: WalletError,
+    ) -> Result<Step, WalletError> {
+        let OpKind::Pay {
+            payreq,
+            payment,
+            payer_code,
+            serials,
+        } = &op.kind
+        else {
+            return Ok(Step::Failed(e));
+        };
+        let spent = self.spent_flags(serials).await?;
+        let payment_id = payment.payment_id();
+        if spent.iter().all(|s| *s) {
+            let proof = match self.fetch_proof(&payment_id, payer_code).await {
+                Ok(p) => Some(p),
+                Err(pe) if pe.is_transient() => return Err(pe),
+                Err(_) => None,
+            };
+            let mut b = Batch::default();
+            for s in serials {
+                b.del_coin(*s);
+            }
+            b.del_op(&op.id);
+            let Some(proof) = proof else {
+                b.history(
+                    payreq.amount.value,
+                    Event::SpentElsewhere {
+                        coins: serials.len(),
+                    },
+                )?;
+                self.commit(b).await?;
+                return Ok(Step::Failed(e));
+            };
+            let entry = HistoryEntry {
+                id: new_id()?,
+                at: now(),
+                amount: payreq.amount.value,
+                event: Event::Paid {
+                    payreq: payreq.clone(),
+                    payment_id,
+                    payer_code: payer_code.clone(),
+                    receipt: None,
+                    deposit_ack: None,
+                    proof: Some(proof),
+                    fulfillment_url: payreq.fulfillment_url.clone(),
+                },
+            };
+            b.put_history(entry.clone())?;
+            self.commit(b).await?;
+            return Ok(Step::Done(Some(Box::new(entry))));
+        }
+        // Reclaim the unspent coins; drop the ones someone else spent.
+        self.fresh_keys().await?;
+        let mut b = Batch::default();
+        let (mut keep, mut keep_value, mut gone, mut gone_value) = (vec![], 0u64, 0usize, 0u64);
+        for (s, is_spent) in serials.iter().zip(&spent) {
+            let Some(r) = self.coins.get(s) else { continue };
+            if *is_spent {
+                gone += 1;
+                gone_value += r.value;
+                b.del_coin(*s);
+            } else {
+                keep.push(r.coin.clone());
+                keep_value += r.value;
+            }
+        }
+        if gone > 0 {
+            b.history(gone_value, Event::SpentElsewhere { coins: gone })?;
+        }
+        b.del_op(&op.id);
+        if keep.is_empty() {
+            self.commit(b).await?;
+            return Ok(Step::Failed(e));
+        }
+        let denoms: Vec<_> = self.keys.withdraw_keys(now()).keys().copied().collect();
+        let out = ecash_core::amount::split(keep_value, &denoms)
+            .map_err(|_| WalletError::Input("cannot split the reclaimed value".into()))?;
+        let (outputs, pending) = self.derive_outputs(&out, &mut None).await?;
+        let next = Operation {
+            id: new_id()?,
+            started_at: now(),
+            attempts: 0,
+            last_error: Some(format!("payment refused: {e}")),
+            kind: OpKind::Exchange {
+                request: ExchangeRequest {
+                    request_id: Fixed(platform::random::<32>()?),
+                    coins: keep,
+                    outputs: pending.iter().map(|p| p.blinded.clone()).collect(),
+                },
+                outputs,
+                purpose: ExchangePurpose::Reclaim,
+            },
+        };
+        self.reserve_coins(&mut b, &next)?;
+        b.put_op(next.clone())?;
+        self.commit(b).await?;
+        Ok(Step::Then(Box::new(next), pending, Box::new(e)))
+    }
+
+    /// `/coins/state` for `serials`, in chunks.
+    pub(crate) async fn spent_flags(&self, serials: &[B32]) -> Result<Vec<bool>, WalletError> {
+        let mut out = Vec::with_capacity(serials.len());
+        for chunk in serials.chunks(STATE_CHUNK) {
+            let r: CoinStateResponse = http::post(
+                &self.net,
+                &self.url("/coins/state"),
+                &CoinStateRequest {
+                    serials: chunk.to_vec(),
+                },
+            )
+            .await?;
+            if r.spent.len() != chunk.len() {
+                return Err(WalletError::BadAnswer {
+                    url: self.url("/coins/state"),
+                    reason: "wrong number of flags".into(),
+                });
+            }
+            out.extend(r.spent);
+        }
+        Ok(out)
+    }
+
+    /// After a crash or a cut connection: finishes or undoes every journaled
+    /// operation, drops coins the bank reports spent, and exchanges coins
+    /// whose key is about to expire.
+    pub async fn recover(&mut self) -> Result<RecoverReport, WalletError> {
+        let mut report = RecoverReport::default();
+        self.refresh_keys().await?;
+        let ids: Vec<String> = self.ops.keys().cloned().collect();
+        for id in ids {
+            let Some(op) = self.ops.get(&id).cloned() else {
+                continue;
+            };
+            report.resumed += 1;
+            match self.drive(op, None, &mut None).await {
+                Ok(_) => report.completed += 1,
+                Err(WalletError::Interrupted { source, .. }) => {
+                    report.still_pending += 1;
+                    report.problems.push(source.to_string());
+                }
+                Err(e) => {
+                    report.undone += 1;
+                    report.problems.push(e.to_string());
+                }
+            }
+        }
+        let free: Vec<B32> = self
+            .coins
+            .values()
+            .filter(|r| r.reserved_by.is_none())
+            .map(|r| r.coin.serial)
+            .collect();
+        let flags = self.spent_flags(&free).await?;
+        let mut b = Batch::default();
+        let mut gone_value = 0;
+        for (s, spent) in free.iter().zip(flags) {
+            if spent {
+                report.spent_elsewhere += 1;
+                gone_value += self.coins.get(s).map_or(0, |r| r.value);
+                b.del_coin(*s);
+            }
+        }
+        if report.spent_elsewhere > 0 {
+            b.history(
+                gone_value,
+                Event::SpentElsewhere {
+                    coins: report.spent_elsewhere,
+                },
+            )?;
+            self.commit(b).await?;
+        }
+        let t = now();
+        let horizon = t.saturating_add(self.settings.expiry_margin_secs);
+        let expiring: Vec<(B32, u64)> = self
+            .coins
+            .values()
+            .filter(|r| {
+                r.reserved_by.is_none() && r.deposit_until >= t && r.deposit_until <= horizon
+            })
+            .map(|r| (r.coin.serial, r.value))
+            .collect();
+        if !expiring.is_empty() {
+            let value: u64 = expiring.iter().map(|(_, v)| v).sum();
+            let denoms: Vec<_> = self.keys.withdraw_keys(t).keys().copied().collect();
+            let fresh_enough = self
+                .keys
+                .withdraw_keys(t)
+                .values()
+                .all(|k| k.info.deposit_until > horizon);
+            match ecash_core::amount::split(value, &denoms) {
+                Ok(out) if fresh_enough => {
+                    let serials: Vec<B32> = expiring.iter().map(|(s, _)| *s).collect();
+                    match self
+                        .exchange_own(&serials, &out, ExchangePurpose::Refresh)
+                        .await
+                    {
+                        Ok(()) => report.refreshed = serials.len(),
+                        Err(e) => report.problems.push(format!("refreshing coins: {e}")),
+                    }
+                }
+                _ => report
+                    .problems
+                    .push("coins near expiry, but the bank offers no longer-lived key yet".into()),
+            }
+        }
+        Ok(report)
+    }
+}
