@@ -21,14 +21,16 @@ setup:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p ecash-core -p wallet-wasm --target wasm32-unknown-unknown --all-targets -- -D warnings
 
 test-native:
 	cargo test --workspace
 
 # wasm tests in headless Chromium (webdriver.json in each crate sets the flags
-# Chromium needs as root and offline).
+# Chromium needs as root and offline); the script starts and stops the mint
+# the wallet's browser tests talk to.
 test-wasm:
-	wasm-pack test --headless --chrome --mode no-install --release shared
+	@bash scripts/test-wasm.sh
 
 test: setup lint test-native test-wasm
 	@echo "all tests passed"

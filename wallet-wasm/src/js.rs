@@ -189,6 +189,15 @@ impl EcashWallet {
         future_to_promise(async move { f(inner).await.map_err(|e| to_js_error(&e)) })
     }
 
+    /// Closes the IndexedDB connection (needed before `deleteWallet`); the object is unusable after.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn close(&self) -> Promise {
+        self.call(|w| async move {
+            w.lock().await.store().close();
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
     /// Bank URL, master key fingerprint, account id, currency.
     #[wasm_bindgen(
         unchecked_return_type = "Promise<{bankUrl: string; masterFingerprint: string; accountId: string; currency: string}>"

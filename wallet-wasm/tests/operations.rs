@@ -1,4 +1,6 @@
 //! Every wallet operation against a real mint and shop.
+// Native: these start the mint in-process and use SQLite files.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

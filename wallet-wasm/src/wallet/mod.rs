@@ -413,6 +413,11 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         &self.store
     }
 
+    /// The transport (tests inject faults through it).
+    pub fn transport(&self) -> &T {
+        &self.net
+    }
+
     /// Ends the wallet, giving back its store and transport.
     pub fn into_parts(self) -> (S, T) {
         (self.store, self.net)

@@ -135,8 +135,8 @@ pub enum Fault {
     DropAnswer,
     /// Rewrite the JSON answer.
     Tamper(Box<dyn Fn(&mut serde_json::Value)>),
-    /// Replace the answer body.
-    Replace(Vec<u8>),
+    /// Do not send; answer with this status and body instead.
+    Refuse(u16, Vec<u8>),
 }
 
 struct Rule {
@@ -193,15 +193,24 @@ impl Flaky {
         };
         let Some(idx) = idx else { return send().await };
         self.rules.borrow_mut()[idx].times -= 1;
-        if matches!(self.rules.borrow()[idx].fault, Fault::CutBefore) {
-            return Err(TransportError(
-                "connection cut before sending (test)".into(),
-            ));
+        match &self.rules.borrow()[idx].fault {
+            Fault::CutBefore => {
+                return Err(TransportError(
+                    "connection cut before sending (test)".into(),
+                ));
+            }
+            Fault::Refuse(status, body) => {
+                return Ok(Response {
+                    status: *status,
+                    body: body.clone(),
+                });
+            }
+            _ => {}
         }
         let mut resp = send().await?;
         let rules = self.rules.borrow();
         match &rules[idx].fault {
-            Fault::CutBefore => unreachable!(),
+            Fault::CutBefore | Fault::Refuse(..) => unreachable!("answered above"),
             Fault::DropAnswer => Err(TransportError(
                 "connection cut before the answer (test)".into(),
             )),
@@ -209,10 +218,6 @@ impl Flaky {
                 let mut v: serde_json::Value = serde_json::from_slice(&resp.body).expect("json");
                 f(&mut v);
                 resp.body = serde_json::to_vec(&v).expect("json");
-                Ok(resp)
-            }
-            Fault::Replace(b) => {
-                resp.body = b.clone();
                 Ok(resp)
             }
         }
