@@ -7,7 +7,7 @@ SHELL := /bin/bash
 CHROMEDRIVER ?= $(shell command -v chromedriver 2>/dev/null)
 export CHROMEDRIVER
 
-.PHONY: help setup test test-native test-wasm lint run build bench
+.PHONY: help setup test test-native test-wasm test-e2e lint run build bench
 
 help:
 	@echo "make run    build and start the mint + demo shop, print the URL"
@@ -21,10 +21,17 @@ setup:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	cargo clippy -p ecash-core -p wallet-wasm --target wasm32-unknown-unknown --all-targets -- -D warnings
+	cargo clippy -p ecash-core -p wallet-wasm -p web-ui --target wasm32-unknown-unknown --all-targets -- -D warnings
 
 test-native:
-	cargo test --workspace
+	cargo test --workspace --exclude browser-e2e
+
+# The web wallet end to end: build it with Trunk, then drive real headless
+# Chromium through chromedriver against the real mint-server (tests/browser.rs).
+test-e2e:
+	trunk build --release
+	cargo build -p mint-server
+	cargo test -p browser-e2e -- --nocapture
 
 # wasm tests in headless Chromium (webdriver.json in each crate sets the flags
 # Chromium needs as root and offline); the script starts and stops the mint
@@ -32,7 +39,7 @@ test-native:
 test-wasm:
 	@bash scripts/test-wasm.sh
 
-test: setup lint test-native test-wasm
+test: setup lint test-native test-wasm test-e2e
 	@echo "all tests passed"
 
 build:

@@ -1,15 +1,23 @@
-//! The web wallet. Screens arrive with the web-wallet issue; for now the app
-//! shows what the wallet core reports and which parts are coming.
+//! The web wallet: a Leptos client-side app over the wallet core (`wallet-wasm`).
+//!
+//! The coins live in this origin's IndexedDB. The app opens the wallet (or
+//! offers to create or restore one), runs `recover` in the background, and
+//! picks up a payment request or transfer token handed over in the URL
+//! (`/?payreq=...`, `/?token=...`, or a `web+ecash:` link).
 
-use leptos::prelude::*;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+mod app;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+mod screens;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+mod state;
+mod text;
 
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 fn main() {
-    leptos::mount::mount_to_body(|| {
-        view! {
-            <main>
-                <h1>"Browser e-cash"</h1>
-                <p>"The web wallet is being built. The protocol core and the bank come first."</p>
-            </main>
-        }
-    })
+    leptos::mount::mount_to_body(app::App);
 }
+
+// The app is browser-only; a native build (cargo test --workspace) has nothing to run.
+#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+fn main() {}

@@ -1,0 +1,6 @@
+//! The wallet's screens.
+
+pub mod history;
+pub mod money;
+pub mod pay;
+pub mod setup;
