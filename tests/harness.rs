@@ -28,7 +28,10 @@ fn free_port() -> u16 {
 fn wait_port(port: u16, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{what} did not start on port {port}");
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not start on port {port}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -89,7 +92,11 @@ impl Mint {
             .open(self.data.path().join("mint.log"))
             .expect("log");
         let mut child = Command::new(bin)
-            .args(["--listen", &format!("127.0.0.1:{}", self.port), "--data-dir"])
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{}", self.port),
+                "--data-dir",
+            ])
             .arg(self.data.path())
             .args(["--demo-faucet", "--web-dir"])
             .arg(dist)
@@ -213,8 +220,14 @@ pub async fn wait_text(c: &Client, css: &str, what: &str, ok: impl Fn(&str) -> b
         if Instant::now() > deadline {
             screenshot(c, "failure").await;
             let msg = text(c, "#message").await;
-            let url = c.current_url().await.map(|u| u.to_string()).unwrap_or_default();
-            panic!("timed out waiting for {what} in {css}: it shows {t:?}; page {url}; message {msg:?}");
+            let url = c
+                .current_url()
+                .await
+                .map(|u| u.to_string())
+                .unwrap_or_default();
+            panic!(
+                "timed out waiting for {what} in {css}: it shows {t:?}; page {url}; message {msg:?}"
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -231,7 +244,11 @@ async fn element(c: &Client, css: &str) -> fantoccini::elements::Element {
         Ok(e) => e,
         Err(e) => {
             screenshot(c, "failure").await;
-            let url = c.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+            let url = c
+                .current_url()
+                .await
+                .map(|u| u.to_string())
+                .unwrap_or_default();
             let src = c.source().await.unwrap_or_default();
             panic!("no {css} ({e}) on {url}; page:\n{src}");
         }
@@ -241,7 +258,9 @@ async fn element(c: &Client, css: &str) -> fantoccini::elements::Element {
 /// Clicks the element at `css` (waiting for it).
 pub async fn click(c: &Client, css: &str) {
     let e = element(c, css).await;
-    e.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+    e.click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
 }
 
 /// Replaces the value of the input at `css` with `value`.

@@ -2,8 +2,8 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use wallet_wasm::store::indexeddb::IndexedDbStore;
 use wallet_wasm::store::Store;
+use wallet_wasm::store::indexeddb::IndexedDbStore;
 use wallet_wasm::transport::fetch::FetchTransport;
 use wallet_wasm::{Wallet, WalletSettings};
 
@@ -12,9 +12,15 @@ use crate::state::{AppState, DB_NAME, Screen, Tone, set_wallet};
 
 /// Reads `?payreq=` / `?token=` (also as `web+ecash:` links) and clears them from the address bar.
 fn take_url_inputs(state: AppState) {
-    let Some(window) = web_sys::window() else { return };
-    let Ok(search) = window.location().search() else { return };
-    let Ok(params) = web_sys::UrlSearchParams::new_with_str(&search) else { return };
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let Ok(search) = window.location().search() else {
+        return;
+    };
+    let Ok(params) = web_sys::UrlSearchParams::new_with_str(&search) else {
+        return;
+    };
     if let Some(p) = params.get("payreq") {
         state.payreq_input.set(normalize_link(&p));
     }
@@ -44,8 +50,12 @@ fn normalize_link(raw: &str) -> String {
 
 /// Asks the browser to send `web+ecash:` links to this wallet (where it allows it).
 pub fn register_protocol_handler() -> bool {
-    let Some(window) = web_sys::window() else { return false };
-    let Ok(origin) = window.location().origin() else { return false };
+    let Some(window) = web_sys::window() else {
+        return false;
+    };
+    let Ok(origin) = window.location().origin() else {
+        return false;
+    };
     let nav = window.navigator();
     let f = js_sys::Reflect::get(&nav, &"registerProtocolHandler".into())
         .ok()
@@ -67,13 +77,18 @@ async fn start(state: AppState) {
     let store = match IndexedDbStore::open(DB_NAME).await {
         Ok(s) => s,
         Err(e) => {
-            state.say(Tone::Error, format!("This browser does not let the wallet store coins: {e}"));
+            state.say(
+                Tone::Error,
+                format!("This browser does not let the wallet store coins: {e}"),
+            );
             state.screen.set(Screen::FirstRun);
             return;
         }
     };
     let exists = match store.load_all().await {
-        Ok(records) => records.iter().any(|(k, _)| k == wallet_wasm::records::META_KEY),
+        Ok(records) => records
+            .iter()
+            .any(|(k, _)| k == wallet_wasm::records::META_KEY),
         Err(e) => {
             state.say(Tone::Error, format!("Reading the wallet failed: {e}"));
             false
@@ -92,20 +107,24 @@ async fn start(state: AppState) {
         }
     }
     state.refresh().await;
-    state.screen.set(if !state.payreq_input.get_untracked().is_empty() {
-        Screen::Pay
-    } else if !state.token_input.get_untracked().is_empty() {
-        Screen::Receive
-    } else {
-        Screen::Balance
-    });
+    state
+        .screen
+        .set(if !state.payreq_input.get_untracked().is_empty() {
+            Screen::Pay
+        } else if !state.token_input.get_untracked().is_empty() {
+            Screen::Receive
+        } else {
+            Screen::Balance
+        });
     // Finish whatever a closed tab or a lost connection left unfinished.
     background_recover(state).await;
 }
 
 /// Runs `recover` quietly; speaks only when it did something or failed.
 pub async fn background_recover(state: AppState) {
-    let Some(w) = crate::state::wallet() else { return };
+    let Some(w) = crate::state::wallet() else {
+        return;
+    };
     let r = w.lock().await.recover().await;
     match r {
         Ok(r) if r.resumed > 0 || r.spent_elsewhere > 0 || r.refreshed > 0 => {
@@ -114,13 +133,19 @@ pub async fn background_recover(state: AppState) {
                 parts.push(format!("{} unfinished operation(s) completed", r.completed));
             }
             if r.undone > 0 {
-                parts.push(format!("{} refused operation(s) undone, coins given back", r.undone));
+                parts.push(format!(
+                    "{} refused operation(s) undone, coins given back",
+                    r.undone
+                ));
             }
             if r.still_pending > 0 {
                 parts.push(format!("{} still waiting for the network", r.still_pending));
             }
             if r.spent_elsewhere > 0 {
-                parts.push(format!("{} coin(s) spent elsewhere removed", r.spent_elsewhere));
+                parts.push(format!(
+                    "{} coin(s) spent elsewhere removed",
+                    r.spent_elsewhere
+                ));
             }
             if r.refreshed > 0 {
                 parts.push(format!("{} coin(s) near expiry renewed", r.refreshed));

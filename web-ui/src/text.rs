@@ -20,7 +20,11 @@ pub fn parse_money(s: &str) -> Option<u64> {
     if !whole.chars().all(|c| c.is_ascii_digit()) || !frac.chars().all(|c| c.is_ascii_digit()) {
         return None;
     }
-    let w: u64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+    let w: u64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
     let f: u64 = format!("{frac:0<2}").parse().ok()?;
     let v = w.checked_mul(100)?.checked_add(f)?;
     (v > 0).then_some(v)
@@ -78,18 +82,37 @@ mod tests {
         assert_eq!(parse_money("12.3"), Some(1230));
         assert_eq!(parse_money("7"), Some(700));
         assert_eq!(parse_money(".5"), Some(50));
-        for bad in ["", ".", "0", "1.234", "-1", "1e3", "abc", "1.2.3", "99999999999999999999"] {
+        for bad in [
+            "",
+            ".",
+            "0",
+            "1.234",
+            "-1",
+            "1e3",
+            "abc",
+            "1.2.3",
+            "99999999999999999999",
+        ] {
             assert_eq!(parse_money(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn every_failure_gets_a_readable_message() {
-        let e = WalletError::InsufficientFunds { need: 250, have: 100 };
-        assert_eq!(explain(&e), "Not enough money: this needs 2.50, you have 1.00.");
+        let e = WalletError::InsufficientFunds {
+            need: 250,
+            have: 100,
+        };
+        assert_eq!(
+            explain(&e),
+            "Not enough money: this needs 2.50, you have 1.00."
+        );
         let e = WalletError::Interrupted {
             op: "x".into(),
-            source: Box::new(WalletError::Unreachable { url: "u".into(), reason: "r".into() }),
+            source: Box::new(WalletError::Unreachable {
+                url: "u".into(),
+                reason: "r".into(),
+            }),
         };
         assert!(explain(&e).contains("cannot be reached") && explain(&e).contains("saved"));
     }

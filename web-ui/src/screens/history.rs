@@ -10,12 +10,21 @@ use crate::text::money;
 fn describe(e: &HistoryEntry) -> (String, String) {
     match &e.event {
         Event::Withdrawn { coins } => ("Withdrawn".into(), format!("{coins} coins")),
-        Event::Paid { payreq, receipt, proof, .. } => (
+        Event::Paid {
+            payreq,
+            receipt,
+            proof,
+            ..
+        } => (
             "Paid".into(),
             format!(
                 "{} — {}{}",
                 payreq.description,
-                if receipt.is_some() { "signed receipt" } else { "no receipt" },
+                if receipt.is_some() {
+                    "signed receipt"
+                } else {
+                    "no receipt"
+                },
                 if proof.is_some() { ", bank proof" } else { "" }
             ),
         ),
@@ -53,7 +62,11 @@ pub fn History() -> impl IntoView {
             match r {
                 Ok(p) => state.say(
                     Tone::Ok,
-                    format!("The bank signed a proof: payment {} made at {}.", p.body.payment_id.to_b64(), p.body.deposited_at),
+                    format!(
+                        "The bank signed a proof: payment {} made at {}.",
+                        p.body.payment_id.to_b64(),
+                        p.body.deposited_at
+                    ),
                 ),
                 Err(e) => state.fail(&e),
             }

@@ -107,7 +107,13 @@ pub fn Withdraw() -> impl IntoView {
             match r {
                 Ok(st) => {
                     state.account_balance.set(Some(st.balance.value));
-                    state.say(Tone::Ok, format!("{} credited to your bank account.", money(v, &currency(state))));
+                    state.say(
+                        Tone::Ok,
+                        format!(
+                            "{} credited to your bank account.",
+                            money(v, &currency(state))
+                        ),
+                    );
                 }
                 Err(e) => state.fail(&e),
             }
@@ -145,7 +151,11 @@ pub fn Withdraw() -> impl IntoView {
                     amount.set(String::new());
                     state.say(
                         Tone::Ok,
-                        format!("Withdrew {} as {} coins.", money(done.amount, &currency(state)), done.coins),
+                        format!(
+                            "Withdrew {} as {} coins.",
+                            money(done.amount, &currency(state)),
+                            done.coins
+                        ),
                     );
                 }
                 Err(e) => state.fail(&e),
@@ -201,7 +211,8 @@ pub fn Withdraw() -> impl IntoView {
 }
 
 fn qr_svg(text: &str) -> Option<String> {
-    let code = qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::L).ok()?;
+    let code =
+        qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::L).ok()?;
     Some(
         code.render::<qrcode::render::svg::Color<'_>>()
             .min_dimensions(220, 220)
@@ -306,7 +317,10 @@ pub fn Receive() -> impl IntoView {
             match r {
                 Ok(v) => {
                     state.token_input.set(String::new());
-                    state.say(Tone::Ok, format!("Received {}.", money(v, &currency(state))));
+                    state.say(
+                        Tone::Ok,
+                        format!("Received {}.", money(v, &currency(state))),
+                    );
                 }
                 Err(e) => state.fail(&e),
             }

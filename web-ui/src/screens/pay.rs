@@ -38,7 +38,9 @@ pub fn Pay() -> impl IntoView {
     };
     load();
     let confirm = move |_| {
-        let Some(p) = payreq.get_untracked() else { return };
+        let Some(p) = payreq.get_untracked() else {
+            return;
+        };
         let Some(w) = wallet() else { return };
         if state.is_busy() {
             return;
@@ -49,7 +51,13 @@ pub fn Pay() -> impl IntoView {
             state.stop();
             match r {
                 Ok(done) => {
-                    if let Event::Paid { payment_id, fulfillment_url, receipt, .. } = &done.entry.event {
+                    if let Event::Paid {
+                        payment_id,
+                        fulfillment_url,
+                        receipt,
+                        ..
+                    } = &done.entry.event
+                    {
                         let tx = receipt
                             .as_ref()
                             .map(|r| r.body.transaction_id.clone())

@@ -144,7 +144,10 @@ pub fn Backup() -> impl IntoView {
     let state = expect_context::<AppState>();
     let done = move |_| {
         state.seed.set(None);
-        state.say(Tone::Ok, "Wallet ready. Get some demo money, then withdraw it as coins.");
+        state.say(
+            Tone::Ok,
+            "Wallet ready. Get some demo money, then withdraw it as coins.",
+        );
         state.screen.set(Screen::Withdraw);
     };
     view! {
@@ -175,7 +178,10 @@ pub fn Settings() -> impl IntoView {
     };
     let register = move |_| {
         if crate::app::register_protocol_handler() {
-            state.say(Tone::Ok, "web+ecash: links now open this wallet (if the browser asked, accept).");
+            state.say(
+                Tone::Ok,
+                "web+ecash: links now open this wallet (if the browser asked, accept).",
+            );
         } else {
             state.say(Tone::Info, "This browser does not let web pages handle web+ecash: links; the shop's plain link still works.");
         }
