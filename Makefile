@@ -7,7 +7,7 @@ SHELL := /bin/bash
 CHROMEDRIVER ?= $(shell command -v chromedriver 2>/dev/null)
 export CHROMEDRIVER
 
-.PHONY: help setup test test-native test-wasm test-e2e lint run build bench
+.PHONY: help setup test test-native test-wasm test-e2e bench-smoke lint run build bench
 
 help:
 	@echo "make run    build and start the mint + demo shop, print the URL"
@@ -39,7 +39,17 @@ test-e2e:
 test-wasm:
 	@bash scripts/test-wasm.sh
 
-test: setup lint test-native test-wasm test-e2e
+# Benchmarks are not tests: this only proves mint-bench still runs end to end.
+bench-smoke:
+	cargo build -p mint-server --bins
+	./target/debug/mint-bench --seconds 1 --payments 48 --clients 2 --raw-seconds 0.3 > /dev/null
+
+# The load generator on a release build (figures in README.md, "Performance").
+bench:
+	cargo build --release -p mint-server --bins
+	./target/release/mint-bench
+
+test: setup lint test-native test-wasm test-e2e bench-smoke
 	@echo "all tests passed"
 
 build:

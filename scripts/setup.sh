@@ -38,8 +38,9 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   apt_install chromium chromium-driver
 fi
 
-if ! command -v wasm-opt >/dev/null 2>&1; then
-  apt_install binaryen
+# The mint's fast signer links OpenSSL.
+if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists openssl; then
+  apt_install libssl-dev pkg-config
 fi
 
 if ! have_version wasm-bindgen "$WASM_BINDGEN_VERSION"; then

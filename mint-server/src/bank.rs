@@ -41,6 +41,8 @@ pub struct BankSettings {
     pub faucet_max: u64,
     /// Most coins per request.
     pub max_coins: usize,
+    /// Threads of the signing pool (0: one per core).
+    pub signing_threads: usize,
 }
 
 /// The mint.
@@ -48,6 +50,8 @@ pub struct Bank {
     storage: Arc<dyn Storage>,
     keys: Arc<MintKeys>,
     settings: BankSettings,
+    /// RSA signing runs here, apart from the HTTP workers and the blocking pool.
+    signing_pool: rayon::ThreadPool,
 }
 
 /// Unix seconds now.
@@ -102,12 +106,22 @@ struct CheckedCoin<'a> {
 
 impl Bank {
     /// A bank over `storage` and `keys`.
-    pub fn new(storage: Arc<dyn Storage>, keys: Arc<MintKeys>, settings: BankSettings) -> Self {
-        Self {
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        keys: Arc<MintKeys>,
+        settings: BankSettings,
+    ) -> Result<Self, String> {
+        let signing_pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(settings.signing_threads)
+            .thread_name(|i| format!("blind-signer-{i}"))
+            .build()
+            .map_err(|e| format!("starting the signing pool: {e}"))?;
+        Ok(Self {
             storage,
             keys,
             settings,
-        }
+            signing_pool,
+        })
     }
 
     /// Settings.
@@ -297,15 +311,15 @@ impl Bank {
             .iter()
             .map(|c| self.withdraw_key(state, &c.key_id, now))
             .collect::<BankResult<Vec<_>>>()?;
-        // RSA signing dominates a withdrawal: spread it over all cores on
-        // rayon's own pool, apart from the HTTP workers and the blocking pool.
+        // RSA signing dominates a withdrawal: spread it over all cores on the
+        // bank's own signing pool, apart from the HTTP workers and the blocking pool.
         use rayon::prelude::*;
-        coins
-            .par_iter()
-            .zip(keys)
-            .map(|(c, k)| {
-                let sig =
-                    blind_rsa::blind_sign(&k.secret, &c.blinded_msg.0).map_err(|e| match e {
+        self.signing_pool.install(|| {
+            coins
+                .par_iter()
+                .zip(keys)
+                .map(|(c, k)| {
+                    let sig = k.signer.blind_sign(&c.blinded_msg.0).map_err(|e| match e {
                         blind_rsa::BlindRsaError::SigningFailed => {
                             tracing::error!("blind signing failed its own check");
                             err(ErrorCode::Internal, "signing failed; nothing was changed")
@@ -315,9 +329,10 @@ impl Bank {
                             format!("blinded message refused: {other}"),
                         ),
                     })?;
-                Ok((Fixed(c.canonical_hash()), sig))
-            })
-            .collect()
+                    Ok((Fixed(c.canonical_hash()), sig))
+                })
+                .collect()
+        })
     }
 
     fn blinded_total(&self, state: &KeyState, coins: &[BlindedCoin], now: u64) -> BankResult<u64> {

@@ -61,6 +61,14 @@ pub struct Config {
     #[arg(long = "max-body-bytes", env = "MINT_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Blind-signing backend: openssl (fast, the default) or rust (portable).
+    #[arg(long, env = "MINT_SIGNER", value_enum, default_value_t = crate::signer::SignerKind::Openssl)]
+    pub signer: crate::signer::SignerKind,
+
+    /// Threads of the signing pool (default: one per core).
+    #[arg(long, env = "MINT_SIGNING_THREADS")]
+    pub signing_threads: Option<usize>,
+
     /// Most coins (or blinded coins) one request may carry.
     #[arg(long = "max-coins", env = "MINT_MAX_COINS", default_value_t = 256)]
     pub max_coins: usize,

@@ -75,6 +75,8 @@ pub struct DenomKey {
     pub info: DenominationKey,
     /// The private key.
     pub secret: RsaPrivateKey,
+    /// Signs with it (the configured backend).
+    pub signer: Arc<dyn crate::signer::BlindSigner>,
     /// The public key.
     pub public: RsaPublicKey,
 }
@@ -106,6 +108,8 @@ pub struct Schedule {
     pub withdraw_period: u64,
     /// Deposit grace after the withdraw window, seconds.
     pub deposit_grace: u64,
+    /// Which blind-signing backend the denomination keys use.
+    pub signer: crate::signer::SignerKind,
 }
 
 /// All of the mint's keys.
@@ -215,6 +219,7 @@ impl MintKeys {
             }
         }
 
+        let old = self.current();
         let mut active = HashMap::new();
         let mut expired = HashMap::new();
         for (info, secret_path) in records {
@@ -225,6 +230,9 @@ impl MintKeys {
                     tracing::info!(key_id = %info.key_id, "retired denomination key");
                 }
                 expired.insert(info.key_id, info);
+            } else if let Some(k) = old.active.get(&info.key_id) {
+                // Loaded before: keep it (and its signer) rather than parse it again.
+                active.insert(info.key_id, k.clone());
             } else {
                 let secret = read_rsa(&secret_path)?;
                 let public = secret.to_public_key();
@@ -234,18 +242,20 @@ impl MintKeys {
                         "private key does not match its record".into(),
                     ));
                 }
+                let signer = crate::signer::build(s.signer, &secret)
+                    .map_err(|e| KeyError::Corrupt(secret_path.clone(), e))?;
                 active.insert(
                     info.key_id,
                     Arc::new(DenomKey {
                         info,
                         secret,
+                        signer,
                         public,
                     }),
                 );
             }
         }
 
-        let old = self.current();
         let same_keys =
             old.active.len() == active.len() && active.keys().all(|k| old.active.contains_key(k));
         if same_keys && !created && !old.signed_json.is_empty() {
@@ -348,6 +358,7 @@ mod tests {
             rsa_bits: 2048,
             withdraw_period: 100,
             deposit_grace: 50,
+            signer: crate::signer::SignerKind::Rust,
         }
     }
 

@@ -12,6 +12,7 @@ pub mod bank;
 pub mod config;
 pub mod keys;
 pub mod shop;
+pub mod signer;
 pub mod storage;
 
 use std::sync::Arc;
@@ -63,6 +64,7 @@ pub fn open_bank(config: &Config) -> Result<Arc<Bank>, ServeError> {
         rsa_bits: config.rsa_bits as usize,
         withdraw_period: config.withdraw_period_secs,
         deposit_grace: config.deposit_grace_secs,
+        signer: config.signer,
     };
     let keys = Arc::new(MintKeys::open(&config.data_dir, schedule, unix_now())?);
     let storage: Arc<dyn Storage> =
@@ -73,8 +75,11 @@ pub fn open_bank(config: &Config) -> Result<Arc<Bank>, ServeError> {
         demo_faucet: config.demo_faucet,
         faucet_max: config.faucet_max,
         max_coins: config.max_coins,
+        signing_threads: config.signing_threads.unwrap_or(0),
     };
-    Ok(Arc::new(Bank::new(storage, keys, settings)))
+    Ok(Arc::new(
+        Bank::new(storage, keys, settings).map_err(ServeError::Config)?,
+    ))
 }
 
 /// Runs the mint (and the shop) until SIGINT/SIGTERM, then finishes in-flight

@@ -1,0 +1,83 @@
+//! The fast backend: OpenSSL's raw RSA private operation (CRT, blinding,
+//! assembly), then the RFC 9474 check that the result verifies.
+
+use ecash_core::blind_rsa::BlindRsaError;
+use ecash_core::rsa::PrivateKey as RsaPrivateKey;
+use ecash_core::rsa::pkcs8::EncodePrivateKey;
+use openssl::bn::BigNum;
+use openssl::pkey::{Private, Public};
+use openssl::rsa::{Padding, Rsa};
+
+use super::BlindSigner;
+
+/// Signs with OpenSSL.
+pub struct OpensslSigner {
+    private: Rsa<Private>,
+    public: Rsa<Public>,
+    n: BigNum,
+    k: usize,
+}
+
+impl OpensslSigner {
+    /// Loads `key` into OpenSSL (through its PKCS#8 encoding).
+    pub fn new(key: &RsaPrivateKey) -> Result<Self, String> {
+        let der = key
+            .to_pkcs8_der()
+            .map_err(|e| format!("encoding the key for OpenSSL: {e}"))?;
+        let pkey = openssl::pkey::PKey::private_key_from_pkcs8(der.as_bytes())
+            .map_err(|e| format!("OpenSSL refused the key: {e}"))?;
+        let private = pkey.rsa().map_err(|e| format!("not an RSA key: {e}"))?;
+        if !private.check_key().unwrap_or(false) {
+            return Err("OpenSSL's key check failed".into());
+        }
+        let n = private.n().to_owned().map_err(|e| e.to_string())?;
+        let e = private.e().to_owned().map_err(|e| e.to_string())?;
+        let public = Rsa::from_public_components(n.to_owned().map_err(|e| e.to_string())?, e)
+            .map_err(|e| e.to_string())?;
+        let k = private.size() as usize;
+        Ok(Self {
+            private,
+            public,
+            n,
+            k,
+        })
+    }
+}
+
+impl BlindSigner for OpensslSigner {
+    fn name(&self) -> &'static str {
+        "openssl"
+    }
+
+    fn blind_sign(&self, blinded_msg: &[u8]) -> Result<Vec<u8>, BlindRsaError> {
+        if blinded_msg.len() != self.k {
+            return Err(BlindRsaError::WrongLength {
+                expected: self.k,
+                got: blinded_msg.len(),
+            });
+        }
+        let m = BigNum::from_slice(blinded_msg).map_err(|_| BlindRsaError::OutOfRange)?;
+        // Same refusals as the Rust backend: 0 < m < n.
+        if m >= self.n || m.num_bits() == 0 {
+            return Err(BlindRsaError::OutOfRange);
+        }
+        let mut s = vec![0u8; self.k];
+        let len = self
+            .private
+            .private_decrypt(blinded_msg, &mut s, Padding::NONE)
+            .map_err(|_| BlindRsaError::SigningFailed)?;
+        if len != self.k {
+            return Err(BlindRsaError::SigningFailed);
+        }
+        // RFC 9474 §4.3: verify s^e == m before answering.
+        let mut check = vec![0u8; self.k];
+        let len = self
+            .public
+            .public_encrypt(&s, &mut check, Padding::NONE)
+            .map_err(|_| BlindRsaError::SigningFailed)?;
+        if len != self.k || check != blinded_msg {
+            return Err(BlindRsaError::SigningFailed);
+        }
+        Ok(s)
+    }
+}

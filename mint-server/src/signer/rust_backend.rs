@@ -1,0 +1,28 @@
+//! The portable backend: `ecash-core`'s RFC 9474 BlindSign on the `rsa` crate.
+
+use ecash_core::blind_rsa::{self, BlindRsaError};
+use ecash_core::rsa::PrivateKey as RsaPrivateKey;
+
+use super::BlindSigner;
+
+/// Signs with pure Rust.
+pub struct RustSigner {
+    key: RsaPrivateKey,
+}
+
+impl RustSigner {
+    /// A signer for `key`.
+    pub fn new(key: RsaPrivateKey) -> Self {
+        Self { key }
+    }
+}
+
+impl BlindSigner for RustSigner {
+    fn name(&self) -> &'static str {
+        "rust"
+    }
+
+    fn blind_sign(&self, blinded_msg: &[u8]) -> Result<Vec<u8>, BlindRsaError> {
+        blind_rsa::blind_sign(&self.key, blinded_msg)
+    }
+}
