@@ -11,6 +11,11 @@ mod app;
 mod screens;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 mod state;
+// Used by the browser app; a native build only runs its unit tests.
+#[cfg_attr(
+    not(all(target_arch = "wasm32", target_os = "unknown")),
+    allow(dead_code)
+)]
 mod text;
 
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
