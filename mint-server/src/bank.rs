@@ -408,38 +408,46 @@ impl Bank {
         now: u64,
     ) -> BankResult<Vec<CheckedCoin<'a>>> {
         let mut seen = HashSet::new();
-        coins
-            .iter()
-            .map(|coin| {
-                if !seen.insert(coin.serial) {
-                    return Err(err(ErrorCode::DuplicateCoin, "the same coin appears twice"));
-                }
-                let k = match state.active.get(&coin.key_id) {
-                    Some(k) if k.info.can_deposit(now) => k,
-                    Some(_) => {
-                        return Err(err(ErrorCode::KeyExpired, "coin of a key not yet valid"));
-                    }
-                    None if state.expired.contains_key(&coin.key_id) => {
-                        return Err(err(
-                            ErrorCode::KeyExpired,
-                            format!("coin of expired key {}", coin.key_id),
-                        ));
-                    }
-                    None => {
-                        return Err(err(
-                            ErrorCode::UnknownKey,
-                            format!("coin of unknown key {}", coin.key_id),
-                        ));
-                    }
-                };
-                coin.verify(&k.public)
-                    .map_err(|_| err(ErrorCode::InvalidCoin, "coin signature does not verify"))?;
-                Ok(CheckedCoin {
-                    coin,
-                    value: k.info.value.value,
+        if let Some(c) = coins.iter().find(|c| !seen.insert(c.serial)) {
+            return Err(err(
+                ErrorCode::DuplicateCoin,
+                format!("a coin of key {} appears twice", c.key_id),
+            ));
+        }
+        // Signature checks are independent: run them on the signing pool's cores.
+        use rayon::prelude::*;
+        self.signing_pool.install(|| {
+            coins
+                .par_iter()
+                .map(|coin| {
+                    let k = match state.active.get(&coin.key_id) {
+                        Some(k) if k.info.can_deposit(now) => k,
+                        Some(_) => {
+                            return Err(err(ErrorCode::KeyExpired, "coin of a key not yet valid"));
+                        }
+                        None if state.expired.contains_key(&coin.key_id) => {
+                            return Err(err(
+                                ErrorCode::KeyExpired,
+                                format!("coin of expired key {}", coin.key_id),
+                            ));
+                        }
+                        None => {
+                            return Err(err(
+                                ErrorCode::UnknownKey,
+                                format!("coin of unknown key {}", coin.key_id),
+                            ));
+                        }
+                    };
+                    coin.verify(&k.public).map_err(|_| {
+                        err(ErrorCode::InvalidCoin, "coin signature does not verify")
+                    })?;
+                    Ok(CheckedCoin {
+                        coin,
+                        value: k.info.value.value,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 
     /// `POST /deposit`: open the payment, check binding, merchant and coins,
@@ -468,12 +476,13 @@ impl Bank {
         self.check_amount(&info.amount)?;
         self.check_count(info.ncoins as usize, "coins")?;
         let info_hash = info.canonical_hash();
-        let plain = envelope::open(
-            &self.keys.encryption,
-            &body.payment.sealed_coins,
-            &info_hash,
-        )
-        .map_err(|e| err(ErrorCode::EnvelopeInvalid, e.to_string()))?;
+        let sealed = &body.payment.sealed_coins;
+        let plain = self
+            .keys
+            .envelope
+            .unwrap_key(&sealed.wrapped_key.0)
+            .and_then(|aes| envelope::open_with_key(&aes, sealed, &info_hash))
+            .map_err(|e| err(ErrorCode::EnvelopeInvalid, e.to_string()))?;
         let bundle: CoinBundle = serde_json::from_slice(&plain).map_err(|_| {
             err(
                 ErrorCode::EnvelopeInvalid,

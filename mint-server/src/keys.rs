@@ -118,6 +118,8 @@ pub struct MintKeys {
     pub master: Keypair,
     /// Opens payment envelopes.
     pub encryption: RsaPrivateKey,
+    /// Unwraps envelope keys with it (the configured backend).
+    pub envelope: Arc<dyn crate::signer::EnvelopeKey>,
     dir: PathBuf,
     schedule: Schedule,
     state: RwLock<Arc<KeyState>>,
@@ -160,6 +162,9 @@ impl MintKeys {
             k
         };
 
+        let envelope = crate::signer::envelope_key(schedule.signer, &encryption)
+            .map_err(|e| KeyError::Corrupt(enc_path.clone(), e))?;
+
         let placeholder = Arc::new(KeyState {
             signed: Signed::sign(
                 KeySet {
@@ -179,6 +184,7 @@ impl MintKeys {
         let keys = Self {
             master,
             encryption,
+            envelope,
             dir,
             schedule,
             state: RwLock::new(placeholder),

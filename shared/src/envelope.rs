@@ -80,9 +80,20 @@ pub fn open(
     let mut key = bank
         .oaep_decrypt_with_rng::<Sha256, _>(&mut getrandom::SysRng, &env.wrapped_key.0)
         .map_err(|_| EnvelopeError::Open)?;
-    let cipher = Aes256Gcm::new_from_slice(&key).map_err(|_| EnvelopeError::Open);
+    let out = open_with_key(&key, env, aad);
     key.zeroize();
-    cipher?
+    out
+}
+
+/// The second half of [`open`]: decrypts the payload with the unwrapped
+/// AES key (for banks that unwrap the key with another RSA implementation).
+pub fn open_with_key(
+    key: &[u8],
+    env: &SealedEnvelope,
+    aad: &[u8],
+) -> Result<Vec<u8>, EnvelopeError> {
+    let cipher = Aes256Gcm::new_from_slice(key).map_err(|_| EnvelopeError::Open)?;
+    cipher
         .decrypt(
             Nonce::from_slice(&env.nonce.0),
             Payload {

@@ -35,6 +35,23 @@ pub trait BlindSigner: Send + Sync {
     fn blind_sign(&self, blinded_msg: &[u8]) -> Result<Vec<u8>, BlindRsaError>;
 }
 
+/// Unwraps the AES key of a payment envelope (RSA-OAEP-SHA256 with the bank's encryption key).
+pub trait EnvelopeKey: Send + Sync {
+    /// The 32-byte AES key, or an error for any tampering (one error on purpose).
+    fn unwrap_key(
+        &self,
+        wrapped: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, ecash_core::envelope::EnvelopeError>;
+}
+
+/// An envelope key of `kind` for `key`.
+pub fn envelope_key(kind: SignerKind, key: &RsaPrivateKey) -> Result<Arc<dyn EnvelopeKey>, String> {
+    Ok(match kind {
+        SignerKind::Rust => Arc::new(rust_backend::RustEnvelopeKey::new(key.clone())),
+        SignerKind::Openssl => Arc::new(openssl_backend::OpensslEnvelopeKey::new(key)?),
+    })
+}
+
 /// A signer of `kind` for `key`.
 pub fn build(kind: SignerKind, key: &RsaPrivateKey) -> Result<Arc<dyn BlindSigner>, String> {
     Ok(match kind {
@@ -50,6 +67,22 @@ mod tests {
     use ecash_core::blind_rsa;
     use ecash_core::coin::PendingCoin;
     use ecash_core::rsa::traits::PublicKeyParts;
+
+    #[test]
+    fn both_backends_unwrap_envelopes_and_refuse_tampering() {
+        let sk = blind_rsa::generate_key(2048).expect("keygen");
+        let env = ecash_core::envelope::seal(&sk.to_public_key(), b"coins", b"aad").expect("seal");
+        for kind in [SignerKind::Rust, SignerKind::Openssl] {
+            let k = envelope_key(kind, &sk).expect("key");
+            let aes = k.unwrap_key(&env.wrapped_key.0).expect("unwraps");
+            let plain = ecash_core::envelope::open_with_key(&aes, &env, b"aad").expect("opens");
+            assert_eq!(plain, b"coins");
+            let mut bad = env.wrapped_key.0.clone();
+            bad[10] ^= 1;
+            assert!(k.unwrap_key(&bad).is_err(), "{kind:?}");
+            assert!(k.unwrap_key(&bad[1..]).is_err(), "{kind:?}");
+        }
+    }
 
     #[test]
     fn both_backends_give_identical_blind_signatures_and_refuse_alike() {

@@ -81,3 +81,41 @@ impl BlindSigner for OpensslSigner {
         Ok(s)
     }
 }
+
+/// Unwraps envelope keys with OpenSSL (RSA-OAEP, SHA-256 and MGF1-SHA-256).
+pub struct OpensslEnvelopeKey {
+    pkey: openssl::pkey::PKey<Private>,
+}
+
+impl OpensslEnvelopeKey {
+    /// For the bank's encryption key.
+    pub fn new(key: &RsaPrivateKey) -> Result<Self, String> {
+        let der = key
+            .to_pkcs8_der()
+            .map_err(|e| format!("encoding the key for OpenSSL: {e}"))?;
+        let pkey = openssl::pkey::PKey::private_key_from_pkcs8(der.as_bytes())
+            .map_err(|e| format!("OpenSSL refused the key: {e}"))?;
+        Ok(Self { pkey })
+    }
+}
+
+impl super::EnvelopeKey for OpensslEnvelopeKey {
+    fn unwrap_key(
+        &self,
+        wrapped: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, ecash_core::envelope::EnvelopeError> {
+        let run = || -> Result<Vec<u8>, openssl::error::ErrorStack> {
+            let mut ctx = openssl::pkey_ctx::PkeyCtx::new(&self.pkey)?;
+            ctx.decrypt_init()?;
+            ctx.set_rsa_padding(Padding::PKCS1_OAEP)?;
+            ctx.set_rsa_oaep_md(openssl::md::Md::sha256())?;
+            ctx.set_rsa_mgf1_md(openssl::md::Md::sha256())?;
+            let mut out = Vec::new();
+            ctx.decrypt_to_vec(wrapped, &mut out)?;
+            Ok(out)
+        };
+        run()
+            .map(zeroize::Zeroizing::new)
+            .map_err(|_| ecash_core::envelope::EnvelopeError::Open)
+    }
+}

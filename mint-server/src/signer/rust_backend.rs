@@ -26,3 +26,27 @@ impl BlindSigner for RustSigner {
         blind_rsa::blind_sign(&self.key, blinded_msg)
     }
 }
+
+/// Unwraps envelope keys with pure Rust.
+pub struct RustEnvelopeKey {
+    key: RsaPrivateKey,
+}
+
+impl RustEnvelopeKey {
+    /// For the bank's encryption key.
+    pub fn new(key: RsaPrivateKey) -> Self {
+        Self { key }
+    }
+}
+
+impl super::EnvelopeKey for RustEnvelopeKey {
+    fn unwrap_key(
+        &self,
+        wrapped: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, ecash_core::envelope::EnvelopeError> {
+        self.key
+            .oaep_decrypt_with_rng::<sha2::Sha256, _>(&mut getrandom::SysRng, wrapped)
+            .map(zeroize::Zeroizing::new)
+            .map_err(|_| ecash_core::envelope::EnvelopeError::Open)
+    }
+}

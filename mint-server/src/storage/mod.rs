@@ -17,7 +17,7 @@ use ecash_core::B32;
 use ecash_core::messages::LedgerEntry;
 
 /// Storage failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StorageError {
     /// An account with this id exists.
     #[error("account exists")]

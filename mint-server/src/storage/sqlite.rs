@@ -5,7 +5,7 @@
 //! single connection makes every method trivially serializable.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use ecash_core::messages::LedgerEntry;
 use ecash_core::{B32, Fixed};
@@ -78,7 +78,18 @@ CREATE TABLE proofs (
 /// SQLite-backed [`Storage`].
 pub struct SqliteStorage {
     conn: Mutex<Option<Connection>>,
+    /// Deposits waiting for the next group commit.
+    deposit_queue: Mutex<Vec<Arc<DepositSlot>>>,
 }
+
+/// One deposit in the group-commit queue, and its outcome once committed.
+struct DepositSlot {
+    job: NewDeposit,
+    outcome: Mutex<Option<Result<DepositRecord, StorageError>>>,
+}
+
+/// Largest number of deposits committed in one transaction.
+const GROUP_MAX: usize = 512;
 
 fn db<E: std::fmt::Display>(e: E) -> StorageError {
     StorageError::Db(e.to_string())
@@ -126,6 +137,7 @@ impl SqliteStorage {
         }
         tx.commit().map_err(db)?;
         Ok(Self {
+            deposit_queue: Mutex::new(Vec::new()),
             conn: Mutex::new(Some(conn)),
         })
     }
@@ -143,6 +155,89 @@ impl SqliteStorage {
             .ok_or_else(|| StorageError::Db("storage closed".into()))?;
         f(conn)
     }
+}
+
+fn take_outcome(
+    slot: &DepositSlot,
+) -> Result<Option<Result<DepositRecord, StorageError>>, StorageError> {
+    Ok(slot
+        .outcome
+        .lock()
+        .map_err(|_| StorageError::Db("deposit slot poisoned".into()))?
+        .take())
+}
+
+/// Commits `batch` in one transaction; one outcome per deposit, in order.
+fn commit_group(
+    c: &mut Connection,
+    batch: &[Arc<DepositSlot>],
+) -> Vec<Result<DepositRecord, StorageError>> {
+    let run =
+        |c: &mut Connection| -> Result<Vec<Result<DepositRecord, StorageError>>, StorageError> {
+            let mut tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db)?;
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for slot in batch {
+                let sp = tx.savepoint().map_err(db)?;
+                let o = apply_deposit(&sp, &slot.job);
+                if o.is_ok() {
+                    sp.commit().map_err(db)?;
+                }
+                // Dropping an uncommitted savepoint rolls it back.
+                outcomes.push(o);
+            }
+            tx.commit().map_err(db)?;
+            Ok(outcomes)
+        };
+    match run(c) {
+        Ok(o) => o,
+        // Nothing committed: every deposit of the group gets the error.
+        Err(e) => batch.iter().map(|_| Err(e.clone())).collect(),
+    }
+}
+
+/// One deposit inside an open transaction: idempotent by payment id,
+/// refused if any serial is spent.
+fn apply_deposit(tx: &Connection, d: &NewDeposit) -> Result<DepositRecord, StorageError> {
+    if let Some(r) = deposit_record(tx, &d.payment_id)? {
+        return Ok(r);
+    }
+    let spent = already_spent(tx, &d.spent)?;
+    if !spent.is_empty() {
+        return Err(StorageError::Spent(spent));
+    }
+    let now = to_i64(d.now)?;
+    insert_spent(tx, &d.spent, &d.payment_id, now)?;
+    move_money(
+        tx,
+        &d.merchant_acc_id,
+        to_i64(d.amount)?,
+        "deposit",
+        &d.payment_id.to_b64(),
+        now,
+    )?;
+    tx.execute(
+        "INSERT INTO deposits (payment_id, merchant_acc_id, amount, payer_code_hash, payment_info, ack, deposited_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            &d.payment_id.0[..],
+            d.merchant_acc_id,
+            to_i64(d.amount)?,
+            &d.payer_code_hash.0[..],
+            d.payment_info_json,
+            d.ack_json,
+            now
+        ],
+    )
+    .map_err(db)?;
+    Ok(DepositRecord {
+        payment_id: d.payment_id,
+        payer_code_hash: d.payer_code_hash,
+        payment_info_json: d.payment_info_json.clone(),
+        ack_json: d.ack_json.clone(),
+        deposited_at: d.now,
+    })
 }
 
 /// Answers stored under a request id, from `table` (withdrawals or exchanges).
@@ -416,41 +511,46 @@ impl Storage for SqliteStorage {
         self.with(|c| deposit_record(c, payment_id))
     }
 
+    /// Group commit: every deposit waiting for the connection is committed in
+    /// one transaction (one fsync), each inside its own savepoint so a refused
+    /// one (a double spend) does not take the others down. Whoever gets the
+    /// connection first commits the whole queue; the others find their
+    /// outcome ready when they get it. An outcome is set only after the
+    /// commit, so no ack ever leaves before its deposit is durable.
     fn commit_deposit(&self, d: &NewDeposit) -> Result<DepositRecord, StorageError> {
+        let slot = Arc::new(DepositSlot {
+            job: d.clone(),
+            outcome: Mutex::new(None),
+        });
+        self.deposit_queue
+            .lock()
+            .map_err(|_| StorageError::Db("deposit queue poisoned".into()))?
+            .push(slot.clone());
         self.with(|c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
-            if let Some(r) = deposit_record(&tx, &d.payment_id)? {
-                return Ok(r);
+            // Our slot was queued before we took the connection and the
+            // queue drains in order, so each round brings it closer.
+            loop {
+                if let Some(done) = take_outcome(&slot)? {
+                    return done;
+                }
+                let batch: Vec<Arc<DepositSlot>> = {
+                    let mut q = self
+                        .deposit_queue
+                        .lock()
+                        .map_err(|_| StorageError::Db("deposit queue poisoned".into()))?;
+                    let n = q.len().min(GROUP_MAX);
+                    q.drain(..n).collect()
+                };
+                if batch.is_empty() {
+                    return Err(StorageError::Db("deposit lost in the commit queue".into()));
+                }
+                let outcomes = commit_group(c, &batch);
+                for (s, o) in batch.iter().zip(outcomes) {
+                    if let Ok(mut g) = s.outcome.lock() {
+                        *g = Some(o);
+                    }
+                }
             }
-            let spent = already_spent(&tx, &d.spent)?;
-            if !spent.is_empty() {
-                return Err(StorageError::Spent(spent));
-            }
-            let now = to_i64(d.now)?;
-            insert_spent(&tx, &d.spent, &d.payment_id, now)?;
-            move_money(&tx, &d.merchant_acc_id, to_i64(d.amount)?, "deposit", &d.payment_id.to_b64(), now)?;
-            tx.execute(
-                "INSERT INTO deposits (payment_id, merchant_acc_id, amount, payer_code_hash, payment_info, ack, deposited_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    &d.payment_id.0[..],
-                    d.merchant_acc_id,
-                    to_i64(d.amount)?,
-                    &d.payer_code_hash.0[..],
-                    d.payment_info_json,
-                    d.ack_json,
-                    now
-                ],
-            )
-            .map_err(db)?;
-            tx.commit().map_err(db)?;
-            Ok(DepositRecord {
-                payment_id: d.payment_id,
-                payer_code_hash: d.payer_code_hash,
-                payment_info_json: d.payment_info_json.clone(),
-                ack_json: d.ack_json.clone(),
-                deposited_at: d.now,
-            })
         })
     }
 
