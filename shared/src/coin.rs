@@ -61,6 +61,29 @@ impl Canonical for BlindedCoin {
     }
 }
 
+/// The secrets of one coin before blinding: serial, randomizer, PSS salt,
+/// and `k + 16` uniform bytes for the blinding factor.
+pub struct CoinSecrets {
+    /// Serial.
+    pub serial: [u8; 32],
+    /// Message randomizer.
+    pub prefix: [u8; PREFIX_LEN],
+    /// PSS salt.
+    pub salt: [u8; blind_rsa::SALT_LEN],
+    /// Bytes reduced mod n into the blinding factor.
+    pub r_bytes: Vec<u8>,
+}
+
+impl Drop for CoinSecrets {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.serial.zeroize();
+        self.prefix.zeroize();
+        self.salt.zeroize();
+        self.r_bytes.zeroize();
+    }
+}
+
 /// The wallet's secrets for one coin between blinding and finalizing.
 #[derive(Debug)]
 pub struct PendingCoin {
@@ -100,6 +123,58 @@ impl PendingCoin {
         let r = blind_rsa::blinding_factor_from_bytes(key, r_bytes)?;
         let b = blind_rsa::blind_with(key, &input, salt, r)?;
         Ok(Self::from_parts(key_id, Fixed(serial), Fixed(prefix), b))
+    }
+
+    /// Blinds many coins under one key from caller-chosen secrets, with one
+    /// modular inversion for the batch ([`blind_rsa::blind_batch`]). Each coin
+    /// equals [`PendingCoin::new_deterministic`] on the same secrets.
+    pub fn new_deterministic_batch(
+        key_id: B32,
+        key: &RsaPublicKey,
+        secrets: &[CoinSecrets],
+    ) -> Result<Vec<Self>, BlindRsaError> {
+        let inputs: Vec<Vec<u8>> = secrets
+            .iter()
+            .map(|c| blind_rsa::prepare(&c.prefix, &c.serial, COIN_VARIANT))
+            .collect();
+        let mut items = Vec::with_capacity(secrets.len());
+        for (c, input) in secrets.iter().zip(&inputs) {
+            items.push(blind_rsa::BlindItem {
+                input_msg: input,
+                salt: &c.salt,
+                r: blind_rsa::blinding_factor_from_bytes(key, &c.r_bytes)?,
+            });
+        }
+        let blinded = blind_rsa::blind_batch(key, items)?;
+        Ok(secrets
+            .iter()
+            .zip(blinded)
+            .map(|(c, b)| Self::from_parts(key_id, Fixed(c.serial), Fixed(c.prefix), b))
+            .collect())
+    }
+
+    /// `n` coins with fresh random secrets, blinded as one batch.
+    pub fn new_random_batch(
+        key_id: B32,
+        key: &RsaPublicKey,
+        n: usize,
+    ) -> Result<Vec<Self>, BlindRsaError> {
+        let k = rsa::traits::PublicKeyParts::size(key);
+        let mut secrets = Vec::with_capacity(n);
+        for _ in 0..n {
+            let mut c = CoinSecrets {
+                serial: [0; 32],
+                prefix: [0; PREFIX_LEN],
+                salt: [0; blind_rsa::SALT_LEN],
+                r_bytes: vec![0; k + 16],
+            };
+            getrandom::fill(&mut c.serial).map_err(|_| BlindRsaError::Rng)?;
+            getrandom::fill(&mut c.prefix).map_err(|_| BlindRsaError::Rng)?;
+            getrandom::fill(&mut c.salt).map_err(|_| BlindRsaError::Rng)?;
+            getrandom::fill(&mut c.r_bytes).map_err(|_| BlindRsaError::Rng)?;
+            secrets.push(c);
+        }
+        Self::new_deterministic_batch(key_id, key, &secrets)
     }
 
     fn from_parts(key_id: B32, serial: B32, msg_prefix: B32, b: blind_rsa::Blinded) -> Self {

@@ -219,3 +219,54 @@ fn blind_inverse_round_trips_and_is_range_checked() {
         "debug output hides the secret"
     );
 }
+
+#[cfg_attr(
+    all(target_arch = "wasm32", target_os = "unknown"),
+    wasm_bindgen_test::wasm_bindgen_test
+)]
+#[cfg_attr(not(all(target_arch = "wasm32", target_os = "unknown")), test)]
+fn batch_blinding_equals_one_by_one_and_finalizes() {
+    use ecash_core::coin::CoinSecrets;
+    let sk = key(0);
+    let pk = sk.to_public_key();
+    let secrets: Vec<CoinSecrets> = (0..9u8)
+        .map(|i| CoinSecrets {
+            serial: [i; 32],
+            prefix: [i.wrapping_add(1); 32],
+            salt: [i.wrapping_add(2); 48],
+            r_bytes: (0..pk.size() + 16).map(|j| (j as u8) ^ i).collect(),
+        })
+        .collect();
+    let batch = PendingCoin::new_deterministic_batch(B32::default(), &pk, &secrets).expect("batch");
+    assert_eq!(batch.len(), secrets.len());
+    for (c, p) in secrets.iter().zip(&batch) {
+        let one = PendingCoin::new_deterministic(
+            B32::default(),
+            &pk,
+            c.serial,
+            c.prefix,
+            &c.salt,
+            &c.r_bytes,
+        )
+        .expect("one");
+        assert_eq!(one.blinded, p.blinded, "same blinded message");
+        assert_eq!(one.inv.to_bytes(&pk), p.inv.to_bytes(&pk), "same inverse");
+        let sig = blind_rsa::blind_sign(sk, &p.blinded.blinded_msg.0).expect("sign");
+        p.finalize(&pk, &sig).expect("finalizes and verifies");
+    }
+    // Random batches: every coin distinct and valid; empty and single batches work.
+    let random = PendingCoin::new_random_batch(B32::default(), &pk, 5).expect("random batch");
+    let serials: std::collections::BTreeSet<_> = random.iter().map(|p| p.serial).collect();
+    assert_eq!(serials.len(), 5);
+    assert!(
+        PendingCoin::new_random_batch(B32::default(), &pk, 0)
+            .expect("empty")
+            .is_empty()
+    );
+    assert_eq!(
+        PendingCoin::new_random_batch(B32::default(), &pk, 1)
+            .expect("one")
+            .len(),
+        1
+    );
+}

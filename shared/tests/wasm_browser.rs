@@ -56,3 +56,37 @@ fn blind_sign_finalize_verify_in_browser() {
         .into(),
     );
 }
+
+/// The wallet's path: a batch of 64 coins blinded with one modular inversion
+/// (Montgomery's trick), then each finalized and verified. Reports the
+/// per-coin client cost next to the one-by-one figure above.
+#[wasm_bindgen_test]
+fn batch_blinding_cost_in_browser() {
+    let sk = blind_rsa::generate_key(2048).expect("keygen in browser");
+    let pk = sk.to_public_key();
+    const N: usize = 64;
+    // Warm up (JIT tiers, allocator) so the figure is the steady state.
+    let _ = PendingCoin::new_random_batch(B32::default(), &pk, 4).expect("warm-up");
+    let t0 = now_ms();
+    let batch = PendingCoin::new_random_batch(B32::default(), &pk, N).expect("batch blind");
+    let blind_ms = now_ms() - t0;
+    let sigs: Vec<Vec<u8>> = batch
+        .iter()
+        .map(|p| blind_rsa::blind_sign(&sk, &p.blinded.blinded_msg.0).expect("sign"))
+        .collect();
+    let t1 = now_ms();
+    for (p, s) in batch.iter().zip(&sigs) {
+        let coin = p.finalize(&pk, s).expect("finalize verifies");
+        coin.verify(&pk).expect("verify");
+    }
+    let finalize_ms = now_ms() - t1;
+    web_sys::console::log_1(
+        &format!(
+            "BENCH wasm per-coin client cost, batch of {N} (blind+finalize+verify): {:.3} ms (blind {:.3}, finalize+verify {:.3})",
+            (blind_ms + finalize_ms) / N as f64,
+            blind_ms / N as f64,
+            finalize_ms / N as f64
+        )
+        .into(),
+    );
+}

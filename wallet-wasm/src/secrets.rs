@@ -7,6 +7,7 @@
 //! restored wallet owns the same bank account.
 
 use ecash_core::blind_rsa::{PREFIX_LEN, SALT_LEN};
+use ecash_core::coin::CoinSecrets;
 use ecash_core::keyset::VerifiedDenomination;
 use ecash_core::rsa::traits::PublicKeyParts;
 use ecash_core::{B32, Keypair, PendingCoin};
@@ -74,13 +75,13 @@ impl Seed {
         Ok(Keypair::from_secret_bytes(&secret))
     }
 
-    /// Coin number `counter` of denomination key `key`: serial, randomizer,
-    /// PSS salt and blinding factor all derived, then blinded.
-    pub fn coin(
+    /// The secrets of coin number `counter` of denomination key `key`:
+    /// serial, randomizer, PSS salt and blinding-factor bytes, all derived.
+    pub fn coin_secrets(
         &self,
         key: &VerifiedDenomination,
         counter: u64,
-    ) -> Result<PendingCoin, WalletError> {
+    ) -> Result<CoinSecrets, WalletError> {
         let key_id: B32 = key.info.key_id;
         let k = key.key.size();
         let mut info = Vec::with_capacity(13 + 32 + 8);
@@ -90,20 +91,51 @@ impl Seed {
         // serial | prefix | salt | k+16 bytes for the blinding factor (unbiased mod n).
         let mut okm = Zeroizing::new(vec![0u8; 32 + PREFIX_LEN + SALT_LEN + k + 16]);
         self.expand(&info, &mut okm)?;
-        let (serial, rest) = okm.split_at(32);
-        let (prefix, rest) = rest.split_at(PREFIX_LEN);
-        let (salt, r_bytes) = rest.split_at(SALT_LEN);
-        let serial: [u8; 32] = serial
-            .try_into()
-            .map_err(|_| WalletError::Crypto("split".into()))?;
-        let prefix: [u8; PREFIX_LEN] = prefix
-            .try_into()
-            .map_err(|_| WalletError::Crypto("split".into()))?;
-        let salt: &[u8; SALT_LEN] = salt
-            .try_into()
-            .map_err(|_| WalletError::Crypto("split".into()))?;
+        let mut c = CoinSecrets {
+            serial: [0; 32],
+            prefix: [0; PREFIX_LEN],
+            salt: [0; SALT_LEN],
+            r_bytes: okm[32 + PREFIX_LEN + SALT_LEN..].to_vec(),
+        };
+        c.serial.copy_from_slice(&okm[..32]);
+        c.prefix.copy_from_slice(&okm[32..32 + PREFIX_LEN]);
+        c.salt
+            .copy_from_slice(&okm[32 + PREFIX_LEN..32 + PREFIX_LEN + SALT_LEN]);
+        Ok(c)
+    }
+
+    /// Coin number `counter` of denomination key `key`, blinded.
+    pub fn coin(
+        &self,
+        key: &VerifiedDenomination,
+        counter: u64,
+    ) -> Result<PendingCoin, WalletError> {
+        let c = self.coin_secrets(key, counter)?;
         Ok(PendingCoin::new_deterministic(
-            key_id, &key.key, serial, prefix, salt, r_bytes,
+            key.info.key_id,
+            &key.key,
+            c.serial,
+            c.prefix,
+            &c.salt,
+            &c.r_bytes,
+        )?)
+    }
+
+    /// Coins `counters` of key `key`, blinded as one batch (one modular
+    /// inversion for all: most of the client's cost per coin otherwise).
+    pub fn coins(
+        &self,
+        key: &VerifiedDenomination,
+        counters: &[u64],
+    ) -> Result<Vec<PendingCoin>, WalletError> {
+        let secrets = counters
+            .iter()
+            .map(|c| self.coin_secrets(key, *c))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(PendingCoin::new_deterministic_batch(
+            key.info.key_id,
+            &key.key,
+            &secrets,
         )?)
     }
 }
@@ -125,6 +157,33 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn batch_derivation_equals_one_by_one() {
+        let sk = ecash_core::blind_rsa::generate_key(2048).expect("keygen");
+        let public_key = ecash_core::keyset::RsaPublicKeyData::from_key(&sk.to_public_key());
+        let info = ecash_core::DenominationKey {
+            key_id: public_key.key_id(),
+            value: ecash_core::Amount::new(ecash_core::Currency::new("DEMO").expect("c"), 4),
+            public_key,
+            withdraw_from: 0,
+            withdraw_until: 10,
+            deposit_until: 20,
+        };
+        let key = VerifiedDenomination {
+            denomination: info.denomination().expect("denomination"),
+            key: info.public_key.to_key().expect("key"),
+            info,
+        };
+        let seed = Seed::from_phrase(&"ab".repeat(32)).expect("seed");
+        let batch = seed.coins(&key, &[0, 1, 7]).expect("batch");
+        for (p, c) in batch.iter().zip([0u64, 1, 7]) {
+            let one = seed.coin(&key, c).expect("one");
+            assert_eq!(one.blinded, p.blinded);
+            assert_eq!(one.serial, p.serial);
+        }
+        assert_ne!(batch[0].serial, batch[1].serial);
     }
 
     #[test]

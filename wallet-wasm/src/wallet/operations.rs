@@ -21,8 +21,10 @@ use crate::token::{self, TokenBody};
 use crate::transport::Transport;
 use crate::wallet::Progress;
 
-/// How many coins are blinded between two yields to the browser's event loop.
+/// How many coins are unblinded between two yields to the browser's event loop.
 const YIELD_EVERY: usize = 8;
+/// Coins blinded per batch (one modular inversion each).
+const BLIND_BATCH: usize = 32;
 
 /// A finished withdrawal.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -74,34 +76,50 @@ impl<S: Store, T: Transport> Wallet<S, T> {
             let start = self.store.reserve(&counter_key(key_id), *n).await?;
             next.insert(*key_id, start);
         }
-        let total = key_of.len();
-        let mut derivations = Vec::with_capacity(total);
-        let mut pending = Vec::with_capacity(total);
-        for (i, key_id) in key_of.into_iter().enumerate() {
+        let mut derivations = Vec::with_capacity(key_of.len());
+        for key_id in key_of {
             let counter = next
                 .get_mut(&key_id)
                 .ok_or_else(|| WalletError::Crypto("counter missing for a key".into()))?;
-            let key = self
-                .keys
-                .key(&key_id)
-                .ok_or_else(|| WalletError::Crypto("key vanished".into()))?;
-            pending.push(self.seed.coin(key, *counter)?);
             derivations.push(Derivation {
                 key_id,
                 counter: *counter,
             });
             *counter += 1;
-            if let Some(p) = progress.as_mut() {
-                p(Progress {
-                    phase: "blinding",
-                    done: i + 1,
-                    total,
-                });
-            }
-            if (i + 1) % YIELD_EVERY == 0 {
+        }
+        // Blind key by key in batches: one modular inversion per batch
+        // (Montgomery's trick), with room between batches to paint progress.
+        let total = derivations.len();
+        let mut slots: Vec<Option<PendingCoin>> = (0..total).map(|_| None).collect();
+        let mut done = 0;
+        for key_id in per_key.keys() {
+            let key = self
+                .keys
+                .key(key_id)
+                .ok_or_else(|| WalletError::Crypto("key vanished".into()))?;
+            let idx: Vec<usize> = (0..total)
+                .filter(|&i| derivations[i].key_id == *key_id)
+                .collect();
+            for chunk in idx.chunks(BLIND_BATCH) {
+                let counters: Vec<u64> = chunk.iter().map(|&i| derivations[i].counter).collect();
+                for (&i, p) in chunk.iter().zip(self.seed.coins(key, &counters)?) {
+                    slots[i] = Some(p);
+                }
+                done += chunk.len();
+                if let Some(p) = progress.as_mut() {
+                    p(Progress {
+                        phase: "blinding",
+                        done,
+                        total,
+                    });
+                }
                 platform::yield_now().await;
             }
         }
+        let pending = slots
+            .into_iter()
+            .map(|p| p.ok_or_else(|| WalletError::Crypto("a coin was not blinded".into())))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok((derivations, pending))
     }
 

@@ -115,10 +115,12 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         let mut start = 0u64;
         let mut next_free = 0u64;
         loop {
-            let mut pending = Vec::with_capacity(gap as usize);
-            for c in start..start + gap {
-                pending.push((c, self.seed.coin(key, c)?));
-            }
+            let counters: Vec<u64> = (start..start + gap).collect();
+            let pending: Vec<(u64, _)> = counters
+                .iter()
+                .copied()
+                .zip(self.seed.coins(key, &counters)?)
+                .collect();
             let mut hit = false;
             for chunk in pending.chunks(RESTORE_CHUNK) {
                 let req = RestoreRequest {
