@@ -688,6 +688,56 @@ mod tests {
     }
 
     #[test]
+    fn group_commit_of_concurrent_deposits_keeps_every_outcome_apart() {
+        let (_d, s) = store();
+        s.create_account("m", &[1; 32], "shop", 0).expect("create");
+        let s = Arc::new(s);
+        // 48 deposits at once: pairs share a serial (exactly one of each pair
+        // wins), and every deposit is sent twice (the replay gets the same answer).
+        let threads: Vec<_> = (0..96u32)
+            .map(|i| {
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    let n = i % 48;
+                    let mut pid = [0u8; 32];
+                    pid[..4].copy_from_slice(&n.to_be_bytes());
+                    let mut serial = [0xee; 32];
+                    serial[..4].copy_from_slice(&(n / 2).to_be_bytes());
+                    let d = NewDeposit {
+                        payment_id: Fixed(pid),
+                        merchant_acc_id: "m".into(),
+                        amount: 1,
+                        spent: vec![(Fixed(serial), id(0))],
+                        payer_code_hash: id(2),
+                        payment_info_json: "{}".into(),
+                        ack_json: format!("ack {n}"),
+                        now: 1,
+                    };
+                    (n, s.commit_deposit(&d).map(|r| r.ack_json))
+                })
+            })
+            .collect();
+        let mut won = std::collections::BTreeMap::new();
+        for t in threads {
+            let (n, r) = t.join().expect("thread");
+            match r {
+                Ok(ack) => {
+                    assert_eq!(ack, format!("ack {n}"));
+                    won.insert(n, ());
+                }
+                Err(StorageError::Spent(_)) => {}
+                Err(e) => panic!("unexpected {e}"),
+            }
+        }
+        // One winner per pair, and the books agree.
+        assert_eq!(won.len(), 24, "{won:?}");
+        for pair in 0..24u32 {
+            assert!(won.contains_key(&(2 * pair)) ^ won.contains_key(&(2 * pair + 1)));
+        }
+        assert_eq!(s.account("m").expect("q").expect("acct").balance, 24);
+    }
+
+    #[test]
     fn withdrawal_debits_once_and_refuses_overdraft_and_id_reuse() {
         let (_d, s) = store();
         s.create_account("a", &[1; 32], "", 0).expect("create");
