@@ -395,6 +395,24 @@ pub fn verify(
         .map_err(|_| BlindRsaError::InvalidSignature)
 }
 
+/// The PSS half of [`verify`], on `m = sig^e mod n` computed elsewhere (a
+/// bank doing the public-key operation with another RSA implementation).
+/// `m` is big-endian; a value that does not fit the encoded length is refused.
+pub fn verify_opened(
+    pk: &RsaPublicKey,
+    input_msg: &[u8],
+    m: &[u8],
+    variant: Variant,
+) -> Result<(), BlindRsaError> {
+    let em_bits = mod_bits(pk) - 1;
+    let em_len = pss::em_len(em_bits);
+    if m.len() < em_len || m[..m.len() - em_len].iter().any(|b| *b != 0) {
+        return Err(BlindRsaError::InvalidSignature);
+    }
+    pss::verify(input_msg, &m[m.len() - em_len..], em_bits, variant.salt_len)
+        .map_err(|_| BlindRsaError::InvalidSignature)
+}
+
 /// A fresh RSA key of `bits` bits with e = 65537, for denomination and encryption keys.
 pub fn generate_key(bits: usize) -> Result<RsaPrivateKey, BlindRsaError> {
     RsaPrivateKey::new(&mut getrandom::SysRng, bits).map_err(|_| BlindRsaError::Rng)

@@ -12,6 +12,7 @@ mod rust_backend;
 
 use std::sync::Arc;
 
+use ecash_core::Coin;
 use ecash_core::blind_rsa::BlindRsaError;
 use ecash_core::rsa::PrivateKey as RsaPrivateKey;
 
@@ -33,6 +34,8 @@ pub trait BlindSigner: Send + Sync {
     fn name(&self) -> &'static str;
     /// `blind_sig = blinded_msg^d mod n`, checked against `e` before it is returned.
     fn blind_sign(&self, blinded_msg: &[u8]) -> Result<Vec<u8>, BlindRsaError>;
+    /// RFC 9474 Verify of a coin's signature under this key.
+    fn verify_coin(&self, coin: &Coin) -> Result<(), BlindRsaError>;
 }
 
 /// Unwraps the AES key of a payment envelope (RSA-OAEP-SHA256 with the bank's encryption key).
@@ -96,8 +99,19 @@ mod tests {
             let a = rust.blind_sign(msg).expect("rust signs");
             let b = ossl.blind_sign(msg).expect("openssl signs");
             assert_eq!(a, b, "deterministic RSA: same bytes from both backends");
-            // And the result finalizes into a valid coin.
-            p.finalize(&pk, &b).expect("finalizes and verifies");
+            // And the result finalizes into a coin both backends accept.
+            let coin = p.finalize(&pk, &b).expect("finalizes and verifies");
+            rust.verify_coin(&coin).expect("rust verifies");
+            ossl.verify_coin(&coin).expect("openssl verifies");
+            let mut bad = coin.clone();
+            bad.serial.0[0] ^= 1;
+            assert!(rust.verify_coin(&bad).is_err() && ossl.verify_coin(&bad).is_err());
+            let mut bad = coin.clone();
+            bad.signature.0[9] ^= 1;
+            assert!(rust.verify_coin(&bad).is_err() && ossl.verify_coin(&bad).is_err());
+            let mut bad = coin;
+            bad.signature.0.pop();
+            assert!(rust.verify_coin(&bad).is_err() && ossl.verify_coin(&bad).is_err());
         }
         let n = pk.n_bytes().into_vec();
         let zero = vec![0u8; n.len()];

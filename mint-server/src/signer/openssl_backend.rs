@@ -12,6 +12,8 @@ use super::BlindSigner;
 
 /// Signs with OpenSSL.
 pub struct OpensslSigner {
+    /// The same key for the PSS half of verification.
+    rust_public: ecash_core::rsa::PublicKey,
     private: Rsa<Private>,
     public: Rsa<Public>,
     n: BigNum,
@@ -36,6 +38,7 @@ impl OpensslSigner {
             .map_err(|e| e.to_string())?;
         let k = private.size() as usize;
         Ok(Self {
+            rust_public: key.to_public_key(),
             private,
             public,
             n,
@@ -79,6 +82,28 @@ impl BlindSigner for OpensslSigner {
             return Err(BlindRsaError::SigningFailed);
         }
         Ok(s)
+    }
+
+    fn verify_coin(&self, coin: &ecash_core::Coin) -> Result<(), BlindRsaError> {
+        let sig = &coin.signature.0;
+        if sig.len() != self.k {
+            return Err(BlindRsaError::InvalidSignature);
+        }
+        // s^e mod n with OpenSSL (which refuses s >= n), then the PSS check in Rust.
+        let mut m = vec![0u8; self.k];
+        let len = self
+            .public
+            .public_encrypt(sig, &mut m, Padding::NONE)
+            .map_err(|_| BlindRsaError::InvalidSignature)?;
+        if len != self.k {
+            return Err(BlindRsaError::InvalidSignature);
+        }
+        ecash_core::blind_rsa::verify_opened(
+            &self.rust_public,
+            &coin.input_msg(),
+            &m,
+            ecash_core::coin::COIN_VARIANT,
+        )
     }
 }
 

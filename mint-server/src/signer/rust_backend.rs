@@ -25,6 +25,10 @@ impl BlindSigner for RustSigner {
     fn blind_sign(&self, blinded_msg: &[u8]) -> Result<Vec<u8>, BlindRsaError> {
         blind_rsa::blind_sign(&self.key, blinded_msg)
     }
+
+    fn verify_coin(&self, coin: &ecash_core::Coin) -> Result<(), BlindRsaError> {
+        coin.verify(self.key.as_public_key())
+    }
 }
 
 /// Unwraps envelope keys with pure Rust.
