@@ -313,6 +313,15 @@ impl EcashWallet {
         })
     }
 
+    /// Exchanges every coin for fresh ones (new serials, renewed expiry); resolves to the value.
+    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
+    pub fn exchange(&self) -> Promise {
+        self.call(|w| async move {
+            let v = w.lock().await.exchange_all().await?;
+            Ok(JsValue::from_f64(v as f64))
+        })
+    }
+
     /// Asks the bank for a signed proof of the payment `paymentId` (base64url).
     #[wasm_bindgen(js_name = provePayment, unchecked_return_type = "Promise<any>")]
     pub fn prove_payment(&self, payment_id: String) -> Promise {

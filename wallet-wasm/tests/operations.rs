@@ -259,3 +259,62 @@ fn cli_drives_the_same_core() {
     assert!(!ok);
     assert!(err.contains("error [token_invalid]"), "{err}");
 }
+
+#[tokio::test]
+async fn exchange_renews_serials_and_recover_refreshes_coins_near_expiry() {
+    // Keys sign for 4 s and are accepted 8 s longer: expiry comes fast.
+    let mint = Mint::start_with(&["--withdraw-period-secs", "4", "--deposit-grace-secs", "8"]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let (mut w, path) = funded(&mint, dir.path(), "w", 1_000).await;
+    w.withdraw(100, None).await.expect("withdraw");
+
+    // Exchange: same value, all-new serials, the old ones spent at the bank.
+    let before = serials(&w);
+    assert_eq!(w.exchange_all().await.expect("exchange"), 100);
+    let after = serials(&w);
+    assert_eq!(w.balance().total, 100);
+    assert!(before.is_disjoint(&after));
+
+    // Wait until a newer key period signs, then recover with a margin that
+    // covers the coins' key but not the new one: they are exchanged in time.
+    let old_until = w
+        .coins()
+        .iter()
+        .map(|r| r.deposit_until)
+        .max()
+        .expect("coins");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        w.refresh_keys().await.expect("keys");
+        let now = wallet_wasm::platform::now();
+        let newest = w
+            .key_set()
+            .withdraw_keys(now)
+            .values()
+            .map(|k| k.info.deposit_until)
+            .min();
+        if newest.is_some_and(|n| n > old_until) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no new key period");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    drop(w);
+    let margin = old_until.saturating_sub(wallet_wasm::platform::now()) + 1;
+    let store = SqliteStore::open(&path).expect("store");
+    let settings = wallet_wasm::WalletSettings {
+        expiry_margin_secs: margin,
+        ..settings()
+    };
+    let mut w = Wallet::open(store, Flaky::new(), settings)
+        .await
+        .expect("open");
+    let report = w.recover().await.expect("recover");
+    assert_eq!(report.refreshed, after.len(), "{report:?}");
+    assert_eq!(w.balance().total, 100);
+    assert!(
+        w.coins().iter().all(|r| r.deposit_until > old_until),
+        "fresh keys"
+    );
+    assert!(serials(&w).is_disjoint(&after));
+}

@@ -62,6 +62,8 @@ mod cli {
         Send { amount: u64 },
         /// Claim a transfer token.
         Receive { token: String },
+        /// Exchange every coin for fresh ones (new serials, renewed expiry).
+        Exchange,
         /// Coins held, by denomination.
         Balance,
         /// The bank account's statement.
@@ -152,6 +154,9 @@ mod cli {
             }
             Cmd::Receive { token } => {
                 print(&serde_json::json!({ "received": wallet.receive(&token).await? }))
+            }
+            Cmd::Exchange => {
+                print(&serde_json::json!({ "exchanged": wallet.exchange_all().await? }))
             }
             Cmd::Balance => print(&wallet.balance()),
             Cmd::Account => print(&wallet.account_statement().await?),

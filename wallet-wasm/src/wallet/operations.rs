@@ -337,6 +337,27 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         )))
     }
 
+    /// Exchanges every free coin for fresh ones of the same total (new
+    /// serials, current keys): unlinks them from how they were obtained and
+    /// renews their expiry. Returns the value exchanged.
+    pub async fn exchange_all(&mut self) -> Result<u64, WalletError> {
+        let free: Vec<(B32, u64)> = self
+            .candidates()
+            .iter()
+            .map(|c| (c.serial, c.value))
+            .collect();
+        let value: u64 = free.iter().map(|(_, v)| v).sum();
+        if free.is_empty() {
+            return Ok(0);
+        }
+        self.fresh_keys().await?;
+        let out = denominations_of(value, &self.withdraw_denominations())?;
+        let serials: Vec<B32> = free.into_iter().map(|(s, _)| s).collect();
+        self.exchange_own(&serials, &out, ExchangePurpose::Refresh)
+            .await?;
+        Ok(value)
+    }
+
     /// Fetches a payment request from a shop URL.
     pub async fn fetch_payreq(&self, url: &str) -> Result<PayReq, WalletError> {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
