@@ -174,7 +174,12 @@ pub struct Wallet<S: Store, T: Transport> {
     pub(crate) coins: BTreeMap<B32, CoinRecord>,
     pub(crate) ops: BTreeMap<String, Operation>,
     pub(crate) history: BTreeMap<String, HistoryEntry>,
+    /// When the key set was last fetched (0: not since opening).
+    pub(crate) keys_fetched_at: u64,
 }
+
+/// How long a fetched key set is used before it is fetched again, seconds.
+const KEYS_MAX_AGE: u64 = 600;
 
 impl<S: Store, T: Transport> std::fmt::Debug for Wallet<S, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -292,6 +297,7 @@ impl<S: Store, T: Transport> Wallet<S, T> {
             coins: BTreeMap::new(),
             ops: BTreeMap::new(),
             history: BTreeMap::new(),
+            keys_fetched_at: now(),
         })
     }
 
@@ -335,6 +341,7 @@ impl<S: Store, T: Transport> Wallet<S, T> {
             coins,
             ops,
             history,
+            keys_fetched_at: 0,
         })
     }
 
@@ -371,13 +378,17 @@ impl<S: Store, T: Transport> Wallet<S, T> {
             .apply(vec![Write::Put(KEYS_KEY.into(), json(&signed)?)])
             .await?;
         self.keys = keys;
+        self.keys_fetched_at = now();
         Ok(())
     }
 
-    /// Refreshes the key set when it is old or offers no key to withdraw with now.
+    /// Fetches the key set again when it offers no key to withdraw with now,
+    /// or was last fetched long ago (new key periods are published ahead).
     pub(crate) async fn fresh_keys(&mut self) -> Result<(), WalletError> {
         let t = now();
-        if self.keys.withdraw_keys(t).is_empty() || self.keys.set.issued_at + 3600 < t {
+        if self.keys.withdraw_keys(t).is_empty()
+            || self.keys_fetched_at.saturating_add(KEYS_MAX_AGE) < t
+        {
             self.refresh_keys().await?;
         }
         Ok(())
