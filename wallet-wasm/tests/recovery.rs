@@ -332,3 +332,40 @@ async fn key_sets_unsigned_altered_or_from_another_master_are_refused() {
     );
     assert!(b.pending().is_empty());
 }
+
+#[tokio::test]
+async fn a_restore_cut_half_way_leaves_no_wallet_behind() {
+    let mint = Mint::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let (mut w, _) = funded(&mint, dir.path(), "w", 100).await;
+    w.withdraw(40, None).await.expect("withdraw");
+    let phrase = w.seed_phrase();
+    let path = dir.path().join("restored.db");
+    let net = Flaky::new();
+    net.inject("/restore", Fault::CutBefore, 1);
+    let store = SqliteStore::open(&path).expect("store");
+    let e = Wallet::restore(store, net, &mint.url, None, &phrase, settings(), None)
+        .await
+        .expect_err("cut");
+    assert_eq!(e.code(), "unreachable");
+    // Nothing half-made: opening says there is no wallet, and restoring again works.
+    let store = SqliteStore::open(&path).expect("store");
+    let e = Wallet::open(store, Flaky::new(), settings())
+        .await
+        .expect_err("no wallet");
+    assert_eq!(e.code(), "no_wallet");
+    let store = SqliteStore::open(&path).expect("store");
+    let (r, report) = Wallet::restore(
+        store,
+        Flaky::new(),
+        &mint.url,
+        None,
+        &phrase,
+        settings(),
+        None,
+    )
+    .await
+    .expect("restore");
+    assert_eq!(report.value, 40);
+    assert_eq!(r.balance().total, 40);
+}

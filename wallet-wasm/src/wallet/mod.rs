@@ -130,6 +130,10 @@ impl Batch {
         self.coins_put.push(r);
         Ok(())
     }
+    /// A raw write (records that are not mirrored in memory: meta, counters).
+    pub(crate) fn raw(&mut self, w: Write) {
+        self.writes.push(w);
+    }
     pub(crate) fn del_coin(&mut self, serial: B32) {
         self.writes.push(Write::Delete(coin_key(&serial)));
         self.coins_del.push(serial);
@@ -257,10 +261,15 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         let (signed, keys) = fetch_keys(&net, bank_url, pinned.as_ref()).await?;
         let seed = Seed::generate()?;
         let phrase = seed.phrase();
-        let w = Self::init(store, net, bank_url, signed, keys, seed, settings).await?;
+        let (w, identity) = Self::init(store, net, bank_url, signed, keys, seed, settings).await?;
+        w.store.apply(identity).await?;
         Ok((w, phrase))
     }
 
+    /// Registers the account and builds the wallet in memory. Returns the
+    /// writes that make it exist in the store (meta and key set), for the
+    /// caller to apply when the wallet is complete: a restore that fails
+    /// half-way must not leave a wallet whose counters restart at zero.
     pub(crate) async fn init(
         store: S,
         net: T,
@@ -269,7 +278,7 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         keys: VerifiedKeySet,
         seed: Seed,
         settings: WalletSettings,
-    ) -> Result<Self, WalletError> {
+    ) -> Result<(Self, Vec<Write>), WalletError> {
         let account = seed.account_key()?;
         let account_id = register(&net, bank_url, &account).await?;
         let meta = Meta {
@@ -280,13 +289,11 @@ impl<S: Store, T: Transport> Wallet<S, T> {
             account_id,
             created_at: now(),
         };
-        store
-            .apply(vec![
-                Write::Put(META_KEY.into(), json(&meta)?),
-                Write::Put(KEYS_KEY.into(), json(&signed)?),
-            ])
-            .await?;
-        Ok(Self {
+        let identity = vec![
+            Write::Put(META_KEY.into(), json(&meta)?),
+            Write::Put(KEYS_KEY.into(), json(&signed)?),
+        ];
+        let w = Self {
             store,
             net,
             settings,
@@ -298,7 +305,8 @@ impl<S: Store, T: Transport> Wallet<S, T> {
             ops: BTreeMap::new(),
             history: BTreeMap::new(),
             keys_fetched_at: now(),
-        })
+        };
+        Ok((w, identity))
     }
 
     /// Opens the wallet in `store` without touching the network. The cached key

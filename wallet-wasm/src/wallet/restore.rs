@@ -47,7 +47,8 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         }
         let (signed, keys) = fetch_keys(&net, bank_url, pinned.as_ref()).await?;
         let gap = settings.restore_gap.max(1);
-        let mut w = Self::init(store, net, bank_url, signed, keys, seed, settings).await?;
+        let (mut w, identity) =
+            Self::init(store, net, bank_url, signed, keys, seed, settings).await?;
         let key_ids: Vec<B32> = w.keys.keys.keys().copied().collect();
         let mut found: Vec<CoinRecord> = Vec::new();
         let mut counters: Vec<(B32, u64)> = Vec::new();
@@ -77,13 +78,15 @@ impl<S: Store, T: Transport> Wallet<S, T> {
             unspent: unspent.len(),
             value: unspent.iter().map(|r| r.value).sum(),
         };
-        // Counters first, so new coins never reuse a restored coin's secrets.
-        let writes: Vec<Write> = counters
-            .iter()
-            .map(|(k, n)| Write::Put(counter_key(k), n.to_string()))
-            .collect();
-        w.store.apply(writes).await?;
+        // One batch: the wallet exists in the store only with its counters set
+        // past every restored coin, so new coins never reuse their secrets.
         let mut b = Batch::default();
+        for (k, n) in &counters {
+            b.raw(Write::Put(counter_key(k), n.to_string()));
+        }
+        for w in identity {
+            b.raw(w);
+        }
         for r in unspent {
             b.put_coin(r)?;
         }
