@@ -20,14 +20,19 @@ pub struct OpensslSigner {
     k: usize,
 }
 
+/// `key` in OpenSSL, through its PKCS#8 encoding.
+fn to_openssl(key: &RsaPrivateKey) -> Result<openssl::pkey::PKey<Private>, String> {
+    let der = key
+        .to_pkcs8_der()
+        .map_err(|e| format!("encoding the key for OpenSSL: {e}"))?;
+    openssl::pkey::PKey::private_key_from_pkcs8(der.as_bytes())
+        .map_err(|e| format!("OpenSSL refused the key: {e}"))
+}
+
 impl OpensslSigner {
-    /// Loads `key` into OpenSSL (through its PKCS#8 encoding).
+    /// Loads `key` into OpenSSL.
     pub fn new(key: &RsaPrivateKey) -> Result<Self, String> {
-        let der = key
-            .to_pkcs8_der()
-            .map_err(|e| format!("encoding the key for OpenSSL: {e}"))?;
-        let pkey = openssl::pkey::PKey::private_key_from_pkcs8(der.as_bytes())
-            .map_err(|e| format!("OpenSSL refused the key: {e}"))?;
+        let pkey = to_openssl(key)?;
         let private = pkey.rsa().map_err(|e| format!("not an RSA key: {e}"))?;
         if !private.check_key().unwrap_or(false) {
             return Err("OpenSSL's key check failed".into());
@@ -115,12 +120,9 @@ pub struct OpensslEnvelopeKey {
 impl OpensslEnvelopeKey {
     /// For the bank's encryption key.
     pub fn new(key: &RsaPrivateKey) -> Result<Self, String> {
-        let der = key
-            .to_pkcs8_der()
-            .map_err(|e| format!("encoding the key for OpenSSL: {e}"))?;
-        let pkey = openssl::pkey::PKey::private_key_from_pkcs8(der.as_bytes())
-            .map_err(|e| format!("OpenSSL refused the key: {e}"))?;
-        Ok(Self { pkey })
+        Ok(Self {
+            pkey: to_openssl(key)?,
+        })
     }
 }
 

@@ -68,6 +68,20 @@ fn as_string(v: &JsValue, what: &str) -> Result<String, StoreError> {
         .ok_or_else(|| StoreError(format!("IndexedDB holds a non-string {what}")))
 }
 
+/// Commits `tx` and fails unless it committed.
+async fn commit(tx: idb::Transaction, what: &str) -> Result<(), StoreError> {
+    let result = tx
+        .commit()
+        .map_err(idb_err("commit"))?
+        .await
+        .map_err(idb_err("commit"))?;
+    if result.is_committed() {
+        Ok(())
+    } else {
+        Err(StoreError(format!("IndexedDB aborted {what}")))
+    }
+}
+
 impl Store for IndexedDbStore {
     async fn load_all(&self) -> Result<Vec<(String, String)>, StoreError> {
         let tx = self
@@ -115,16 +129,7 @@ impl Store for IndexedDbStore {
                 }
             }
         }
-        let result = tx
-            .commit()
-            .map_err(idb_err("commit"))?
-            .await
-            .map_err(idb_err("commit"))?;
-        if result.is_committed() {
-            Ok(())
-        } else {
-            Err(StoreError("IndexedDB aborted the batch".into()))
-        }
+        commit(tx, "the batch").await
     }
 
     async fn reserve(&self, key: &str, n: u64) -> Result<u64, StoreError> {
@@ -148,15 +153,7 @@ impl Store for IndexedDbStore {
                 Some(&JsValue::from_str(key)),
             )
             .map_err(idb_err("put"))?;
-        let result = tx
-            .commit()
-            .map_err(idb_err("commit"))?
-            .await
-            .map_err(idb_err("commit"))?;
-        if result.is_committed() {
-            Ok(old)
-        } else {
-            Err(StoreError("IndexedDB aborted the counter update".into()))
-        }
+        commit(tx, "the counter update").await?;
+        Ok(old)
     }
 }

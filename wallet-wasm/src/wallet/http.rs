@@ -28,19 +28,21 @@ pub(crate) fn decode<R: DeserializeOwned>(url: &str, resp: Response) -> Result<R
     }
 }
 
+/// A network failure calling `url`.
+fn unreachable(url: &str) -> impl FnOnce(crate::transport::TransportError) -> WalletError + '_ {
+    move |e| WalletError::Unreachable {
+        url: url.to_owned(),
+        reason: e.0,
+    }
+}
+
 /// `GET url` → `R`.
 pub(crate) async fn get<T: Transport, R: DeserializeOwned>(
     net: &T,
     url: &str,
     headers: &[(&str, String)],
 ) -> Result<R, WalletError> {
-    let resp = net
-        .get(url, headers)
-        .await
-        .map_err(|e| WalletError::Unreachable {
-            url: url.to_owned(),
-            reason: e.0,
-        })?;
+    let resp = net.get(url, headers).await.map_err(unreachable(url))?;
     decode(url, resp)
 }
 
@@ -52,13 +54,7 @@ pub(crate) async fn post<T: Transport, B: Serialize, R: DeserializeOwned>(
 ) -> Result<R, WalletError> {
     let json = serde_json::to_string(body)
         .map_err(|e| WalletError::Input(format!("encoding the request: {e}")))?;
-    let resp = net
-        .post_json(url, json)
-        .await
-        .map_err(|e| WalletError::Unreachable {
-            url: url.to_owned(),
-            reason: e.0,
-        })?;
+    let resp = net.post_json(url, json).await.map_err(unreachable(url))?;
     decode(url, resp)
 }
 
