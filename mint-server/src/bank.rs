@@ -5,11 +5,14 @@
 //! Every method checks everything it can before it touches storage, so a
 //! refused request changes nothing. Serials are never logged.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use ecash_core::canonical::{Canonical, sha256};
 use ecash_core::messages::*;
+use ecash_core::spent::SpentList;
 use ecash_core::{
     Amount, ApiError, B32, BlindedCoin, Bytes, Coin, Currency, ErrorCode, Fixed, PublicKey,
     Signature, Signed,
@@ -43,10 +46,67 @@ pub struct BankSettings {
     pub max_coins: usize,
     /// Threads of the signing pool (0: one per core).
     pub signing_threads: usize,
+    /// How long one built spent list is served before it is built again.
+    pub spent_list_max_age: Duration,
 }
 
 /// From this many coins on, signatures are verified in parallel (see `check_coins`).
 const PARALLEL_VERIFY_MIN: usize = 2;
+
+/// Counts of the bank's costly work, for operators (`/metrics` when enabled)
+/// and for tests that prove a refused request did none of it.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// RSA private-key operations of blind signing.
+    pub blind_signatures: AtomicU64,
+    /// RSA private-key operations unwrapping payment envelopes.
+    pub envelope_unwraps: AtomicU64,
+    /// Coin signatures checked (public-key operations).
+    pub coin_checks: AtomicU64,
+    /// Spent lists built.
+    pub spent_lists_built: AtomicU64,
+}
+
+impl Metrics {
+    /// The counters in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for (name, help, v) in [
+            (
+                "mint_blind_signatures_total",
+                "RSA private-key operations of blind signing",
+                &self.blind_signatures,
+            ),
+            (
+                "mint_envelope_unwraps_total",
+                "RSA private-key operations unwrapping payment envelopes",
+                &self.envelope_unwraps,
+            ),
+            (
+                "mint_coin_checks_total",
+                "coin signatures checked",
+                &self.coin_checks,
+            ),
+            (
+                "mint_spent_lists_built_total",
+                "spent lists built",
+                &self.spent_lists_built,
+            ),
+        ] {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
+                v.load(Ordering::Relaxed)
+            ));
+        }
+        out
+    }
+}
+
+/// A built spent list, kept until it is older than the configured age.
+struct CachedList {
+    built: std::time::Instant,
+    json: Arc<String>,
+}
 
 /// The mint.
 pub struct Bank {
@@ -55,6 +115,9 @@ pub struct Bank {
     settings: BankSettings,
     /// RSA signing runs here, apart from the HTTP workers and the blocking pool.
     signing_pool: rayon::ThreadPool,
+    metrics: Metrics,
+    /// Spent lists by key id; one build serves every client until it is stale.
+    spent_lists: Mutex<HashMap<B32, CachedList>>,
 }
 
 /// Unix seconds now.
@@ -124,7 +187,14 @@ impl Bank {
             keys,
             settings,
             signing_pool,
+            metrics: Metrics::default(),
+            spent_lists: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Counters of costly work.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Settings.
@@ -303,17 +373,37 @@ impl Bank {
         }
     }
 
-    /// Signs every blinded coin (after checking keys), in order.
-    fn sign_all(
+    /// The withdrawable key of every blinded coin, after the checks its
+    /// signing would make (length, `0 < m < n`): a request refused for any
+    /// of them costs the bank no private-key operation.
+    fn signable<'a>(
         &self,
-        state: &KeyState,
+        state: &'a KeyState,
         coins: &[BlindedCoin],
         now: u64,
-    ) -> BankResult<Vec<(B32, Vec<u8>)>> {
-        let keys = coins
+    ) -> BankResult<Vec<&'a Arc<DenomKey>>> {
+        coins
             .iter()
-            .map(|c| self.withdraw_key(state, &c.key_id, now))
-            .collect::<BankResult<Vec<_>>>()?;
+            .enumerate()
+            .map(|(i, c)| {
+                let k = self.withdraw_key(state, &c.key_id, now)?;
+                blind_rsa::check_blinded_msg(&k.public, &c.blinded_msg.0).map_err(|e| {
+                    err(
+                        ErrorCode::InvalidField,
+                        format!("blinded coin {} refused: {e}", i + 1),
+                    )
+                })?;
+                Ok(k)
+            })
+            .collect()
+    }
+
+    /// Signs every blinded coin with the keys [`Bank::signable`] checked, in order.
+    fn sign_all(
+        &self,
+        coins: &[BlindedCoin],
+        keys: Vec<&Arc<DenomKey>>,
+    ) -> BankResult<Vec<(B32, Vec<u8>)>> {
         // RSA signing dominates a withdrawal: spread it over all cores on the
         // bank's own signing pool, apart from the HTTP workers and the blocking pool.
         use rayon::prelude::*;
@@ -322,6 +412,9 @@ impl Bank {
                 .par_iter()
                 .zip(keys)
                 .map(|(c, k)| {
+                    self.metrics
+                        .blind_signatures
+                        .fetch_add(1, Ordering::Relaxed);
                     let sig = k.signer.blind_sign(&c.blinded_msg.0).map_err(|e| match e {
                         blind_rsa::BlindRsaError::SigningFailed => {
                             tracing::error!("blind signing failed its own check");
@@ -338,9 +431,9 @@ impl Bank {
         })
     }
 
-    fn blinded_total(&self, state: &KeyState, coins: &[BlindedCoin], now: u64) -> BankResult<u64> {
-        coins.iter().try_fold(0u64, |acc, c| {
-            let k = self.withdraw_key(state, &c.key_id, now)?;
+    /// The value of blinded coins signed with `keys`.
+    fn blinded_total(keys: &[&Arc<DenomKey>]) -> BankResult<u64> {
+        keys.iter().try_fold(0u64, |acc, k| {
             acc.checked_add(k.info.value.value)
                 .ok_or_else(|| err(ErrorCode::InvalidField, "total overflows"))
         })
@@ -364,7 +457,8 @@ impl Bank {
         self.check_amount(&body.amount)?;
         let now = unix_now();
         let state = self.keys.current();
-        let total = self.blinded_total(&state, &body.coins, now)?;
+        let keys = self.signable(&state, &body.coins, now)?;
+        let total = Self::blinded_total(&keys)?;
         if total != body.amount.value {
             return Err(err(
                 ErrorCode::AmountMismatch,
@@ -387,7 +481,7 @@ impl Bank {
             }
             .into());
         }
-        let signatures = self.sign_all(&state, &body.coins, now)?;
+        let signatures = self.sign_all(&body.coins, keys)?;
         let response = blind_signatures_answer(body.request_id, &signatures);
         let stored = self.storage.commit_withdrawal(&NewWithdrawal {
             request_id: body.request_id,
@@ -436,6 +530,7 @@ impl Bank {
                     ));
                 }
             };
+            self.metrics.coin_checks.fetch_add(1, Ordering::Relaxed);
             k.signer
                 .verify_coin(coin)
                 .map_err(|_| err(ErrorCode::InvalidCoin, "coin signature does not verify"))?;
@@ -482,6 +577,12 @@ impl Bank {
         self.check_count(info.ncoins as usize, "coins")?;
         let info_hash = info.canonical_hash();
         let sealed = &body.payment.sealed_coins;
+        // Cheap refusal first: one byte form per envelope, and no RSA work for a wrong one.
+        envelope::check_wrapped_len(&sealed.wrapped_key.0, self.keys.envelope_len())
+            .map_err(|e| err(ErrorCode::EnvelopeInvalid, e.to_string()))?;
+        self.metrics
+            .envelope_unwraps
+            .fetch_add(1, Ordering::Relaxed);
         let plain = self
             .keys
             .envelope
@@ -554,16 +655,30 @@ impl Bank {
         }
         let now = unix_now();
         let state = self.keys.current();
+        let keys = self.signable(&state, &req.outputs, now)?;
+        let total_out = Self::blinded_total(&keys)?;
         let checked = self.check_coins(&state, &req.coins, now)?;
         let total_in = checked.iter().try_fold(0u64, |a, c| a.checked_add(c.value));
-        let total_out = self.blinded_total(&state, &req.outputs, now)?;
         if total_in != Some(total_out) {
             return Err(err(
                 ErrorCode::AmountMismatch,
                 "outputs must add up to exactly the coins given",
             ));
         }
-        let signatures = self.sign_all(&state, &req.outputs, now)?;
+        // Spent coins are refused before any signing, so a spent coin cannot
+        // buy private-key work; the commit below checks again atomically.
+        let serials: Vec<B32> = checked.iter().map(|c| c.coin.serial).collect();
+        let spent: Vec<B32> = self
+            .storage
+            .spent(&serials)?
+            .into_iter()
+            .zip(&serials)
+            .filter_map(|(is_spent, s)| is_spent.then_some(*s))
+            .collect();
+        if !spent.is_empty() {
+            return Err(StorageError::Spent(spent).into());
+        }
+        let signatures = self.sign_all(&req.outputs, keys)?;
         let response = blind_signatures_answer(req.request_id, &signatures);
         let stored = self.storage.commit_exchange(&NewExchange {
             request_id: req.request_id,
@@ -590,6 +705,53 @@ impl Bank {
         Ok(CoinStateResponse {
             spent: self.storage.spent(&req.serials)?,
         })
+    }
+
+    /// `GET /keys/{key_id}/spent`: the signed list of every serial spent
+    /// under a key, the same for every client. Built at most once per
+    /// `spent_list_max_age`, so asking for it is cheap and reveals nothing.
+    pub fn spent_list(&self, key_id: &B32) -> BankResult<Arc<String>> {
+        let state = self.keys.current();
+        if !state.active.contains_key(key_id) {
+            return Err(if state.expired.contains_key(key_id) {
+                err(
+                    ErrorCode::KeyExpired,
+                    format!("key {key_id} has expired; its coins are worth nothing"),
+                )
+            } else {
+                err(ErrorCode::UnknownKey, format!("unknown key {key_id}"))
+            });
+        }
+        let fresh = |lists: &HashMap<B32, CachedList>| {
+            lists
+                .get(key_id)
+                .filter(|c| c.built.elapsed() < self.settings.spent_list_max_age)
+                .map(|c| c.json.clone())
+        };
+        let lists = self
+            .spent_lists
+            .lock()
+            .map_err(|_| err(ErrorCode::Internal, "spent list cache poisoned"))?;
+        if let Some(json) = fresh(&lists) {
+            return Ok(json);
+        }
+        // Built under the lock: many clients asking at once cause one build.
+        let mut lists = lists;
+        let serials = self.storage.spent_serials(key_id)?;
+        let list = SpentList::build(*key_id, &serials, unix_now(), &self.keys.master);
+        self.metrics
+            .spent_lists_built
+            .fetch_add(1, Ordering::Relaxed);
+        let json = Arc::new(to_json(&list)?);
+        lists.retain(|k, _| state.active.contains_key(k));
+        lists.insert(
+            *key_id,
+            CachedList {
+                built: std::time::Instant::now(),
+                json: json.clone(),
+            },
+        );
+        Ok(json)
     }
 
     /// `POST /proofs`: the payer's `payer_code` → bank-signed proof of payment.

@@ -1,6 +1,6 @@
 //! Service configuration: flags and environment variables (`clap`).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -94,4 +94,123 @@ pub struct Config {
     /// Worker threads for HTTP (default: one per core).
     #[arg(long, env = "MINT_WORKERS")]
     pub workers: Option<usize>,
+
+    /// Public base URL of this server, as clients reach it (e.g.
+    /// https://mint.example). The shop builds its payment links from it;
+    /// request headers never change them. Default: http:// and the listen
+    /// address (127.0.0.1 when listening on every address).
+    #[arg(long, env = "MINT_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Address of a reverse proxy in front of this server (repeat, or
+    /// comma-separate). Only requests from these addresses may name the
+    /// client in `--client-ip-header`; the rate limit then counts per client.
+    #[arg(
+        long = "trusted-proxy",
+        env = "MINT_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<IpAddr>,
+
+    /// Header in which a trusted proxy names the client address
+    /// (`x-forwarded-for`: the rightmost address not of a trusted proxy).
+    #[arg(long, env = "MINT_CLIENT_IP_HEADER", default_value = "x-forwarded-for")]
+    pub client_ip_header: String,
+
+    /// Origin allowed to show the web wallet in a frame (repeat, or
+    /// comma-separate), beside the wallet's own origin: the page that embeds
+    /// `<ecash-wallet-panel>`. Every other origin is refused by the CSP
+    /// `frame-ancestors`, so no foreign page can frame the wallet to trick clicks.
+    #[arg(
+        long = "frame-ancestor",
+        env = "MINT_FRAME_ANCESTORS",
+        value_delimiter = ','
+    )]
+    pub frame_ancestors: Vec<String>,
+
+    /// Serve counters of costly work at /metrics. Off by default: their
+    /// timing could help an onlooker link a withdrawal to a payment.
+    #[arg(long, env = "MINT_METRICS", default_value_t = false)]
+    pub metrics: bool,
+
+    /// How long one built spent list (`/keys/{key_id}/spent`) is served
+    /// before it is built again, in seconds.
+    #[arg(long, env = "MINT_SPENT_LIST_MAX_AGE_SECS", default_value_t = 60)]
+    pub spent_list_max_age_secs: u64,
+
+    /// How long a payment request of the demo shop stays payable, in seconds.
+    #[arg(long, env = "MINT_PAYREQ_TTL_SECS", default_value_t = 15 * 60)]
+    pub payreq_ttl_secs: u64,
+}
+
+impl Config {
+    /// The public base URL: `--public-url` checked (http(s), an origin with
+    /// no path, query or fragment), or the one `listen` implies.
+    pub fn public_base(&self, bound: SocketAddr) -> Result<String, String> {
+        match &self.public_url {
+            Some(u) => origin_of(u).map_err(|e| format!("--public-url {u:?}: {e}")),
+            None => {
+                let ip = if bound.ip().is_unspecified() {
+                    IpAddr::from([127, 0, 0, 1])
+                } else {
+                    bound.ip()
+                };
+                Ok(format!("http://{}", SocketAddr::new(ip, bound.port())))
+            }
+        }
+    }
+
+    /// `--frame-ancestor` values as origins, each checked.
+    pub fn frame_ancestor_origins(&self) -> Result<Vec<String>, String> {
+        self.frame_ancestors
+            .iter()
+            .map(|a| origin_of(a).map_err(|e| format!("--frame-ancestor {a:?}: {e}")))
+            .collect()
+    }
+}
+
+/// `text` as an origin (`scheme://host[:port]`), refused unless it is http(s)
+/// with nothing after the authority. Values end up in headers (CSP) and
+/// links, so nothing else may pass.
+pub fn origin_of(text: &str) -> Result<String, String> {
+    let u = url::Url::parse(text).map_err(|e| e.to_string())?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err("must be http or https".into());
+    }
+    if u.path() != "/" || u.query().is_some() || u.fragment().is_some() {
+        return Err("must be an origin, without path, query or fragment".into());
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err("must not carry credentials".into());
+    }
+    Ok(u.origin().ascii_serialization())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_checked() {
+        assert_eq!(
+            origin_of("https://Shop.Example:443/").as_deref(),
+            Ok("https://shop.example")
+        );
+        assert_eq!(
+            origin_of("http://127.0.0.1:8080").as_deref(),
+            Ok("http://127.0.0.1:8080")
+        );
+        for bad in [
+            "javascript:alert(1)",
+            "ftp://x",
+            "https://x/path",
+            "https://x/?q",
+            "https://x/#f",
+            "https://u:p@x",
+            "https://x; script-src *",
+            "not a url",
+        ] {
+            assert!(origin_of(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -193,6 +193,11 @@ impl MintKeys {
         Ok(keys)
     }
 
+    /// Length in bytes of the envelope key's modulus: the one length a wrapped key may have.
+    pub fn envelope_len(&self) -> usize {
+        ecash_core::rsa::traits::PublicKeyParts::size(&self.encryption)
+    }
+
     /// The keys in force.
     pub fn current(&self) -> Arc<KeyState> {
         match self.state.read() {
@@ -206,7 +211,7 @@ impl MintKeys {
     pub fn rotate(&self, now: u64) -> Result<bool, KeyError> {
         let s = &self.schedule;
         let denom_dir = self.dir.join("denominations");
-        let mut records = load_records(&denom_dir)?;
+        let mut records = load_records(&denom_dir, s.withdraw_period)?;
         records.retain(|(info, _)| info.value.currency == s.currency);
 
         let period = now / s.withdraw_period;
@@ -307,6 +312,7 @@ impl MintKeys {
             key_id: public_key.key_id(),
             value: Amount::new(s.currency.clone(), value),
             public_key,
+            period: withdraw_from / s.withdraw_period,
             withdraw_from,
             withdraw_until,
             deposit_until: withdraw_until.saturating_add(s.deposit_grace),
@@ -336,8 +342,10 @@ fn write_rsa(path: &Path, key: &RsaPrivateKey) -> Result<(), KeyError> {
     write_file(path, doc.as_bytes(), true)
 }
 
-/// Every `<key_id>.json` record with the path of its private key.
-fn load_records(dir: &Path) -> Result<Vec<(DenominationKey, PathBuf)>, KeyError> {
+/// Every `<key_id>.json` record with the path of its private key. Records
+/// written before keys carried a period index get it from their
+/// `withdraw_from` and `period_secs`, and are rewritten.
+fn load_records(dir: &Path, period_secs: u64) -> Result<Vec<(DenominationKey, PathBuf)>, KeyError> {
     let mut out = Vec::new();
     for entry in fs::read_dir(dir).map_err(io(dir))? {
         let path = entry.map_err(io(dir))?.path();
@@ -345,8 +353,22 @@ fn load_records(dir: &Path) -> Result<Vec<(DenominationKey, PathBuf)>, KeyError>
             continue;
         }
         let bytes = fs::read(&path).map_err(io(&path))?;
-        let info: DenominationKey = serde_json::from_slice(&bytes)
-            .map_err(|e| KeyError::Corrupt(path.clone(), e.to_string()))?;
+        let corrupt = |e: serde_json::Error| KeyError::Corrupt(path.clone(), e.to_string());
+        let mut value: serde_json::Value = serde_json::from_slice(&bytes).map_err(corrupt)?;
+        let upgrade = value.get("period").is_none();
+        if upgrade {
+            let from = value
+                .get("withdraw_from")
+                .and_then(serde_json::Value::as_u64)
+                .ok_or_else(|| KeyError::Corrupt(path.clone(), "no withdraw_from".into()))?;
+            value["period"] = serde_json::Value::from(from / period_secs.max(1));
+        }
+        let info: DenominationKey = serde_json::from_value(value).map_err(corrupt)?;
+        if upgrade {
+            let json =
+                serde_json::to_vec_pretty(&info).map_err(|e| KeyError::Config(e.to_string()))?;
+            write_file(&path, &json, false)?;
+        }
         out.push((info, path.with_extension("der")));
     }
     Ok(out)

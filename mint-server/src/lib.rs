@@ -76,6 +76,7 @@ pub fn open_bank(config: &Config) -> Result<Arc<Bank>, ServeError> {
         faucet_max: config.faucet_max,
         max_coins: config.max_coins,
         signing_threads: config.signing_threads.unwrap_or(0),
+        spent_list_max_age: Duration::from_secs(config.spent_list_max_age_secs),
     };
     Ok(Arc::new(
         Bank::new(storage, keys, settings).map_err(ServeError::Config)?,
@@ -86,20 +87,41 @@ pub fn open_bank(config: &Config) -> Result<Arc<Bank>, ServeError> {
 /// requests and closes the database cleanly.
 pub async fn run(config: Config) -> Result<(), ServeError> {
     let bank = open_bank(&config)?;
+    // Bind first: the public URL defaults to the address actually bound.
+    let listener = std::net::TcpListener::bind(config.listen)?;
+    let addr = listener.local_addr()?;
+    let public_url = config.public_base(addr).map_err(ServeError::Config)?;
     let shop = if config.shop {
-        Some(Arc::new(Shop::open(bank.clone(), &config.data_dir)?))
+        Some(Arc::new(Shop::open(
+            bank.clone(),
+            &config.data_dir,
+            &public_url,
+            config.payreq_ttl_secs,
+        )?))
     } else {
         None
     };
+    let clients =
+        api::client_addr::ClientAddr::new(config.trusted_proxies.clone(), &config.client_ip_header)
+            .map_err(ServeError::Config)?;
     let limits = api::limits::Limits::new(
         config.rate_limit_per_sec,
         config.rate_limit_burst,
         Duration::from_secs(config.request_timeout_secs),
+        clients,
     );
+    let policies = api::security::Policies::new(
+        &config
+            .frame_ancestor_origins()
+            .map_err(ServeError::Config)?,
+    )
+    .map_err(ServeError::Config)?;
 
     let bank_data = web::Data::from(bank.clone());
     let shop_data = shop.clone().map(web::Data::from);
     let limits_data = web::Data::from(limits.clone());
+    let policies_data = web::Data::new(policies);
+    let metrics_on = web::Data::new(api::handlers::MetricsOn(config.metrics));
     let json_cfg = web::JsonConfig::default()
         .limit(config.max_body_bytes)
         .error_handler(api::error::json_error);
@@ -110,10 +132,13 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         let mut app = App::new()
             .app_data(bank_data.clone())
             .app_data(limits_data.clone())
+            .app_data(policies_data.clone())
+            .app_data(metrics_on.clone())
             .app_data(json_cfg.clone())
             .wrap(from_fn(api::limits::limit))
             .wrap(ErrorHandlers::new().default_handler(api::error::ensure_json_error))
-            .wrap(actix_web::middleware::Logger::new("%a \"%r\" %s %b %Dms").log_target("http"))
+            .wrap(from_fn(api::security::headers))
+            .wrap(from_fn(api::access_log::log))
             // Outermost: wallets embedded in other origins' pages (and the
             // wasm test runner) call the bank cross-origin. No cookies or
             // ambient credentials exist, so any origin may.
@@ -140,18 +165,14 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         Some(n) => server.workers(n),
         None => server,
     };
-    let server = server.bind(config.listen)?;
-    let addr = server
-        .addrs()
-        .first()
-        .copied()
-        .ok_or_else(|| ServeError::Config("bound to no address".into()))?;
+    let server = server.listen(listener)?;
 
     // Tests and scripts read this line to find the port.
     println!("mint-server listening on http://{addr}");
     if let Some(s) = &shop {
         println!(
-            "demo shop at http://{addr}/shop (merchant account {})",
+            "demo shop at {}/shop (merchant account {})",
+            s.base_url(),
             s.account_id()
         );
     }

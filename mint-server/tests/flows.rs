@@ -205,10 +205,10 @@ fn demo_shop_checkout() {
     // No goods before payment.
     let pid_guess = Fixed([1u8; 32]).to_b64();
     let e = c
-        .get::<serde_json::Value>(&format!(
-            "/shop/api/orders/{}/goods?payment_id={pid_guess}",
-            payreq.payreq_id
-        ))
+        .post::<_, serde_json::Value>(
+            &format!("/shop/api/orders/{}/goods", payreq.payreq_id),
+            &serde_json::json!({ "payment_id": pid_guess }),
+        )
         .expect_err("unpaid");
     assert_eq!(e.error.code, ErrorCode::PayreqInvalid);
 
@@ -255,22 +255,26 @@ fn demo_shop_checkout() {
 
     let pid = payment.payment_id().to_b64();
     let goods: serde_json::Value = c
-        .get(&format!(
-            "/shop/api/orders/{}/goods?payment_id={pid}",
-            payreq.payreq_id
-        ))
+        .post(
+            &format!("/shop/api/orders/{}/goods", payreq.payreq_id),
+            &serde_json::json!({ "payment_id": pid }),
+        )
         .expect("goods");
     assert!(goods["goods"].as_str().expect("goods").contains("Ecash"));
+    // The page itself holds no goods: its script fetches them with the
+    // payment id from the fragment, which the server never sees.
     let page = c
         .http
-        .get(format!("{}?payment_id={pid}", resp.fulfillment_url))
+        .get(format!("{}#payment_id={pid}", resp.fulfillment_url))
         .send()
         .expect("fulfillment")
         .text()
         .expect("html");
     assert!(page.contains("Thank you") && page.contains(&payreq.payreq_id));
+    assert!(page.contains("/shop/assets/fulfillment.js"));
 
-    // The item page offers both link forms.
+    // The item page orders by POST; the order page offers both link forms,
+    // the payment request's URL in the fragment.
     let html = c
         .http
         .get(format!("{}/shop/item/haiku", c.url))
@@ -278,7 +282,33 @@ fn demo_shop_checkout() {
         .expect("item")
         .text()
         .expect("html");
-    assert!(html.contains("web+ecash:") && html.contains("/?payreq="));
+    assert!(html.contains("method=post") && !html.contains("payreq"));
+    let no_redirects = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let created = no_redirects
+        .post(format!("{}/shop/item/haiku/order", c.url))
+        .send()
+        .expect("order");
+    assert_eq!(created.status().as_u16(), 303);
+    let order_path = created
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .expect("location")
+        .to_owned();
+    let html = c
+        .http
+        .get(format!("{}{order_path}", c.url))
+        .send()
+        .expect("order page")
+        .text()
+        .expect("html");
+    assert!(
+        html.contains("web+ecash:") && html.contains("/#payreq="),
+        "{html}"
+    );
 }
 
 fn hex_of(b: &[u8]) -> String {

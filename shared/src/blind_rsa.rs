@@ -348,6 +348,13 @@ pub fn blind_batch(
     Ok(out)
 }
 
+/// The checks `blind_sign` makes before its private-key operation: exactly
+/// `k` bytes, and `0 < m < n`. A bank runs them over a whole request first,
+/// so a refused request never costs it a signature.
+pub fn check_blinded_msg(pk: &RsaPublicKey, blinded_msg: &[u8]) -> Result<(), BlindRsaError> {
+    os2ip_in_range(pk, blinded_msg).map(|_| ())
+}
+
 /// RFC 9474 `BlindSign`: the raw private-key operation, then the RFC's check
 /// that the result verifies (`s^e == m`) before it is returned, so a faulty
 /// CRT computation never leaks a factor of n.

@@ -70,6 +70,17 @@ pub fn seal(
     })
 }
 
+/// Refuses a wrapped key that is not exactly `modulus_len` bytes. RSA
+/// implementations differ on shorter inputs (OpenSSL pads them), so without
+/// this one envelope would have several accepted byte forms.
+pub fn check_wrapped_len(wrapped: &[u8], modulus_len: usize) -> Result<(), EnvelopeError> {
+    if wrapped.len() == modulus_len {
+        Ok(())
+    } else {
+        Err(EnvelopeError::Open)
+    }
+}
+
 /// Decrypts an envelope with the bank's key; refuses any change to the
 /// wrapped key, nonce, ciphertext or `aad`.
 pub fn open(
@@ -77,6 +88,7 @@ pub fn open(
     env: &SealedEnvelope,
     aad: &[u8],
 ) -> Result<Vec<u8>, EnvelopeError> {
+    check_wrapped_len(&env.wrapped_key.0, rsa::traits::PublicKeyParts::size(bank))?;
     let mut key = bank
         .oaep_decrypt_with_rng::<Sha256, _>(&mut getrandom::SysRng, &env.wrapped_key.0)
         .map_err(|_| EnvelopeError::Open)?;

@@ -59,6 +59,8 @@ pub enum ErrorCode {
     Internal,
     /// An upstream service (the bank, for the shop) is unreachable.
     Unavailable,
+    /// The order is paid, or being paid, with another payment.
+    OrderTaken,
 }
 
 impl ErrorCode {
@@ -78,7 +80,7 @@ impl ErrorCode {
             Self::InsufficientFunds => 402,
             Self::WrongMerchant | Self::BadPayerCode | Self::FaucetDisabled => 403,
             Self::UnknownAccount | Self::NotFound => 404,
-            Self::AccountExists | Self::CoinSpent | Self::RequestIdReused => 409,
+            Self::AccountExists | Self::CoinSpent | Self::RequestIdReused | Self::OrderTaken => 409,
             Self::KeyExpired => 410,
             Self::PayloadTooLarge => 413,
             Self::RateLimited => 429,
@@ -117,6 +119,7 @@ impl ErrorCode {
             Self::PayreqInvalid => "payreq_invalid",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
+            Self::OrderTaken => "order_taken",
         }
     }
 }
@@ -180,6 +183,7 @@ mod tests {
             PayreqInvalid,
             Internal,
             Unavailable,
+            OrderTaken,
         ] {
             assert_eq!(
                 serde_json::to_value(c).expect("ser"),

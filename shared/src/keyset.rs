@@ -40,6 +40,29 @@ pub enum KeySetError {
     /// A denomination is of another currency or not a power of two.
     #[error("bad denomination in key {0}")]
     BadDenomination(B32),
+    /// Two keys of one value share a period index, or their withdraw
+    /// windows overlap: one of them could be a key made for one user.
+    #[error(
+        "two keys for value {value} in period {period}: a key set must have one key per value and period"
+    )]
+    DuplicatePeriod {
+        /// The coin value.
+        value: u64,
+        /// The period index shown twice, or the later of two overlapping periods.
+        period: u64,
+    },
+    /// The key for a value and period is not the one this wallet saw before.
+    #[error("the key for value {value} in period {period} changed from {seen} to {got}")]
+    KeyChanged {
+        /// The coin value.
+        value: u64,
+        /// The period index.
+        period: u64,
+        /// The key id seen before.
+        seen: B32,
+        /// The key id shown now.
+        got: B32,
+    },
 }
 
 /// An RSA public key on the wire: big-endian modulus and exponent.
@@ -93,6 +116,9 @@ pub struct DenominationKey {
     pub value: Amount,
     /// The RSA public key.
     pub public_key: RsaPublicKeyData,
+    /// Index of the withdraw period this key signs in: one key per value and
+    /// period, so a bank cannot slip a key made for one user into the set.
+    pub period: u64,
     /// First second coins may be withdrawn with this key.
     pub withdraw_from: u64,
     /// Last second coins may be withdrawn with this key.
@@ -125,7 +151,8 @@ impl Canonical for DenominationKey {
         e.fixed(&self.key_id.0);
         self.value.encode(e);
         self.public_key.encode_fields(e);
-        e.u64(self.withdraw_from)
+        e.u64(self.period)
+            .u64(self.withdraw_from)
             .u64(self.withdraw_until)
             .u64(self.deposit_until);
     }
@@ -159,6 +186,71 @@ impl Canonical for KeySet {
     }
 }
 
+/// Refuses two keys of one value with the same period index, or with
+/// overlapping withdraw windows (a later period must also start later).
+fn check_one_key_per_period(keys: &[DenominationKey]) -> Result<(), KeySetError> {
+    let mut by_value: BTreeMap<u64, Vec<&DenominationKey>> = BTreeMap::new();
+    for d in keys {
+        by_value.entry(d.value.value).or_default().push(d);
+    }
+    for (value, mut ks) in by_value {
+        ks.sort_by_key(|d| d.period);
+        for pair in ks.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            if a.period == b.period || a.withdraw_until >= b.withdraw_from {
+                return Err(KeySetError::DuplicatePeriod {
+                    value,
+                    period: b.period,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What a wallet remembers of the key sets it accepted: for each value and
+/// period index, the key id it saw.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SeenKeys {
+    /// `(value, period)` to key id.
+    pub keys: BTreeMap<(u64, u64), B32>,
+}
+
+/// One remembered key, as stored.
+#[derive(Serialize, Deserialize)]
+struct SeenKey {
+    value: u64,
+    period: u64,
+    key_id: B32,
+}
+
+impl Serialize for SeenKeys {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let list: Vec<SeenKey> = self
+            .keys
+            .iter()
+            .map(|(&(value, period), &key_id)| SeenKey {
+                value,
+                period,
+                key_id,
+            })
+            .collect();
+        list.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for SeenKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let list = Vec::<SeenKey>::deserialize(d)?;
+        Ok(Self {
+            keys: list
+                .into_iter()
+                .map(|k| ((k.value, k.period), k.key_id))
+                .collect(),
+        })
+    }
+}
+
 /// A key set with the master key's signature, as served at `GET /keys`.
 pub type SignedKeySet = Signed<KeySet>;
 
@@ -187,7 +279,9 @@ pub struct VerifiedKeySet {
 impl VerifiedKeySet {
     /// Verifies `signed` against the pinned master key and parses every key.
     /// Refuses an unsigned or re-signed set, a foreign master key, a key whose
-    /// id does not match, and values that are not powers of two of the currency.
+    /// id does not match, values that are not powers of two of the currency,
+    /// and more than one key per value and period (or overlapping withdraw
+    /// windows of one value), which is how a bank would tag one user.
     pub fn verify(signed: &SignedKeySet, pinned_master: &PublicKey) -> Result<Self, KeySetError> {
         let set = &signed.body;
         if &set.master_public_key != pinned_master {
@@ -219,11 +313,39 @@ impl VerifiedKeySet {
                 },
             );
         }
+        check_one_key_per_period(&set.denominations)?;
         Ok(Self {
             set: set.clone(),
             encryption_key,
             keys,
         })
+    }
+
+    /// Checks this set against the keys a wallet saw before (value and period
+    /// to key id) and records the new ones. A key that differs from the one
+    /// seen for its value and period is refused: the bank is showing this
+    /// wallet another key than before, which is how it would tag it.
+    pub fn check_seen(&self, seen: &mut SeenKeys) -> Result<(), KeySetError> {
+        for d in &self.set.denominations {
+            if let Some(prev) = seen.keys.get(&(d.value.value, d.period))
+                && *prev != d.key_id
+            {
+                return Err(KeySetError::KeyChanged {
+                    value: d.value.value,
+                    period: d.period,
+                    seen: *prev,
+                    got: d.key_id,
+                });
+            }
+        }
+        for d in &self.set.denominations {
+            seen.keys.insert((d.value.value, d.period), d.key_id);
+        }
+        // Forget periods no key of this set reaches back to: the memory stays small.
+        if let Some(oldest) = self.set.denominations.iter().map(|d| d.period).min() {
+            seen.keys.retain(|(_, p), _| *p >= oldest);
+        }
+        Ok(())
     }
 
     /// The key with this id, if the set has it.

@@ -10,6 +10,7 @@
 //! - [`envelope`]: coins sealed to the bank and bound to `H(payment_info)`;
 //! - [`signing`]: Ed25519 signatures of accounts, master key and statements;
 //! - [`canonical`]: the one byte encoding that is hashed and signed;
+//! - [`spent`]: the bank's public per-key lists of spent coins;
 //! - [`amount`]: money and denominations; [`error`]: wire error codes.
 
 pub mod amount;
@@ -23,6 +24,7 @@ pub mod keyset;
 pub mod messages;
 pub mod pss;
 pub mod signing;
+pub mod spent;
 
 pub use amount::{Amount, Currency, Denomination};
 pub use bytes::{B32, B64, Bytes, Fixed};

@@ -219,9 +219,21 @@ pub struct Payment {
 }
 
 impl Payment {
-    /// Payment id: the canonical hash of the whole payment; idempotency key of deposits.
+    /// Payment id, the idempotency key of deposits and the handle of proofs:
+    /// a hash of `payment_info`, the nonce and the AES-GCM ciphertext (with
+    /// its tag), which the payer fixed and which have one byte form each.
+    ///
+    /// The wrapped key is left out on purpose: it is an integer mod n, and a
+    /// carrier could change its byte form (strip a leading zero) to have one
+    /// payment deposited under a second id. The ciphertext already fixes the
+    /// payment, since only the payer knows the key it was made under. Banks
+    /// also refuse a wrapped key that is not exactly the modulus length.
     pub fn payment_id(&self) -> B32 {
-        Fixed(self.canonical_hash())
+        let mut e = Encoder::new("payment-id");
+        self.payment_info.encode_fields(&mut e);
+        e.fixed(&self.sealed_coins.nonce.0)
+            .bytes(&self.sealed_coins.ciphertext.0);
+        Fixed(sha256(&e.finish()))
     }
 }
 

@@ -87,6 +87,7 @@ fn sample_keyset(master: &Keypair) -> KeySet {
         key_id: enc.key_id(),
         value: Amount::new(demo(), 4),
         public_key: enc.clone(),
+        period: 0,
         withdraw_from: 0,
         withdraw_until: 100,
         deposit_until: 200,

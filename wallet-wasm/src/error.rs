@@ -54,6 +54,9 @@ pub enum WalletError {
     /// A transfer token is malformed, for another bank, or carries a bad coin.
     #[error("transfer token refused: {0}")]
     Token(String),
+    /// A URL from outside fails the link rule (see [`crate::links`]).
+    #[error("link refused: {0}")]
+    Link(#[from] crate::links::LinkError),
     /// The caller passed something unusable.
     #[error("invalid input: {0}")]
     Input(String),
@@ -91,6 +94,7 @@ impl WalletError {
             Self::InsufficientFunds { .. } => "insufficient_funds",
             Self::Payreq(_) => "payreq_invalid",
             Self::Token(_) => "token_invalid",
+            Self::Link(_) => "unsafe_link",
             Self::Input(_) => "invalid_input",
             Self::Storage(_) => "storage",
             Self::NoWallet => "no_wallet",

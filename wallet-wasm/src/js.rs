@@ -34,7 +34,9 @@ export interface EcashError extends Error { name: "EcashError"; code: string; op
 /** One line of history: `type` is withdrawn | paid | sent | received | exchanged | spent_elsewhere | restored. */
 export interface HistoryEntry { id: string; at: number; amount: number; type: string; [field: string]: unknown }
 /** What recover did. */
-export interface RecoverReport { resumed: number; completed: number; undone: number; still_pending: number; spent_elsewhere: number; refreshed: number; problems: string[] }
+export interface RecoverReport { resumed: number; completed: number; undone: number; still_pending: number; refreshed: number; problems: string[] }
+/** A payment request and the origin it came from (show it to the payer). */
+export interface Offer { payreq: { amount: { currency: string; value: number }; description: string; merchant_acc_id: string; [field: string]: unknown }; origin: string }
 "#;
 
 /// A JS `Error` with `name = "EcashError"` and a stable `code`.
@@ -273,8 +275,9 @@ impl EcashWallet {
         })
     }
 
-    /// Fetches and checks a payment request (JSON, URL or `web+ecash:` link) without paying.
-    #[wasm_bindgen(js_name = inspectPayreq, unchecked_return_type = "Promise<any>")]
+    /// Fetches and checks a payment request (JSON, URL or `web+ecash:` link)
+    /// without paying; resolves to it and the origin it came from.
+    #[wasm_bindgen(js_name = inspectPayreq, unchecked_return_type = "Promise<Offer>")]
     pub fn inspect_payreq(&self, payreq: String) -> Promise {
         self.call(move |w| async move {
             let w = w.lock().await;
@@ -285,7 +288,8 @@ impl EcashWallet {
     }
 
     /// Pays a payment request (JSON, URL or `web+ecash:` link); resolves to the
-    /// history line with the shop's verified receipt.
+    /// history line with the shop's verified receipt. Its `fulfillment_url`
+    /// is null when the shop's link back failed the link rule (`link_refused` says why).
     #[wasm_bindgen(unchecked_return_type = "Promise<HistoryEntry>")]
     pub fn pay(&self, payreq: String) -> Promise {
         self.call(move |w| async move {

@@ -14,6 +14,7 @@
 //! ([`secrets::Seed`]), so [`wallet::Wallet::restore`] can rebuild the coins.
 
 pub mod error;
+pub mod links;
 pub mod platform;
 pub mod records;
 pub mod secrets;
@@ -27,4 +28,4 @@ pub mod wallet;
 pub mod js;
 
 pub use error::WalletError;
-pub use wallet::{Progress, Wallet, WalletSettings};
+pub use wallet::{Offer, Progress, Wallet, WalletSettings};

@@ -1,6 +1,7 @@
 //! What the wallet persists, and under which keys.
 //!
-//! Keys: `meta`, `keys` (the signed key set), `coin/<serial>`, `op/<id>` (the
+//! Keys: `meta`, `keys` (the signed key set), `seenkeys` (key ids by value
+//! and period, to notice a key made for this wallet), `coin/<serial>`, `op/<id>` (the
 //! journal), `hist/<time>-<id>` (history), `ctr/<key_id>` (derivation counters).
 
 use ecash_core::messages::{
@@ -16,6 +17,8 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const META_KEY: &str = "meta";
 /// Key of the cached signed key set.
 pub const KEYS_KEY: &str = "keys";
+/// Key of the keys seen so far, by value and period ([`ecash_core::keyset::SeenKeys`]).
+pub const SEEN_KEYS_KEY: &str = "seenkeys";
 
 /// Key of a coin record.
 pub fn coin_key(serial: &B32) -> String {
@@ -128,6 +131,9 @@ pub enum OpKind {
     Pay {
         /// What is paid.
         payreq: PayReq,
+        /// The origin the payment request came from: every URL of the shop must stay on it.
+        #[serde(default)]
+        origin: String,
         /// The exact payment.
         payment: Payment,
         /// The secret that proves the payment later.
@@ -135,6 +141,31 @@ pub enum OpKind {
         /// The coins inside.
         serials: Vec<B32>,
     },
+}
+
+impl Event {
+    /// For a payment: the link to its goods, with the payment id in the
+    /// fragment, if the stored URL still passes the link rule on its origin.
+    pub fn goods_link(&self) -> Option<String> {
+        let Self::Paid {
+            fulfillment_url: Some(url),
+            origin,
+            payreq,
+            payment_id,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let origin = if origin.is_empty() {
+            // Recorded before origins were: the request's own pay URL names it.
+            crate::links::origin(&payreq.pay_url).ok()?
+        } else {
+            origin.clone()
+        };
+        let url = crate::links::on_origin(url, &origin).ok()?;
+        crate::links::with_fragment(&url, "payment_id", &payment_id.to_b64()).ok()
+    }
 }
 
 impl OpKind {
@@ -191,8 +222,15 @@ pub enum Event {
         deposit_ack: Option<Signed<DepositAck>>,
         /// The bank's proof, once asked for.
         proof: Option<Signed<PaymentProof>>,
-        /// Where the goods are.
-        fulfillment_url: String,
+        /// Where the goods are: the shop's URL, checked to lie on `origin`
+        /// (none when the shop gave a URL that failed the check).
+        fulfillment_url: Option<String>,
+        /// The origin the payment request came from.
+        #[serde(default)]
+        origin: String,
+        /// Why the shop's fulfillment URL was refused, if it was.
+        #[serde(default)]
+        link_refused: Option<String>,
     },
     /// Coins handed out as a transfer token.
     Sent {

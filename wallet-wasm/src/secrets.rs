@@ -167,6 +167,7 @@ mod tests {
             key_id: public_key.key_id(),
             value: ecash_core::Amount::new(ecash_core::Currency::new("DEMO").expect("c"), 4),
             public_key,
+            period: 0,
             withdraw_from: 0,
             withdraw_until: 10,
             deposit_until: 20,

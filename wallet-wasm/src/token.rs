@@ -25,13 +25,20 @@ pub struct TokenBody {
     pub coins: Vec<Coin>,
 }
 
+/// A link that opens the wallet at `wallet_url` to receive `token`: the token
+/// rides in the fragment, which no server ever sees or logs.
+pub fn link(wallet_url: &str, token: &str) -> Result<String, WalletError> {
+    Ok(crate::links::with_fragment(wallet_url, "token", token)?)
+}
+
 /// Encodes a token.
 pub fn encode(body: &TokenBody) -> Result<String, WalletError> {
     let json = serde_json::to_vec(body).map_err(|e| WalletError::Token(e.to_string()))?;
     Ok(format!("{PREFIX}{}", b64_encode(&json)))
 }
 
-/// Decodes a token; surrounding whitespace is ignored.
+/// Decodes a token; surrounding whitespace is ignored. Its bank address must
+/// pass the link rule ([`crate::links::web_url`]).
 pub fn decode(token: &str) -> Result<TokenBody, WalletError> {
     let t = token.trim();
     if t.len() > MAX_LEN {
@@ -46,6 +53,9 @@ pub fn decode(token: &str) -> Result<TokenBody, WalletError> {
     if body.coins.is_empty() {
         return Err(WalletError::Token("token carries no coins".into()));
     }
+    // The bank's address is outside input: never shown or used unchecked.
+    crate::links::web_url(&body.bank_url)
+        .map_err(|e| WalletError::Token(format!("its bank address: {e}")))?;
     Ok(body)
 }
 
@@ -75,6 +85,11 @@ mod tests {
             "cashuAbc",
             &t[..t.len() - 5],
             &t.replace(PREFIX, "ecash2"),
+            &encode(&TokenBody {
+                bank_url: "javascript:alert(1)".into(),
+                ..body.clone()
+            })
+            .expect("encode"),
         ] {
             assert!(matches!(decode(bad), Err(WalletError::Token(_))), "{bad}");
         }

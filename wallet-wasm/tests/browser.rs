@@ -4,14 +4,13 @@
 //! and the time to withdraw 100 coins.
 #![cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 
-use ecash_core::messages::PayReq;
 use js_sys::Reflect;
 use wallet_wasm::js::EcashWallet;
 use wallet_wasm::records::Event;
 use wallet_wasm::store::indexeddb::IndexedDbStore;
 use wallet_wasm::transport::fetch::FetchTransport;
 use wallet_wasm::transport::{Response, Transport, TransportError};
-use wallet_wasm::{Wallet, WalletSettings};
+use wallet_wasm::{Offer, Wallet, WalletSettings};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
@@ -34,7 +33,7 @@ fn db_name(tag: &str) -> String {
     format!("ecash-test-{tag}-{}", js_sys::Math::random())
 }
 
-async fn order(item: &str) -> PayReq {
+async fn order(item: &str) -> Offer {
     let r = FetchTransport
         .post_json(
             &format!("{MINT}/shop/api/orders"),
@@ -43,7 +42,10 @@ async fn order(item: &str) -> PayReq {
         .await
         .expect("order");
     assert_eq!(r.status, 201);
-    serde_json::from_slice(&r.body).expect("payreq")
+    Offer {
+        payreq: serde_json::from_slice(&r.body).expect("payreq"),
+        origin: MINT.to_owned(),
+    }
 }
 
 /// Fetch, but the answer of the first payment is lost after the shop acted.
@@ -79,7 +81,7 @@ async fn create_faucet_withdraw_pay_then_reopen_from_indexeddb() {
     w.withdraw(700, None).await.expect("withdraw");
     assert_eq!(w.balance().total, 700);
     let payreq = order("notes").await;
-    let price = payreq.amount.value;
+    let price = payreq.payreq.amount.value;
     let paid = w.pay(payreq).await.expect("pay the demo shop");
     assert!(matches!(
         paid.entry.event,
@@ -123,7 +125,7 @@ async fn recover_after_a_lost_payment_answer() {
     w.faucet(1_000).await.expect("faucet");
     w.withdraw(512, None).await.expect("withdraw");
     let payreq = order("coffee").await;
-    let price = payreq.amount.value;
+    let price = payreq.payreq.amount.value;
     let e = w.pay(payreq).await.expect_err("answer lost");
     assert_eq!(e.code(), "interrupted");
     let (store, _) = w.into_parts();

@@ -74,7 +74,7 @@ async fn withdraw_pay_prove_send_receive_reopen_restore() {
 
     // Pay the demo shop (the amount needs change from power-of-two coins or not; both paths work).
     let payreq = mint.order("sticker").await;
-    let price = payreq.amount.value;
+    let price = payreq.payreq.amount.value;
     let paid = alice.pay(payreq.clone()).await.expect("pay");
     let Event::Paid {
         receipt,
@@ -88,17 +88,17 @@ async fn withdraw_pay_prove_send_receive_reopen_restore() {
     assert!(receipt.is_some() && deposit_ack.is_some());
     assert_eq!(alice.balance().total, 1_500 - price);
     // The shop marks the order paid.
-    let order: serde_json::Value = reqwest::get(mint.order_url(&payreq.payreq_id).await)
+    let order: serde_json::Value = reqwest::get(mint.order_url(&payreq.payreq.payreq_id).await)
         .await
         .expect("order")
         .json()
         .await
         .expect("json");
-    assert!(order.to_string().contains(&payreq.payreq_id));
+    assert!(order.to_string().contains(&payreq.payreq.payreq_id));
     // Paying the same payreq again is refused by the shop; coins come back through reclaim.
     let total_before = alice.balance().total;
     let again = alice.pay(payreq.clone()).await.expect_err("paid already");
-    assert_eq!(again.code(), "payreq_invalid", "{again}");
+    assert_eq!(again.code(), "order_taken", "{again}");
     assert_eq!(
         alice.balance().total,
         total_before,
@@ -126,7 +126,7 @@ async fn withdraw_pay_prove_send_receive_reopen_restore() {
 
     // Bob pays with received coins.
     let order2 = mint.order("sticker").await;
-    if bob.balance().total >= order2.amount.value {
+    if bob.balance().total >= order2.payreq.amount.value {
         bob.pay(order2).await.expect("bob pays");
     }
 
@@ -243,14 +243,17 @@ fn cli_drives_the_same_core() {
     let bal: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(bal["total"], 300);
     let order = rt.block_on(mint.order("sticker"));
-    let link = format!("web+ecash:{}/shop/api/orders/{}", mint.url, order.payreq_id);
+    let link = format!(
+        "web+ecash:{}/shop/api/orders/{}",
+        mint.url, order.payreq.payreq_id
+    );
     let (ok, out, err) = cli(&["pay", &link]);
     assert!(ok, "{err}");
     assert!(out.contains("receipt"));
     let (ok, out, _) = cli(&["balance"]);
     assert!(ok);
     let bal: serde_json::Value = serde_json::from_str(&out).expect("json");
-    assert_eq!(bal["total"], 300 - order.amount.value);
+    assert_eq!(bal["total"], 300 - order.payreq.amount.value);
     // Errors: a stable code on stderr and a failing exit status.
     let (ok, _, err) = cli(&["send", "1000000"]);
     assert!(!ok);

@@ -49,7 +49,7 @@ async fn payment_cut_before_the_request_then_recover_pays() {
     let (mut w, _) = funded(&mint, dir.path(), "w", 1_000).await;
     w.withdraw(500, None).await.expect("withdraw");
     let payreq = mint.order("coffee").await;
-    let price = payreq.amount.value;
+    let price = payreq.payreq.amount.value;
     w.transport().inject("/shop/api/pay/", Fault::CutBefore, 1);
     let e = w.pay(payreq).await.expect_err("cut");
     assert_eq!(e.code(), "interrupted", "{e}");
@@ -71,7 +71,7 @@ async fn payment_answer_lost_after_the_bank_acked_then_recover_gets_the_receipt(
     let (mut w, path) = funded(&mint, dir.path(), "w", 1_000).await;
     w.withdraw(512, None).await.expect("withdraw");
     let payreq = mint.order("coffee").await;
-    let price = payreq.amount.value;
+    let price = payreq.payreq.amount.value;
     w.transport().inject("/shop/api/pay/", Fault::DropAnswer, 1);
     let e = w.pay(payreq).await.expect_err("answer lost");
     assert_eq!(e.code(), "interrupted");
@@ -104,7 +104,7 @@ async fn shop_gone_for_good_after_the_bank_acked_recover_proves_the_payment() {
     let (mut w, _) = funded(&mint, dir.path(), "w", 1_000).await;
     w.withdraw(512, None).await.expect("withdraw");
     let payreq = mint.order("haiku").await;
-    let price = payreq.amount.value;
+    let price = payreq.payreq.amount.value;
     w.transport().inject("/shop/api/pay/", Fault::DropAnswer, 1);
     w.pay(payreq).await.expect_err("answer lost");
     // The shop lost the order and now refuses the payment for good.
@@ -215,7 +215,7 @@ async fn crash_between_any_two_journal_steps_then_resume() {
         // "haiku" costs 25: never a sum of 512-withdrawn coins without change? It is
         // (16+8+1), but the coins of earlier rounds vary; both paths are exercised.
         let payreq = mint.order("haiku").await;
-        let price = payreq.amount.value;
+        let price = payreq.payreq.amount.value;
         let finished = crashing.pay(payreq).await.is_ok();
         drop(crashing);
         w = reopen(&path).await;

@@ -10,42 +10,27 @@ use wallet_wasm::{Wallet, WalletSettings};
 use crate::screens::{history, money, pay, setup};
 use crate::state::{AppState, DB_NAME, Screen, Tone, set_wallet};
 
-/// Reads `?payreq=` / `?token=` (also as `web+ecash:` links) and clears them from the address bar.
+/// Reads `#payreq=` / `#token=` (also as `web+ecash:` links) and clears them
+/// from the address bar. They travel in the fragment, which the browser
+/// never sends to a server, so no server log ever holds them.
 fn take_url_inputs(state: AppState) {
     let Some(window) = web_sys::window() else {
         return;
     };
-    let Ok(search) = window.location().search() else {
+    let Ok(hash) = window.location().hash() else {
         return;
     };
-    let Ok(params) = web_sys::UrlSearchParams::new_with_str(&search) else {
-        return;
-    };
-    if let Some(p) = params.get("payreq") {
-        state.payreq_input.set(normalize_link(&p));
+    if let Some(p) = wallet_wasm::links::fragment_value(&hash, "payreq") {
+        state.payreq_input.set(p.trim().to_owned());
     }
-    if let Some(t) = params.get("token") {
+    if let Some(t) = wallet_wasm::links::fragment_value(&hash, "token") {
         state.token_input.set(t.trim().to_owned());
     }
-    if !search.is_empty()
+    if !hash.is_empty()
         && let Ok(history) = window.history()
     {
         let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some("/"));
     }
-}
-
-/// A protocol handler hands over `web+ecash:<percent-encoded URL>`; the shop's
-/// plain link hands over the URL itself. Both become the URL.
-fn normalize_link(raw: &str) -> String {
-    let s = raw.trim();
-    let s = s.strip_prefix("web+ecash:").unwrap_or(s);
-    if s.starts_with("http") || s.starts_with('{') {
-        return s.to_owned();
-    }
-    js_sys::decode_uri_component(s)
-        .ok()
-        .and_then(|d| d.as_string())
-        .unwrap_or_else(|| s.to_owned())
 }
 
 /// Asks the browser to send `web+ecash:` links to this wallet (where it allows it).
@@ -65,7 +50,7 @@ pub fn register_protocol_handler() -> bool {
             .call2(
                 &nav,
                 &"web+ecash".into(),
-                &format!("{origin}/?payreq=%s").into(),
+                &format!("{origin}/#payreq=%s").into(),
             )
             .is_ok(),
         None => false,
@@ -127,7 +112,7 @@ pub async fn background_recover(state: AppState) {
     };
     let r = w.lock().await.recover().await;
     match r {
-        Ok(r) if r.resumed > 0 || r.spent_elsewhere > 0 || r.refreshed > 0 => {
+        Ok(r) if r.resumed > 0 || r.refreshed > 0 => {
             let mut parts = vec![];
             if r.completed > 0 {
                 parts.push(format!("{} unfinished operation(s) completed", r.completed));
@@ -140,12 +125,6 @@ pub async fn background_recover(state: AppState) {
             }
             if r.still_pending > 0 {
                 parts.push(format!("{} still waiting for the network", r.still_pending));
-            }
-            if r.spent_elsewhere > 0 {
-                parts.push(format!(
-                    "{} coin(s) spent elsewhere removed",
-                    r.spent_elsewhere
-                ));
             }
             if r.refreshed > 0 {
                 parts.push(format!("{} coin(s) near expiry renewed", r.refreshed));

@@ -50,6 +50,35 @@ pub async fn keys(bank: web::Data<Bank>) -> HttpResponse {
         .body(bank.key_set_json())
 }
 
+/// `GET /keys/{key_id}/spent`: one list for every client, cacheable.
+pub async fn spent_list(bank: web::Data<Bank>, key_id: web::Path<String>) -> Resp {
+    let key_id = Fixed::from_b64(&key_id)
+        .ok_or_else(|| HttpError::new(ErrorCode::InvalidField, "key id is not 32 bytes"))?;
+    let json = blocking(&bank, move |b| b.spent_list(&key_id)).await?;
+    let max_age = bank.settings().spent_list_max_age.as_secs();
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, format!("public, max-age={max_age}")))
+        .content_type("application/json")
+        .body(json.as_str().to_owned()))
+}
+
+/// Whether `/metrics` is served (`--metrics`).
+#[derive(Debug, Clone, Copy)]
+pub struct MetricsOn(pub bool);
+
+/// `GET /metrics`: counters of costly work, when enabled.
+pub async fn metrics(bank: web::Data<Bank>, on: Option<web::Data<MetricsOn>>) -> Resp {
+    if !on.is_some_and(|m| m.0) {
+        return Err(HttpError::new(
+            ErrorCode::NotFound,
+            "metrics are off on this bank (--metrics)",
+        ));
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(bank.metrics().render()))
+}
+
 /// `POST /accounts`
 pub async fn register(bank: web::Data<Bank>, body: web::Json<Signed<RegisterAccount>>) -> Resp {
     let body = body.into_inner();

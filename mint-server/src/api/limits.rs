@@ -1,4 +1,4 @@
-//! Per-address rate limit and request timeout, as middleware.
+//! Per-client rate limit and request timeout, as middleware.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -12,23 +12,27 @@ use actix_web::web;
 use ecash_core::ErrorCode;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use super::client_addr::ClientAddr;
 use super::error::HttpError;
 
 /// Shared limiter state.
 pub struct Limits {
     limiter: DefaultKeyedRateLimiter<IpAddr>,
     timeout: Duration,
+    clients: ClientAddr,
 }
 
 impl Limits {
     /// `per_sec` sustained requests per client address with bursts of `burst`;
-    /// requests longer than `timeout` are cut off.
-    pub fn new(per_sec: u32, burst: u32, timeout: Duration) -> Arc<Self> {
+    /// requests longer than `timeout` are cut off. `clients` says who a
+    /// request is from (behind a trusted proxy, the address it names).
+    pub fn new(per_sec: u32, burst: u32, timeout: Duration, clients: ClientAddr) -> Arc<Self> {
         let per_sec = NonZeroU32::new(per_sec).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(burst).unwrap_or(per_sec);
         Arc::new(Self {
             limiter: RateLimiter::keyed(Quota::per_second(per_sec).allow_burst(burst)),
             timeout,
+            clients,
         })
     }
 
@@ -48,7 +52,7 @@ pub async fn limit(
     let Some(limits) = req.app_data::<web::Data<Limits>>().cloned() else {
         return next.call(req).await;
     };
-    if let Some(ip) = req.peer_addr().map(|a| a.ip())
+    if let Some(ip) = limits.clients.of(&req)
         && limits.limiter.check_key(&ip).is_err()
     {
         return Err(HttpError::new(

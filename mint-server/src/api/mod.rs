@@ -1,8 +1,11 @@
-//! The bank's HTTP API: routes, error mapping, limits.
+//! The bank's HTTP API: routes, error mapping, limits, security headers, access log.
 
+pub mod access_log;
+pub mod client_addr;
 pub mod error;
 pub mod handlers;
 pub mod limits;
+pub mod security;
 
 use actix_web::web;
 
@@ -12,6 +15,7 @@ pub const OPENAPI: &str = include_str!("../../openapi.json");
 /// Every bank route (method, path as in the OpenAPI document).
 pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/keys"),
+    ("get", "/keys/{key_id}/spent"),
     ("post", "/accounts"),
     ("get", "/accounts/{id}"),
     ("get", "/accounts/{id}/public-key"),
@@ -24,12 +28,14 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/restore"),
     ("get", "/healthz"),
     ("get", "/openapi.json"),
+    ("get", "/metrics"),
 ];
 
 /// Registers the bank routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use handlers::*;
     cfg.route("/keys", web::get().to(keys))
+        .route("/keys/{key_id}/spent", web::get().to(spent_list))
         .route("/accounts", web::post().to(register))
         .route("/accounts/{id}", web::get().to(account))
         .route("/accounts/{id}/public-key", web::get().to(public_key))
@@ -41,7 +47,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/proofs", web::post().to(proofs))
         .route("/restore", web::post().to(restore))
         .route("/healthz", web::get().to(healthz))
-        .route("/openapi.json", web::get().to(openapi));
+        .route("/openapi.json", web::get().to(openapi))
+        .route("/metrics", web::get().to(metrics));
 }
 
 #[cfg(test)]

@@ -1,7 +1,13 @@
 //! The demo shop, served under `/shop`: a merchant with its own account and
 //! key at the bank. It issues payreqs, accepts payments, deposits them, and
 //! answers with a signed receipt and the goods. No goods without a valid
-//! deposit_ack.
+//! deposit_ack, and one payment per order: a payment claims its order
+//! atomically before it is deposited.
+//!
+//! Links it hands out are built from the configured public URL, never from
+//! request headers. Orders are made by POST only (a crawler following links
+//! makes none), and the goods need the payment id, which travels in URL
+//! fragments and request bodies only.
 
 pub mod catalog;
 mod pages;
@@ -10,9 +16,9 @@ pub mod store;
 use std::path::Path;
 use std::sync::Arc;
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use ecash_core::messages::*;
-use ecash_core::{Amount, ApiError, B32, ErrorCode, Fixed, Keypair, Signed};
+use ecash_core::{Amount, ApiError, B32, ErrorCode, Keypair, Signed};
 use serde::{Deserialize, Serialize};
 
 use crate::api::error::HttpError;
@@ -20,8 +26,8 @@ use crate::api::handlers::blocking;
 use crate::bank::{Bank, BankResult, unix_now};
 use store::ShopStore;
 
-/// How long a payreq stays payable, in seconds.
-pub const PAYREQ_TTL_SECS: u64 = 15 * 60;
+/// Unpaid orders are forgotten this long after they expire, in seconds.
+const FORGET_UNPAID_AFTER_SECS: u64 = 24 * 3600;
 
 /// Shop set-up failed.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +46,8 @@ pub struct Shop {
     key: Keypair,
     account_id: String,
     store: ShopStore,
+    base_url: String,
+    payreq_ttl: u64,
 }
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> ApiError {
@@ -66,8 +74,14 @@ pub struct Delivery {
 
 impl Shop {
     /// Opens the shop's key and books in `data_dir/shop`, registering its
-    /// merchant account at the bank on first start.
-    pub fn open(bank: Arc<Bank>, data_dir: &Path) -> Result<Self, ShopError> {
+    /// merchant account at the bank on first start. Its links start with
+    /// `base_url` (an origin); payreqs stay payable `payreq_ttl` seconds.
+    pub fn open(
+        bank: Arc<Bank>,
+        data_dir: &Path,
+        base_url: &str,
+        payreq_ttl: u64,
+    ) -> Result<Self, ShopError> {
         let dir = data_dir.join("shop");
         std::fs::create_dir_all(&dir).map_err(|e| ShopError::Storage(e.to_string()))?;
         let key_path = dir.join("merchant.key");
@@ -100,7 +114,19 @@ impl Shop {
             key,
             account_id,
             store,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            payreq_ttl,
         })
+    }
+
+    /// The public base URL links start with.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Orders stored (paid, claimed, and unpaid ones not yet forgotten).
+    pub fn order_count(&self) -> BankResult<u64> {
+        self.store.count().map_err(Self::store_err)
     }
 
     /// The shop's account at the bank.
@@ -114,7 +140,7 @@ impl Shop {
     }
 
     /// Creates an order for an item and returns its payreq.
-    pub fn create_order(&self, item_id: &str, base_url: &str) -> BankResult<PayReq> {
+    pub fn create_order(&self, item_id: &str) -> BankResult<PayReq> {
         let item = catalog::item(item_id)
             .ok_or_else(|| err(ErrorCode::NotFound, format!("no item {item_id}")))?;
         let mut id = [0u8; 16];
@@ -122,23 +148,31 @@ impl Shop {
             .map_err(|_| err(ErrorCode::Internal, "random number generator failed"))?;
         let payreq_id = ecash_core::bytes::b64_encode(&id);
         let now = unix_now();
+        let base = &self.base_url;
         let payreq = PayReq {
             payreq_id: payreq_id.clone(),
             amount: Amount::new(self.bank.settings().currency.clone(), item.price),
             timestamp: now,
-            expires_at: now + PAYREQ_TTL_SECS,
+            expires_at: now + self.payreq_ttl,
             merchant_bank_id: self.bank.settings().bank_id.clone(),
             merchant_acc_id: self.account_id.clone(),
             description: format!("{}: {}", item.title, item.description),
-            pay_url: format!("{base_url}/shop/api/pay/{payreq_id}"),
-            fulfillment_url: format!("{base_url}/shop/fulfillment/{payreq_id}"),
+            pay_url: format!("{base}/shop/api/pay/{payreq_id}"),
+            fulfillment_url: format!("{base}/shop/fulfillment/{payreq_id}"),
         };
         let json = serde_json::to_string(&payreq)
             .map_err(|_| err(ErrorCode::Internal, "encoding payreq"))?;
+        let forget_before =
+            now.saturating_sub(self.payreq_ttl.saturating_add(FORGET_UNPAID_AFTER_SECS));
         self.store
-            .insert(&payreq_id, item.id, &json, now)
+            .insert(&payreq_id, item.id, &json, now, forget_before)
             .map_err(Self::store_err)?;
         Ok(payreq)
+    }
+
+    /// The URL of an order's payment request.
+    pub fn payreq_url(&self, payreq_id: &str) -> String {
+        format!("{}/shop/api/orders/{payreq_id}", self.base_url)
     }
 
     /// The payreq of an order.
@@ -155,9 +189,11 @@ impl Shop {
             .ok_or_else(|| err(ErrorCode::NotFound, format!("no order {payreq_id}")))
     }
 
-    /// Accepts a payment for an order: checks it against the payreq, deposits
-    /// it, and answers the receipt. Paying the same order with the same payment
-    /// again returns the same answer.
+    /// Accepts a payment for an order: checks it against the payreq, claims
+    /// the order for it, deposits it, and answers the receipt. Paying the
+    /// same order with the same payment again returns the same answer; any
+    /// other payment is refused with `order_taken` before it is deposited,
+    /// so its payer keeps the coins.
     pub fn pay(&self, payreq_id: &str, payment: Payment) -> BankResult<PaymentResponse> {
         let order = self.order(payreq_id)?;
         let payment_id = payment.payment_id();
@@ -166,7 +202,10 @@ impl Shop {
                 return serde_json::from_str(resp)
                     .map_err(|_| err(ErrorCode::Internal, "stored answer corrupt"));
             }
-            return Err(err(ErrorCode::PayreqInvalid, "this order is already paid"));
+            return Err(err(
+                ErrorCode::OrderTaken,
+                "this order is already paid; your coins were not taken",
+            ));
         }
         let payreq: PayReq = serde_json::from_str(&order.payreq_json)
             .map_err(|_| err(ErrorCode::Internal, "stored payreq corrupt"))?;
@@ -189,6 +228,22 @@ impl Shop {
                 "payment does not match the payment request",
             ));
         }
+        match self
+            .store
+            .claim(payreq_id, &payment_id)
+            .map_err(Self::store_err)?
+        {
+            store::Claim::Won => {}
+            store::Claim::Taken => {
+                return Err(err(
+                    ErrorCode::OrderTaken,
+                    "this order is being paid with another payment; your coins were not taken",
+                ));
+            }
+            store::Claim::Missing => {
+                return Err(err(ErrorCode::NotFound, format!("no order {payreq_id}")));
+            }
+        }
         let deposit = Signed::sign(
             Deposit {
                 merchant_acc_id: self.account_id.clone(),
@@ -196,7 +251,20 @@ impl Shop {
             },
             &self.key,
         );
-        let ack = self.bank.deposit(&deposit)?;
+        let ack = match self.bank.deposit(&deposit) {
+            Ok(ack) => ack,
+            Err(e) => {
+                // Refused for good: nothing was deposited, so another payment
+                // may take the order. A server fault may have deposited it:
+                // keep the claim, and the same payment retried finishes it.
+                if e.code.http_status() < 500 {
+                    self.store
+                        .release(payreq_id, &payment_id)
+                        .map_err(Self::store_err)?;
+                }
+                return Err(e);
+            }
+        };
         // Trust nothing unverified: the ack must carry the bank's signature and this payment.
         let master = self.bank.keys().master.public();
         if ack.verify(&master).is_err()
@@ -271,20 +339,11 @@ fn write_secret(path: &Path, text: &str) -> Result<(), ShopError> {
         .map_err(|e| ShopError::Storage(e.to_string()))
 }
 
-/// Absolute base URL of this request (scheme and host), for links in payreqs.
-fn base_url(req: &HttpRequest) -> String {
-    let ci = req.connection_info();
-    format!("{}://{}", ci.scheme(), ci.host())
-}
-
+/// `POST /shop/api/orders/{id}/goods` body: the payment id, in the body
+/// and never in a URL, since it is what the goods are handed over for.
 #[derive(Deserialize)]
-struct PaymentQuery {
-    payment_id: String,
-}
-
-fn parse_payment_id(q: &PaymentQuery) -> Result<B32, HttpError> {
-    Fixed::from_b64(&q.payment_id)
-        .ok_or_else(|| HttpError::new(ErrorCode::InvalidField, "payment_id is not 32 bytes"))
+struct GoodsRequest {
+    payment_id: B32,
 }
 
 /// Registers the shop's routes under `/shop`.
@@ -294,14 +353,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("", web::get().to(pages::index))
             .route("/", web::get().to(pages::index))
             .route("/item/{id}", web::get().to(pages::item_page))
+            .route("/item/{id}/order", web::post().to(pages::order_item))
+            .route("/order/{payreq_id}", web::get().to(pages::order_page))
             .route(
                 "/fulfillment/{payreq_id}",
                 web::get().to(pages::fulfillment),
             )
+            .route("/assets/{name}", web::get().to(pages::asset))
             .route("/api/items", web::get().to(items))
             .route("/api/orders", web::post().to(create_order))
             .route("/api/orders/{payreq_id}", web::get().to(get_payreq))
-            .route("/api/orders/{payreq_id}/goods", web::get().to(goods))
+            .route("/api/orders/{payreq_id}/goods", web::post().to(goods))
             .route("/api/pay/{payreq_id}", web::post().to(pay)),
     );
 }
@@ -312,12 +374,10 @@ async fn items() -> HttpResponse {
 
 async fn create_order(
     shop: web::Data<Shop>,
-    req: HttpRequest,
     body: web::Json<NewOrder>,
 ) -> Result<HttpResponse, HttpError> {
-    let base = base_url(&req);
     let item = body.into_inner().item_id;
-    let payreq = blocking(&shop, move |s| s.create_order(&item, &base)).await?;
+    let payreq = blocking(&shop, move |s| s.create_order(&item)).await?;
     Ok(HttpResponse::Created().json(payreq))
 }
 
@@ -341,9 +401,9 @@ async fn pay(
 async fn goods(
     shop: web::Data<Shop>,
     id: web::Path<String>,
-    q: web::Query<PaymentQuery>,
+    body: web::Json<GoodsRequest>,
 ) -> Result<HttpResponse, HttpError> {
-    let pid = parse_payment_id(&q)?;
+    let pid = body.into_inner().payment_id;
     let id = id.into_inner();
     Ok(HttpResponse::Ok().json(blocking(&shop, move |s| s.deliver(&id, &pid)).await?))
 }

@@ -1,10 +1,14 @@
-//! The shop's HTML pages: catalogue, item with "Pay with Ecash", fulfillment.
+//! The shop's HTML pages: catalogue, item, order with "Pay with Ecash", and
+//! fulfillment. No inline script or style (the pages carry a strict CSP):
+//! styles and the fulfillment script are files under `/shop/assets/`.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
 
-use super::{PaymentQuery, Shop, base_url, catalog, parse_payment_id};
+use super::{Shop, catalog};
 use crate::api::error::HttpError;
 use crate::api::handlers::blocking;
+use ecash_core::ErrorCode;
 
 /// Escapes text for HTML.
 fn esc(s: &str) -> String {
@@ -15,16 +19,20 @@ fn esc(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-fn page(title: &str, body: &str) -> HttpResponse {
-    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(format!(
-        "<!doctype html><html lang=en><head><meta charset=utf-8>\
-         <meta name=viewport content='width=device-width, initial-scale=1'><title>{t} · Demo shop</title>\
-         <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#1a1a1a}}\
-         a.button{{display:inline-block;background:#1b4d3e;color:#fff;padding:.6rem 1rem;border-radius:.4rem;text-decoration:none}}\
-         a.button:focus{{outline:3px solid #f0b400}}li{{margin:.5rem 0}}pre{{white-space:pre-wrap;background:#f3f3f3;padding:1rem}}</style>\
-         </head><body><nav><a href=/shop>Demo shop</a> · <a href=/>Wallet</a></nav><main>{body}</main></body></html>",
-        t = esc(title)
-    ))
+fn page(title: &str, body: &str, script: Option<&str>) -> HttpResponse {
+    let script = script
+        .map(|s| format!("<script type=module src='/shop/assets/{s}'></script>"))
+        .unwrap_or_default();
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(format!(
+            "<!doctype html><html lang=en><head><meta charset=utf-8>\
+             <meta name=viewport content='width=device-width, initial-scale=1'><title>{t} · Demo shop</title>\
+             <link rel=stylesheet href='/shop/assets/style.css'>{script}\
+             </head><body><nav><a href=/shop>Demo shop</a> · <a href=/>Wallet</a></nav><main>{body}</main></body></html>",
+            t = esc(title)
+        ))
 }
 
 fn price(cents: u64) -> String {
@@ -48,66 +56,103 @@ pub async fn index() -> HttpResponse {
     page(
         "Catalogue",
         &format!("<h1>Demo shop</h1><p>Digital goods, paid with e-cash.</p><ul>{items}</ul>"),
+        None,
     )
 }
 
-/// `GET /shop/item/{id}`: creates an order and offers its payreq as a
-/// `web+ecash:` link and as a plain link to the wallet.
-pub async fn item_page(
-    shop: web::Data<Shop>,
-    id: web::Path<String>,
-    req: HttpRequest,
-) -> Result<HttpResponse, HttpError> {
-    let base = base_url(&req);
-    let item_id = id.into_inner();
-    let wanted = item_id.clone();
-    let payreq = blocking(&shop, move |s| s.create_order(&wanted, &base)).await?;
-    let item = catalog::item(&item_id)
-        .ok_or_else(|| HttpError::new(ecash_core::ErrorCode::NotFound, "no such item"))?;
-    let payreq_url = format!("{}/shop/api/orders/{}", base_url(&req), payreq.payreq_id);
-    let enc =
-        percent_encoding::utf8_percent_encode(&payreq_url, percent_encoding::NON_ALPHANUMERIC)
-            .to_string();
+/// `GET /shop/item/{id}`: the item, and a form that orders it. Showing the
+/// page stores nothing: an order exists only once someone asks for one.
+pub async fn item_page(id: web::Path<String>) -> Result<HttpResponse, HttpError> {
+    let item =
+        catalog::item(&id).ok_or_else(|| HttpError::new(ErrorCode::NotFound, "no such item"))?;
     Ok(page(
         item.title,
         &format!(
-            "<h1>{t}</h1><p>{d}</p><p><strong>{p} {c}</strong></p>\
-             <p><a class=button id=pay-link href='/?payreq={enc}'>Pay with Ecash</a> \
-             <a id=pay-protocol href='web+ecash:{enc}'>open in your e-cash wallet</a></p>\
-             <p><small>Order {id}, payable for 15 minutes.</small></p>",
+            "<h1>{t}</h1><p>{d}</p><p><strong>{p} DEMO</strong></p>\
+             <form method=post action='/shop/item/{id}/order'>\
+             <button class=button id=buy type=submit>Buy with Ecash</button></form>",
             t = esc(item.title),
             d = esc(item.description),
             p = price(item.price),
-            c = esc(payreq.amount.currency.as_str()),
-            id = esc(&payreq.payreq_id),
+            id = item.id,
         ),
+        None,
     ))
 }
 
-/// `GET /shop/fulfillment/{payreq_id}?payment_id=...`: the goods and the receipt.
-pub async fn fulfillment(
+/// `POST /shop/item/{id}/order`: creates an order, then shows it (303).
+pub async fn order_item(
     shop: web::Data<Shop>,
     id: web::Path<String>,
-    q: web::Query<PaymentQuery>,
 ) -> Result<HttpResponse, HttpError> {
-    let pid = parse_payment_id(&q)?;
-    let id = id.into_inner();
-    let d = blocking(&shop, move |s| s.deliver(&id, &pid)).await?;
-    let r = &d.receipt.body;
+    let item_id = id.into_inner();
+    let payreq = blocking(&shop, move |s| s.create_order(&item_id)).await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((
+            header::LOCATION,
+            format!("/shop/order/{}", payreq.payreq_id),
+        ))
+        .finish())
+}
+
+/// `GET /shop/order/{payreq_id}`: the order with its payment request, as a
+/// link to the wallet (the request's URL in the fragment) and a `web+ecash:` link.
+pub async fn order_page(
+    shop: web::Data<Shop>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, HttpError> {
+    let payreq_id = id.into_inner();
+    let wanted = payreq_id.clone();
+    let payreq = blocking(&shop, move |s| s.payreq(&wanted)).await?;
+    let url = shop.payreq_url(&payreq.payreq_id);
+    let enc =
+        percent_encoding::utf8_percent_encode(&url, percent_encoding::NON_ALPHANUMERIC).to_string();
     Ok(page(
+        "Your order",
+        &format!(
+            "<h1>Your order</h1><p>{d}</p><p><strong>{p} {c}</strong></p>\
+             <p><a class=button id=pay-link href='{base}/#payreq={enc}'>Pay with Ecash</a> \
+             <a id=pay-protocol href='web+ecash:{enc}'>open in your e-cash wallet</a></p>\
+             <p><small>Order {id}, payable until unix time {until}.</small></p>",
+            d = esc(&payreq.description),
+            p = price(payreq.amount.value),
+            c = esc(payreq.amount.currency.as_str()),
+            base = esc(shop.base_url()),
+            id = esc(&payreq_id),
+            until = payreq.expires_at,
+        ),
+        None,
+    ))
+}
+
+/// `GET /shop/fulfillment/{payreq_id}#payment_id=...`: the goods and the
+/// receipt. The payment id stays in the fragment; the page's script sends it
+/// in a request body.
+pub async fn fulfillment(id: web::Path<String>) -> HttpResponse {
+    page(
         "Thank you",
         &format!(
-            "<h1>Thank you!</h1><h2 id=goods-title>{t}</h2><pre id=goods>{g}</pre>\
-             <h2>Receipt</h2><dl id=receipt><dt>Amount</dt><dd>{a}</dd><dt>Transaction</dt><dd>{tx}</dd>\
-             <dt>Date (unix)</dt><dd>{date}</dd><dt>Payment</dt><dd><code>{pid}</code></dd>\
-             <dt>Shop signature</dt><dd><code>{sig}</code></dd></dl>",
-            t = esc(&d.title),
-            g = esc(&d.goods),
-            a = esc(&r.amount.to_string()),
-            tx = esc(&r.transaction_id),
-            date = r.date,
-            pid = r.payment_id,
-            sig = d.receipt.signature.0,
+            "<h1>Thank you!</h1><p id=status role=status>Fetching your goods…</p>\
+             <h2 id=goods-title></h2><pre id=goods></pre>\
+             <h2>Receipt</h2><dl id=receipt data-order='{}'></dl>",
+            esc(&id)
         ),
-    ))
+        Some("fulfillment.js"),
+    )
+}
+
+/// `GET /shop/assets/{name}`: the pages' stylesheet and script.
+pub async fn asset(name: web::Path<String>) -> Result<HttpResponse, HttpError> {
+    let (body, ty) = match name.as_str() {
+        "style.css" => (include_str!("assets/style.css"), "text/css; charset=utf-8"),
+        "fulfillment.js" => (
+            include_str!("assets/fulfillment.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        _ => return Err(HttpError::new(ErrorCode::NotFound, "no such file")),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(ty)
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(body))
 }

@@ -5,7 +5,34 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use ecash_core::B32;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` counts them.
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS orders (
+        payreq_id   TEXT PRIMARY KEY,
+        item_id     TEXT NOT NULL,
+        payreq      TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        payment_id  BLOB,
+        response    TEXT,
+        paid_at     INTEGER
+    );",
+    // An order takes one payment: the first to claim it, before any deposit.
+    "ALTER TABLE orders ADD COLUMN claimed_by BLOB;
+     CREATE INDEX orders_unpaid ON orders(created_at) WHERE payment_id IS NULL;",
+];
+
+/// How claiming an order for a payment went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The order is now reserved for this payment (or already was).
+    Won,
+    /// Another payment holds or paid the order.
+    Taken,
+    /// No such order.
+    Missing,
+}
 
 /// Shop storage failed.
 #[derive(Debug, thiserror::Error)]
@@ -37,25 +64,31 @@ pub struct ShopStore {
 }
 
 impl ShopStore {
-    /// Opens or creates the shop database.
+    /// Opens or creates the shop database and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self, ShopDbError> {
-        let conn = Connection::open(path).map_err(db)?;
+        let mut conn = Connection::open(path).map_err(db)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(db)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(db)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(db)?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS orders (
-                payreq_id   TEXT PRIMARY KEY,
-                item_id     TEXT NOT NULL,
-                payreq      TEXT NOT NULL,
-                created_at  INTEGER NOT NULL,
-                payment_id  BLOB,
-                response    TEXT,
-                paid_at     INTEGER
-            );",
-        )
-        .map_err(db)?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(db)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Exclusive)
+            .map_err(db)?;
+        for (i, sql) in MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(usize::try_from(version).unwrap_or(usize::MAX))
+        {
+            tx.execute_batch(sql).map_err(db)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)
+                .map_err(db)?;
+        }
+        tx.commit().map_err(db)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -67,21 +100,73 @@ impl ShopStore {
             .map_err(|_| ShopDbError("lock poisoned".into()))
     }
 
-    /// Stores a new order.
+    /// Stores a new order, and forgets unpaid orders created before `forget_before`.
     pub fn insert(
         &self,
         payreq_id: &str,
         item_id: &str,
         payreq_json: &str,
         now: u64,
+        forget_before: u64,
     ) -> Result<(), ShopDbError> {
+        let conn = self.conn()?;
+        conn.execute(
+            "DELETE FROM orders WHERE payment_id IS NULL AND claimed_by IS NULL AND created_at < ?1",
+            params![to_i64(forget_before)],
+        )
+        .map_err(db)?;
+        conn.execute(
+            "INSERT INTO orders (payreq_id, item_id, payreq, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![payreq_id, item_id, payreq_json, to_i64(now)],
+        )
+        .map_err(db)?;
+        Ok(())
+    }
+
+    /// Reserves an unpaid order for `payment_id`, atomically: of two payments
+    /// racing for one order, exactly one wins, before either is deposited.
+    pub fn claim(&self, payreq_id: &str, payment_id: &B32) -> Result<Claim, ShopDbError> {
+        let conn = self.conn()?;
+        let n = conn
+            .execute(
+                "UPDATE orders SET claimed_by = ?2 WHERE payreq_id = ?1 AND payment_id IS NULL
+                 AND (claimed_by IS NULL OR claimed_by = ?2)",
+                params![payreq_id, &payment_id.0[..]],
+            )
+            .map_err(db)?;
+        if n == 1 {
+            return Ok(Claim::Won);
+        }
+        let exists: bool = conn
+            .query_row(
+                "SELECT 1 FROM orders WHERE payreq_id = ?1",
+                params![payreq_id],
+                |_| Ok(()),
+            )
+            .optional()
+            .map_err(db)?
+            .is_some();
+        Ok(if exists { Claim::Taken } else { Claim::Missing })
+    }
+
+    /// Gives up the claim of `payment_id` (its deposit was refused), so another payment may pay.
+    pub fn release(&self, payreq_id: &str, payment_id: &B32) -> Result<(), ShopDbError> {
         self.conn()?
             .execute(
-                "INSERT INTO orders (payreq_id, item_id, payreq, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![payreq_id, item_id, payreq_json, now as i64],
+                "UPDATE orders SET claimed_by = NULL WHERE payreq_id = ?1 AND claimed_by = ?2 AND payment_id IS NULL",
+                params![payreq_id, &payment_id.0[..]],
             )
             .map_err(db)?;
         Ok(())
+    }
+
+    /// Number of orders stored (for tests and operators).
+    pub fn count(&self) -> Result<u64, ShopDbError> {
+        let n: i64 = self
+            .conn()?
+            .query_row("SELECT COUNT(*) FROM orders", [], |r| r.get(0))
+            .map_err(db)?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     /// The order, if any.
@@ -120,8 +205,8 @@ impl ShopStore {
             .transpose()
     }
 
-    /// Marks an order paid with the answer given, unless it is paid already.
-    /// Returns the answer that stands.
+    /// Marks an order paid by the payment that claimed it, with the answer
+    /// given, unless it is paid already. Returns the answer that stands.
     pub fn mark_paid(
         &self,
         payreq_id: &str,
@@ -131,15 +216,20 @@ impl ShopStore {
     ) -> Result<String, ShopDbError> {
         let conn = self.conn()?;
         conn.execute(
-            "UPDATE orders SET payment_id = ?2, response = ?3, paid_at = ?4 WHERE payreq_id = ?1 AND payment_id IS NULL",
-            params![payreq_id, &payment_id.0[..], response, now as i64],
+            "UPDATE orders SET payment_id = ?2, response = ?3, paid_at = ?4
+             WHERE payreq_id = ?1 AND payment_id IS NULL AND claimed_by = ?2",
+            params![payreq_id, &payment_id.0[..], response, to_i64(now)],
         )
         .map_err(db)?;
         conn.query_row(
-            "SELECT response FROM orders WHERE payreq_id = ?1",
-            params![payreq_id],
+            "SELECT response FROM orders WHERE payreq_id = ?1 AND payment_id = ?2",
+            params![payreq_id, &payment_id.0[..]],
             |r| r.get(0),
         )
         .map_err(db)
     }
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
 }

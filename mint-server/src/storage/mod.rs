@@ -197,6 +197,9 @@ pub trait Storage: Send + Sync + 'static {
     /// For each serial, whether it is spent.
     fn spent(&self, serials: &[B32]) -> Result<Vec<bool>, StorageError>;
 
+    /// Every serial spent under the denomination key `key_id` (for its public spent list).
+    fn spent_serials(&self, key_id: &B32) -> Result<Vec<B32>, StorageError>;
+
     /// For each blinded-message hash, the stored blind signature.
     fn blind_signatures(&self, hashes: &[B32]) -> Result<Vec<Option<Vec<u8>>>, StorageError>;
 

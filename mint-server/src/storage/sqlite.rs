@@ -14,7 +14,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::*;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE accounts (
     id          TEXT PRIMARY KEY,
     public_key  BLOB NOT NULL UNIQUE,
@@ -73,7 +74,12 @@ CREATE TABLE proofs (
     proof      TEXT NOT NULL,
     issued_at  INTEGER NOT NULL
 );
-"#];
+"#,
+    r#"
+-- The public spent list of one key reads its serials by key.
+CREATE INDEX spent_coins_by_key ON spent_coins(key_id);
+"#,
+];
 
 /// SQLite-backed [`Storage`].
 pub struct SqliteStorage {
@@ -563,6 +569,18 @@ impl Storage for SqliteStorage {
                 .iter()
                 .map(|s| stmt.exists(params![&s.0[..]]).map_err(db))
                 .collect()
+        })
+    }
+
+    fn spent_serials(&self, key_id: &B32) -> Result<Vec<B32>, StorageError> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT serial FROM spent_coins WHERE key_id = ?1")
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(params![&key_id.0[..]], |r| r.get::<_, Vec<u8>>(0))
+                .map_err(db)?;
+            rows.map(|r| b32(r.map_err(db)?)).collect()
         })
     }
 

@@ -3,7 +3,9 @@
 use js_sys::{Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{Headers, Request, RequestInit, RequestMode};
+use web_sys::{
+    Headers, ReferrerPolicy, Request, RequestCredentials, RequestInit, RequestMode, RequestRedirect,
+};
 
 use super::{Response, Transport, TransportError};
 
@@ -48,16 +50,26 @@ impl FetchTransport {
     }
 }
 
+/// What every request is: CORS, no cookies, no referrer, and no redirects
+/// (a URL is checked before it is fetched; a redirect would lead elsewhere).
+fn init(method: &str, headers: &Headers) -> RequestInit {
+    let init = RequestInit::new();
+    init.set_method(method);
+    init.set_mode(RequestMode::Cors);
+    init.set_credentials(RequestCredentials::Omit);
+    init.set_redirect(RequestRedirect::Error);
+    init.set_referrer_policy(ReferrerPolicy::NoReferrer);
+    init.set_headers(headers);
+    init
+}
+
 impl Transport for FetchTransport {
     async fn get(&self, url: &str, headers: &[(&str, String)]) -> Result<Response, TransportError> {
         let h = Headers::new().map_err(|e| js_err("headers", e))?;
         for (k, v) in headers {
             h.set(k, v).map_err(|e| js_err("headers", e))?;
         }
-        let init = RequestInit::new();
-        init.set_method("GET");
-        init.set_mode(RequestMode::Cors);
-        init.set_headers(&h);
+        let init = init("GET", &h);
         let req = Request::new_with_str_and_init(url, &init).map_err(|e| js_err("request", e))?;
         self.send(req).await
     }
@@ -66,10 +78,7 @@ impl Transport for FetchTransport {
         let h = Headers::new().map_err(|e| js_err("headers", e))?;
         h.set("content-type", "application/json")
             .map_err(|e| js_err("headers", e))?;
-        let init = RequestInit::new();
-        init.set_method("POST");
-        init.set_mode(RequestMode::Cors);
-        init.set_headers(&h);
+        let init = init("POST", &h);
         init.set_body(&JsValue::from_str(&body));
         let req = Request::new_with_str_and_init(url, &init).map_err(|e| js_err("request", e))?;
         self.send(req).await

@@ -13,7 +13,10 @@ pub struct ReqwestTransport {
 impl ReqwestTransport {
     /// A client with connect and request timeouts, so a dead bank fails instead of hanging.
     pub fn new() -> Result<Self, TransportError> {
+        // No redirects: a URL is checked before it is fetched, and a
+        // redirect would lead the request somewhere unchecked.
         let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(60))
             .build()

@@ -6,13 +6,14 @@
 //! A transient failure leaves it journaled; a definitive refusal undoes it.
 
 use ecash_core::messages::{
-    BlindSignatures, CoinStateRequest, CoinStateResponse, ExchangeRequest, PaymentResponse,
+    BlindSignatures, CoinStateRequest, CoinStateResponse, ExchangeRequest, PayReq, PaymentResponse,
 };
 use ecash_core::{B32, Fixed, PendingCoin, PublicKey};
 use serde::{Deserialize, Serialize};
 
 use super::{Batch, ProgressFn, Wallet, http, new_id};
 use crate::error::WalletError;
+use crate::links;
 use crate::platform::{self, now};
 use crate::records::*;
 use crate::store::Store;
@@ -32,8 +33,6 @@ pub struct RecoverReport {
     pub undone: usize,
     /// Of those, still unfinished (network still down).
     pub still_pending: usize,
-    /// Coins the bank reports spent elsewhere, removed.
-    pub spent_elsewhere: usize,
     /// Coins near expiry exchanged for fresh ones.
     pub refreshed: usize,
     /// Problems that did not stop recovery.
@@ -53,6 +52,16 @@ enum Step {
 #[derive(Deserialize)]
 struct PublicKeyAnswer {
     public_key: PublicKey,
+}
+
+/// The origin a payment's URLs must stay on; journal entries written before
+/// origins were recorded take their pay URL's.
+fn pay_origin(payreq: &PayReq, origin: &str) -> Result<String, WalletError> {
+    if origin.is_empty() {
+        links::origin(&payreq.pay_url).map_err(|e| WalletError::Payreq(format!("its pay URL: {e}")))
+    } else {
+        Ok(origin.to_owned())
+    }
 }
 
 impl<S: Store, T: Transport> Wallet<S, T> {
@@ -161,15 +170,34 @@ impl<S: Store, T: Transport> Wallet<S, T> {
             }
             OpKind::Pay {
                 payreq,
+                origin,
                 payment,
                 payer_code,
                 serials,
             } => {
+                let origin = pay_origin(payreq, origin)?;
+                let pay_url = links::on_origin(&payreq.pay_url, &origin)
+                    .map_err(|e| WalletError::Payreq(format!("its pay URL: {e}")))?;
                 let answer =
-                    http::post::<_, _, PaymentResponse>(&self.net, &payreq.pay_url, payment).await;
+                    http::post::<_, _, PaymentResponse>(&self.net, &pay_url, payment).await;
                 let resp = match answer {
                     Ok(r) => r,
-                    Err(e) if e.is_transient() => return Err(e),
+                    Err(e) if e.is_transient() => {
+                        // A shop that never answers must not lock the coins
+                        // for good: once its request has expired (and a grace
+                        // period for a late deposit has passed), the bank
+                        // settles it: the payment was made, or the coins come back.
+                        let gone_after = payreq
+                            .expires_at
+                            .saturating_add(self.settings.payment_grace_secs);
+                        if now() > gone_after {
+                            let why = WalletError::Payreq(format!(
+                                "the shop did not answer before its payment request expired ({e})"
+                            ));
+                            return self.settle_refused_payment(op, why).await;
+                        }
+                        return Err(e);
+                    }
                     Err(e) => return self.settle_refused_payment(op, e).await,
                 };
                 let payment_id = payment.payment_id();
@@ -189,6 +217,13 @@ impl<S: Store, T: Transport> Wallet<S, T> {
                     && r.body.payment_id == payment_id
                     && r.body.amount == payreq.amount
                     && r.body.merchant_acc_id == payreq.merchant_acc_id;
+                // The shop's link back is outside input like any other: only
+                // an https URL on the request's own origin is kept.
+                let (fulfillment_url, link_refused) =
+                    match links::on_origin(&resp.fulfillment_url, &origin) {
+                        Ok(u) => (Some(u), None),
+                        Err(e) => (None, Some(format!("the shop's link back was refused: {e}"))),
+                    };
                 let entry = HistoryEntry {
                     id: new_id()?,
                     at: now(),
@@ -200,7 +235,9 @@ impl<S: Store, T: Transport> Wallet<S, T> {
                         receipt: receipt_ok.then(|| resp.receipt.clone()),
                         deposit_ack: Some(resp.deposit_ack.clone()),
                         proof: None,
-                        fulfillment_url: resp.fulfillment_url.clone(),
+                        fulfillment_url,
+                        origin,
+                        link_refused,
                     },
                 };
                 let mut b = Batch::default();
@@ -263,6 +300,7 @@ impl<S: Store, T: Transport> Wallet<S, T> {
     ) -> Result<Step, WalletError> {
         let OpKind::Pay {
             payreq,
+            origin,
             payment,
             payer_code,
             serials,
@@ -270,6 +308,7 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         else {
             return Ok(Step::Failed(e));
         };
+        let origin = pay_origin(payreq, origin)?;
         let spent = self.spent_flags(serials).await?;
         let payment_id = payment.payment_id();
         if spent.iter().all(|s| *s) {
@@ -304,7 +343,9 @@ impl<S: Store, T: Transport> Wallet<S, T> {
                     receipt: None,
                     deposit_ack: None,
                     proof: Some(proof),
-                    fulfillment_url: payreq.fulfillment_url.clone(),
+                    fulfillment_url: links::on_origin(&payreq.fulfillment_url, &origin).ok(),
+                    origin,
+                    link_refused: None,
                 },
             };
             b.put_history(entry.clone())?;
@@ -359,7 +400,9 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         Ok(Step::Then(Box::new(next), pending, Box::new(e)))
     }
 
-    /// `/coins/state` for `serials`, in chunks.
+    /// `/coins/state` for `serials`, in chunks. Only ever asked about the
+    /// coins of one unfinished operation, which that operation already shows
+    /// the bank together: never about the coins a wallet holds.
     pub(crate) async fn spent_flags(&self, serials: &[B32]) -> Result<Vec<bool>, WalletError> {
         let mut out = Vec::with_capacity(serials.len());
         for chunk in serials.chunks(STATE_CHUNK) {
@@ -383,8 +426,8 @@ impl<S: Store, T: Transport> Wallet<S, T> {
     }
 
     /// After a crash or a cut connection: finishes or undoes every journaled
-    /// operation, drops coins the bank reports spent, and exchanges coins
-    /// whose key is about to expire.
+    /// operation (a payment whose shop is gone is settled with the bank once
+    /// its request has expired), and exchanges coins whose key is about to expire.
     pub async fn recover(&mut self) -> Result<RecoverReport, WalletError> {
         let mut report = RecoverReport::default();
         self.refresh_keys().await?;
@@ -406,31 +449,10 @@ impl<S: Store, T: Transport> Wallet<S, T> {
                 }
             }
         }
-        let free: Vec<B32> = self
-            .coins
-            .values()
-            .filter(|r| r.reserved_by.is_none())
-            .map(|r| r.coin.serial)
-            .collect();
-        let flags = self.spent_flags(&free).await?;
-        let mut b = Batch::default();
-        let mut gone_value = 0;
-        for (s, spent) in free.iter().zip(flags) {
-            if spent {
-                report.spent_elsewhere += 1;
-                gone_value += self.coins.get(s).map_or(0, |r| r.value);
-                b.del_coin(*s);
-            }
-        }
-        if report.spent_elsewhere > 0 {
-            b.history(
-                gone_value,
-                Event::SpentElsewhere {
-                    coins: report.spent_elsewhere,
-                },
-            )?;
-            self.commit(b).await?;
-        }
+        // No question about the free coins goes to the bank: asking which of
+        // them are spent would show it every coin this wallet holds. A coin
+        // spent elsewhere (a copy of this wallet) is found when it is next
+        // paid or exchanged, and dropped then.
         let t = now();
         let horizon = t.saturating_add(self.settings.expiry_margin_secs);
         let expiring: Vec<(B32, u64)> = self

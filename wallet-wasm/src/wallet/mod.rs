@@ -11,6 +11,7 @@ mod restore;
 
 use std::collections::BTreeMap;
 
+use ecash_core::keyset::SeenKeys;
 use ecash_core::messages::{
     AccountCreated, AccountQuery, AccountStatement, FaucetRequest, RegisterAccount,
 };
@@ -27,7 +28,7 @@ use crate::store::{Store, StoreError, Write};
 use crate::transport::Transport;
 
 pub use journal::RecoverReport;
-pub use operations::{PaymentDone, WithdrawDone};
+pub use operations::{Offer, PaymentDone, WithdrawDone};
 pub use restore::RestoreReport;
 
 /// Tunables.
@@ -37,6 +38,9 @@ pub struct WalletSettings {
     pub expiry_margin_secs: u64,
     /// Restore stops scanning a key after this many unused counters in a row.
     pub restore_gap: u64,
+    /// A payment whose shop never answers is settled with the bank this long
+    /// after its payment request expired (time for the shop's late deposit).
+    pub payment_grace_secs: u64,
 }
 
 impl Default for WalletSettings {
@@ -44,6 +48,7 @@ impl Default for WalletSettings {
         Self {
             expiry_margin_secs: 7 * 24 * 3600,
             restore_gap: 32,
+            payment_grace_secs: 15 * 60,
         }
     }
 }
@@ -175,6 +180,8 @@ pub struct Wallet<S: Store, T: Transport> {
     pub(crate) seed: Seed,
     pub(crate) account: Keypair,
     pub(crate) keys: VerifiedKeySet,
+    /// The key for each value and period in every key set accepted so far.
+    pub(crate) seen: SeenKeys,
     pub(crate) coins: BTreeMap<B32, CoinRecord>,
     pub(crate) ops: BTreeMap<String, Operation>,
     pub(crate) history: BTreeMap<String, HistoryEntry>,
@@ -203,6 +210,7 @@ pub(crate) async fn fetch_keys<T: Transport>(
     bank_url: &str,
     pinned: Option<&PublicKey>,
 ) -> Result<(SignedKeySet, VerifiedKeySet), WalletError> {
+    crate::links::web_url(bank_url)?;
     let signed: SignedKeySet = http::get(net, &http::join(bank_url, "/keys"), &[]).await?;
     let master = pinned.copied().unwrap_or(signed.body.master_public_key);
     let verified = VerifiedKeySet::verify(&signed, &master)?;
@@ -279,6 +287,8 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         seed: Seed,
         settings: WalletSettings,
     ) -> Result<(Self, Vec<Write>), WalletError> {
+        let mut seen = SeenKeys::default();
+        keys.check_seen(&mut seen)?;
         let account = seed.account_key()?;
         let account_id = register(&net, bank_url, &account).await?;
         let meta = Meta {
@@ -292,6 +302,7 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         let identity = vec![
             Write::Put(META_KEY.into(), json(&meta)?),
             Write::Put(KEYS_KEY.into(), json(&signed)?),
+            Write::Put(SEEN_KEYS_KEY.into(), json(&seen)?),
         ];
         let w = Self {
             store,
@@ -301,6 +312,7 @@ impl<S: Store, T: Transport> Wallet<S, T> {
             seed,
             account,
             keys,
+            seen,
             coins: BTreeMap::new(),
             ops: BTreeMap::new(),
             history: BTreeMap::new(),
@@ -315,6 +327,7 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         let records = store.load_all().await?;
         let mut meta: Option<Meta> = None;
         let mut signed: Option<SignedKeySet> = None;
+        let mut seen = SeenKeys::default();
         let mut coins = BTreeMap::new();
         let mut ops = BTreeMap::new();
         let mut history = BTreeMap::new();
@@ -323,6 +336,8 @@ impl<S: Store, T: Transport> Wallet<S, T> {
                 meta = Some(parse(k, v)?);
             } else if k == KEYS_KEY {
                 signed = Some(parse(k, v)?);
+            } else if k == SEEN_KEYS_KEY {
+                seen = parse(k, v)?;
             } else if k.starts_with("coin/") {
                 let r: CoinRecord = parse(k, v)?;
                 coins.insert(r.coin.serial, r);
@@ -336,6 +351,8 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         let meta = meta.ok_or(WalletError::NoWallet)?;
         let signed = signed.ok_or_else(|| StoreError("the cached key set is missing".into()))?;
         let keys = VerifiedKeySet::verify(&signed, &meta.master_key)?;
+        // Wallets from before key memory start remembering with the cached set.
+        keys.check_seen(&mut seen)?;
         let seed = Seed::from_phrase(&meta.seed_hex)?;
         let account = seed.account_key()?;
         Ok(Self {
@@ -346,6 +363,7 @@ impl<S: Store, T: Transport> Wallet<S, T> {
             seed,
             account,
             keys,
+            seen,
             coins,
             ops,
             history,
@@ -378,14 +396,22 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         http::join(&self.meta.bank_url, path)
     }
 
-    /// Fetches the key set again (new key periods) and verifies it against the pinned master key.
+    /// Fetches the key set again (new key periods), verifies it against the
+    /// pinned master key, and refuses it if it shows another key for a value
+    /// and period than the wallet saw before (a key made to tag this wallet).
     pub async fn refresh_keys(&mut self) -> Result<(), WalletError> {
         let (signed, keys) =
             fetch_keys(&self.net, &self.meta.bank_url, Some(&self.meta.master_key)).await?;
+        let mut seen = self.seen.clone();
+        keys.check_seen(&mut seen)?;
         self.store
-            .apply(vec![Write::Put(KEYS_KEY.into(), json(&signed)?)])
+            .apply(vec![
+                Write::Put(KEYS_KEY.into(), json(&signed)?),
+                Write::Put(SEEN_KEYS_KEY.into(), json(&seen)?),
+            ])
             .await?;
         self.keys = keys;
+        self.seen = seen;
         self.keys_fetched_at = now();
         Ok(())
     }

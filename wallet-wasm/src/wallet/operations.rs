@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Batch, ProgressFn, Wallet, http, new_id};
 use crate::error::WalletError;
+use crate::links;
 use crate::platform::{self, now};
 use crate::records::*;
 use crate::select::{Selection, select};
@@ -40,6 +41,32 @@ pub struct WithdrawDone {
 pub struct PaymentDone {
     /// The history line with receipt and payer code.
     pub entry: HistoryEntry,
+}
+
+impl PaymentDone {
+    /// Where to send the payer for the goods (checked, payment id in the fragment).
+    pub fn goods_link(&self) -> Option<String> {
+        self.entry.event.goods_link()
+    }
+
+    /// Why the shop's link back was refused, if it was.
+    pub fn link_refused(&self) -> Option<&str> {
+        match &self.entry.event {
+            Event::Paid { link_refused, .. } => link_refused.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// A payment request and the origin it came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offer {
+    /// The request.
+    pub payreq: PayReq,
+    /// The origin of the URL it was fetched from, or of its own pay URL when
+    /// it was handed over as JSON. Every URL of the shop must stay on it, and
+    /// the payer is shown it before paying.
+    pub origin: String,
 }
 
 fn denominations_of(value: u64, keys: &[Denomination]) -> Result<Vec<Denomination>, WalletError> {
@@ -358,18 +385,20 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         Ok(value)
     }
 
-    /// Fetches a payment request from a shop URL.
-    pub async fn fetch_payreq(&self, url: &str) -> Result<PayReq, WalletError> {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(WalletError::Payreq(
-                "the payment request URL must be http(s)".into(),
-            ));
-        }
-        http::get(&self.net, url, &[]).await
+    /// Fetches a payment request from a shop URL (https, or http on this machine).
+    pub async fn fetch_payreq(&self, url: &str) -> Result<Offer, WalletError> {
+        let u = links::web_url(url)
+            .map_err(|e| WalletError::Payreq(format!("the payment request's address: {e}")))?;
+        let origin = u.origin().ascii_serialization();
+        let payreq = http::get(&self.net, u.as_str(), &[]).await?;
+        Ok(Offer { payreq, origin })
     }
 
-    /// Checks a payment request against this wallet's bank and the clock.
-    pub fn check_payreq(&self, p: &PayReq) -> Result<(), WalletError> {
+    /// Checks a payment request against this wallet's bank, the clock, and
+    /// the link rule: its pay and fulfillment URLs must lie on the origin it
+    /// came from.
+    pub fn check_payreq(&self, offer: &Offer) -> Result<(), WalletError> {
+        let p = &offer.payreq;
         let set = &self.keys.set;
         if p.merchant_bank_id != set.bank_id {
             return Err(WalletError::Payreq(format!(
@@ -391,16 +420,18 @@ impl<S: Store, T: Transport> Wallet<S, T> {
                 "the payment request has expired; ask the shop for a new one".into(),
             ));
         }
-        if !(p.pay_url.starts_with("http://") || p.pay_url.starts_with("https://")) {
-            return Err(WalletError::Payreq("the pay URL must be http(s)".into()));
-        }
+        links::on_origin(&p.pay_url, &offer.origin)
+            .map_err(|e| WalletError::Payreq(format!("its pay URL: {e}")))?;
+        links::on_origin(&p.fulfillment_url, &offer.origin)
+            .map_err(|e| WalletError::Payreq(format!("its fulfillment URL: {e}")))?;
         Ok(())
     }
 
     /// Pays a payment request: exact coins, sealed to the bank, posted to the
     /// shop; returns the history line with the verified receipt.
-    pub async fn pay(&mut self, payreq: PayReq) -> Result<PaymentDone, WalletError> {
-        self.check_payreq(&payreq)?;
+    pub async fn pay(&mut self, offer: Offer) -> Result<PaymentDone, WalletError> {
+        self.check_payreq(&offer)?;
+        let Offer { payreq, origin } = offer;
         if let Some(op) = self.ops.values().find(
             |o| matches!(&o.kind, OpKind::Pay { payreq: p, .. } if p.payreq_id == payreq.payreq_id),
         ) {
@@ -448,6 +479,7 @@ impl<S: Store, T: Transport> Wallet<S, T> {
             last_error: None,
             kind: OpKind::Pay {
                 payreq,
+                origin,
                 payment: Payment {
                     payment_info: info,
                     sealed_coins: sealed,
@@ -607,14 +639,26 @@ pub(crate) fn op_inputs(kind: &OpKind) -> Vec<B32> {
 
 impl<S: Store, T: Transport> Wallet<S, T> {
     /// A payment request from what a user or page hands over: the request as
-    /// JSON, its URL, or a `web+ecash:` link to it.
-    pub async fn resolve_payreq(&self, input: &str) -> Result<PayReq, WalletError> {
+    /// JSON (its origin is then its pay URL's), its URL, or a `web+ecash:`
+    /// link to it (percent-encoded or not).
+    pub async fn resolve_payreq(&self, input: &str) -> Result<Offer, WalletError> {
         let s = input.trim();
         if s.starts_with('{') {
-            return serde_json::from_str(s)
-                .map_err(|e| WalletError::Payreq(format!("not a payment request: {e}")));
+            let payreq: PayReq = serde_json::from_str(s)
+                .map_err(|e| WalletError::Payreq(format!("not a payment request: {e}")))?;
+            let origin = links::origin(&payreq.pay_url)
+                .map_err(|e| WalletError::Payreq(format!("its pay URL: {e}")))?;
+            return Ok(Offer { payreq, origin });
         }
         let url = s.strip_prefix("web+ecash:").unwrap_or(s);
-        self.fetch_payreq(url).await
+        let url = if url.contains("://") {
+            url.to_owned()
+        } else {
+            percent_encoding::percent_decode_str(url)
+                .decode_utf8()
+                .map_err(|_| WalletError::Payreq("the link is not UTF-8".into()))?
+                .into_owned()
+        };
+        self.fetch_payreq(&url).await
     }
 }

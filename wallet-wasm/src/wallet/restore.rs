@@ -1,7 +1,17 @@
 //! Restore from seed: re-derive every blinded coin, fetch the bank's stored
-//! blind signatures, keep the coins that are still unspent.
+//! blind signatures, keep the coins that are still unspent (looked up in the
+//! bank's public spent lists, so the bank never learns which coins).
+//!
+//! Privacy cost that remains: `/restore` shows the bank the blinded coins of
+//! this seed, so it learns which withdrawals and exchanges were this
+//! wallet's (it knew the withdrawals already, from the account). It learns
+//! nothing of the coins' serials, nor which were spent or are held.
+
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use ecash_core::messages::{RestoreRequest, RestoreResponse};
+use ecash_core::spent::{SpentList, SpentSet};
 use ecash_core::{B32, PublicKey};
 use serde::{Deserialize, Serialize};
 
@@ -65,14 +75,23 @@ impl<S: Store, T: Transport> Wallet<S, T> {
                 counters.push((*key_id, next));
             }
         }
-        let serials: Vec<B32> = found.iter().map(|r| r.coin.serial).collect();
-        let spent = w.spent_flags(&serials).await?;
-        let unspent: Vec<CoinRecord> = found
-            .iter()
-            .zip(&spent)
-            .filter(|(_, s)| !**s)
-            .map(|(r, _)| r.clone())
-            .collect();
+        // Which found coins are spent: checked here against each key's public
+        // spent list, the same for every client. Asking the bank about the
+        // coins would show it every coin this wallet holds.
+        let mut lists: BTreeMap<B32, SpentSet> = BTreeMap::new();
+        let mut unspent: Vec<CoinRecord> = Vec::new();
+        for r in &found {
+            let key_id = r.coin.key_id;
+            if let Entry::Vacant(slot) = lists.entry(key_id) {
+                slot.insert(w.spent_list(&key_id).await?);
+            }
+            if !lists
+                .get(&key_id)
+                .is_some_and(|l| l.contains(&r.coin.serial))
+            {
+                unspent.push(r.clone());
+            }
+        }
         let report = RestoreReport {
             found: found.len(),
             unspent: unspent.len(),
@@ -105,6 +124,15 @@ impl<S: Store, T: Transport> Wallet<S, T> {
             });
         }
         Ok((w, report))
+    }
+
+    /// The bank's signed list of the coins spent under `key_id`, verified
+    /// against the pinned master key.
+    pub(crate) async fn spent_list(&self, key_id: &B32) -> Result<SpentSet, WalletError> {
+        let url = self.url(&format!("/keys/{}/spent", key_id.to_b64()));
+        let list: SpentList = http::get(&self.net, &url, &[]).await?;
+        list.verify(&self.meta.master_key, key_id)
+            .map_err(|e| WalletError::Tampered(e.to_string()))
     }
 
     /// Scans one key's counters; returns the first counter never used.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use ecash_core::messages::PayReq;
+use wallet_wasm::Offer;
 use wallet_wasm::store::sqlite::SqliteStore;
 use wallet_wasm::store::{Store, StoreError, Write};
 use wallet_wasm::transport::http::ReqwestTransport;
@@ -75,8 +75,8 @@ impl Mint {
         }
     }
 
-    /// A fresh order at the demo shop: its payment request.
-    pub async fn order(&self, item_id: &str) -> PayReq {
+    /// A fresh order at the demo shop: its payment request, from the shop's origin.
+    pub async fn order(&self, item_id: &str) -> Offer {
         let net = ReqwestTransport::new().expect("http");
         let r = net
             .post_json(
@@ -86,7 +86,10 @@ impl Mint {
             .await
             .expect("order");
         assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-        serde_json::from_slice(&r.body).expect("payreq")
+        Offer {
+            payreq: serde_json::from_slice(&r.body).expect("payreq"),
+            origin: self.url.clone(),
+        }
     }
 
     /// The shop's view of an order (`paid` etc.).

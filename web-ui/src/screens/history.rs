@@ -114,16 +114,16 @@ pub fn History() -> impl IntoView {
                             let (what, detail) = describe(&e);
                             let amount = money(e.amount, &cur);
                             let extra = match &e.event {
-                                Event::Paid { payment_id, receipt, proof, fulfillment_url, .. } => {
+                                Event::Paid { payment_id, receipt, proof, .. } => {
                                     let pid = *payment_id;
-                                    let link = format!("{fulfillment_url}?payment_id={}", pid.to_b64());
+                                    // Checked again here: only a link on the shop's own site is shown.
+                                    let link = e.event.goods_link();
                                     let tx = receipt.as_ref().map(|r| r.body.transaction_id.clone());
                                     let has_proof = proof.is_some();
                                     view! {
                                         <div class="detail">
                                             {tx.map(|t| view! { <span>"Receipt " <code>{t}</code>" · "</span> })}
-                                            <a href=link>"Goods"</a>
-                                            " · "
+                                            {link.map(|l| view! { <a href=l>"Goods"</a>" · " })}
                                             <button class="link" on:click=move |_| prove(pid)>
                                                 {if has_proof { "Proof again" } else { "Get bank proof" }}
                                             </button>

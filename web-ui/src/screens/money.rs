@@ -274,11 +274,13 @@ pub fn Send() -> impl IntoView {
                 token
                     .get()
                     .map(|t| {
-                        let link = format!(
-                            "{}/?token={}",
-                            state.info.get().bank_url,
-                            String::from(js_sys::encode_uri_component(&t)),
-                        );
+                        // The wallet's own address, the token in the fragment:
+                        // no server ever sees it, so no log can hold it.
+                        let here = web_sys::window()
+                            .and_then(|w| w.location().origin().ok())
+                            .unwrap_or_default();
+                        let link = wallet_wasm::token::link(&format!("{here}/"), &t)
+                            .unwrap_or_default();
                         let svg = qr_svg(&t);
                         view! {
                             <label for="token-text">"Transfer token"</label>

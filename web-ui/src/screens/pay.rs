@@ -1,8 +1,9 @@
-//! Pay a payment request: show who, how much, what; confirm; then back to the shop.
+//! Pay a payment request: show who (and the site it came from), how much,
+//! what; confirm; then back to the shop, but only to a link on that site.
 
-use ecash_core::messages::PayReq;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use wallet_wasm::Offer;
 use wallet_wasm::records::Event;
 
 use crate::state::{AppState, Tone, wallet};
@@ -12,8 +13,8 @@ use crate::text::money;
 #[component]
 pub fn Pay() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let payreq = RwSignal::new(None::<PayReq>);
-    let paid = RwSignal::new(None::<(String, String, String)>);
+    let payreq = RwSignal::new(None::<Offer>);
+    let paid = RwSignal::new(None::<(String, String, Option<String>)>);
     let load = move || {
         let input = state.payreq_input.get_untracked();
         if input.trim().is_empty() {
@@ -51,9 +52,9 @@ pub fn Pay() -> impl IntoView {
             state.stop();
             match r {
                 Ok(done) => {
+                    let back = done.goods_link();
                     if let Event::Paid {
                         payment_id,
-                        fulfillment_url,
                         receipt,
                         ..
                     } = &done.entry.event
@@ -62,14 +63,25 @@ pub fn Pay() -> impl IntoView {
                             .as_ref()
                             .map(|r| r.body.transaction_id.clone())
                             .unwrap_or_default();
-                        let back = format!("{fulfillment_url}?payment_id={}", payment_id.to_b64());
                         paid.set(Some((tx, payment_id.to_b64(), back.clone())));
-                        state.payreq_input.set(String::new());
-                        state.say(Tone::Ok, "Paid. The shop's signed receipt checks out. Taking you back to the shop…");
-                        // Back to the shop's fulfillment page, as the chapter's Web flow does.
-                        if let Some(win) = web_sys::window() {
-                            let _ = win.location().assign(&back);
+                    }
+                    state.payreq_input.set(String::new());
+                    match (back, done.link_refused()) {
+                        // Back to the shop's fulfillment page, as the chapter's
+                        // Web flow does: a link checked to lie on the shop's site.
+                        (Some(back), _) => {
+                            state.say(Tone::Ok, "Paid. The shop's signed receipt checks out. Taking you back to the shop…");
+                            if let Some(win) = web_sys::window() {
+                                let _ = win.location().assign(&back);
+                            }
                         }
+                        (None, why) => state.say(
+                            Tone::Error,
+                            format!(
+                                "Paid, and the shop's signed receipt checks out, but the wallet will not follow the shop's link back: {}. Your receipt is in History.",
+                                why.unwrap_or("the shop gave no usable link")
+                            ),
+                        ),
                     }
                 }
                 Err(e) => state.fail(&e),
@@ -98,13 +110,17 @@ pub fn Pay() -> impl IntoView {
             {move || {
                 payreq
                     .get()
-                    .map(|p| {
+                    .map(|offer| {
+                        let site = offer.origin.clone();
+                        let p = offer.payreq;
                         let cur = p.amount.currency.as_str().to_owned();
                         view! {
                             <div class="payreq" id="payreq">
                                 <dl class="facts">
                                     <dt>"To"</dt>
                                     <dd id="pay-merchant">{format!("Merchant account {} at {}", p.merchant_acc_id, p.merchant_bank_id)}</dd>
+                                    <dt>"Site"</dt>
+                                    <dd id="pay-origin"><code>{site}</code></dd>
                                     <dt>"For"</dt>
                                     <dd id="pay-description">{p.description.clone()}</dd>
                                     <dt>"Amount"</dt>
@@ -130,7 +146,7 @@ pub fn Pay() -> impl IntoView {
                                 <h3>"Receipt"</h3>
                                 <p>"Transaction " <code>{tx}</code></p>
                                 <p>"Payment " <code>{pid}</code></p>
-                                <p><a id="back-to-shop" href=back>"Back to the shop"</a></p>
+                                {back.map(|b| view! { <p><a id="back-to-shop" href=b>"Back to the shop"</a></p> })}
                             </div>
                         }
                     })

@@ -1,0 +1,84 @@
+//! Who a request comes from: the peer address, or, when the peer is a
+//! configured reverse proxy, the client address it names in a header.
+//! Headers from anyone else are ignored, so a client cannot pick its own
+//! rate-limit bucket.
+
+use std::net::IpAddr;
+
+use actix_web::dev::ServiceRequest;
+use actix_web::http::header::HeaderName;
+
+/// Which proxies to believe, and where they name the client.
+#[derive(Debug, Clone)]
+pub struct ClientAddr {
+    trusted: Vec<IpAddr>,
+    header: HeaderName,
+}
+
+impl ClientAddr {
+    /// Believes `header` only on requests from `trusted` addresses.
+    pub fn new(trusted: Vec<IpAddr>, header: &str) -> Result<Self, String> {
+        let header = HeaderName::from_bytes(header.trim().to_ascii_lowercase().as_bytes())
+            .map_err(|e| format!("--client-ip-header {header:?}: {e}"))?;
+        Ok(Self { trusted, header })
+    }
+
+    /// The client's address, if the request has a peer at all.
+    pub fn of(&self, req: &ServiceRequest) -> Option<IpAddr> {
+        let peer = req.peer_addr()?.ip();
+        if !self.trusted.contains(&peer) {
+            return Some(peer);
+        }
+        let named = req
+            .headers()
+            .get_all(&self.header)
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(",");
+        Some(self.from_header(&named).unwrap_or(peer))
+    }
+
+    /// The rightmost address in a comma-separated list that is not a trusted
+    /// proxy: the last hop a trusted proxy saw (entries left of it are the
+    /// client's own claims).
+    fn from_header(&self, value: &str) -> Option<IpAddr> {
+        value
+            .split(',')
+            .rev()
+            .filter_map(|s| parse_ip(s.trim()))
+            .find(|ip| !self.trusted.contains(ip))
+    }
+}
+
+/// An address as proxies write it: `1.2.3.4`, `1.2.3.4:5678`, `[::1]:80` or `::1`.
+fn parse_ip(s: &str) -> Option<IpAddr> {
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    s.parse::<std::net::SocketAddr>().ok().map(|a| a.ip())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("ip")
+    }
+
+    #[test]
+    fn the_rightmost_untrusted_hop_is_the_client() {
+        let c = ClientAddr::new(vec![ip("10.0.0.1"), ip("10.0.0.2")], "X-Forwarded-For")
+            .expect("header");
+        assert_eq!(c.from_header("203.0.113.9"), Some(ip("203.0.113.9")));
+        // A client's forged entry sits left of what the proxy appended.
+        assert_eq!(
+            c.from_header("1.1.1.1, 203.0.113.9, 10.0.0.2"),
+            Some(ip("203.0.113.9"))
+        );
+        assert_eq!(c.from_header("[2001:db8::1]:443"), Some(ip("2001:db8::1")));
+        assert_eq!(c.from_header("garbage, 10.0.0.1"), None);
+        assert_eq!(c.from_header(""), None);
+        assert!(ClientAddr::new(vec![], "bad header\n").is_err());
+    }
+}
