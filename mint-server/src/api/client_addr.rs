@@ -35,13 +35,13 @@ impl ClientAddr {
             .filter_map(|v| v.to_str().ok())
             .collect::<Vec<_>>()
             .join(",");
-        Some(self.from_header(&named).unwrap_or(peer))
+        Some(self.named_in(&named).unwrap_or(peer))
     }
 
     /// The rightmost address in a comma-separated list that is not a trusted
     /// proxy: the last hop a trusted proxy saw (entries left of it are the
     /// client's own claims).
-    fn from_header(&self, value: &str) -> Option<IpAddr> {
+    fn named_in(&self, value: &str) -> Option<IpAddr> {
         value
             .split(',')
             .rev()
@@ -70,15 +70,15 @@ mod tests {
     fn the_rightmost_untrusted_hop_is_the_client() {
         let c = ClientAddr::new(vec![ip("10.0.0.1"), ip("10.0.0.2")], "X-Forwarded-For")
             .expect("header");
-        assert_eq!(c.from_header("203.0.113.9"), Some(ip("203.0.113.9")));
+        assert_eq!(c.named_in("203.0.113.9"), Some(ip("203.0.113.9")));
         // A client's forged entry sits left of what the proxy appended.
         assert_eq!(
-            c.from_header("1.1.1.1, 203.0.113.9, 10.0.0.2"),
+            c.named_in("1.1.1.1, 203.0.113.9, 10.0.0.2"),
             Some(ip("203.0.113.9"))
         );
-        assert_eq!(c.from_header("[2001:db8::1]:443"), Some(ip("2001:db8::1")));
-        assert_eq!(c.from_header("garbage, 10.0.0.1"), None);
-        assert_eq!(c.from_header(""), None);
+        assert_eq!(c.named_in("[2001:db8::1]:443"), Some(ip("2001:db8::1")));
+        assert_eq!(c.named_in("garbage, 10.0.0.1"), None);
+        assert_eq!(c.named_in(""), None);
         assert!(ClientAddr::new(vec![], "bad header\n").is_err());
     }
 }

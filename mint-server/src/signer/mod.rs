@@ -88,6 +88,43 @@ mod tests {
     }
 
     #[test]
+    fn both_backends_take_a_wrapped_key_of_exactly_the_modulus_length() {
+        // A wrapped key whose first byte is zero: the same integer without
+        // that byte (or with another zero in front) must not open, or one
+        // envelope would have several byte forms (finding 9 of the audit).
+        let sk = blind_rsa::generate_key(2048).expect("keygen");
+        let pk = sk.to_public_key();
+        let env = loop {
+            let e = ecash_core::envelope::seal(&pk, b"coins", b"aad").expect("seal");
+            if e.wrapped_key.0[0] == 0 {
+                break e;
+            }
+        };
+        let stripped = &env.wrapped_key.0[1..];
+        let mut padded = vec![0u8];
+        padded.extend_from_slice(&env.wrapped_key.0);
+        for kind in [SignerKind::Rust, SignerKind::Openssl] {
+            let k = envelope_key(kind, &sk).expect("key");
+            k.unwrap_key(&env.wrapped_key.0)
+                .expect("exact length opens");
+            assert!(k.unwrap_key(stripped).is_err(), "{kind:?} stripped");
+            assert!(k.unwrap_key(&padded).is_err(), "{kind:?} padded");
+        }
+        assert!(
+            ecash_core::envelope::open(
+                &sk,
+                &{
+                    let mut e = env.clone();
+                    e.wrapped_key.0.remove(0);
+                    e
+                },
+                b"aad"
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
     fn both_backends_give_identical_blind_signatures_and_refuse_alike() {
         let sk = blind_rsa::generate_key(2048).expect("keygen");
         let pk = sk.to_public_key();

@@ -115,6 +115,9 @@ impl BlindSigner for OpensslSigner {
 /// Unwraps envelope keys with OpenSSL (RSA-OAEP, SHA-256 and MGF1-SHA-256).
 pub struct OpensslEnvelopeKey {
     pkey: openssl::pkey::PKey<Private>,
+    /// Modulus length: OpenSSL would take a shorter input and pad it, so the
+    /// length is checked here, as the Rust backend does.
+    k: usize,
 }
 
 impl OpensslEnvelopeKey {
@@ -122,6 +125,7 @@ impl OpensslEnvelopeKey {
     pub fn new(key: &RsaPrivateKey) -> Result<Self, String> {
         Ok(Self {
             pkey: to_openssl(key)?,
+            k: ecash_core::rsa::traits::PublicKeyParts::size(key),
         })
     }
 }
@@ -131,6 +135,7 @@ impl super::EnvelopeKey for OpensslEnvelopeKey {
         &self,
         wrapped: &[u8],
     ) -> Result<zeroize::Zeroizing<Vec<u8>>, ecash_core::envelope::EnvelopeError> {
+        ecash_core::envelope::check_wrapped_len(wrapped, self.k)?;
         let run = || -> Result<Vec<u8>, openssl::error::ErrorStack> {
             let mut ctx = openssl::pkey_ctx::PkeyCtx::new(&self.pkey)?;
             ctx.decrypt_init()?;

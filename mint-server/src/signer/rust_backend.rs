@@ -48,6 +48,10 @@ impl super::EnvelopeKey for RustEnvelopeKey {
         &self,
         wrapped: &[u8],
     ) -> Result<zeroize::Zeroizing<Vec<u8>>, ecash_core::envelope::EnvelopeError> {
+        ecash_core::envelope::check_wrapped_len(
+            wrapped,
+            ecash_core::rsa::traits::PublicKeyParts::size(&self.key),
+        )?;
         self.key
             .oaep_decrypt_with_rng::<sha2::Sha256, _>(&mut getrandom::SysRng, wrapped)
             .map(zeroize::Zeroizing::new)

