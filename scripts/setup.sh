@@ -7,6 +7,7 @@ set -euo pipefail
 WASM_BINDGEN_VERSION=0.2.130
 TRUNK_VERSION=0.21.14
 WASM_PACK_VERSION=0.15.1
+CARGO_AFL_VERSION=0.18.2
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
@@ -57,6 +58,12 @@ fi
 if [ "${SETUP_SKIP_TRUNK:-0}" != 1 ] && ! have_version trunk "$TRUNK_VERSION"; then
   log "installing trunk $TRUNK_VERSION (7-9 minutes on 2 cores)"
   cargo install trunk --version "$TRUNK_VERSION" --locked --force
+fi
+
+# Coverage-guided fuzzing (scripts/fuzz.sh); its install builds the AFL++ runtime.
+if ! command -v cargo-afl >/dev/null 2>&1 || ! cargo afl --version 2>/dev/null | grep -q "$CARGO_AFL_VERSION"; then
+  log "installing cargo-afl $CARGO_AFL_VERSION (about a minute)"
+  cargo install cargo-afl --version "$CARGO_AFL_VERSION" --force
 fi
 
 log "toolchain ready"

@@ -51,6 +51,10 @@ pub enum KeySetError {
         /// The period index shown twice, or the later of two overlapping periods.
         period: u64,
     },
+    /// A key's windows are out of order (withdraw_from after withdraw_until,
+    /// or withdraw_until after deposit_until).
+    #[error("key {0} has its validity windows out of order")]
+    BadWindows(B32),
     /// The key for a value and period is not the one this wallet saw before.
     #[error("the key for value {value} in period {period} changed from {seen} to {got}")]
     KeyChanged {
@@ -194,6 +198,14 @@ fn check_one_key_per_period(keys: &[DenominationKey]) -> Result<(), KeySetError>
         by_value.entry(d.value.value).or_default().push(d);
     }
     for (value, mut ks) in by_value {
+        // Well-formed windows first: then consecutive periods that do not
+        // overlap leave no two windows of one value overlapping at all.
+        if let Some(d) = ks
+            .iter()
+            .find(|d| d.withdraw_from > d.withdraw_until || d.withdraw_until > d.deposit_until)
+        {
+            return Err(KeySetError::BadWindows(d.key_id));
+        }
         ks.sort_by_key(|d| d.period);
         for pair in ks.windows(2) {
             let (a, b) = (pair[0], pair[1]);

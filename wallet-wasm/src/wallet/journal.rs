@@ -11,7 +11,7 @@ use ecash_core::messages::{
 use ecash_core::{B32, Fixed, PendingCoin, PublicKey};
 use serde::{Deserialize, Serialize};
 
-use super::{Batch, ProgressFn, Wallet, http, new_id};
+use super::{Batch, ProgressFn, Wallet, answers, http, new_id};
 use crate::error::WalletError;
 use crate::links;
 use crate::platform::{self, now};
@@ -201,29 +201,20 @@ impl<S: Store, T: Transport> Wallet<S, T> {
                     Err(e) => return self.settle_refused_payment(op, e).await,
                 };
                 let payment_id = payment.payment_id();
-                let ack = &resp.deposit_ack;
-                if ack.verify(&self.meta.master_key).is_err()
-                    || ack.body.payment_id != payment_id
-                    || ack.body.amount != payreq.amount
-                {
-                    return Err(WalletError::Tampered(
-                        "the deposit_ack is not the bank's ack of this payment".into(),
-                    ));
-                }
+                answers::check_ack(&resp, &self.meta.master_key, &payment_id, payreq)?;
                 let url = self.url(&format!("/accounts/{}/public-key", payreq.merchant_acc_id));
                 let merchant: PublicKeyAnswer = http::get(&self.net, &url, &[]).await?;
-                let r = &resp.receipt;
-                let receipt_ok = r.verify(&merchant.public_key).is_ok()
-                    && r.body.payment_id == payment_id
-                    && r.body.amount == payreq.amount
-                    && r.body.merchant_acc_id == payreq.merchant_acc_id;
-                // The shop's link back is outside input like any other: only
-                // an https URL on the request's own origin is kept.
-                let (fulfillment_url, link_refused) =
-                    match links::on_origin(&resp.fulfillment_url, &origin) {
-                        Ok(u) => (Some(u), None),
-                        Err(e) => (None, Some(format!("the shop's link back was refused: {e}"))),
-                    };
+                let answers::CheckedAnswer {
+                    receipt_ok,
+                    fulfillment_url,
+                    link_refused,
+                } = answers::check_answer(
+                    &resp,
+                    &merchant.public_key,
+                    &payment_id,
+                    payreq,
+                    &origin,
+                );
                 let entry = HistoryEntry {
                     id: new_id()?,
                     at: now(),

@@ -4,6 +4,7 @@
 //! queries live here; the money-moving operations in `operations`, the
 //! journal and recovery in `journal`, restore from seed in `restore`.
 
+pub mod answers;
 mod http;
 mod journal;
 mod operations;
@@ -27,8 +28,9 @@ use crate::select::Candidate;
 use crate::store::{Store, StoreError, Write};
 use crate::transport::Transport;
 
+pub use answers::Offer;
 pub use journal::RecoverReport;
-pub use operations::{Offer, PaymentDone, WithdrawDone};
+pub use operations::{PaymentDone, WithdrawDone};
 pub use restore::RestoreReport;
 
 /// Tunables.

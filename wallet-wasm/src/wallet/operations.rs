@@ -5,12 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use ecash_core::amount::{self, Denomination};
 use ecash_core::canonical::Canonical;
 use ecash_core::messages::{
-    BlindSignatures, CoinBundle, ExchangeRequest, PayReq, Payment, PaymentInfo, PaymentProof,
-    ProofRequest, WithdrawRequest, description_hash, payer_code_hash,
+    BlindSignatures, CoinBundle, ExchangeRequest, Payment, PaymentInfo, PaymentProof, ProofRequest,
+    WithdrawRequest, description_hash, payer_code_hash,
 };
 use ecash_core::{Amount, B32, Bytes, Coin, Fixed, PendingCoin, Signed, envelope};
 use serde::{Deserialize, Serialize};
 
+use super::answers::{self, Offer};
 use super::{Batch, ProgressFn, Wallet, http, new_id};
 use crate::error::WalletError;
 use crate::links;
@@ -56,17 +57,6 @@ impl PaymentDone {
             _ => None,
         }
     }
-}
-
-/// A payment request and the origin it came from.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Offer {
-    /// The request.
-    pub payreq: PayReq,
-    /// The origin of the URL it was fetched from, or of its own pay URL when
-    /// it was handed over as JSON. Every URL of the shop must stay on it, and
-    /// the payer is shown it before paying.
-    pub origin: String,
 }
 
 fn denominations_of(value: u64, keys: &[Denomination]) -> Result<Vec<Denomination>, WalletError> {
@@ -398,33 +388,7 @@ impl<S: Store, T: Transport> Wallet<S, T> {
     /// the link rule: its pay and fulfillment URLs must lie on the origin it
     /// came from.
     pub fn check_payreq(&self, offer: &Offer) -> Result<(), WalletError> {
-        let p = &offer.payreq;
-        let set = &self.keys.set;
-        if p.merchant_bank_id != set.bank_id {
-            return Err(WalletError::Payreq(format!(
-                "the merchant banks with {}, this wallet with {}",
-                p.merchant_bank_id, set.bank_id
-            )));
-        }
-        if p.amount.currency != set.currency {
-            return Err(WalletError::Payreq(format!(
-                "priced in {}, this wallet holds {}",
-                p.amount.currency, set.currency
-            )));
-        }
-        if p.amount.value == 0 {
-            return Err(WalletError::Payreq("the amount is zero".into()));
-        }
-        if p.expires_at < now() {
-            return Err(WalletError::Payreq(
-                "the payment request has expired; ask the shop for a new one".into(),
-            ));
-        }
-        links::on_origin(&p.pay_url, &offer.origin)
-            .map_err(|e| WalletError::Payreq(format!("its pay URL: {e}")))?;
-        links::on_origin(&p.fulfillment_url, &offer.origin)
-            .map_err(|e| WalletError::Payreq(format!("its fulfillment URL: {e}")))?;
-        Ok(())
+        answers::check_offer(&self.keys.set, offer, now())
     }
 
     /// Pays a payment request: exact coins, sealed to the bank, posted to the
@@ -644,11 +608,7 @@ impl<S: Store, T: Transport> Wallet<S, T> {
     pub async fn resolve_payreq(&self, input: &str) -> Result<Offer, WalletError> {
         let s = input.trim();
         if s.starts_with('{') {
-            let payreq: PayReq = serde_json::from_str(s)
-                .map_err(|e| WalletError::Payreq(format!("not a payment request: {e}")))?;
-            let origin = links::origin(&payreq.pay_url)
-                .map_err(|e| WalletError::Payreq(format!("its pay URL: {e}")))?;
-            return Ok(Offer { payreq, origin });
+            return answers::offer_from_json(s);
         }
         let url = s.strip_prefix("web+ecash:").unwrap_or(s);
         let url = if url.contains("://") {

@@ -1,0 +1,406 @@
+//! Crash under load: many clients withdraw, deposit and exchange while the
+//! mint is killed (SIGKILL) at random moments, again and again. After each
+//! kill the books are read straight from the database, and after each
+//! restart every request whose answer was lost is sent again. Checked
+//! after every restart:
+//! - every deposit that was acked is there, with the very ack given;
+//! - no coin was accepted twice (spent coins are refused, every time);
+//! - no account was debited without blind signatures it can fetch again;
+//! - the books balance: accounts + outstanding coins = money credited.
+//!
+//! `CRASH_KILLS` sets the number of kills (default 20; `make crash` runs 200).
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use ecash_core::messages::*;
+use ecash_core::{B32, Coin, Fixed, PendingCoin, Signed};
+use mint_server::storage::Storage;
+use mint_server::storage::sqlite::SqliteStorage;
+
+/// A request whose outcome the client does not know yet (its answer was lost).
+enum Unsure {
+    Withdraw(Signed<WithdrawRequest>, Vec<PendingCoin>),
+    Deposit(Payment, Vec<Coin>),
+    Exchange(ExchangeRequest, Vec<PendingCoin>),
+}
+
+/// What the clients know, shared between them.
+#[derive(Default)]
+struct Books {
+    /// Coins held, verified, never given to the bank.
+    held: Vec<Coin>,
+    /// Deposits the bank acked: payment id → (ack, coins).
+    acked: HashMap<B32, (Signed<DepositAck>, Vec<Coin>)>,
+    /// Coins the bank took (acked deposit or exchange).
+    spent: Vec<Coin>,
+    /// Every withdrawal request sent, by request id.
+    withdrawals: HashMap<B32, Signed<WithdrawRequest>>,
+    /// Requests whose answer was lost.
+    unsure: Vec<Unsure>,
+    /// Operations answered.
+    done: u64,
+}
+
+fn rand_below(n: u64) -> u64 {
+    fastrand::u64(..n.max(1))
+}
+
+/// One client's loop: random withdrawals, deposits and exchanges until the
+/// mint goes away (or `stop`).
+fn client(
+    url: String,
+    payer: (ecash_core::Keypair, String),
+    merchant: String,
+    books: Arc<Mutex<Books>>,
+    stop: Arc<AtomicBool>,
+) {
+    let c = match std::panic::catch_unwind(|| Client::connect(&url)) {
+        Ok(c) => c,
+        Err(_) => return, // the mint died before this client started
+    };
+    let http = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let post = |path: &str, body: String| -> Result<(u16, String), ()> {
+        let r = http
+            .post(format!("{url}{path}"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .map_err(|_| ())?;
+        let status = r.status().as_u16();
+        let text = r.text().map_err(|_| ())?;
+        Ok((status, text))
+    };
+    let acct = Account {
+        key: ecash_core::Keypair::from_secret_bytes(&payer.0.secret_bytes()),
+        id: payer.1.clone(),
+    };
+    while !stop.load(Ordering::Relaxed) {
+        let op = rand_below(10);
+        if op < 4 {
+            let (req, pending) = c.withdraw_request(&acct, 1 + rand_below(40));
+            books
+                .lock()
+                .expect("books")
+                .withdrawals
+                .insert(req.body.request_id, req.clone());
+            match post("/withdraw", serde_json::to_string(&req).expect("json")) {
+                Ok((200, text)) => {
+                    let sigs: BlindSignatures = serde_json::from_str(&text).expect("answer");
+                    let coins = c.finalize(&pending, &sigs);
+                    let mut b = books.lock().expect("books");
+                    b.held.extend(coins);
+                    b.done += 1;
+                }
+                Ok((status, text)) => {
+                    assert!(
+                        status == 402 || status >= 500,
+                        "withdraw refused: {status} {text}"
+                    );
+                }
+                Err(()) => {
+                    books
+                        .lock()
+                        .expect("books")
+                        .unsure
+                        .push(Unsure::Withdraw(req, pending));
+                    return;
+                }
+            }
+        } else {
+            let take = 1 + rand_below(3) as usize;
+            let coins: Vec<Coin> = {
+                let mut b = books.lock().expect("books");
+                let n = take.min(b.held.len());
+                let at = b.held.len() - n;
+                b.held.split_off(at)
+            };
+            if coins.is_empty() {
+                continue;
+            }
+            if op < 8 {
+                let (payment, _) = c.payment(&coins, &merchant, "crash", "load");
+                match post(
+                    "/deposit",
+                    serde_json::to_string(&deposit_of(&c, &payment, &merchant)).expect("json"),
+                ) {
+                    Ok((200, text)) => {
+                        let ack: Signed<DepositAck> = serde_json::from_str(&text).expect("ack");
+                        let mut b = books.lock().expect("books");
+                        b.spent.extend(coins.iter().cloned());
+                        b.acked.insert(payment.payment_id(), (ack, coins));
+                        b.done += 1;
+                    }
+                    Ok((status, text)) => {
+                        panic!("deposit of unspent coins refused: {status} {text}")
+                    }
+                    Err(()) => {
+                        books
+                            .lock()
+                            .expect("books")
+                            .unsure
+                            .push(Unsure::Deposit(payment, coins));
+                        return;
+                    }
+                }
+            } else {
+                let pending = c.blind(c.value_of(&coins));
+                let req = ExchangeRequest {
+                    request_id: Fixed(random32()),
+                    coins: coins.clone(),
+                    outputs: pending.iter().map(|p| p.blinded.clone()).collect(),
+                };
+                match post("/exchange", serde_json::to_string(&req).expect("json")) {
+                    Ok((200, text)) => {
+                        let sigs: BlindSignatures = serde_json::from_str(&text).expect("answer");
+                        let fresh = c.finalize(&pending, &sigs);
+                        let mut b = books.lock().expect("books");
+                        b.spent.extend(coins);
+                        b.held.extend(fresh);
+                        b.done += 1;
+                    }
+                    Ok((status, text)) => {
+                        panic!("exchange of unspent coins refused: {status} {text}")
+                    }
+                    Err(()) => {
+                        books
+                            .lock()
+                            .expect("books")
+                            .unsure
+                            .push(Unsure::Exchange(req, pending));
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The merchant's signed deposit of `payment` (its key is the fixed test key).
+fn deposit_of(_c: &Client, payment: &Payment, merchant: &str) -> Signed<Deposit> {
+    Signed::sign(
+        Deposit {
+            merchant_acc_id: merchant.to_owned(),
+            payment: payment.clone(),
+        },
+        &merchant_key(),
+    )
+}
+
+fn merchant_key() -> ecash_core::Keypair {
+    ecash_core::Keypair::from_secret_bytes(&[0x4d; 32])
+}
+
+fn payer_key() -> ecash_core::Keypair {
+    ecash_core::Keypair::from_secret_bytes(&[0x50; 32])
+}
+
+/// Registers a fixed key (again after a restart: the same id comes back).
+fn register(c: &Client, key: &ecash_core::Keypair) -> String {
+    let req = Signed::sign(
+        RegisterAccount {
+            public_key: key.public(),
+            label: "crash".into(),
+            timestamp: now(),
+        },
+        key,
+    );
+    c.post::<_, AccountCreated>("/accounts", &req)
+        .expect("register")
+        .account_id
+}
+
+/// The checks made on the database of the dead mint.
+fn check_books_on_disk(mint: &Mint, books: &Books, payer: &str) {
+    let db =
+        SqliteStorage::open(&mint.data_dir().join("bank.db")).expect("open the dead mint's db");
+    for (pid, (ack, _)) in &books.acked {
+        let rec = db
+            .deposit(pid)
+            .expect("query")
+            .unwrap_or_else(|| panic!("acked deposit {pid} is gone"));
+        let stored: Signed<DepositAck> = serde_json::from_str(&rec.ack_json).expect("ack json");
+        assert_eq!(&stored, ack, "the ack given is the ack stored");
+    }
+    for entry in db.ledger(payer).expect("ledger") {
+        if entry.reason != "withdraw" {
+            continue;
+        }
+        let rid = B32::from_b64(&entry.reference).expect("request id");
+        let req = books
+            .withdrawals
+            .get(&rid)
+            .unwrap_or_else(|| panic!("a debit for a withdrawal nobody sent: {rid}"));
+        assert!(
+            db.withdrawal(&rid).expect("query").is_some(),
+            "debit without its answer"
+        );
+        let hashes: Vec<B32> = req
+            .body
+            .coins
+            .iter()
+            .map(|b| Fixed(ecash_core::Canonical::canonical_hash(b)))
+            .collect();
+        let sigs = db.blind_signatures(&hashes).expect("query");
+        assert!(
+            sigs.iter().all(Option::is_some),
+            "account debited for {rid} without all its blind signatures"
+        );
+    }
+    let t = db.totals().expect("totals");
+    assert_eq!(
+        t.credited,
+        t.balances + t.outstanding,
+        "books unbalanced: {t:?}"
+    );
+    db.close().expect("close");
+}
+
+/// After a restart: send every request whose answer was lost again, until
+/// each has its answer (every request is idempotent).
+fn settle(c: &Client, books: &mut Books, merchant: &str) {
+    for u in std::mem::take(&mut books.unsure) {
+        match u {
+            Unsure::Withdraw(req, pending) => match c.post::<_, BlindSignatures>("/withdraw", &req)
+            {
+                Ok(sigs) => books.held.extend(c.finalize(&pending, &sigs)),
+                Err(e) => assert_eq!(e.error.code, ecash_core::ErrorCode::InsufficientFunds),
+            },
+            Unsure::Deposit(payment, coins) => {
+                let ack: Signed<DepositAck> = c
+                    .post("/deposit", &deposit_of(c, &payment, merchant))
+                    .expect("a lost deposit, sent again, is acked");
+                books.spent.extend(coins.iter().cloned());
+                books.acked.insert(payment.payment_id(), (ack, coins));
+            }
+            Unsure::Exchange(req, pending) => {
+                let sigs: BlindSignatures = c
+                    .post("/exchange", &req)
+                    .expect("a lost exchange, sent again, is answered");
+                books.spent.extend(req.coins);
+                books.held.extend(c.finalize(&pending, &sigs));
+            }
+        }
+    }
+}
+
+#[test]
+fn mint_killed_under_load_loses_nothing() {
+    let kills: usize = std::env::var("CRASH_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let mut mint = Mint::start(&[
+        "--max-denomination-exp",
+        "5",
+        "--max-coins",
+        "64",
+        "--faucet-max",
+        "100000000",
+    ]);
+    let c = mint.client();
+    let payer = register(&c, &payer_key());
+    let merchant = register(&c, &merchant_key());
+    let funds = 10_000_000;
+    c.faucet(
+        &Account {
+            key: payer_key(),
+            id: payer.clone(),
+        },
+        funds,
+    );
+    let books = Arc::new(Mutex::new(Books::default()));
+    for round in 1..=kills {
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients: Vec<_> = (0..6)
+            .map(|_| {
+                let (url, books, stop, m) = (
+                    mint.url.clone(),
+                    books.clone(),
+                    stop.clone(),
+                    merchant.clone(),
+                );
+                let p = (payer_key(), payer.clone());
+                std::thread::spawn(move || client(url, p, m, books, stop))
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(100 + rand_below(1100)));
+        mint.kill();
+        stop.store(true, Ordering::Relaxed);
+        for t in clients {
+            t.join().expect("a client panicked");
+        }
+        {
+            let b = books.lock().expect("books");
+            check_books_on_disk(&mint, &b, &payer);
+        }
+        mint.start_again();
+        let c = mint.client();
+        let mut b = books.lock().expect("books");
+        settle(&c, &mut b, &merchant);
+        // No coin is accepted twice: a spent coin is refused, every time.
+        let n = b.spent.len();
+        if n > 0 {
+            let coin = b.spent[rand_below(n as u64) as usize].clone();
+            let (p, _) = c.payment(&[coin], &merchant, "again", "twice");
+            let e = c
+                .post::<_, Signed<DepositAck>>("/deposit", &deposit_of(&c, &p, &merchant))
+                .expect_err("a spent coin is refused");
+            assert_eq!(
+                e.error.code,
+                ecash_core::ErrorCode::CoinSpent,
+                "round {round}"
+            );
+        }
+        println!(
+            "round {round}: {} operations answered, {} acked deposits, {} coins held",
+            b.done,
+            b.acked.len(),
+            b.held.len()
+        );
+    }
+    // At the end: the coins held are all unspent, the spent ones all spent,
+    // and the money adds up across payer, merchant and coins.
+    let c = mint.client();
+    let b = books.lock().expect("books");
+    for chunk in b.held.chunks(64) {
+        assert!(c.spent(chunk).iter().all(|s| !s), "a held coin is spent");
+    }
+    for chunk in b.spent.chunks(64) {
+        assert!(
+            c.spent(chunk).iter().all(|s| *s),
+            "a taken coin is not spent"
+        );
+    }
+    let payer_balance = c.balance(&Account {
+        key: payer_key(),
+        id: payer.clone(),
+    });
+    let merchant_balance = c.balance(&Account {
+        key: merchant_key(),
+        id: merchant.clone(),
+    });
+    let deposited: u64 = b.acked.values().map(|(a, _)| a.body.amount.value).sum();
+    assert_eq!(
+        merchant_balance, deposited,
+        "the merchant holds exactly the acked deposits"
+    );
+    assert_eq!(
+        payer_balance + merchant_balance + c.value_of(&b.held),
+        funds,
+        "money was created or lost"
+    );
+    println!(
+        "{kills} kills survived; {} operations answered, {} deposits acked",
+        b.done,
+        b.acked.len()
+    );
+}

@@ -1,0 +1,116 @@
+//! What the wallet accepts from a shop, checked without I/O: payment
+//! requests (and the origin they came from) and the shop's answer to a
+//! payment. Pure, so the checks are fuzzed as they run.
+
+use ecash_core::messages::{PayReq, PaymentResponse};
+use ecash_core::{B32, KeySet, PublicKey};
+use serde::{Deserialize, Serialize};
+
+use crate::error::WalletError;
+use crate::links;
+
+/// A payment request and the origin it came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offer {
+    /// The request.
+    pub payreq: PayReq,
+    /// The origin of the URL it was fetched from, or of its own pay URL when
+    /// it was handed over as JSON. Every URL of the shop must stay on it, and
+    /// the payer is shown it before paying.
+    pub origin: String,
+}
+
+/// A payment request pasted as JSON: its origin is its own pay URL's.
+pub fn offer_from_json(text: &str) -> Result<Offer, WalletError> {
+    let payreq: PayReq = serde_json::from_str(text)
+        .map_err(|e| WalletError::Payreq(format!("not a payment request: {e}")))?;
+    let origin = links::origin(&payreq.pay_url)
+        .map_err(|e| WalletError::Payreq(format!("its pay URL: {e}")))?;
+    Ok(Offer { payreq, origin })
+}
+
+/// Checks a payment request against the bank's key set, the clock `now`,
+/// and the link rule: its pay and fulfillment URLs lie on its origin.
+pub fn check_offer(set: &KeySet, offer: &Offer, now: u64) -> Result<(), WalletError> {
+    let p = &offer.payreq;
+    if p.merchant_bank_id != set.bank_id {
+        return Err(WalletError::Payreq(format!(
+            "the merchant banks with {}, this wallet with {}",
+            p.merchant_bank_id, set.bank_id
+        )));
+    }
+    if p.amount.currency != set.currency {
+        return Err(WalletError::Payreq(format!(
+            "priced in {}, this wallet holds {}",
+            p.amount.currency, set.currency
+        )));
+    }
+    if p.amount.value == 0 {
+        return Err(WalletError::Payreq("the amount is zero".into()));
+    }
+    if p.expires_at < now {
+        return Err(WalletError::Payreq(
+            "the payment request has expired; ask the shop for a new one".into(),
+        ));
+    }
+    links::on_origin(&p.pay_url, &offer.origin)
+        .map_err(|e| WalletError::Payreq(format!("its pay URL: {e}")))?;
+    links::on_origin(&p.fulfillment_url, &offer.origin)
+        .map_err(|e| WalletError::Payreq(format!("its fulfillment URL: {e}")))?;
+    Ok(())
+}
+
+/// The shop's answer must carry the bank's signed ack of this very payment.
+pub fn check_ack(
+    resp: &PaymentResponse,
+    master: &PublicKey,
+    payment_id: &B32,
+    payreq: &PayReq,
+) -> Result<(), WalletError> {
+    let ack = &resp.deposit_ack;
+    if ack.verify(master).is_err()
+        || &ack.body.payment_id != payment_id
+        || ack.body.amount != payreq.amount
+    {
+        return Err(WalletError::Tampered(
+            "the deposit_ack is not the bank's ack of this payment".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// What the wallet keeps of a shop's answer whose ack checked out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckedAnswer {
+    /// The receipt is the shop's, for this payment and amount.
+    pub receipt_ok: bool,
+    /// The link to the goods, if it passed the link rule on `origin`.
+    pub fulfillment_url: Option<String>,
+    /// Why the link was refused, if it was.
+    pub link_refused: Option<String>,
+}
+
+/// Checks the receipt against the shop's key and the link back against the
+/// request's origin (outside input like any other).
+pub fn check_answer(
+    resp: &PaymentResponse,
+    merchant: &PublicKey,
+    payment_id: &B32,
+    payreq: &PayReq,
+    origin: &str,
+) -> CheckedAnswer {
+    let r = &resp.receipt;
+    let receipt_ok = r.verify(merchant).is_ok()
+        && &r.body.payment_id == payment_id
+        && r.body.amount == payreq.amount
+        && r.body.merchant_acc_id == payreq.merchant_acc_id;
+    let (fulfillment_url, link_refused) = match links::on_origin(&resp.fulfillment_url, origin) {
+        Ok(u) => (Some(u), None),
+        Err(e) => (None, Some(format!("the shop's link back was refused: {e}"))),
+    };
+    CheckedAnswer {
+        receipt_ok,
+        fulfillment_url,
+        link_refused,
+    }
+}
