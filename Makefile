@@ -7,13 +7,17 @@ SHELL := /bin/bash
 CHROMEDRIVER ?= $(shell command -v chromedriver 2>/dev/null)
 export CHROMEDRIVER
 
-.PHONY: help setup test test-native test-wasm test-e2e bench-smoke lint run build bench
+.PHONY: help setup test test-native test-wasm test-e2e bench-smoke fuzz-smoke lint run build bench fuzz crash faults
 
 help:
-	@echo "make run    build and start the mint + demo shop, print the URL"
-	@echo "make test   install test tools (idempotent), then run every test"
-	@echo "make setup  only install the toolchain (wasm target, wasm-bindgen, trunk, wasm-pack, chromium)"
-	@echo "make lint   cargo fmt --check and clippy -D warnings"
+	@echo "make run     build and start the mint + demo shop, print the URL"
+	@echo "make test    install test tools (idempotent), then run every test"
+	@echo "make setup   only install the toolchain (wasm target, wasm-bindgen, trunk, wasm-pack, chromium, cargo-afl)"
+	@echo "make lint    cargo fmt --check and clippy -D warnings"
+	@echo "make fuzz    every fuzz target for 10^6 inputs (FUZZ_EXECS to change)"
+	@echo "make crash   the crash-under-load test with 200 kills (CRASH_KILLS to change)"
+	@echo "make faults  the faulty-network test for 300 s (FAULT_SECS to change)"
+	@echo "make bench   the mint load generator (release build)"
 
 setup:
 	@bash scripts/setup.sh
@@ -23,15 +27,21 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p ecash-core -p wallet-wasm -p web-ui --target wasm32-unknown-unknown --all-targets -- -D warnings
 
+# Everything native: unit tests, the mint binary's suites (flows, refusals,
+# the audit's findings, crash under load with 20 kills, 64 concurrent
+# clients), the wallet core against a real mint, fuzz seeds and saved crash
+# inputs replayed. The cross-crate tests (browser, fault proxy, log) run in test-e2e.
 test-native:
 	cargo test --workspace --exclude browser-e2e
 
-# The web wallet end to end: build it with Trunk, then drive real headless
-# Chromium through chromedriver against the real mint-server (tests/browser.rs).
+# Across crates, against the real mint-server binary: the web wallet in
+# headless Chromium (tests/browser.rs, with a hostile shop), two wallets
+# through a fault proxy (tests/faults.rs, 20 s), and the mint's log after
+# every operation (tests/privacy.rs).
 test-e2e:
 	trunk build --release
 	cargo build -p mint-server
-	cargo test -p browser-e2e -- --nocapture
+	cargo test -p browser-e2e -- --nocapture --test-threads=1
 
 # wasm tests in headless Chromium (webdriver.json in each crate sets the flags
 # Chromium needs as root and offline); the script starts and stops the mint
@@ -44,12 +54,27 @@ bench-smoke:
 	cargo build -p mint-server --bins
 	./target/debug/mint-bench --seconds 1 --payments 48 --clients 2 --raw-seconds 0.3 > /dev/null
 
+# Each fuzz target for a few seconds under AFL++ (the long run is make fuzz).
+fuzz-smoke:
+	@bash scripts/fuzz.sh smoke $${FUZZ_SMOKE_SECS:-3}
+
+# The long runs.
+fuzz:
+	@bash scripts/fuzz.sh execs $${FUZZ_EXECS:-1000000}
+
+crash:
+	CRASH_KILLS=$${CRASH_KILLS:-200} cargo test -p mint-server --test crash -- --nocapture
+
+faults:
+	cargo build -p mint-server
+	FAULT_SECS=$${FAULT_SECS:-300} cargo test -p browser-e2e --test faults -- --nocapture
+
 # The load generator on a release build (figures in README.md, "Performance").
 bench:
 	cargo build --release -p mint-server --bins
 	./target/release/mint-bench
 
-test: setup lint test-native test-wasm test-e2e bench-smoke
+test: setup lint test-native test-wasm test-e2e bench-smoke fuzz-smoke
 	@echo "all tests passed"
 
 build:

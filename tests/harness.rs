@@ -1,6 +1,11 @@
-//! Harness for the browser end-to-end tests: the real `mint-server` binary
-//! serving the Trunk-built wallet, chromedriver, and Chromium sessions with
-//! their own profiles. Screenshots go to `target/e2e-screenshots/`.
+//! Harness for the cross-crate tests: the real `mint-server` binary (serving
+//! the Trunk-built wallet when the browser needs it), chromedriver, Chromium
+//! sessions with their own profiles, and an HTTP proxy that injects network
+//! faults or plays a hostile shop ([`proxy`]). Screenshots go to
+//! `target/e2e-screenshots/`.
+
+#[path = "proxy.rs"]
+pub mod proxy;
 
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
@@ -18,7 +23,8 @@ pub fn root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".."))
 }
 
-fn free_port() -> u16 {
+/// A free loopback port (for a server started next).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -36,24 +42,33 @@ fn wait_port(port: u16, what: &str) {
     }
 }
 
-/// A running mint with the built wallet, on a fixed port so it can restart.
+/// A running mint, on a fixed port so it can restart.
 pub struct Mint {
     child: Option<Child>,
     pub url: String,
     port: u16,
     pub data: tempfile::TempDir,
+    args: Vec<String>,
+    wallet: bool,
 }
 
 impl Mint {
     /// Starts `mint-server` (E2E_MINT_BIN, default target/debug/mint-server)
     /// serving `dist/` (E2E_DIST, default the workspace's dist/).
     pub fn start() -> Self {
+        Self::start_with(&[], true)
+    }
+
+    /// Starts `mint-server` with extra flags; `wallet`: serve the built web wallet.
+    pub fn start_with(args: &[&str], wallet: bool) -> Self {
         let data = tempfile::tempdir().expect("tempdir");
         let mut m = Self {
             child: None,
             url: String::new(),
             port: free_port(),
             data,
+            args: args.iter().map(|a| a.to_string()).collect(),
+            wallet,
         };
         m.restart();
         m
@@ -71,6 +86,11 @@ impl Mint {
             .unwrap_or_else(|| root().join("dist"))
     }
 
+    /// The mint's log (stderr of every run so far).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data.path().join("mint.log")).unwrap_or_default()
+    }
+
     /// (Re)starts the mint on the same port and data dir.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "mint already running");
@@ -81,11 +101,16 @@ impl Mint {
             "{} is missing: build it first (make test does: cargo build -p mint-server)",
             bin.display()
         );
-        assert!(
-            dist.join("index.html").exists(),
-            "{} has no index.html: build the wallet first (make test does: trunk build --release)",
-            dist.display()
-        );
+        let web_dir = if self.wallet {
+            assert!(
+                dist.join("index.html").exists(),
+                "{} has no index.html: build the wallet first (make test does: trunk build --release)",
+                dist.display()
+            );
+            dist
+        } else {
+            PathBuf::from("/nonexistent")
+        };
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -99,8 +124,9 @@ impl Mint {
             ])
             .arg(self.data.path())
             .args(["--demo-faucet", "--web-dir"])
-            .arg(dist)
+            .arg(web_dir)
             .args(["--rate-limit", "100000", "--rate-burst", "100000"])
+            .args(&self.args)
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
@@ -111,7 +137,7 @@ impl Mint {
             match lines.next() {
                 Some(Ok(l)) if l.starts_with("mint-server listening on ") => break,
                 Some(Ok(_)) => {}
-                _ => panic!("mint-server exited before listening"),
+                _ => panic!("mint-server exited before listening:\n{}", self.log()),
             }
         }
         std::thread::spawn(move || for _ in lines {});
@@ -144,6 +170,9 @@ pub struct Driver {
 impl Driver {
     /// Starts chromedriver (CHROMEDRIVER, default `chromedriver` on PATH).
     pub fn start() -> Self {
+        // Two rustls crypto providers are linked in (fantoccini's, reqwest's):
+        // pick one, or the first TLS client built panics.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let port = free_port();
         let bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
         let child = Command::new(&bin)

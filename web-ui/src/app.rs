@@ -20,11 +20,16 @@ fn take_url_inputs(state: AppState) {
     let Ok(hash) = window.location().hash() else {
         return;
     };
-    if let Some(p) = wallet_wasm::links::fragment_value(&hash, "payreq") {
+    let payreq = wallet_wasm::links::fragment_value(&hash, "payreq");
+    let token = wallet_wasm::links::fragment_value(&hash, "token");
+    if let Some(p) = &payreq {
         state.payreq_input.set(p.trim().to_owned());
     }
-    if let Some(t) = wallet_wasm::links::fragment_value(&hash, "token") {
+    if let Some(t) = &token {
         state.token_input.set(t.trim().to_owned());
+    }
+    if payreq.is_some() || token.is_some() {
+        state.arrivals.update(|n| *n += 1);
     }
     if !hash.is_empty()
         && let Ok(history) = window.history()
@@ -57,8 +62,34 @@ pub fn register_protocol_handler() -> bool {
     }
 }
 
+/// A link followed while the wallet is open changes only the fragment: take
+/// what it brings and show the screen for it.
+fn listen_for_links(state: AppState) {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let on_change = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || {
+        take_url_inputs(state);
+        if crate::state::wallet().is_none() {
+            return;
+        }
+        if !state.payreq_input.get_untracked().is_empty() {
+            state.screen.set(Screen::Pay);
+        } else if !state.token_input.get_untracked().is_empty() {
+            state.screen.set(Screen::Receive);
+        }
+    });
+    let _ = window.add_event_listener_with_callback(
+        "hashchange",
+        wasm_bindgen::JsCast::unchecked_ref(on_change.as_ref()),
+    );
+    // Lives as long as the page.
+    on_change.forget();
+}
+
 async fn start(state: AppState) {
     take_url_inputs(state);
+    listen_for_links(state);
     let store = match IndexedDbStore::open(DB_NAME).await {
         Ok(s) => s,
         Err(e) => {

@@ -109,6 +109,8 @@ pub struct AppState {
     pub payreq_input: RwSignal<String>,
     /// A transfer token handed over in the URL.
     pub token_input: RwSignal<String>,
+    /// Bumped whenever a link hands over a payment request or token.
+    pub arrivals: RwSignal<u32>,
     /// The seed phrase, only while the backup screen shows it.
     pub seed: RwSignal<Option<String>>,
 }
@@ -127,6 +129,7 @@ impl AppState {
             info: RwSignal::new(Info::default()),
             payreq_input: RwSignal::new(String::new()),
             token_input: RwSignal::new(String::new()),
+            arrivals: RwSignal::new(0),
             seed: RwSignal::new(None),
         }
     }

@@ -106,7 +106,7 @@ pub fn check_answer(
         && r.body.merchant_acc_id == payreq.merchant_acc_id;
     let (fulfillment_url, link_refused) = match links::on_origin(&resp.fulfillment_url, origin) {
         Ok(u) => (Some(u), None),
-        Err(e) => (None, Some(format!("the shop's link back was refused: {e}"))),
+        Err(e) => (None, Some(e.to_string())),
     };
     CheckedAnswer {
         receipt_ok,

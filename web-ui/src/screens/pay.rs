@@ -37,7 +37,13 @@ pub fn Pay() -> impl IntoView {
             }
         });
     };
-    load();
+    // On arrival, and again whenever a link brings another request.
+    Effect::new(move |_| {
+        state.arrivals.get();
+        payreq.set(None);
+        paid.set(None);
+        load();
+    });
     let confirm = move |_| {
         let Some(p) = payreq.get_untracked() else {
             return;
@@ -78,7 +84,7 @@ pub fn Pay() -> impl IntoView {
                         (None, why) => state.say(
                             Tone::Error,
                             format!(
-                                "Paid, and the shop's signed receipt checks out, but the wallet will not follow the shop's link back: {}. Your receipt is in History.",
+                                "Paid, and the shop's signed receipt checks out, but the wallet will not follow the shop's link back ({}). Your receipt is in History.",
                                 why.unwrap_or("the shop gave no usable link")
                             ),
                         ),
