@@ -177,6 +177,7 @@ pub fn seeds(h: &Harness) -> BTreeMap<&'static str, Vec<Vec<u8>>> {
             "payment_answer",
             vec![j(&PaymentResponse {
                 receipt,
+                merchant_public_key: h.merchant.0.public(),
                 deposit_ack: ack,
                 fulfillment_url: h.payreq.fulfillment_url.clone(),
             })],

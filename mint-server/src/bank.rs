@@ -19,6 +19,7 @@ use ecash_core::{
 };
 use ecash_core::{blind_rsa, envelope};
 
+use crate::in_flight::InFlight;
 use crate::keys::{DenomKey, KeyState, MintKeys};
 use crate::storage::*;
 
@@ -118,6 +119,10 @@ pub struct Bank {
     metrics: Metrics,
     /// Spent lists by key id; one build serves every client until it is stale.
     spent_lists: Mutex<HashMap<B32, CachedList>>,
+    /// Accounts a withdrawal is being signed for.
+    busy_accounts: InFlight<String>,
+    /// Coins an exchange or deposit is spending.
+    busy_coins: InFlight<B32>,
 }
 
 /// Unix seconds now.
@@ -130,6 +135,13 @@ pub fn unix_now() -> u64 {
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> ApiError {
     ApiError::new(code, msg)
+}
+
+fn in_progress(what: &str) -> ApiError {
+    err(
+        ErrorCode::InProgress,
+        format!("another request is working on {what} right now; retry shortly"),
+    )
 }
 
 impl From<StorageError> for ApiError {
@@ -189,6 +201,8 @@ impl Bank {
             signing_pool,
             metrics: Metrics::default(),
             spent_lists: Mutex::new(HashMap::new()),
+            busy_accounts: InFlight::default(),
+            busy_coins: InFlight::default(),
         })
     }
 
@@ -279,10 +293,7 @@ impl Bank {
             &req.body.label,
             unix_now(),
         ) {
-            Ok(()) => {
-                tracing::info!(account = %id, "account registered");
-                Ok(AccountCreated { account_id: id })
-            }
+            Ok(()) => Ok(AccountCreated { account_id: id }),
             Err(StorageError::AccountExists) => Ok(AccountCreated { account_id: id }),
             Err(e) => Err(e.into()),
         }
@@ -458,6 +469,12 @@ impl Bank {
         let now = unix_now();
         let state = self.keys.current();
         let keys = self.signable(&state, &body.coins, now)?;
+        // One withdrawal of an account signs at a time: a second one sees the
+        // first's debit in the balance check below, before any signing.
+        let _held = self
+            .busy_accounts
+            .take(std::slice::from_ref(&body.account_id))
+            .ok_or_else(|| in_progress("this account"))?;
         let total = Self::blinded_total(&keys)?;
         if total != body.amount.value {
             return Err(err(
@@ -492,7 +509,6 @@ impl Bank {
             response_json: to_json(&response)?,
             now,
         })?;
-        tracing::info!(account = %body.account_id, coins = body.coins.len(), amount = total, "withdrawal");
         parse_stored(&stored.response_json)
     }
 
@@ -617,6 +633,11 @@ impl Bank {
                 "coins do not add up to the payment amount",
             ));
         }
+        let serials: Vec<B32> = checked.iter().map(|c| c.coin.serial).collect();
+        let _held = self
+            .busy_coins
+            .take(&serials)
+            .ok_or_else(|| in_progress("these coins"))?;
         let ack = Signed::sign(
             DepositAck {
                 result: "accepted".into(),
@@ -641,7 +662,6 @@ impl Bank {
             ack_json: to_json(&ack)?,
             now,
         })?;
-        tracing::info!(merchant = %body.merchant_acc_id, coins = checked.len(), amount = info.amount.value, "deposit");
         parse_stored(&record.ack_json)
     }
 
@@ -667,7 +687,12 @@ impl Bank {
         }
         // Spent coins are refused before any signing, so a spent coin cannot
         // buy private-key work; the commit below checks again atomically.
+        // Coins another request is spending wait for it.
         let serials: Vec<B32> = checked.iter().map(|c| c.coin.serial).collect();
+        let _held = self
+            .busy_coins
+            .take(&serials)
+            .ok_or_else(|| in_progress("these coins"))?;
         let spent: Vec<B32> = self
             .storage
             .spent(&serials)?
@@ -691,11 +716,6 @@ impl Bank {
             response_json: to_json(&response)?,
             now,
         })?;
-        tracing::info!(
-            coins_in = req.coins.len(),
-            coins_out = req.outputs.len(),
-            "exchange"
-        );
         parse_stored(&stored.response_json)
     }
 

@@ -172,6 +172,7 @@ impl MintKeys {
                     currency: schedule.currency.clone(),
                     master_public_key: master.public(),
                     encryption_key: RsaPublicKeyData::from_key(&encryption.to_public_key()),
+                    period_secs: schedule.withdraw_period,
                     denominations: vec![],
                     issued_at: now,
                 },
@@ -213,6 +214,22 @@ impl MintKeys {
         let denom_dir = self.dir.join("denominations");
         let mut records = load_records(&denom_dir, s.withdraw_period)?;
         records.retain(|(info, _)| info.value.currency == s.currency);
+        // The signed set ties each key's window to its period index and the
+        // period length: keys made with another length cannot be published.
+        if let Some((info, _)) = records.iter().find(|(info, _)| {
+            info.deposit_until >= now
+                && (info.withdraw_from != info.period.saturating_mul(s.withdraw_period)
+                    || info.withdraw_until
+                        != info.withdraw_from.saturating_add(s.withdraw_period - 1))
+        }) {
+            return Err(KeyError::Config(format!(
+                "key {} was made for withdraw periods of {} s, not {} s: keep the old \
+                 --withdraw-period-secs until its keys expire, or use a new data dir",
+                info.key_id,
+                info.withdraw_until.saturating_sub(info.withdraw_from) + 1,
+                s.withdraw_period
+            )));
+        }
 
         let period = now / s.withdraw_period;
         let mut created = false;
@@ -280,6 +297,7 @@ impl MintKeys {
             currency: s.currency.clone(),
             master_public_key: self.master.public(),
             encryption_key: RsaPublicKeyData::from_key(&self.encryption.to_public_key()),
+            period_secs: s.withdraw_period,
             denominations,
             issued_at: now,
         };

@@ -4,12 +4,15 @@
 //! - [`keys`]: master, envelope and denomination keys, rotation;
 //! - [`storage`]: the books behind a trait, SQLite by default;
 //! - [`bank`]: the flows (withdraw, deposit, exchange, proofs, restore);
-//! - [`api`]: thin HTTP handlers, JSON errors, limits;
+//! - [`in_flight`]: accounts and coins requests are working on right now;
+//! - [`api`]: thin HTTP handlers, JSON errors, limits (per client, behind
+//!   trusted proxies), security headers (CSP), the access log;
 //! - [`shop`]: the demo merchant under `/shop`.
 
 pub mod api;
 pub mod bank;
 pub mod config;
+pub mod in_flight;
 pub mod keys;
 pub mod shop;
 pub mod signer;
@@ -97,6 +100,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
             &config.data_dir,
             &public_url,
             config.payreq_ttl_secs,
+            config.request_timeout_secs,
         )?))
     } else {
         None

@@ -52,7 +52,17 @@ fn f1_every_page_carries_a_strict_content_security_policy() {
         assert!(wallet.contains(part), "wallet CSP lacks {part}: {wallet}");
     }
     assert!(!wallet.contains("unsafe-inline"), "{wallet}");
-    for path in ["/shop", "/shop/item/haiku"] {
+    assert!(
+        wallet.contains("frame-src 'self'"),
+        "the embedding example frames the wallet"
+    );
+    // Any spelling of a shop path gets the shop's policy (set by its handlers).
+    for path in [
+        "/shop",
+        "/shop/item/haiku",
+        "/%73hop/item/haiku",
+        "/shop/%69tem/haiku",
+    ] {
         let r = get(path);
         let csp = header(&r, "content-security-policy");
         assert!(
@@ -177,6 +187,21 @@ fn f4_one_order_takes_exactly_one_payment() {
             .collect();
         let won: Vec<_> = payers.iter().filter(|(_, _, r)| r.is_ok()).collect();
         assert_eq!(won.len(), 1, "round {round}: exactly one payment is taken");
+        // The loser, retrying once the winner is done, is refused for good.
+        for (coins, _, r) in &payers {
+            if r.is_err() {
+                let (again, _) = c.payment(
+                    coins,
+                    &payreq.merchant_acc_id,
+                    &payreq.payreq_id,
+                    &payreq.description,
+                );
+                let e = c
+                    .post::<_, PaymentResponse>(&path, &again)
+                    .expect_err("paid already");
+                assert_eq!(e.error.code, ErrorCode::OrderTaken);
+            }
+        }
         for (coins, pid, r) in &payers {
             match r {
                 Ok(resp) => {
@@ -184,8 +209,15 @@ fn f4_one_order_takes_exactly_one_payment() {
                     assert!(c.spent(coins).iter().all(|s| *s));
                 }
                 Err(e) => {
+                    // Refused before its coins were touched: at once
+                    // (order_taken), or told to retry while the other payment
+                    // is at the bank (in_progress), then refused.
                     assert_eq!(e.status, 409, "{:?}", e.error);
-                    assert_eq!(e.error.code, ErrorCode::OrderTaken);
+                    assert!(
+                        matches!(e.error.code, ErrorCode::OrderTaken | ErrorCode::InProgress),
+                        "{:?}",
+                        e.error
+                    );
                     assert!(
                         c.spent(coins).iter().all(|s| !s),
                         "round {round}: the refused payer keeps its coins"
@@ -402,6 +434,25 @@ fn f10_item_pages_create_no_orders() {
         .expect("order");
     assert!(r.status().is_success(), "{}", r.status());
     assert_eq!(shop_orders(&mint), before + 1);
+    // Another site's form cannot make orders.
+    for (name, value) in [
+        ("sec-fetch-site", "cross-site"),
+        ("origin", "https://evil.example"),
+    ] {
+        let r = http
+            .post(format!("{}/shop/item/haiku/order", mint.url))
+            .header(name, value)
+            .send()
+            .expect("order");
+        assert_eq!(r.status().as_u16(), 400, "{name}: {value}");
+    }
+    let r = http
+        .post(format!("{}/shop/item/haiku/order", mint.url))
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .expect("order");
+    assert!(r.status().is_success());
+    assert_eq!(shop_orders(&mint), before + 2);
 }
 
 /// Finding 6 (the server's half): the access log holds no query string
@@ -409,6 +460,13 @@ fn f10_item_pages_create_no_orders() {
 #[test]
 fn f6_access_log_holds_no_query_strings() {
     let mint = Mint::start(&[]);
+    let c = mint.client();
+    let a = c.register("a");
+    c.faucet(&a, 1000);
+    let coins = c.withdraw(&a, 137);
+    let m = c.register("m");
+    let (p, _) = c.payment(&coins, &m.id, "o", "d");
+    c.deposit(&m, &p).expect("deposit");
     let http = reqwest::blocking::Client::new();
     let secret = "ecash1SECRETTOKENabcdef";
     for path in [
@@ -431,6 +489,8 @@ fn f6_access_log_holds_no_query_strings() {
             "a client address in the log: {line}"
         );
     }
+    // Nor amounts or coin counts that could match a withdrawal to a payment.
+    assert!(!log.contains("amount=") && !log.contains("coins="), "{log}");
     // Timestamps to the second (no fraction).
     let first = log.lines().find(|l| l.contains("GET /keys")).expect("line");
     let stamp = first.split_whitespace().next().expect("stamp");
@@ -471,4 +531,141 @@ fn spent_lists_are_public_signed_and_complete() {
         .get::<serde_json::Value>("/keys/not-a-key/spent")
         .expect_err("bad id");
     assert_eq!(e.status, 400);
+}
+
+/// Finding 3 (outside review): concurrent requests against one balance or
+/// one coin sign once; the others are refused before any signing.
+#[test]
+fn f3_concurrent_requests_for_one_balance_or_coin_sign_once() {
+    let mint = Mint::start(&["--metrics"]);
+    let c = mint.client();
+    let a = c.register("a");
+    c.faucet(&a, 64);
+    let before = c.metric("mint_blind_signatures_total");
+    let barrier = Arc::new(Barrier::new(16));
+    let withdrawals: Vec<bool> = (0..16)
+        .map(|_| {
+            let (url, barrier) = (mint.url.clone(), barrier.clone());
+            let key = ecash_core::Keypair::from_secret_bytes(&a.key.secret_bytes());
+            let id = a.id.clone();
+            std::thread::spawn(move || {
+                let c = Client::connect(&url);
+                let me = Account { key, id };
+                let (req, _) = c.withdraw_request(&me, 64);
+                barrier.wait();
+                c.post::<_, BlindSignatures>("/withdraw", &req).is_ok()
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().expect("thread"))
+        .collect();
+    assert_eq!(withdrawals.iter().filter(|ok| **ok).count(), 1);
+    let signed = c.metric("mint_blind_signatures_total") - before;
+    assert_eq!(
+        signed, 1,
+        "64 is one coin, signed once; all signed {signed}"
+    );
+
+    // One coin, sixteen exchanges of it at once.
+    c.faucet(&a, 256);
+    let coins = c.withdraw(&a, 256);
+    let before = c.metric("mint_blind_signatures_total");
+    let barrier = Arc::new(Barrier::new(16));
+    let exchanges: Vec<bool> = (0..16)
+        .map(|_| {
+            let (url, barrier, coins) = (mint.url.clone(), barrier.clone(), coins.clone());
+            std::thread::spawn(move || {
+                let c = Client::connect(&url);
+                let outputs: Vec<BlindedCoin> = c
+                    .blind(128)
+                    .into_iter()
+                    .chain(c.blind(128))
+                    .map(|p| p.blinded)
+                    .collect();
+                let req = ExchangeRequest {
+                    request_id: Fixed(random32()),
+                    coins,
+                    outputs,
+                };
+                barrier.wait();
+                c.post::<_, BlindSignatures>("/exchange", &req).is_ok()
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().expect("thread"))
+        .collect();
+    assert_eq!(exchanges.iter().filter(|ok| **ok).count(), 1);
+    let signed = c.metric("mint_blind_signatures_total") - before;
+    assert_eq!(
+        signed, 2,
+        "one exchange into two coins; all signed {signed}"
+    );
+}
+
+/// Finding 4 (outside review): a copy of a payment with a junk wrapped key
+/// (the same payment id) cannot free the order while the real payment is
+/// being deposited: the order is never paid twice, and no answer is a 5xx.
+#[test]
+fn f4_a_twin_payment_cannot_free_an_order_being_paid() {
+    let mint = Mint::start(&[]);
+    let c = mint.client();
+    for round in 0..8 {
+        let payreq: PayReq = c
+            .post("/shop/api/orders", &serde_json::json!({"item_id": "haiku"}))
+            .expect("order");
+        let path = payreq
+            .pay_url
+            .strip_prefix(&c.url)
+            .expect("on this server")
+            .to_owned();
+        let buyer = c.register(&format!("buyer {round}"));
+        c.faucet(&buyer, 50);
+        let coins_p = c.withdraw(&buyer, 25);
+        let coins_q = c.withdraw(&buyer, 25);
+        let pay = |coins: &[ecash_core::Coin]| {
+            c.payment(
+                coins,
+                &payreq.merchant_acc_id,
+                &payreq.payreq_id,
+                &payreq.description,
+            )
+            .0
+        };
+        let p = pay(&coins_p);
+        let mut twin = p.clone();
+        twin.sealed_coins.wrapped_key.0[5] ^= 0xff;
+        assert_eq!(twin.payment_id(), p.payment_id());
+        let q = pay(&coins_q);
+        let barrier = Arc::new(Barrier::new(3));
+        let send = |payment: Payment, delay_ms: u64| {
+            let (url, path, barrier) = (mint.url.clone(), path.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let c = Client::connect(&url);
+                barrier.wait();
+                std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+                c.post::<_, PaymentResponse>(&path, &payment)
+                    .map(|_| ())
+                    .map_err(|e| (e.status, e.error.code))
+            })
+        };
+        let threads = [send(p, 0), send(twin, 0), send(q, 3)];
+        let results: Vec<_> = threads
+            .into_iter()
+            .map(|t| t.join().expect("thread"))
+            .collect();
+        for (status, code) in results.iter().filter_map(|r| r.as_ref().err()) {
+            assert!(*status < 500, "round {round}: {status} {code:?}");
+        }
+        let paid_p = c.spent(&coins_p).iter().all(|s| *s);
+        let paid_q = c.spent(&coins_q).iter().all(|s| *s);
+        assert!(
+            !(paid_p && paid_q),
+            "round {round}: the order was paid twice: {results:?}"
+        );
+        // Whoever was deposited got the receipt; the other kept its coins.
+        assert_eq!(paid_p, results[0].is_ok(), "round {round}: {results:?}");
+        assert_eq!(paid_q, results[2].is_ok(), "round {round}: {results:?}");
+    }
 }

@@ -59,11 +59,26 @@ pub enum ErrorCode {
     Internal,
     /// An upstream service (the bank, for the shop) is unreachable.
     Unavailable,
-    /// The order is paid, or being paid, with another payment.
+    /// The order is paid with another payment.
     OrderTaken,
+    /// Another request is working on the same account, coins or order right
+    /// now; retry shortly (the answer then is that request's, or a fresh one).
+    InProgress,
 }
 
 impl ErrorCode {
+    /// Whether the same request may succeed later as it is.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            Self::InProgress
+                | Self::RateLimited
+                | Self::Timeout
+                | Self::Unavailable
+                | Self::Internal
+        )
+    }
+
     /// The HTTP status that carries this code.
     pub fn http_status(self) -> u16 {
         match self {
@@ -80,7 +95,11 @@ impl ErrorCode {
             Self::InsufficientFunds => 402,
             Self::WrongMerchant | Self::BadPayerCode | Self::FaucetDisabled => 403,
             Self::UnknownAccount | Self::NotFound => 404,
-            Self::AccountExists | Self::CoinSpent | Self::RequestIdReused | Self::OrderTaken => 409,
+            Self::AccountExists
+            | Self::CoinSpent
+            | Self::RequestIdReused
+            | Self::OrderTaken
+            | Self::InProgress => 409,
             Self::KeyExpired => 410,
             Self::PayloadTooLarge => 413,
             Self::RateLimited => 429,
@@ -120,6 +139,7 @@ impl ErrorCode {
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
             Self::OrderTaken => "order_taken",
+            Self::InProgress => "in_progress",
         }
     }
 }
@@ -184,6 +204,7 @@ mod tests {
             Internal,
             Unavailable,
             OrderTaken,
+            InProgress,
         ] {
             assert_eq!(
                 serde_json::to_value(c).expect("ser"),

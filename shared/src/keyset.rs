@@ -51,10 +51,19 @@ pub enum KeySetError {
         /// The period index shown twice, or the later of two overlapping periods.
         period: u64,
     },
-    /// A key's windows are out of order (withdraw_from after withdraw_until,
-    /// or withdraw_until after deposit_until).
-    #[error("key {0} has its validity windows out of order")]
+    /// A key's windows are not its period's: `withdraw_from` must be
+    /// `period × period_secs`, the withdraw window one period long, and the
+    /// deposit window no shorter.
+    #[error("key {0} has windows that are not those of its period")]
     BadWindows(B32),
+    /// The set's period length is zero, or not the one this wallet saw before.
+    #[error("the key set's period length is {got} s; expected {expected} s")]
+    PeriodLength {
+        /// The length in the set.
+        got: u64,
+        /// The length seen before (0: any positive length).
+        expected: u64,
+    },
     /// The key for a value and period is not the one this wallet saw before.
     #[error("the key for value {value} in period {period} changed from {seen} to {got}")]
     KeyChanged {
@@ -173,6 +182,9 @@ pub struct KeySet {
     pub master_public_key: PublicKey,
     /// The bank's RSA-OAEP encryption key for sealed envelopes.
     pub encryption_key: RsaPublicKeyData,
+    /// Length of a withdraw period, seconds: key `period` p signs from
+    /// `p × period_secs` for one period, so a period index is a time, not a label.
+    pub period_secs: u64,
     /// All denomination keys not yet past `deposit_until`.
     pub denominations: Vec<DenominationKey>,
     /// When this set was signed.
@@ -186,46 +198,52 @@ impl Canonical for KeySet {
             .str(self.currency.as_str())
             .fixed(&self.master_public_key.0.0);
         self.encryption_key.encode_fields(e);
-        e.list(&self.denominations).u64(self.issued_at);
+        e.u64(self.period_secs)
+            .list(&self.denominations)
+            .u64(self.issued_at);
     }
 }
 
-/// Refuses two keys of one value with the same period index, or with
-/// overlapping withdraw windows (a later period must also start later).
-fn check_one_key_per_period(keys: &[DenominationKey]) -> Result<(), KeySetError> {
-    let mut by_value: BTreeMap<u64, Vec<&DenominationKey>> = BTreeMap::new();
-    for d in keys {
-        by_value.entry(d.value.value).or_default().push(d);
+/// Ties every key to the time its period index names (`withdraw_from =
+/// period × period_secs`, a withdraw window one period long, a deposit
+/// window no shorter), and refuses two keys of one value in one period. A
+/// key made for one user would need a period of its own, that is a time of
+/// its own: it cannot stand beside the honest key of the same moment.
+fn check_periods(period_secs: u64, keys: &[DenominationKey]) -> Result<(), KeySetError> {
+    if period_secs == 0 {
+        return Err(KeySetError::PeriodLength {
+            got: 0,
+            expected: 0,
+        });
     }
-    for (value, mut ks) in by_value {
-        // Well-formed windows first: then consecutive periods that do not
-        // overlap leave no two windows of one value overlapping at all.
-        if let Some(d) = ks
-            .iter()
-            .find(|d| d.withdraw_from > d.withdraw_until || d.withdraw_until > d.deposit_until)
+    let mut seen = std::collections::BTreeSet::new();
+    for d in keys {
+        let from = d.period.checked_mul(period_secs);
+        let until = from.and_then(|f| f.checked_add(period_secs - 1));
+        if from != Some(d.withdraw_from)
+            || until != Some(d.withdraw_until)
+            || d.deposit_until < d.withdraw_until
         {
             return Err(KeySetError::BadWindows(d.key_id));
         }
-        ks.sort_by_key(|d| d.period);
-        for pair in ks.windows(2) {
-            let (a, b) = (pair[0], pair[1]);
-            if a.period == b.period || a.withdraw_until >= b.withdraw_from {
-                return Err(KeySetError::DuplicatePeriod {
-                    value,
-                    period: b.period,
-                });
-            }
+        if !seen.insert((d.value.value, d.period)) {
+            return Err(KeySetError::DuplicatePeriod {
+                value: d.value.value,
+                period: d.period,
+            });
         }
     }
     Ok(())
 }
 
-/// What a wallet remembers of the key sets it accepted: for each value and
-/// period index, the key id it saw.
+/// What a wallet remembers of the key sets it accepted: the period length,
+/// and for each value and period the key it saw (until that key expires).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SeenKeys {
-    /// `(value, period)` to key id.
-    pub keys: BTreeMap<(u64, u64), B32>,
+    /// The period length of the sets seen (none yet: `None`).
+    pub period_secs: Option<u64>,
+    /// `(value, period)` to (key id, `deposit_until`).
+    pub keys: BTreeMap<(u64, u64), (B32, u64)>,
 }
 
 /// One remembered key, as stored.
@@ -234,30 +252,44 @@ struct SeenKey {
     value: u64,
     period: u64,
     key_id: B32,
+    deposit_until: u64,
+}
+
+/// [`SeenKeys`] as stored.
+#[derive(Serialize, Deserialize)]
+struct SeenKeysRecord {
+    period_secs: Option<u64>,
+    keys: Vec<SeenKey>,
 }
 
 impl Serialize for SeenKeys {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let list: Vec<SeenKey> = self
-            .keys
-            .iter()
-            .map(|(&(value, period), &key_id)| SeenKey {
-                value,
-                period,
-                key_id,
-            })
-            .collect();
-        list.serialize(s)
+        SeenKeysRecord {
+            period_secs: self.period_secs,
+            keys: self
+                .keys
+                .iter()
+                .map(|(&(value, period), &(key_id, deposit_until))| SeenKey {
+                    value,
+                    period,
+                    key_id,
+                    deposit_until,
+                })
+                .collect(),
+        }
+        .serialize(s)
     }
 }
 
 impl<'de> Deserialize<'de> for SeenKeys {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let list = Vec::<SeenKey>::deserialize(d)?;
+        let r = SeenKeysRecord::deserialize(d)?;
         Ok(Self {
-            keys: list
+            period_secs: r.period_secs,
+            keys: r
+                .keys
                 .into_iter()
-                .map(|k| ((k.value, k.period), k.key_id))
+                .map(|k| ((k.value, k.period), (k.key_id, k.deposit_until)))
                 .collect(),
         })
     }
@@ -292,8 +324,8 @@ impl VerifiedKeySet {
     /// Verifies `signed` against the pinned master key and parses every key.
     /// Refuses an unsigned or re-signed set, a foreign master key, a key whose
     /// id does not match, values that are not powers of two of the currency,
-    /// and more than one key per value and period (or overlapping withdraw
-    /// windows of one value), which is how a bank would tag one user.
+    /// keys whose windows are not their period's, and more than one key per
+    /// value and period: how a bank would tag one user.
     pub fn verify(signed: &SignedKeySet, pinned_master: &PublicKey) -> Result<Self, KeySetError> {
         let set = &signed.body;
         if &set.master_public_key != pinned_master {
@@ -325,7 +357,7 @@ impl VerifiedKeySet {
                 },
             );
         }
-        check_one_key_per_period(&set.denominations)?;
+        check_periods(set.period_secs, &set.denominations)?;
         Ok(Self {
             set: set.clone(),
             encryption_key,
@@ -333,13 +365,20 @@ impl VerifiedKeySet {
         })
     }
 
-    /// Checks this set against the keys a wallet saw before (value and period
-    /// to key id) and records the new ones. A key that differs from the one
-    /// seen for its value and period is refused: the bank is showing this
-    /// wallet another key than before, which is how it would tag it.
-    pub fn check_seen(&self, seen: &mut SeenKeys) -> Result<(), KeySetError> {
+    /// Checks this set against what a wallet saw before (the period length,
+    /// and the key of each value and period) and records it; forgets keys
+    /// past their deposit window at `now`. A different key for a value and
+    /// period already seen is refused: the bank is showing this wallet
+    /// another key than before, which is how it would tag it.
+    pub fn check_seen(&self, seen: &mut SeenKeys, now: u64) -> Result<(), KeySetError> {
+        let len = self.set.period_secs;
+        if let Some(expected) = seen.period_secs
+            && expected != len
+        {
+            return Err(KeySetError::PeriodLength { got: len, expected });
+        }
         for d in &self.set.denominations {
-            if let Some(prev) = seen.keys.get(&(d.value.value, d.period))
+            if let Some((prev, _)) = seen.keys.get(&(d.value.value, d.period))
                 && *prev != d.key_id
             {
                 return Err(KeySetError::KeyChanged {
@@ -350,13 +389,13 @@ impl VerifiedKeySet {
                 });
             }
         }
+        seen.period_secs = Some(len);
         for d in &self.set.denominations {
-            seen.keys.insert((d.value.value, d.period), d.key_id);
+            seen.keys
+                .insert((d.value.value, d.period), (d.key_id, d.deposit_until));
         }
-        // Forget periods no key of this set reaches back to: the memory stays small.
-        if let Some(oldest) = self.set.denominations.iter().map(|d| d.period).min() {
-            seen.keys.retain(|(_, p), _| *p >= oldest);
-        }
+        // A key past its deposit window signs and accepts nothing any more.
+        seen.keys.retain(|_, (_, until)| *until >= now);
         Ok(())
     }
 

@@ -323,6 +323,11 @@ impl Canonical for Receipt {
 pub struct PaymentResponse {
     /// The shop's signed receipt.
     pub receipt: Signed<Receipt>,
+    /// The key the receipt is signed with. Account ids are hashes of their
+    /// keys ([`account_id`]), so the payer checks it against the payment
+    /// request's merchant account without asking the bank, which would show
+    /// the bank whom the payer just paid.
+    pub merchant_public_key: PublicKey,
     /// The bank's signed ack the receipt rests on.
     pub deposit_ack: Signed<DepositAck>,
     /// Where the goods are.

@@ -97,6 +97,7 @@ fn sample_keyset(master: &Keypair) -> KeySet {
         currency: demo(),
         master_public_key: master.public(),
         encryption_key: enc,
+        period_secs: 101,
         denominations: vec![d],
         issued_at: 1,
     }

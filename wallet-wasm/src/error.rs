@@ -108,7 +108,9 @@ impl WalletError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Unreachable { .. } | Self::BadAnswer { .. } | Self::Tampered(_) => true,
-            Self::Refused { status, .. } => *status >= 500 || *status == 429,
+            Self::Refused { status, error, .. } => {
+                *status >= 500 || *status == 429 || error.code.is_retryable()
+            }
             Self::Interrupted { source, .. } => source.is_transient(),
             _ => false,
         }

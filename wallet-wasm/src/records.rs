@@ -126,6 +126,10 @@ pub enum OpKind {
         outputs: Vec<Derivation>,
         /// Why.
         purpose: ExchangePurpose,
+        /// For a reclaim: the payment its coins were in. If the shop
+        /// deposited it after all, the bank's proof is fetched with it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reclaims: Option<Box<ReclaimedPayment>>,
     },
     /// A payment posted to a shop.
     Pay {
@@ -166,6 +170,21 @@ impl Event {
         let url = crate::links::on_origin(url, &origin).ok()?;
         crate::links::with_fragment(&url, "payment_id", &payment_id.to_b64()).ok()
     }
+}
+
+/// A payment whose coins a reclaim takes back: kept until the reclaim is
+/// done, so a shop that refuses a payment and deposits it anyway leaves the
+/// payer the bank's proof rather than nothing.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReclaimedPayment {
+    /// What was paid.
+    pub payreq: PayReq,
+    /// The origin the request came from.
+    pub origin: String,
+    /// The payment's id.
+    pub payment_id: B32,
+    /// Its payer code, to prove it.
+    pub payer_code: Bytes,
 }
 
 impl OpKind {

@@ -1,6 +1,8 @@
 //! The audit's findings against the real wallet core and a real mint (bank
 //! and demo shop), with a hostile shop or bank played by rewriting real
 //! answers. Numbers are the findings' numbers in the audit.
+// Native: these start the mint in-process and use SQLite files.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 
@@ -9,7 +11,7 @@ use std::time::Duration;
 use common::*;
 use ecash_core::keyset::RsaPublicKeyData;
 use ecash_core::messages::PayReq;
-use ecash_core::{B32, DenominationKey, Keypair, Signed, SignedKeySet};
+use ecash_core::{B32, DenominationKey, KeySet, Keypair, Signed, SignedKeySet};
 use wallet_wasm::records::Event;
 use wallet_wasm::{Offer, Wallet};
 
@@ -133,6 +135,14 @@ async fn f2_the_wallet_never_shows_the_bank_its_coins() {
     other.receive(&token).await.expect("receive");
     let held: Vec<B32> = w.coins().iter().map(|r| r.coin.serial).collect();
     let phrase = w.seed_phrase();
+
+    // Paying asked the bank nothing about the merchant (that would show the
+    // bank whom this wallet just paid): the shop's key comes with its answer.
+    let asked = w.transport().requests.borrow().clone();
+    assert!(
+        !asked.iter().any(|u| u.contains("/public-key")),
+        "the wallet asked the bank about the merchant: {asked:?}"
+    );
     drop(w);
 
     // What a wallet does on every start.
@@ -174,10 +184,7 @@ async fn f2_the_wallet_never_shows_the_bank_its_coins() {
 }
 
 /// The key set the mint serves, re-signed with its master key after `edit`.
-async fn forged_key_set(
-    mint: &Mint,
-    edit: impl FnOnce(&mut Vec<DenominationKey>),
-) -> serde_json::Value {
+async fn forged_key_set(mint: &Mint, edit: impl FnOnce(&mut KeySet)) -> serde_json::Value {
     let secret =
         std::fs::read_to_string(mint.dir.path().join("keys/master.key")).expect("master key");
     let master = Keypair::from_secret_bytes(&B32::from_b64(secret.trim()).expect("b64").0);
@@ -188,7 +195,7 @@ async fn forged_key_set(
         .await
         .expect("key set");
     let mut set = signed.body;
-    edit(&mut set.denominations);
+    edit(&mut set);
     serde_json::to_value(Signed::sign(set, &master)).expect("json")
 }
 
@@ -213,7 +220,7 @@ async fn f5_a_key_made_for_one_wallet_is_refused() {
     let (mut w, _) = funded(&mint, dir.path(), "target", 1000).await;
     let honest: Vec<B32> = w.key_set().keys.keys().copied().collect();
     let now = wallet_wasm::platform::now();
-    let current = move |d: &Vec<DenominationKey>| {
+    let current = move |d: &[DenominationKey]| {
         d.iter()
             .find(|k| k.value.value == 1 && k.can_withdraw(now))
             .cloned()
@@ -221,22 +228,47 @@ async fn f5_a_key_made_for_one_wallet_is_refused() {
     };
     let forged = vec![
         // A second key for the same value and period, beside the honest one.
-        forged_key_set(&mint, |d| {
-            let k = current(d);
-            d.push(key_like(&k, k.period));
+        forged_key_set(&mint, |s| {
+            let k = current(&s.denominations);
+            s.denominations.push(key_like(&k, k.period));
         })
         .await,
         // A key under a period index of its own, over the same window.
-        forged_key_set(&mint, |d| {
-            let k = current(d);
-            d.push(key_like(&k, k.period + 1000));
+        forged_key_set(&mint, |s| {
+            let k = current(&s.denominations);
+            s.denominations.push(key_like(&k, k.period + 1000));
         })
         .await,
         // The honest key swapped for another under the same value and period.
-        forged_key_set(&mint, |d| {
-            let k = current(d);
-            d.retain(|x| x.key_id != k.key_id);
-            d.push(key_like(&k, k.period));
+        forged_key_set(&mint, |s| {
+            let k = current(&s.denominations);
+            s.denominations.retain(|x| x.key_id != k.key_id);
+            s.denominations.push(key_like(&k, k.period));
+        })
+        .await,
+        // The honest key's window cut short, a new key in the rest of it
+        // under an unseen period index.
+        forged_key_set(&mint, |s| {
+            let k = current(&s.denominations);
+            let mut tag = key_like(&k, k.period + 7);
+            tag.withdraw_from = now;
+            for d in s.denominations.iter_mut().filter(|d| d.key_id == k.key_id) {
+                d.withdraw_until = now - 1;
+            }
+            s.denominations.push(tag);
+        })
+        .await,
+        // Another period length, with a fresh key that fits it: the periods
+        // re-numbered, so no remembered (value, period) would catch the key.
+        forged_key_set(&mint, |s| {
+            let k = current(&s.denominations);
+            let half = s.period_secs / 2;
+            let period = now / half;
+            let mut tag = key_like(&k, period);
+            tag.withdraw_from = period * half;
+            tag.withdraw_until = tag.withdraw_from + half - 1;
+            s.period_secs = half;
+            s.denominations = vec![tag];
         })
         .await,
     ];
@@ -328,6 +360,134 @@ async fn f7_a_payment_to_a_vanished_shop_is_settled_after_expiry() {
         )
     });
     assert!(proved, "the deposited payment is proved by the bank");
+}
+
+/// A wallet over `mint` with a short grace for vanished shops, funded and holding 600.
+async fn payer(mint: &Mint, dir: &std::path::Path) -> NativeWallet {
+    let store =
+        wallet_wasm::store::sqlite::SqliteStore::open(&dir.join("payer.db")).expect("store");
+    let s = wallet_wasm::WalletSettings {
+        payment_grace_secs: 1,
+        ..settings()
+    };
+    let (mut w, _) = Wallet::create(store, Flaky::new(), &mint.url, None, s)
+        .await
+        .expect("create");
+    w.faucet(1000).await.expect("faucet");
+    w.withdraw(600, None).await.expect("withdraw");
+    w
+}
+
+/// Deposits the payment the wallet posted to the shop, as the demo shop would.
+async fn deposit_as_the_shop(mint: &Mint, w: &NativeWallet) {
+    let body = w
+        .transport()
+        .posts
+        .borrow()
+        .iter()
+        .rev()
+        .find(|(u, _)| u.contains("/shop/api/pay/"))
+        .map(|(_, b)| b.clone())
+        .expect("a payment was posted");
+    let payment: ecash_core::messages::Payment = serde_json::from_str(&body).expect("payment");
+    let secret =
+        std::fs::read_to_string(mint.dir.path().join("shop/merchant.key")).expect("shop key");
+    let key = Keypair::from_secret_bytes(&B32::from_b64(secret.trim()).expect("b64").0);
+    let deposit = Signed::sign(
+        ecash_core::messages::Deposit {
+            merchant_acc_id: ecash_core::messages::account_id(&key.public()),
+            payment,
+        },
+        &key,
+    );
+    let r = reqwest::Client::new()
+        .post(format!("{}/deposit", mint.url))
+        .json(&deposit)
+        .send()
+        .await
+        .expect("deposit");
+    assert_eq!(r.status().as_u16(), 200, "{:?}", r.text().await);
+}
+
+/// Finding 7 (outside review): a shop that refuses a payment, and deposits
+/// it after the wallet has seen its coins unspent, leaves the payer the
+/// bank's proof, not "spent elsewhere".
+#[tokio::test]
+async fn f7_a_shop_that_refuses_then_deposits_leaves_the_payer_its_proof() {
+    let mint = Mint::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut w = payer(&mint, dir.path()).await;
+    // Coins that make 300 exactly: the payment needs no change exchange.
+    w.withdraw(300, None).await.expect("withdraw");
+    let offer = mint.order("coffee").await;
+    let refusal = br#"{"code":"order_taken","message":"already paid; your coins were not taken"}"#;
+    w.transport()
+        .inject("/shop/api/pay/", Fault::Refuse(409, refusal.to_vec()), 1);
+    // The reclaim is cut before it reaches the bank; the shop deposits meanwhile.
+    w.transport().inject("/exchange", Fault::CutBefore, 1);
+    let e = w.pay(offer).await.expect_err("refused");
+    assert_eq!(e.code(), "interrupted", "{e}");
+    deposit_as_the_shop(&mint, &w).await;
+    let r = w.recover().await.expect("recover");
+    assert_eq!(r.completed, 1, "{r:?}");
+    assert!(w.pending().is_empty());
+    assert_eq!(w.balance().total, 600, "the coffee was paid");
+    let h = w.history();
+    assert!(
+        h.iter()
+            .any(|e| matches!(e.event, Event::Paid { proof: Some(_), .. })),
+        "the bank's proof stands in for the receipt"
+    );
+    assert!(
+        !h.iter()
+            .any(|e| matches!(e.event, Event::SpentElsewhere { .. })),
+        "the payment was not lost as spent elsewhere"
+    );
+}
+
+/// Finding 7 (outside review): an answer without the bank's ack, or a
+/// request that would never expire, cannot hold the payer's coins.
+#[tokio::test]
+async fn f7_a_hostile_answer_or_endless_request_cannot_hold_the_coins() {
+    let mint = Mint::start_with(&["--payreq-ttl-secs", "2"]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut w = payer(&mint, dir.path()).await;
+    // A request valid for ten years: refused before paying.
+    let mut far = mint.order("haiku").await;
+    far.payreq.expires_at = wallet_wasm::platform::now() + 10 * 365 * 24 * 3600;
+    let e = w.pay(far).await.expect_err("endless request");
+    assert_eq!(e.code(), "payreq_invalid", "{e}");
+    // The shop deposits, then answers with a forged ack, again and again.
+    let offer = mint.order("haiku").await;
+    let expires = offer.payreq.expires_at;
+    w.transport().inject(
+        "/shop/api/pay/",
+        Fault::Tamper(Box::new(|j| {
+            j["deposit_ack"]["signature"] = serde_json::json!("AAAA")
+        })),
+        1000,
+    );
+    let e = w.pay(offer).await.expect_err("no valid ack");
+    assert_eq!(e.code(), "interrupted", "{e}");
+    let wait = expires
+        .saturating_add(2)
+        .saturating_sub(wallet_wasm::platform::now());
+    tokio::time::sleep(Duration::from_secs(wait + 1)).await;
+    let before = w.transport().requests.borrow().len();
+    w.recover().await.expect("recover");
+    assert!(w.pending().is_empty(), "{:?}", w.pending());
+    assert!(
+        w.history()
+            .iter()
+            .any(|h| matches!(h.event, Event::Paid { proof: Some(_), .. }))
+    );
+    // Settled: later starts do not call the shop again.
+    w.recover().await.expect("recover again");
+    let calls = w.transport().requests.borrow()[before..]
+        .iter()
+        .filter(|u| u.contains("/shop/api/pay/"))
+        .count();
+    assert_eq!(calls, 1, "the shop is called once more, then never");
 }
 
 /// Every offer's origin is what the wallet shows the payer.

@@ -20,12 +20,14 @@ impl ClientAddr {
     pub fn new(trusted: Vec<IpAddr>, header: &str) -> Result<Self, String> {
         let header = HeaderName::from_bytes(header.trim().to_ascii_lowercase().as_bytes())
             .map_err(|e| format!("--client-ip-header {header:?}: {e}"))?;
+        let trusted = trusted.into_iter().map(|ip| ip.to_canonical()).collect();
         Ok(Self { trusted, header })
     }
 
     /// The client's address, if the request has a peer at all.
     pub fn of(&self, req: &ServiceRequest) -> Option<IpAddr> {
-        let peer = req.peer_addr()?.ip();
+        // A dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d.
+        let peer = req.peer_addr()?.ip().to_canonical();
         if !self.trusted.contains(&peer) {
             return Some(peer);
         }
@@ -52,10 +54,11 @@ impl ClientAddr {
 
 /// An address as proxies write it: `1.2.3.4`, `1.2.3.4:5678`, `[::1]:80` or `::1`.
 fn parse_ip(s: &str) -> Option<IpAddr> {
-    if let Ok(ip) = s.parse::<IpAddr>() {
-        return Some(ip);
-    }
-    s.parse::<std::net::SocketAddr>().ok().map(|a| a.ip())
+    let ip = match s.parse::<IpAddr>() {
+        Ok(ip) => ip,
+        Err(_) => s.parse::<std::net::SocketAddr>().ok()?.ip(),
+    };
+    Some(ip.to_canonical())
 }
 
 #[cfg(test)]
@@ -77,6 +80,12 @@ mod tests {
             Some(ip("203.0.113.9"))
         );
         assert_eq!(c.named_in("[2001:db8::1]:443"), Some(ip("2001:db8::1")));
+        // IPv4 written as IPv6 is the same address.
+        assert_eq!(c.named_in("::ffff:203.0.113.9"), Some(ip("203.0.113.9")));
+        assert_eq!(
+            c.named_in("203.0.113.9, ::ffff:10.0.0.2"),
+            Some(ip("203.0.113.9"))
+        );
         assert_eq!(c.named_in("garbage, 10.0.0.1"), None);
         assert_eq!(c.named_in(""), None);
         assert!(ClientAddr::new(vec![], "bad header\n").is_err());

@@ -10,7 +10,11 @@
 //!   it is fetched; the CSP only keeps out plain-http hosts beyond loopback.
 //!   `frame-ancestors` is this origin plus the origins configured with
 //!   `--frame-ancestor` (pages embedding `<ecash-wallet-panel>`).
-//! - The shop's pages: scripts, styles and requests only to this origin; no framing.
+//!   `frame-src 'self'` lets a page of the wallet's origin (the embedding
+//!   example) show the wallet panel.
+//! - The shop's pages ([`SHOP_CSP`], set by the shop's handlers themselves,
+//!   so no spelling of a path can serve them under another policy): scripts,
+//!   styles and requests only to this origin; no framing.
 //! - Everything else (JSON): nothing may load, nothing may frame it.
 
 use actix_web::body::MessageBody;
@@ -19,10 +23,14 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::web;
 
+/// The policy of the shop's pages.
+pub const SHOP_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    img-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+    form-action 'self'; frame-ancestors 'none'";
+
 /// The policies, built once at start.
 pub struct Policies {
     wallet: HeaderValue,
-    shop: HeaderValue,
     api: HeaderValue,
 }
 
@@ -39,27 +47,21 @@ impl Policies {
         }
         let wallet = format!(
             "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
-             img-src 'self'; connect-src {WALLET_CONNECT_SRC}; manifest-src 'self'; \
-             object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors {ancestors}"
+             img-src 'self'; connect-src {WALLET_CONNECT_SRC}; frame-src 'self'; \
+             manifest-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+             frame-ancestors {ancestors}"
         );
-        let shop = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
-                    connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
-                    frame-ancestors 'none'";
         let api = "default-src 'none'; frame-ancestors 'none'";
         let value = |s: &str| HeaderValue::from_str(s).map_err(|e| format!("CSP {s:?}: {e}"));
         Ok(Self {
             wallet: value(&wallet)?,
-            shop: value(shop)?,
             api: value(api)?,
         })
     }
 
-    /// The policy for a response to `path` with this content type.
-    fn for_response(&self, path: &str, content_type: Option<&str>) -> &HeaderValue {
-        let html = content_type.is_some_and(|c| c.starts_with("text/html"));
-        if path == "/shop" || path.starts_with("/shop/") {
-            &self.shop
-        } else if html {
+    /// The policy for a response of this content type that set none itself.
+    fn for_response(&self, content_type: Option<&str>) -> &HeaderValue {
+        if content_type.is_some_and(|c| c.starts_with("text/html")) {
             &self.wallet
         } else {
             &self.api
@@ -73,12 +75,13 @@ pub async fn headers(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let policies = req.app_data::<web::Data<Policies>>().cloned();
-    let path = req.path().to_owned();
     let mut res = next.call(req).await?;
     let h = res.headers_mut();
-    if let Some(p) = policies {
+    if let Some(p) = policies
+        && !h.contains_key(header::CONTENT_SECURITY_POLICY)
+    {
         let ct = h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-        let csp = p.for_response(&path, ct).clone();
+        let csp = p.for_response(ct).clone();
         h.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     h.insert(
@@ -104,20 +107,18 @@ mod tests {
     fn each_kind_of_page_gets_its_policy() {
         let p = Policies::new(&["https://shop.example".into()]).expect("policies");
         let wallet = p
-            .for_response("/", Some("text/html; charset=utf-8"))
+            .for_response(Some("text/html; charset=utf-8"))
             .to_str()
             .expect("ascii");
         assert!(wallet.contains("script-src 'self' 'wasm-unsafe-eval';"));
         assert!(!wallet.contains("unsafe-inline"));
         assert!(wallet.contains("frame-ancestors 'self' https://shop.example"));
         assert!(wallet.contains("object-src 'none'") && wallet.contains("base-uri 'none'"));
-        let shop = p
-            .for_response("/shop/item/x", Some("text/html"))
-            .to_str()
-            .expect("ascii");
-        assert!(shop.contains("connect-src 'self';") && shop.contains("frame-ancestors 'none'"));
+        assert!(
+            SHOP_CSP.contains("connect-src 'self';") && SHOP_CSP.contains("frame-ancestors 'none'")
+        );
         let api = p
-            .for_response("/keys", Some("application/json"))
+            .for_response(Some("application/json"))
             .to_str()
             .expect("ascii");
         assert_eq!(api, "default-src 'none'; frame-ancestors 'none'");

@@ -48,6 +48,9 @@ pub struct Shop {
     store: ShopStore,
     base_url: String,
     payreq_ttl: u64,
+    /// A claim older than this, whose request must have died, may be taken
+    /// over by the same payment sent again.
+    claim_stale_secs: u64,
 }
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> ApiError {
@@ -75,12 +78,14 @@ pub struct Delivery {
 impl Shop {
     /// Opens the shop's key and books in `data_dir/shop`, registering its
     /// merchant account at the bank on first start. Its links start with
-    /// `base_url` (an origin); payreqs stay payable `payreq_ttl` seconds.
+    /// `base_url` (an origin); payreqs stay payable `payreq_ttl` seconds;
+    /// a request lives at most `request_timeout` seconds.
     pub fn open(
         bank: Arc<Bank>,
         data_dir: &Path,
         base_url: &str,
         payreq_ttl: u64,
+        request_timeout: u64,
     ) -> Result<Self, ShopError> {
         let dir = data_dir.join("shop");
         std::fs::create_dir_all(&dir).map_err(|e| ShopError::Storage(e.to_string()))?;
@@ -116,6 +121,7 @@ impl Shop {
             store,
             base_url: base_url.trim_end_matches('/').to_owned(),
             payreq_ttl,
+            claim_stale_secs: request_timeout.saturating_mul(2).max(1),
         })
     }
 
@@ -165,7 +171,14 @@ impl Shop {
         let forget_before =
             now.saturating_sub(self.payreq_ttl.saturating_add(FORGET_UNPAID_AFTER_SECS));
         self.store
-            .insert(&payreq_id, item.id, &json, now, forget_before)
+            .insert(
+                &payreq_id,
+                item.id,
+                &json,
+                now,
+                forget_before,
+                store::MAX_UNPAID,
+            )
             .map_err(Self::store_err)?;
         Ok(payreq)
     }
@@ -228,16 +241,27 @@ impl Shop {
                 "payment does not match the payment request",
             ));
         }
+        let mut token = [0u8; 16];
+        getrandom::fill(&mut token)
+            .map_err(|_| err(ErrorCode::Internal, "random number generator failed"))?;
+        let stale_before = now.saturating_sub(self.claim_stale_secs);
         match self
             .store
-            .claim(payreq_id, &payment_id)
+            .claim(payreq_id, &payment_id, &token, now, stale_before)
             .map_err(Self::store_err)?
         {
             store::Claim::Won => {}
+            // Not final: the payment in progress may yet be refused.
+            store::Claim::Busy => {
+                return Err(err(
+                    ErrorCode::InProgress,
+                    "a payment for this order is being deposited; retry shortly",
+                ));
+            }
             store::Claim::Taken => {
                 return Err(err(
                     ErrorCode::OrderTaken,
-                    "this order is being paid with another payment; your coins were not taken",
+                    "this order is already paid; your coins were not taken",
                 ));
             }
             store::Claim::Missing => {
@@ -259,7 +283,7 @@ impl Shop {
                 // keep the claim, and the same payment retried finishes it.
                 if e.code.http_status() < 500 {
                     self.store
-                        .release(payreq_id, &payment_id)
+                        .release(payreq_id, &token)
                         .map_err(Self::store_err)?;
                 }
                 return Err(e);
@@ -288,6 +312,7 @@ impl Shop {
         );
         let response = PaymentResponse {
             receipt,
+            merchant_public_key: self.key.public(),
             deposit_ack: ack,
             fulfillment_url: payreq.fulfillment_url.clone(),
         };

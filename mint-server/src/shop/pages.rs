@@ -3,11 +3,12 @@
 //! styles and the fulfillment script are files under `/shop/assets/`.
 
 use actix_web::http::header;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{Shop, catalog};
 use crate::api::error::HttpError;
 use crate::api::handlers::blocking;
+use crate::api::security::SHOP_CSP;
 use ecash_core::ErrorCode;
 
 /// Escapes text for HTML.
@@ -26,6 +27,7 @@ fn page(title: &str, body: &str, script: Option<&str>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, SHOP_CSP))
         .body(format!(
             "<!doctype html><html lang=en><head><meta charset=utf-8>\
              <meta name=viewport content='width=device-width, initial-scale=1'><title>{t} · Demo shop</title>\
@@ -81,10 +83,25 @@ pub async fn item_page(id: web::Path<String>) -> Result<HttpResponse, HttpError>
 }
 
 /// `POST /shop/item/{id}/order`: creates an order, then shows it (303).
+/// Only from the shop's own pages: another site's form cannot make orders.
 pub async fn order_item(
     shop: web::Data<Shop>,
     id: web::Path<String>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, HttpError> {
+    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    // Browsers say where a request comes from (Sec-Fetch-Site); older ones
+    // send only Origin, compared with the shop's public URL.
+    let foreign = match header("sec-fetch-site") {
+        Some(site) => site != "same-origin" && site != "none",
+        None => header(header::ORIGIN.as_str()).is_some_and(|o| o != shop.base_url()),
+    };
+    if foreign {
+        return Err(HttpError::new(
+            ErrorCode::MalformedRequest,
+            "orders are made from the shop's own pages",
+        ));
+    }
     let item_id = id.into_inner();
     let payreq = blocking(&shop, move |s| s.create_order(&item_id)).await?;
     Ok(HttpResponse::SeeOther()
@@ -154,5 +171,6 @@ pub async fn asset(name: web::Path<String>) -> Result<HttpResponse, HttpError> {
     Ok(HttpResponse::Ok()
         .content_type(ty)
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, SHOP_CSP))
         .body(body))
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use ecash_core::B32;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts them.
 const MIGRATIONS: &[&str] = &[
@@ -21,14 +21,23 @@ const MIGRATIONS: &[&str] = &[
     // An order takes one payment: the first to claim it, before any deposit.
     "ALTER TABLE orders ADD COLUMN claimed_by BLOB;
      CREATE INDEX orders_unpaid ON orders(created_at) WHERE payment_id IS NULL;",
+    // A claim belongs to the request that made it (its token), since it.
+    "ALTER TABLE orders ADD COLUMN claim_token BLOB;
+     ALTER TABLE orders ADD COLUMN claimed_at INTEGER;",
 ];
+
+/// Most unpaid orders kept at once.
+pub const MAX_UNPAID: u64 = 50_000;
 
 /// How claiming an order for a payment went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// The order is now reserved for this payment (or already was).
+    /// The order is now reserved for this request of this payment.
     Won,
-    /// Another payment holds or paid the order.
+    /// A request is depositing a payment for the order right now (this
+    /// payment's or another's): retry shortly.
+    Busy,
+    /// Another payment paid the order.
     Taken,
     /// No such order.
     Missing,
@@ -73,22 +82,7 @@ impl ShopStore {
             .map_err(db)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(db)?;
-        let version: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(db)?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Exclusive)
-            .map_err(db)?;
-        for (i, sql) in MIGRATIONS
-            .iter()
-            .enumerate()
-            .skip(usize::try_from(version).unwrap_or(usize::MAX))
-        {
-            tx.execute_batch(sql).map_err(db)?;
-            tx.pragma_update(None, "user_version", i as i64 + 1)
-                .map_err(db)?;
-        }
-        tx.commit().map_err(db)?;
+        crate::storage::sqlite::migrate(&mut conn, MIGRATIONS).map_err(db)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -100,7 +94,8 @@ impl ShopStore {
             .map_err(|_| ShopDbError("lock poisoned".into()))
     }
 
-    /// Stores a new order, and forgets unpaid orders created before `forget_before`.
+    /// Stores a new order; forgets unpaid orders created before
+    /// `forget_before`, and the oldest unclaimed ones beyond `max_unpaid`.
     pub fn insert(
         &self,
         payreq_id: &str,
@@ -108,11 +103,22 @@ impl ShopStore {
         payreq_json: &str,
         now: u64,
         forget_before: u64,
+        max_unpaid: u64,
     ) -> Result<(), ShopDbError> {
         let conn = self.conn()?;
         conn.execute(
             "DELETE FROM orders WHERE payment_id IS NULL AND claimed_by IS NULL AND created_at < ?1",
             params![to_i64(forget_before)],
+        )
+        .map_err(db)?;
+        // However many are asked for, at most `max_unpaid` unpaid orders are
+        // kept: the oldest unclaimed ones go first.
+        conn.execute(
+            "DELETE FROM orders WHERE rowid IN (
+                SELECT rowid FROM orders WHERE payment_id IS NULL AND claimed_by IS NULL
+                ORDER BY created_at LIMIT max(0,
+                    (SELECT COUNT(*) FROM orders WHERE payment_id IS NULL) - ?1 + 1))",
+            params![to_i64(max_unpaid)],
         )
         .map_err(db)?;
         conn.execute(
@@ -123,38 +129,60 @@ impl ShopStore {
         Ok(())
     }
 
-    /// Reserves an unpaid order for `payment_id`, atomically: of two payments
-    /// racing for one order, exactly one wins, before either is deposited.
-    pub fn claim(&self, payreq_id: &str, payment_id: &B32) -> Result<Claim, ShopDbError> {
+    /// Reserves an unpaid order for one request (`token`) of `payment_id`,
+    /// atomically: of two requests racing for one order, exactly one wins,
+    /// before either is deposited. A claim of the same payment older than
+    /// `stale_before` (its request died) may be taken over; another
+    /// payment's claim never is, since that payment may be at the bank.
+    pub fn claim(
+        &self,
+        payreq_id: &str,
+        payment_id: &B32,
+        token: &[u8; 16],
+        now: u64,
+        stale_before: u64,
+    ) -> Result<Claim, ShopDbError> {
         let conn = self.conn()?;
         let n = conn
             .execute(
-                "UPDATE orders SET claimed_by = ?2 WHERE payreq_id = ?1 AND payment_id IS NULL
-                 AND (claimed_by IS NULL OR claimed_by = ?2)",
-                params![payreq_id, &payment_id.0[..]],
+                "UPDATE orders SET claimed_by = ?2, claim_token = ?3, claimed_at = ?4
+                 WHERE payreq_id = ?1 AND payment_id IS NULL
+                 AND (claimed_by IS NULL OR (claimed_by = ?2 AND claimed_at < ?5))",
+                params![
+                    payreq_id,
+                    &payment_id.0[..],
+                    &token[..],
+                    to_i64(now),
+                    to_i64(stale_before)
+                ],
             )
             .map_err(db)?;
         if n == 1 {
             return Ok(Claim::Won);
         }
-        let exists: bool = conn
+        let paid: Option<Option<Vec<u8>>> = conn
             .query_row(
-                "SELECT 1 FROM orders WHERE payreq_id = ?1",
+                "SELECT payment_id FROM orders WHERE payreq_id = ?1",
                 params![payreq_id],
-                |_| Ok(()),
+                |r| r.get(0),
             )
             .optional()
-            .map_err(db)?
-            .is_some();
-        Ok(if exists { Claim::Taken } else { Claim::Missing })
+            .map_err(db)?;
+        Ok(match paid {
+            None => Claim::Missing,
+            Some(Some(_)) => Claim::Taken,
+            Some(None) => Claim::Busy,
+        })
     }
 
-    /// Gives up the claim of `payment_id` (its deposit was refused), so another payment may pay.
-    pub fn release(&self, payreq_id: &str, payment_id: &B32) -> Result<(), ShopDbError> {
+    /// Gives up the claim made with `token` (its deposit was refused), so
+    /// another payment may pay. Another request's claim is left alone.
+    pub fn release(&self, payreq_id: &str, token: &[u8; 16]) -> Result<(), ShopDbError> {
         self.conn()?
             .execute(
-                "UPDATE orders SET claimed_by = NULL WHERE payreq_id = ?1 AND claimed_by = ?2 AND payment_id IS NULL",
-                params![payreq_id, &payment_id.0[..]],
+                "UPDATE orders SET claimed_by = NULL, claim_token = NULL, claimed_at = NULL
+                 WHERE payreq_id = ?1 AND claim_token = ?2 AND payment_id IS NULL",
+                params![payreq_id, &token[..]],
             )
             .map_err(db)?;
         Ok(())
@@ -232,4 +260,66 @@ impl ShopStore {
 
 fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unpaid_orders_are_capped_and_claims_belong_to_their_request() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let s = ShopStore::open(&dir.path().join("shop.db")).expect("open");
+        for i in 0..12u64 {
+            s.insert(&format!("o{i}"), "haiku", "{}", i, 0, 5)
+                .expect("insert");
+        }
+        assert_eq!(s.count().expect("count"), 5, "the oldest unpaid orders go");
+        assert!(s.get("o11").expect("get").is_some() && s.get("o0").expect("get").is_none());
+
+        let (p1, p2) = (ecash_core::Fixed([1; 32]), ecash_core::Fixed([2; 32]));
+        let (t1, t2) = ([1u8; 16], [2u8; 16]);
+        assert_eq!(s.claim("o11", &p1, &t1, 100, 0).expect("claim"), Claim::Won);
+        // Another payment, or the same one from another request: busy.
+        assert_eq!(
+            s.claim("o11", &p2, &t2, 101, 0).expect("claim"),
+            Claim::Busy
+        );
+        assert_eq!(
+            s.claim("o11", &p1, &t2, 101, 50).expect("claim"),
+            Claim::Busy
+        );
+        // A release with another request's token changes nothing.
+        s.release("o11", &t2).expect("release");
+        assert_eq!(
+            s.claim("o11", &p2, &t2, 102, 0).expect("claim"),
+            Claim::Busy
+        );
+        // The same payment may take over a stale claim (its request died) ...
+        assert_eq!(
+            s.claim("o11", &p1, &t2, 300, 200).expect("claim"),
+            Claim::Won
+        );
+        // ... and the first request's token no longer releases it.
+        s.release("o11", &t1).expect("release");
+        assert_eq!(
+            s.claim("o11", &p2, &t1, 301, 0).expect("claim"),
+            Claim::Busy
+        );
+        s.mark_paid("o11", &p1, "answer", 302).expect("paid");
+        assert_eq!(
+            s.claim("o11", &p2, &t1, 303, 400).expect("claim"),
+            Claim::Taken
+        );
+        assert_eq!(
+            s.claim("nope", &p2, &t1, 303, 0).expect("claim"),
+            Claim::Missing
+        );
+        // Claimed and paid orders survive the cap.
+        for i in 20..40u64 {
+            s.insert(&format!("o{i}"), "haiku", "{}", i, 0, 5)
+                .expect("insert");
+        }
+        assert!(s.get("o11").expect("get").is_some());
+    }
 }

@@ -115,6 +115,23 @@ fn b32(v: Vec<u8>) -> Result<B32, StorageError> {
         .map_err(|_| StorageError::Db("corrupt 32-byte field".into()))
 }
 
+/// Runs the `migrations` not yet applied, in one exclusive transaction;
+/// `PRAGMA user_version` counts those applied. Used by every SQLite file of
+/// the server (the bank's, the shop's).
+pub fn migrate(conn: &mut Connection, migrations: &[&str]) -> rusqlite::Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
+    for (i, sql) in migrations
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(version).unwrap_or(usize::MAX))
+    {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+    }
+    tx.commit()
+}
+
 impl SqliteStorage {
     /// Opens (creating if needed) the database at `path` and runs migrations.
     pub fn open(path: &Path) -> Result<Self, StorageError> {
@@ -126,22 +143,7 @@ impl SqliteStorage {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(db)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
-        let version: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(db)?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Exclusive)
-            .map_err(db)?;
-        for (i, sql) in MIGRATIONS
-            .iter()
-            .enumerate()
-            .skip(usize::try_from(version).unwrap_or(usize::MAX))
-        {
-            tx.execute_batch(sql).map_err(db)?;
-            tx.pragma_update(None, "user_version", i as i64 + 1)
-                .map_err(db)?;
-        }
-        tx.commit().map_err(db)?;
+        migrate(&mut conn, MIGRATIONS).map_err(db)?;
         Ok(Self {
             deposit_queue: Mutex::new(Vec::new()),
             conn: Mutex::new(Some(conn)),

@@ -2,7 +2,7 @@
 //! requests (and the origin they came from) and the shop's answer to a
 //! payment. Pure, so the checks are fuzzed as they run.
 
-use ecash_core::messages::{PayReq, PaymentResponse};
+use ecash_core::messages::{PayReq, PaymentResponse, account_id};
 use ecash_core::{B32, KeySet, PublicKey};
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +18,21 @@ pub struct Offer {
     /// it was handed over as JSON. Every URL of the shop must stay on it, and
     /// the payer is shown it before paying.
     pub origin: String,
+}
+
+/// Longest a payment request may stay payable, seconds: a payment whose shop
+/// never answers is settled with the bank once its request has expired, so
+/// an unbounded expiry would let a shop hold the coins forever.
+pub const MAX_PAYREQ_LIFETIME_SECS: u64 = 3600;
+
+/// When a payment whose shop gave no valid answer is settled with the bank:
+/// its request's expiry (at most [`MAX_PAYREQ_LIFETIME_SECS`] after the
+/// payment started), plus `grace` for the shop's late deposit.
+pub fn settle_after(payreq: &PayReq, started_at: u64, grace: u64) -> u64 {
+    payreq
+        .expires_at
+        .min(started_at.saturating_add(MAX_PAYREQ_LIFETIME_SECS))
+        .saturating_add(grace)
 }
 
 /// A payment request pasted as JSON: its origin is its own pay URL's.
@@ -52,6 +67,12 @@ pub fn check_offer(set: &KeySet, offer: &Offer, now: u64) -> Result<(), WalletEr
         return Err(WalletError::Payreq(
             "the payment request has expired; ask the shop for a new one".into(),
         ));
+    }
+    if p.expires_at > now.saturating_add(MAX_PAYREQ_LIFETIME_SECS) {
+        return Err(WalletError::Payreq(format!(
+            "the payment request is valid for more than {} minutes; the wallet settles an unanswered payment only after its request expires",
+            MAX_PAYREQ_LIFETIME_SECS / 60
+        )));
     }
     links::on_origin(&p.pay_url, &offer.origin)
         .map_err(|e| WalletError::Payreq(format!("its pay URL: {e}")))?;
@@ -90,17 +111,19 @@ pub struct CheckedAnswer {
     pub link_refused: Option<String>,
 }
 
-/// Checks the receipt against the shop's key and the link back against the
-/// request's origin (outside input like any other).
+/// Checks the receipt against the shop's key (which must be the key of the
+/// request's merchant account: account ids hash their keys) and the link
+/// back against the request's origin (outside input like any other).
 pub fn check_answer(
     resp: &PaymentResponse,
-    merchant: &PublicKey,
     payment_id: &B32,
     payreq: &PayReq,
     origin: &str,
 ) -> CheckedAnswer {
     let r = &resp.receipt;
-    let receipt_ok = r.verify(merchant).is_ok()
+    let merchant = &resp.merchant_public_key;
+    let receipt_ok = account_id(merchant) == payreq.merchant_acc_id
+        && r.verify(merchant).is_ok()
         && &r.body.payment_id == payment_id
         && r.body.amount == payreq.amount
         && r.body.merchant_acc_id == payreq.merchant_acc_id;

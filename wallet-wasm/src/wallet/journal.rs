@@ -6,9 +6,10 @@
 //! A transient failure leaves it journaled; a definitive refusal undoes it.
 
 use ecash_core::messages::{
-    BlindSignatures, CoinStateRequest, CoinStateResponse, ExchangeRequest, PayReq, PaymentResponse,
+    BlindSignatures, CoinStateRequest, CoinStateResponse, ExchangeRequest, PayReq, PaymentProof,
+    PaymentResponse,
 };
-use ecash_core::{B32, Fixed, PendingCoin, PublicKey};
+use ecash_core::{B32, Fixed, PendingCoin, Signed};
 use serde::{Deserialize, Serialize};
 
 use super::{Batch, ProgressFn, Wallet, answers, http, new_id};
@@ -49,11 +50,6 @@ enum Step {
     Then(Box<Operation>, Vec<PendingCoin>, Box<WalletError>),
 }
 
-#[derive(Deserialize)]
-struct PublicKeyAnswer {
-    public_key: PublicKey,
-}
-
 /// The origin a payment's URLs must stay on; journal entries written before
 /// origins were recorded take their pay URL's.
 fn pay_origin(payreq: &PayReq, origin: &str) -> Result<String, WalletError> {
@@ -75,7 +71,10 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         let mut carried: Option<WalletError> = None;
         loop {
             match self.attempt(&op, pending.take(), progress).await {
-                Ok(Step::Done(entry)) => return carried.map_or(Ok(entry.map(|e| *e)), Err),
+                // A payment made (even one its shop refused and deposited
+                // anyway) is the outcome; otherwise the first refusal is.
+                Ok(Step::Done(Some(entry))) => return Ok(Some(*entry)),
+                Ok(Step::Done(None)) => return carried.map_or(Ok(None), Err),
                 Ok(Step::Failed(e)) => return Err(carried.unwrap_or(e)),
                 Ok(Step::Then(next, next_pending, e)) => {
                     carried.get_or_insert(*e);
@@ -137,6 +136,7 @@ impl<S: Store, T: Transport> Wallet<S, T> {
                 request,
                 outputs,
                 purpose,
+                ..
             } => {
                 let answer =
                     http::post::<_, _, BlindSignatures>(&self.net, &self.url("/exchange"), request)
@@ -182,39 +182,21 @@ impl<S: Store, T: Transport> Wallet<S, T> {
                     http::post::<_, _, PaymentResponse>(&self.net, &pay_url, payment).await;
                 let resp = match answer {
                     Ok(r) => r,
-                    Err(e) if e.is_transient() => {
-                        // A shop that never answers must not lock the coins
-                        // for good: once its request has expired (and a grace
-                        // period for a late deposit has passed), the bank
-                        // settles it: the payment was made, or the coins come back.
-                        let gone_after = payreq
-                            .expires_at
-                            .saturating_add(self.settings.payment_grace_secs);
-                        if now() > gone_after {
-                            let why = WalletError::Payreq(format!(
-                                "the shop did not answer before its payment request expired ({e})"
-                            ));
-                            return self.settle_refused_payment(op, why).await;
-                        }
-                        return Err(e);
-                    }
+                    Err(e) if e.is_transient() => return self.unanswered(op, e).await,
                     Err(e) => return self.settle_refused_payment(op, e).await,
                 };
                 let payment_id = payment.payment_id();
-                answers::check_ack(&resp, &self.meta.master_key, &payment_id, payreq)?;
-                let url = self.url(&format!("/accounts/{}/public-key", payreq.merchant_acc_id));
-                let merchant: PublicKeyAnswer = http::get(&self.net, &url, &[]).await?;
+                if let Err(e) =
+                    answers::check_ack(&resp, &self.meta.master_key, &payment_id, payreq)
+                {
+                    // An answer that does not carry the bank's ack is no answer.
+                    return self.unanswered(op, e).await;
+                }
                 let answers::CheckedAnswer {
                     receipt_ok,
                     fulfillment_url,
                     link_refused,
-                } = answers::check_answer(
-                    &resp,
-                    &merchant.public_key,
-                    &payment_id,
-                    payreq,
-                    &origin,
-                );
+                } = answers::check_answer(&resp, &payment_id, payreq, &origin);
                 let entry = HistoryEntry {
                     id: new_id()?,
                     at: now(),
@@ -249,11 +231,45 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         }
     }
 
+    /// The shop gave no valid answer to a payment. Until the request expires
+    /// (plus a grace period for a late deposit) the payment stays journaled
+    /// and is sent again; after, the bank settles it: the payment was made
+    /// (its proof), or the coins come back. So no shop, silent or hostile,
+    /// holds coins for good, nor keeps the wallet calling it.
+    async fn unanswered(&mut self, op: &Operation, e: WalletError) -> Result<Step, WalletError> {
+        let OpKind::Pay { payreq, .. } = &op.kind else {
+            return Err(e);
+        };
+        let deadline =
+            answers::settle_after(payreq, op.started_at, self.settings.payment_grace_secs);
+        if now() <= deadline {
+            return Err(e);
+        }
+        let why = WalletError::Payreq(format!(
+            "the shop gave no valid answer before its payment request expired ({e})"
+        ));
+        self.settle_refused_payment(op, why).await
+    }
+
     /// A withdraw or exchange failed: transient failures keep it journaled;
     /// a refusal undoes it, dropping inputs the bank says are spent.
     async fn refused(&mut self, op: &Operation, e: WalletError) -> Result<Step, WalletError> {
         if e.is_transient() {
             return Err(e);
+        }
+        if let OpKind::Exchange {
+            reclaims: Some(paid),
+            ..
+        } = &op.kind
+            && !e.spent_serials().is_empty()
+        {
+            // The reclaim finds its coins spent: did the shop deposit the
+            // payment after refusing it? Then the payer keeps the bank's proof.
+            match self.fetch_proof(&paid.payment_id, &paid.payer_code).await {
+                Ok(proof) => return self.paid_after_all(op, paid, proof).await,
+                Err(pe) if pe.is_transient() => return Err(pe),
+                Err(_) => {}
+            }
         }
         let spent: Vec<B32> = e.spent_serials().to_vec();
         let mut b = Batch::default();
@@ -279,6 +295,42 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         b.del_op(&op.id);
         self.commit(b).await?;
         Ok(Step::Failed(e))
+    }
+
+    /// A reclaimed payment was deposited after all: its coins are gone, and
+    /// the bank's proof stands in for the receipt.
+    async fn paid_after_all(
+        &mut self,
+        op: &Operation,
+        paid: &ReclaimedPayment,
+        proof: Signed<PaymentProof>,
+    ) -> Result<Step, WalletError> {
+        let mut b = Batch::default();
+        for s in super::operations::op_inputs(&op.kind) {
+            if self.coins.contains_key(&s) {
+                b.del_coin(s);
+            }
+        }
+        b.del_op(&op.id);
+        let entry = HistoryEntry {
+            id: new_id()?,
+            at: now(),
+            amount: paid.payreq.amount.value,
+            event: Event::Paid {
+                payreq: paid.payreq.clone(),
+                payment_id: paid.payment_id,
+                payer_code: paid.payer_code.clone(),
+                receipt: None,
+                deposit_ack: None,
+                proof: Some(proof),
+                fulfillment_url: links::on_origin(&paid.payreq.fulfillment_url, &paid.origin).ok(),
+                origin: paid.origin.clone(),
+                link_refused: None,
+            },
+        };
+        b.put_history(entry.clone())?;
+        self.commit(b).await?;
+        Ok(Step::Done(Some(Box::new(entry))))
     }
 
     /// The shop refused a payment for good. If the bank has its coins, the
@@ -383,6 +435,12 @@ impl<S: Store, T: Transport> Wallet<S, T> {
                 },
                 outputs,
                 purpose: ExchangePurpose::Reclaim,
+                reclaims: Some(Box::new(ReclaimedPayment {
+                    payreq: payreq.clone(),
+                    origin: origin.clone(),
+                    payment_id,
+                    payer_code: payer_code.clone(),
+                })),
             },
         };
         self.reserve_coins(&mut b, &next)?;

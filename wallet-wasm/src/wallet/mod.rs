@@ -290,7 +290,7 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         settings: WalletSettings,
     ) -> Result<(Self, Vec<Write>), WalletError> {
         let mut seen = SeenKeys::default();
-        keys.check_seen(&mut seen)?;
+        keys.check_seen(&mut seen, now())?;
         let account = seed.account_key()?;
         let account_id = register(&net, bank_url, &account).await?;
         let meta = Meta {
@@ -354,7 +354,7 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         let signed = signed.ok_or_else(|| StoreError("the cached key set is missing".into()))?;
         let keys = VerifiedKeySet::verify(&signed, &meta.master_key)?;
         // Wallets from before key memory start remembering with the cached set.
-        keys.check_seen(&mut seen)?;
+        keys.check_seen(&mut seen, now())?;
         let seed = Seed::from_phrase(&meta.seed_hex)?;
         let account = seed.account_key()?;
         Ok(Self {
@@ -405,7 +405,7 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         let (signed, keys) =
             fetch_keys(&self.net, &self.meta.bank_url, Some(&self.meta.master_key)).await?;
         let mut seen = self.seen.clone();
-        keys.check_seen(&mut seen)?;
+        keys.check_seen(&mut seen, now())?;
         self.store
             .apply(vec![
                 Write::Put(KEYS_KEY.into(), json(&signed)?),

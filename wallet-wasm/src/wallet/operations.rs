@@ -298,6 +298,7 @@ impl<S: Store, T: Transport> Wallet<S, T> {
                 request,
                 outputs,
                 purpose,
+                reclaims: None,
             },
         };
         let mut b = Batch::default();

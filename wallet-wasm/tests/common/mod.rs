@@ -140,6 +140,8 @@ pub enum Fault {
     Tamper(Box<dyn Fn(&mut serde_json::Value)>),
     /// Do not send; answer with this status and body instead.
     Refuse(u16, Vec<u8>),
+    /// Send it (the server acts), then answer with this instead.
+    Replace(u16, Vec<u8>),
 }
 
 struct Rule {
@@ -154,6 +156,8 @@ pub struct Flaky {
     rules: RefCell<Vec<Rule>>,
     pub offline: Cell<bool>,
     pub requests: RefCell<Vec<String>>,
+    /// Every POST as (URL, body), sent or not.
+    pub posts: RefCell<Vec<(String, String)>>,
 }
 
 impl Flaky {
@@ -163,6 +167,7 @@ impl Flaky {
             rules: RefCell::new(vec![]),
             offline: Cell::new(false),
             requests: RefCell::new(vec![]),
+            posts: RefCell::new(vec![]),
         }
     }
 
@@ -214,6 +219,10 @@ impl Flaky {
         let rules = self.rules.borrow();
         match &rules[idx].fault {
             Fault::CutBefore | Fault::Refuse(..) => unreachable!("answered above"),
+            Fault::Replace(status, body) => Ok(Response {
+                status: *status,
+                body: body.clone(),
+            }),
             Fault::DropAnswer => Err(TransportError(
                 "connection cut before the answer (test)".into(),
             )),
@@ -233,6 +242,7 @@ impl Transport for Flaky {
             .await
     }
     async fn post_json(&self, url: &str, body: String) -> Result<Response, TransportError> {
+        self.posts.borrow_mut().push((url.to_owned(), body.clone()));
         self.run(url, async || self.inner.post_json(url, body).await)
             .await
     }
