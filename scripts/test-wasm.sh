@@ -6,11 +6,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build --quiet -p mint-server
+# The test pages make shop orders from their own origin: pin the runner's
+# address so the mint can allow exactly that origin to make orders.
+runner_port=""
+for _ in $(seq 1 50); do
+  p=$((20000 + RANDOM % 40000))
+  # Nothing answers there: free (a connect that fails).
+  if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then runner_port=$p; break; fi
+done
+[ -n "$runner_port" ] || { echo "no free port for the wasm test runner" >&2; exit 1; }
+export WASM_BINDGEN_TEST_ADDRESS="127.0.0.1:$runner_port"
 data=$(mktemp -d)
 log="$data/mint.log"
 ./target/debug/mint-server --listen 127.0.0.1:0 --data-dir "$data" --demo-faucet \
   --max-denomination-exp 10 --web-dir /nonexistent \
-  --rate-limit 100000 --rate-burst 100000 >"$log" 2>"$data/mint.err" &
+  --rate-limit 100000 --rate-burst 100000 \
+  --shop-order-origin "http://$WASM_BINDGEN_TEST_ADDRESS" >"$log" 2>"$data/mint.err" &
 pid=$!
 cleanup() {
   kill "$pid" 2>/dev/null || true

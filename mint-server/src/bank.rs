@@ -103,6 +103,14 @@ impl Metrics {
     }
 }
 
+/// A deposit after [`Bank::open_deposit`].
+pub enum Opened {
+    /// The payment was deposited before: its ack.
+    Deposited(Signed<DepositAck>),
+    /// Checked and opened, ready to commit.
+    Ready(Box<NewDeposit>),
+}
+
 /// A built spent list, kept until it is older than the configured age.
 struct CachedList {
     built: std::time::Instant,
@@ -123,6 +131,8 @@ pub struct Bank {
     busy_accounts: InFlight<String>,
     /// Coins an exchange or deposit is spending.
     busy_coins: InFlight<B32>,
+    /// Request ids of withdrawals and exchanges being signed.
+    busy_requests: InFlight<B32>,
 }
 
 /// Unix seconds now.
@@ -203,6 +213,7 @@ impl Bank {
             spent_lists: Mutex::new(HashMap::new()),
             busy_accounts: InFlight::default(),
             busy_coins: InFlight::default(),
+            busy_requests: InFlight::default(),
         })
     }
 
@@ -470,11 +481,16 @@ impl Bank {
         let state = self.keys.current();
         let keys = self.signable(&state, &body.coins, now)?;
         // One withdrawal of an account signs at a time: a second one sees the
-        // first's debit in the balance check below, before any signing.
+        // first's debit in the balance check below, before any signing. And
+        // one request id: its second sender gets the first's answer, later.
         let _held = self
             .busy_accounts
             .take(std::slice::from_ref(&body.account_id))
             .ok_or_else(|| in_progress("this account"))?;
+        let _request = self
+            .busy_requests
+            .take(&[body.request_id])
+            .ok_or_else(|| in_progress("this request id"))?;
         let total = Self::blinded_total(&keys)?;
         if total != body.amount.value {
             return Err(err(
@@ -569,6 +585,17 @@ impl Bank {
     /// `POST /deposit`: open the payment, check binding, merchant and coins,
     /// then record all serials and credit the merchant in one transaction.
     pub fn deposit(&self, req: &Signed<Deposit>) -> BankResult<Signed<DepositAck>> {
+        match self.open_deposit(req)? {
+            Opened::Deposited(ack) => Ok(ack),
+            Opened::Ready(d) => self.commit_opened(&d),
+        }
+    }
+
+    /// The first half of a deposit: every check, the envelope opened, the
+    /// ack signed; nothing recorded. A shop calls this before it claims the
+    /// order for the payment, so a payment that cannot be deposited never
+    /// holds an order; [`Bank::commit_opened`] finishes it.
+    pub fn open_deposit(&self, req: &Signed<Deposit>) -> BankResult<Opened> {
         let body = &req.body;
         let info = &body.payment.payment_info;
         let key = self.account_key(&body.merchant_acc_id)?;
@@ -584,7 +611,7 @@ impl Bank {
         }
         let payment_id = body.payment.payment_id();
         if let Some(r) = self.storage.deposit(&payment_id)? {
-            return parse_stored(&r.ack_json);
+            return Ok(Opened::Deposited(parse_stored(&r.ack_json)?));
         }
         if info.bank_id != self.settings.bank_id {
             return Err(err(ErrorCode::InvalidField, "payment is for another bank"));
@@ -633,11 +660,6 @@ impl Bank {
                 "coins do not add up to the payment amount",
             ));
         }
-        let serials: Vec<B32> = checked.iter().map(|c| c.coin.serial).collect();
-        let _held = self
-            .busy_coins
-            .take(&serials)
-            .ok_or_else(|| in_progress("these coins"))?;
         let ack = Signed::sign(
             DepositAck {
                 result: "accepted".into(),
@@ -649,7 +671,7 @@ impl Bank {
             },
             &self.keys.master,
         );
-        let record = self.storage.commit_deposit(&NewDeposit {
+        Ok(Opened::Ready(Box::new(NewDeposit {
             payment_id,
             merchant_acc_id: body.merchant_acc_id.clone(),
             amount: info.amount.value,
@@ -661,8 +683,27 @@ impl Bank {
             payment_info_json: to_json(info)?,
             ack_json: to_json(&ack)?,
             now,
-        })?;
+        })))
+    }
+
+    /// The second half of a deposit: records the serials and credits the
+    /// merchant, once; a coin spent meanwhile refuses it whole.
+    pub fn commit_opened(&self, d: &NewDeposit) -> BankResult<Signed<DepositAck>> {
+        let serials: Vec<B32> = d.spent.iter().map(|(s, _)| *s).collect();
+        let _held = self
+            .busy_coins
+            .take(&serials)
+            .ok_or_else(|| in_progress("these coins"))?;
+        let record = self.storage.commit_deposit(d)?;
         parse_stored(&record.ack_json)
+    }
+
+    /// The bank's ack of this payment, if it was deposited.
+    pub fn deposited(&self, payment_id: &B32) -> BankResult<Option<Signed<DepositAck>>> {
+        self.storage
+            .deposit(payment_id)?
+            .map(|r| parse_stored(&r.ack_json))
+            .transpose()
     }
 
     /// `POST /exchange`: coins in, new blind signatures of the same total out.
@@ -693,6 +734,10 @@ impl Bank {
             .busy_coins
             .take(&serials)
             .ok_or_else(|| in_progress("these coins"))?;
+        let _request = self
+            .busy_requests
+            .take(&[req.request_id])
+            .ok_or_else(|| in_progress("this request id"))?;
         let spent: Vec<B32> = self
             .storage
             .spent(&serials)?

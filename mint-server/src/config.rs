@@ -128,6 +128,17 @@ pub struct Config {
     )]
     pub frame_ancestors: Vec<String>,
 
+    /// Origin whose pages may make orders at the demo shop (repeat, or
+    /// comma-separate), beside the shop's own: a storefront on another
+    /// host. Other sites' pages may not, so none can fill the shop's
+    /// order book through its visitors' browsers.
+    #[arg(
+        long = "shop-order-origin",
+        env = "MINT_SHOP_ORDER_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub shop_order_origins: Vec<String>,
+
     /// Serve counters of costly work at /metrics. Off by default: their
     /// timing could help an onlooker link a withdrawal to a payment.
     #[arg(long, env = "MINT_METRICS", default_value_t = false)]
@@ -165,6 +176,14 @@ impl Config {
         self.frame_ancestors
             .iter()
             .map(|a| origin_of(a).map_err(|e| format!("--frame-ancestor {a:?}: {e}")))
+            .collect()
+    }
+
+    /// `--shop-order-origin` values as origins, each checked.
+    pub fn shop_order_origins(&self) -> Result<Vec<String>, String> {
+        self.shop_order_origins
+            .iter()
+            .map(|a| origin_of(a).map_err(|e| format!("--shop-order-origin {a:?}: {e}")))
             .collect()
     }
 }

@@ -69,6 +69,11 @@ fn write_file(path: &Path, data: &[u8], secret: bool) -> Result<(), KeyError> {
     fs::rename(&tmp, path).map_err(io(path))
 }
 
+/// How often keys are rotated, seconds: a quarter period, between 1 s and a minute.
+pub fn rotation_tick(withdraw_period: u64) -> u64 {
+    (withdraw_period / 4).clamp(1, 60)
+}
+
 /// One denomination key with its private half.
 pub struct DenomKey {
     /// The public record, as in the key set.
@@ -231,11 +236,17 @@ impl MintKeys {
             )));
         }
 
+        // Keys for the current period and the next, and for the one after
+        // when it begins within two rotation ticks: whenever a wallet looks,
+        // even just after a period turned and before the next rotation ran,
+        // the set announces the next period's keys (wallets require it).
         let period = now / s.withdraw_period;
+        let last =
+            (now + s.withdraw_period + 2 * rotation_tick(s.withdraw_period)) / s.withdraw_period;
         let mut created = false;
         for exp in 0..=s.max_exp {
             let value = 1u64 << exp;
-            for p in [period, period + 1] {
+            for p in period..=last.max(period + 1) {
                 let from = p.saturating_mul(s.withdraw_period);
                 let exists = records
                     .iter()

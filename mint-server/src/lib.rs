@@ -100,7 +100,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
             &config.data_dir,
             &public_url,
             config.payreq_ttl_secs,
-            config.request_timeout_secs,
+            config.shop_order_origins().map_err(ServeError::Config)?,
         )?))
     } else {
         None
@@ -202,7 +202,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
 
 /// Rotates denomination keys on schedule and trims the rate limiter.
 async fn rotate_keys(bank: Arc<Bank>, limits: Arc<api::limits::Limits>, period: u64) {
-    let tick = Duration::from_secs((period / 4).clamp(1, 60));
+    let tick = Duration::from_secs(keys::rotation_tick(period));
     loop {
         tokio::time::sleep(tick).await;
         let b = bank.clone();

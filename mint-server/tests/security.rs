@@ -453,6 +453,92 @@ fn f10_item_pages_create_no_orders() {
         .expect("order");
     assert!(r.status().is_success());
     assert_eq!(shop_orders(&mint), before + 2);
+    // Nor another site's script, through the JSON route.
+    let r = http
+        .post(format!("{}/shop/api/orders", mint.url))
+        .header("sec-fetch-site", "cross-site")
+        .json(&serde_json::json!({"item_id": "haiku"}))
+        .send()
+        .expect("order");
+    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(shop_orders(&mint), before + 2);
+}
+
+/// Finding 10: a storefront on another origin makes orders only when the
+/// operator names it (`--shop-order-origin`); any other site is refused.
+#[test]
+fn f10_only_named_origins_make_orders_from_other_sites() {
+    let mint = Mint::start(&["--shop-order-origin", "https://store.example"]);
+    let http = reqwest::blocking::Client::new();
+    let order = |origin: &str| {
+        http.post(format!("{}/shop/api/orders", mint.url))
+            .header("origin", origin)
+            .header("sec-fetch-site", "cross-site")
+            .json(&serde_json::json!({"item_id": "haiku"}))
+            .send()
+            .expect("order")
+            .status()
+            .as_u16()
+    };
+    let before = shop_orders(&mint);
+    assert_eq!(order("https://store.example"), 201);
+    assert_eq!(order("https://evil.example"), 400);
+    assert_eq!(order("https://store.example.evil.example"), 400);
+    assert_eq!(shop_orders(&mint), before + 1);
+    // The value is checked at start: an origin, nothing else.
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_mint-server"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--shop-order-origin",
+            "javascript:alert(1)",
+        ])
+        .args(["--data-dir", mint.data_dir().to_str().expect("utf-8")])
+        .output()
+        .expect("run");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--shop-order-origin"));
+}
+
+/// Finding 4 (outside review): a payment the bank holds completes its
+/// order even after the order expired (the shop stopped between the bank's
+/// ack and its own books); the payer gets the receipt and the goods.
+#[test]
+fn f4_a_deposited_payment_completes_its_order_even_after_expiry() {
+    let mint = Mint::start(&["--payreq-ttl-secs", "1"]);
+    let c = mint.client();
+    let payreq: PayReq = c
+        .post("/shop/api/orders", &serde_json::json!({"item_id": "haiku"}))
+        .expect("order");
+    let buyer = c.register("buyer");
+    c.faucet(&buyer, 25);
+    let coins = c.withdraw(&buyer, 25);
+    let (payment, _) = c.payment(
+        &coins,
+        &payreq.merchant_acc_id,
+        &payreq.payreq_id,
+        &payreq.description,
+    );
+    // The shop's deposit reached the bank; its books never heard of it.
+    let secret = std::fs::read_to_string(mint.data_dir().join("shop/merchant.key")).expect("key");
+    let shop = Account {
+        key: ecash_core::Keypair::from_secret_bytes(
+            &ecash_core::B32::from_b64(secret.trim()).expect("b64").0,
+        ),
+        id: payreq.merchant_acc_id.clone(),
+    };
+    c.deposit(&shop, &payment).expect("deposited at the bank");
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let path = payreq.pay_url.strip_prefix(&c.url).expect("on this server");
+    let resp: PaymentResponse = c.post(path, &payment).expect("completed, though expired");
+    assert_eq!(resp.receipt.body.payment_id, payment.payment_id());
+    let goods: serde_json::Value = c
+        .post(
+            &format!("/shop/api/orders/{}/goods", payreq.payreq_id),
+            &serde_json::json!({ "payment_id": payment.payment_id().to_b64() }),
+        )
+        .expect("goods");
+    assert!(goods["goods"].is_string());
 }
 
 /// Finding 6 (the server's half): the access log holds no query string
@@ -601,6 +687,39 @@ fn f3_concurrent_requests_for_one_balance_or_coin_sign_once() {
     assert_eq!(
         signed, 2,
         "one exchange into two coins; all signed {signed}"
+    );
+
+    // Sixteen exchanges of different coins under one request id at once:
+    // one is signed and answered; the others are not signed at all.
+    c.faucet(&a, 16);
+    let coins: Vec<_> = (0..16).map(|_| c.withdraw(&a, 1)).collect();
+    let request_id = Fixed(random32());
+    let before = c.metric("mint_blind_signatures_total");
+    let barrier = Arc::new(Barrier::new(16));
+    let shared: Vec<bool> = coins
+        .into_iter()
+        .map(|coins| {
+            let (url, barrier) = (mint.url.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let c = Client::connect(&url);
+                let req = ExchangeRequest {
+                    request_id,
+                    coins,
+                    outputs: c.blind(1).into_iter().map(|p| p.blinded).collect(),
+                };
+                barrier.wait();
+                c.post::<_, BlindSignatures>("/exchange", &req).is_ok()
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().expect("thread"))
+        .collect();
+    let answered = shared.iter().filter(|ok| **ok).count() as u64;
+    let signed = c.metric("mint_blind_signatures_total") - before;
+    assert_eq!(
+        signed, answered,
+        "signatures made for requests refused: {signed} for {answered}"
     );
 }
 

@@ -64,6 +64,10 @@ pub enum KeySetError {
         /// The length seen before (0: any positive length).
         expected: u64,
     },
+    /// A value can be withdrawn now, but the set does not announce its key
+    /// for the next period: a wallet must see that key before it is used.
+    #[error("the key set announces no key of value {0} for the next period")]
+    NoNextKey(u64),
     /// The key for a value and period is not the one this wallet saw before.
     #[error("the key for value {value} in period {period} changed from {seen} to {got}")]
     KeyChanged {
@@ -377,6 +381,7 @@ impl VerifiedKeySet {
         {
             return Err(KeySetError::PeriodLength { got: len, expected });
         }
+
         for d in &self.set.denominations {
             if let Some((prev, _)) = seen.keys.get(&(d.value.value, d.period))
                 && *prev != d.key_id
@@ -396,6 +401,31 @@ impl VerifiedKeySet {
         }
         // A key past its deposit window signs and accepts nothing any more.
         seen.keys.retain(|_, (_, until)| *until >= now);
+        Ok(())
+    }
+
+    /// Checks that a freshly fetched set announces, for every value that can
+    /// be withdrawn at `now`, its key for the next period. A wallet that
+    /// keeps in touch thus sees each key a period before it signs, so a key
+    /// shown to that wallet alone at the turn of a period meets the key it
+    /// remembers ([`VerifiedKeySet::check_seen`]), and is refused.
+    pub fn check_announced(&self, now: u64) -> Result<(), KeySetError> {
+        let current = now / self.set.period_secs.max(1);
+        for d in self
+            .set
+            .denominations
+            .iter()
+            .filter(|d| d.period == current)
+        {
+            let next = self
+                .set
+                .denominations
+                .iter()
+                .any(|n| n.value.value == d.value.value && n.period == current + 1);
+            if !next {
+                return Err(KeySetError::NoNextKey(d.value.value));
+            }
+        }
         Ok(())
     }
 

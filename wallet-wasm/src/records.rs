@@ -185,6 +185,9 @@ pub struct ReclaimedPayment {
     pub payment_id: B32,
     /// Its payer code, to prove it.
     pub payer_code: Bytes,
+    /// How many times the reclaim was journaled again after a refusal.
+    #[serde(default)]
+    pub renewals: u32,
 }
 
 impl OpKind {

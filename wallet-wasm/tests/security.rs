@@ -258,6 +258,14 @@ async fn f5_a_key_made_for_one_wallet_is_refused() {
             s.denominations.push(tag);
         })
         .await,
+        // The next period's keys left out, to show this wallet a key of its
+        // own when the period turns: refused while they are missing.
+        forged_key_set(&mint, |s| {
+            let k = current(&s.denominations);
+            s.denominations
+                .retain(|d| !(d.value.value == 1 && d.period == k.period + 1));
+        })
+        .await,
         // Another period length, with a fresh key that fits it: the periods
         // re-numbered, so no remembered (value, period) would catch the key.
         forged_key_set(&mint, |s| {
@@ -505,4 +513,65 @@ fn offers_keep_their_origin() {
     let back: Offer =
         serde_json::from_str(&serde_json::to_string(&o).expect("json")).expect("offer");
     assert_eq!(back, o);
+}
+
+/// Finding 7 (second review): a reclaim refused for a reason other than a
+/// spent coin (its output key expired while it waited) keeps the payment's
+/// record and is sent again with fresh outputs.
+#[tokio::test]
+async fn f7_a_refused_reclaim_is_renewed_not_dropped() {
+    let mint = Mint::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut w = payer(&mint, dir.path()).await;
+    w.withdraw(300, None).await.expect("withdraw");
+    let offer = mint.order("coffee").await;
+    let refusal = br#"{"code":"order_taken","message":"paid already"}"#;
+    w.transport()
+        .inject("/shop/api/pay/", Fault::Refuse(409, refusal.to_vec()), 1);
+    let expired = br#"{"code":"key_expired","message":"key does not sign new coins now"}"#;
+    w.transport()
+        .inject("/exchange", Fault::Refuse(410, expired.to_vec()), 1);
+    let e = w.pay(offer).await.expect_err("refused");
+    assert_eq!(e.code(), "order_taken", "{e}");
+    assert!(w.pending().is_empty(), "{:?}", w.pending());
+    assert_eq!(w.balance().total, 900, "the coins came back");
+    assert!(
+        !w.history()
+            .iter()
+            .any(|h| matches!(h.event, Event::SpentElsewhere { .. }))
+    );
+}
+
+/// A wallet written before key sets carried their period length opens: the
+/// cached set is fetched again.
+#[tokio::test]
+async fn a_wallet_with_a_key_set_of_the_old_format_opens() {
+    use wallet_wasm::store::{Store, Write};
+    let mint = Mint::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let (w, path) = funded(&mint, dir.path(), "old", 100).await;
+    let (store, _) = w.into_parts();
+    let records = store.load_all().await.expect("records");
+    let (_, keys) = records
+        .iter()
+        .find(|(k, _)| k == wallet_wasm::records::KEYS_KEY)
+        .expect("cached set");
+    let mut old: serde_json::Value = serde_json::from_str(keys).expect("json");
+    old["body"]
+        .as_object_mut()
+        .expect("body")
+        .remove("period_secs");
+    store
+        .apply(vec![
+            Write::Put(wallet_wasm::records::KEYS_KEY.into(), old.to_string()),
+            Write::Delete(wallet_wasm::records::SEEN_KEYS_KEY.into()),
+        ])
+        .await
+        .expect("write");
+    drop(store);
+    let mut w = reopen(&path).await;
+    w.withdraw(10, None)
+        .await
+        .expect("withdraw after reopening");
+    assert_eq!(w.balance().total, 10);
 }

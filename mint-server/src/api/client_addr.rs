@@ -42,18 +42,26 @@ impl ClientAddr {
 
     /// The rightmost address in a comma-separated list that is not a trusted
     /// proxy: the last hop a trusted proxy saw (entries left of it are the
-    /// client's own claims).
+    /// client's own claims). An entry that is no address stops the walk (no
+    /// client address, so the peer's is used): skipping it would let the
+    /// client's own claim left of it choose its bucket.
     fn named_in(&self, value: &str) -> Option<IpAddr> {
-        value
-            .split(',')
-            .rev()
-            .filter_map(|s| parse_ip(s.trim()))
-            .find(|ip| !self.trusted.contains(ip))
+        for entry in value.split(',').rev() {
+            let ip = parse_ip(entry.trim())?;
+            if !self.trusted.contains(&ip) {
+                return Some(ip);
+            }
+        }
+        None
     }
 }
 
-/// An address as proxies write it: `1.2.3.4`, `1.2.3.4:5678`, `[::1]:80` or `::1`.
+/// An address as proxies write it: `1.2.3.4`, `1.2.3.4:5678`, `[::1]:80`, `[::1]` or `::1`.
 fn parse_ip(s: &str) -> Option<IpAddr> {
+    let s = s
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(s);
     let ip = match s.parse::<IpAddr>() {
         Ok(ip) => ip,
         Err(_) => s.parse::<std::net::SocketAddr>().ok()?.ip(),
@@ -87,6 +95,12 @@ mod tests {
             Some(ip("203.0.113.9"))
         );
         assert_eq!(c.named_in("garbage, 10.0.0.1"), None);
+        // An unparseable hop is not skipped over to the client's own claim.
+        assert_eq!(c.named_in("198.51.100.9, unknown"), None);
+        assert_eq!(
+            c.named_in("198.51.100.9, [2001:db8::1]"),
+            Some(ip("2001:db8::1"))
+        );
         assert_eq!(c.named_in(""), None);
         assert!(ClientAddr::new(vec![], "bad header\n").is_err());
     }

@@ -16,14 +16,14 @@ pub mod store;
 use std::path::Path;
 use std::sync::Arc;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use ecash_core::messages::*;
 use ecash_core::{Amount, ApiError, B32, ErrorCode, Keypair, Signed};
 use serde::{Deserialize, Serialize};
 
 use crate::api::error::HttpError;
 use crate::api::handlers::blocking;
-use crate::bank::{Bank, BankResult, unix_now};
+use crate::bank::{Bank, BankResult, Opened, unix_now};
 use store::ShopStore;
 
 /// Unpaid orders are forgotten this long after they expire, in seconds.
@@ -48,9 +48,12 @@ pub struct Shop {
     store: ShopStore,
     base_url: String,
     payreq_ttl: u64,
-    /// A claim older than this, whose request must have died, may be taken
-    /// over by the same payment sent again.
-    claim_stale_secs: u64,
+    /// When this process started: a claim made before it belongs to a
+    /// request that died with the previous process, and the same payment
+    /// sent again may take it over.
+    started_at: u64,
+    /// Other origins whose pages may make orders.
+    order_origins: Vec<String>,
 }
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> ApiError {
@@ -79,13 +82,13 @@ impl Shop {
     /// Opens the shop's key and books in `data_dir/shop`, registering its
     /// merchant account at the bank on first start. Its links start with
     /// `base_url` (an origin); payreqs stay payable `payreq_ttl` seconds;
-    /// a request lives at most `request_timeout` seconds.
+    /// pages of `order_origins` (checked origins) may make orders too.
     pub fn open(
         bank: Arc<Bank>,
         data_dir: &Path,
         base_url: &str,
         payreq_ttl: u64,
-        request_timeout: u64,
+        order_origins: Vec<String>,
     ) -> Result<Self, ShopError> {
         let dir = data_dir.join("shop");
         std::fs::create_dir_all(&dir).map_err(|e| ShopError::Storage(e.to_string()))?;
@@ -121,7 +124,8 @@ impl Shop {
             store,
             base_url: base_url.trim_end_matches('/').to_owned(),
             payreq_ttl,
-            claim_stale_secs: request_timeout.saturating_mul(2).max(1),
+            started_at: unix_now(),
+            order_origins,
         })
     }
 
@@ -168,18 +172,26 @@ impl Shop {
         };
         let json = serde_json::to_string(&payreq)
             .map_err(|_| err(ErrorCode::Internal, "encoding payreq"))?;
-        let forget_before =
-            now.saturating_sub(self.payreq_ttl.saturating_add(FORGET_UNPAID_AFTER_SECS));
-        self.store
+        let expired_before = now.saturating_sub(self.payreq_ttl);
+        let forget_before = expired_before.saturating_sub(FORGET_UNPAID_AFTER_SECS);
+        let stored = self
+            .store
             .insert(
                 &payreq_id,
                 item.id,
                 &json,
                 now,
+                expired_before,
                 forget_before,
                 store::MAX_UNPAID,
             )
             .map_err(Self::store_err)?;
+        if !stored {
+            return Err(err(
+                ErrorCode::Unavailable,
+                "the shop has too many open orders; try again in a few minutes",
+            ));
+        }
         Ok(payreq)
     }
 
@@ -202,11 +214,13 @@ impl Shop {
             .ok_or_else(|| err(ErrorCode::NotFound, format!("no order {payreq_id}")))
     }
 
-    /// Accepts a payment for an order: checks it against the payreq, claims
-    /// the order for it, deposits it, and answers the receipt. Paying the
-    /// same order with the same payment again returns the same answer; any
-    /// other payment is refused with `order_taken` before it is deposited,
-    /// so its payer keeps the coins.
+    /// Accepts a payment for an order: checks it against the payreq, has the
+    /// bank open it, claims the order for it, deposits it, and answers the
+    /// receipt. Paying the same order with the same payment again returns the
+    /// same answer; a payment the bank already holds completes the order even
+    /// after it expired (the shop stopped half-way); any other payment is
+    /// refused with `order_taken`, or told to retry (`in_progress`) while
+    /// another one is being deposited, before its coins are touched.
     pub fn pay(&self, payreq_id: &str, payment: Payment) -> BankResult<PaymentResponse> {
         let order = self.order(payreq_id)?;
         let payment_id = payment.payment_id();
@@ -223,13 +237,6 @@ impl Shop {
         let payreq: PayReq = serde_json::from_str(&order.payreq_json)
             .map_err(|_| err(ErrorCode::Internal, "stored payreq corrupt"))?;
         let info = &payment.payment_info;
-        let now = unix_now();
-        if now > payreq.expires_at {
-            return Err(err(
-                ErrorCode::PayreqInvalid,
-                "this payment request has expired; start again",
-            ));
-        }
         if info.amount != payreq.amount
             || info.payreq_id != payreq.payreq_id
             || info.merchant_acc_id != self.account_id
@@ -241,13 +248,39 @@ impl Shop {
                 "payment does not match the payment request",
             ));
         }
+        let now = unix_now();
+        // Deposited already (the shop stopped between the bank's ack and
+        // its own books): finish the order, expired or not.
+        if let Some(ack) = self.bank.deposited(&payment_id)? {
+            return self.complete(payreq_id, &payreq, payment_id, ack, now);
+        }
+        if now > payreq.expires_at {
+            return Err(err(
+                ErrorCode::PayreqInvalid,
+                "this payment request has expired; start again",
+            ));
+        }
+        let deposit = Signed::sign(
+            Deposit {
+                merchant_acc_id: self.account_id.clone(),
+                payment,
+            },
+            &self.key,
+        );
+        // The bank opens and checks the payment first: one that cannot be
+        // deposited (forged, tampered, spent) never holds the order.
+        let opened = match self.bank.open_deposit(&deposit)? {
+            Opened::Deposited(ack) => {
+                return self.complete(payreq_id, &payreq, payment_id, ack, now);
+            }
+            Opened::Ready(d) => d,
+        };
         let mut token = [0u8; 16];
         getrandom::fill(&mut token)
             .map_err(|_| err(ErrorCode::Internal, "random number generator failed"))?;
-        let stale_before = now.saturating_sub(self.claim_stale_secs);
         match self
             .store
-            .claim(payreq_id, &payment_id, &token, now, stale_before)
+            .claim(payreq_id, &payment_id, &token, now, self.started_at)
             .map_err(Self::store_err)?
         {
             store::Claim::Won => {}
@@ -268,20 +301,13 @@ impl Shop {
                 return Err(err(ErrorCode::NotFound, format!("no order {payreq_id}")));
             }
         }
-        let deposit = Signed::sign(
-            Deposit {
-                merchant_acc_id: self.account_id.clone(),
-                payment,
-            },
-            &self.key,
-        );
-        let ack = match self.bank.deposit(&deposit) {
+        let ack = match self.bank.commit_opened(&opened) {
             Ok(ack) => ack,
             Err(e) => {
-                // Refused for good: nothing was deposited, so another payment
-                // may take the order. A server fault may have deposited it:
-                // keep the claim, and the same payment retried finishes it.
-                if e.code.http_status() < 500 {
+                // Refused for good and not at the bank: another payment may
+                // take the order. Anything else keeps the claim, and the
+                // same payment sent again finishes it.
+                if !e.code.is_retryable() && self.bank.deposited(&payment_id)?.is_none() {
                     self.store
                         .release(payreq_id, &token)
                         .map_err(Self::store_err)?;
@@ -289,6 +315,19 @@ impl Shop {
                 return Err(e);
             }
         };
+        self.complete(payreq_id, &payreq, payment_id, ack, now)
+    }
+
+    /// Answers a deposited payment: checks the bank's ack, signs the
+    /// receipt, and marks the order paid by it.
+    fn complete(
+        &self,
+        payreq_id: &str,
+        payreq: &PayReq,
+        payment_id: B32,
+        ack: Signed<DepositAck>,
+        now: u64,
+    ) -> BankResult<PaymentResponse> {
         // Trust nothing unverified: the ack must carry the bank's signature and this payment.
         let master = self.bank.keys().master.public();
         if ack.verify(&master).is_err()
@@ -321,7 +360,16 @@ impl Shop {
         let stands = self
             .store
             .mark_paid(payreq_id, &payment_id, &json, now)
-            .map_err(Self::store_err)?;
+            .map_err(Self::store_err)?
+            .ok_or_else(|| {
+                // Only a deposit made with the shop's key outside this
+                // process can get here; the operator must settle it.
+                tracing::error!(order = %payreq_id, "deposited payment conflicts with the order's claim");
+                err(
+                    ErrorCode::Internal,
+                    "the bank holds your payment but the order is held by another; contact the shop with your proof",
+                )
+            })?;
         tracing::info!(order = %payreq_id, "order paid");
         serde_json::from_str(&stands).map_err(|_| err(ErrorCode::Internal, "stored answer corrupt"))
     }
@@ -397,10 +445,33 @@ async fn items() -> HttpResponse {
     HttpResponse::Ok().json(catalog::ITEMS)
 }
 
+/// Whether a browser made this request for another site's page: such a
+/// request may not make orders. Browsers say so (`Sec-Fetch-Site`); older
+/// ones send only `Origin`, compared with the shop's public URL. Programs
+/// send neither.
+pub(crate) fn from_another_site(req: &HttpRequest, shop: &Shop) -> bool {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let origin = header("origin");
+    if origin.is_some_and(|o| shop.order_origins.iter().any(|a| a == o)) {
+        return false;
+    }
+    match header("sec-fetch-site") {
+        Some(site) => site != "same-origin" && site != "none",
+        None => origin.is_some_and(|o| o != shop.base_url),
+    }
+}
+
 async fn create_order(
     shop: web::Data<Shop>,
+    req: HttpRequest,
     body: web::Json<NewOrder>,
 ) -> Result<HttpResponse, HttpError> {
+    if from_another_site(&req, &shop) {
+        return Err(HttpError::new(
+            ErrorCode::MalformedRequest,
+            "orders are made from the shop's own pages",
+        ));
+    }
     let item = body.into_inner().item_id;
     let payreq = blocking(&shop, move |s| s.create_order(&item)).await?;
     Ok(HttpResponse::Created().json(payreq))

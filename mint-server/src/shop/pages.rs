@@ -89,14 +89,7 @@ pub async fn order_item(
     id: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, HttpError> {
-    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
-    // Browsers say where a request comes from (Sec-Fetch-Site); older ones
-    // send only Origin, compared with the shop's public URL.
-    let foreign = match header("sec-fetch-site") {
-        Some(site) => site != "same-origin" && site != "none",
-        None => header(header::ORIGIN.as_str()).is_some_and(|o| o != shop.base_url()),
-    };
-    if foreign {
+    if super::from_another_site(&req, &shop) {
         return Err(HttpError::new(
             ErrorCode::MalformedRequest,
             "orders are made from the shop's own pages",

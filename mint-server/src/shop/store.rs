@@ -94,46 +94,60 @@ impl ShopStore {
             .map_err(|_| ShopDbError("lock poisoned".into()))
     }
 
-    /// Stores a new order; forgets unpaid orders created before
-    /// `forget_before`, and the oldest unclaimed ones beyond `max_unpaid`.
+    /// Stores a new order, unless `max_unpaid` unpaid orders are open
+    /// already (`Ok(false)`). Forgets unclaimed unpaid orders created before
+    /// `forget_before`, and when full, those created before `expired_before`
+    /// (expired ones); a live order is never pushed out by new ones.
+    #[allow(clippy::too_many_arguments)]
     pub fn insert(
         &self,
         payreq_id: &str,
         item_id: &str,
         payreq_json: &str,
         now: u64,
+        expired_before: u64,
         forget_before: u64,
         max_unpaid: u64,
-    ) -> Result<(), ShopDbError> {
+    ) -> Result<bool, ShopDbError> {
         let conn = self.conn()?;
-        conn.execute(
-            "DELETE FROM orders WHERE payment_id IS NULL AND claimed_by IS NULL AND created_at < ?1",
-            params![to_i64(forget_before)],
-        )
-        .map_err(db)?;
-        // However many are asked for, at most `max_unpaid` unpaid orders are
-        // kept: the oldest unclaimed ones go first.
-        conn.execute(
-            "DELETE FROM orders WHERE rowid IN (
-                SELECT rowid FROM orders WHERE payment_id IS NULL AND claimed_by IS NULL
-                ORDER BY created_at LIMIT max(0,
-                    (SELECT COUNT(*) FROM orders WHERE payment_id IS NULL) - ?1 + 1))",
-            params![to_i64(max_unpaid)],
-        )
-        .map_err(db)?;
+        let forget = |before: u64| {
+            conn.execute(
+                "DELETE FROM orders WHERE payment_id IS NULL AND claimed_by IS NULL AND created_at < ?1",
+                params![to_i64(before)],
+            )
+            .map_err(db)
+        };
+        let unpaid = || -> Result<u64, ShopDbError> {
+            let n: i64 = conn
+                .query_row(
+                    "SELECT COUNT(*) FROM orders WHERE payment_id IS NULL",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(db)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        };
+        forget(forget_before)?;
+        if unpaid()? >= max_unpaid {
+            forget(expired_before)?;
+            if unpaid()? >= max_unpaid {
+                return Ok(false);
+            }
+        }
         conn.execute(
             "INSERT INTO orders (payreq_id, item_id, payreq, created_at) VALUES (?1, ?2, ?3, ?4)",
             params![payreq_id, item_id, payreq_json, to_i64(now)],
         )
         .map_err(db)?;
-        Ok(())
+        Ok(true)
     }
 
     /// Reserves an unpaid order for one request (`token`) of `payment_id`,
     /// atomically: of two requests racing for one order, exactly one wins,
-    /// before either is deposited. A claim of the same payment older than
-    /// `stale_before` (its request died) may be taken over; another
-    /// payment's claim never is, since that payment may be at the bank.
+    /// before either is deposited. A claim of the same payment made before
+    /// `stale_before` (the start of this process: its request died with the
+    /// last one) may be taken over; another payment's claim never is, since
+    /// that payment may be at the bank.
     pub fn claim(
         &self,
         payreq_id: &str,
@@ -241,11 +255,14 @@ impl ShopStore {
         payment_id: &B32,
         response: &str,
         now: u64,
-    ) -> Result<String, ShopDbError> {
+    ) -> Result<Option<String>, ShopDbError> {
         let conn = self.conn()?;
+        // Unclaimed is fine too: the bank holding this payment, signed with
+        // the shop's key, is the proof the order is paid by it.
         conn.execute(
             "UPDATE orders SET payment_id = ?2, response = ?3, paid_at = ?4
-             WHERE payreq_id = ?1 AND payment_id IS NULL AND claimed_by = ?2",
+             WHERE payreq_id = ?1 AND payment_id IS NULL
+             AND (claimed_by = ?2 OR claimed_by IS NULL)",
             params![payreq_id, &payment_id.0[..], response, to_i64(now)],
         )
         .map_err(db)?;
@@ -254,6 +271,7 @@ impl ShopStore {
             params![payreq_id, &payment_id.0[..]],
             |r| r.get(0),
         )
+        .optional()
         .map_err(db)
     }
 }
@@ -270,13 +288,27 @@ mod tests {
     fn unpaid_orders_are_capped_and_claims_belong_to_their_request() {
         let dir = tempfile::tempdir().expect("tmp");
         let s = ShopStore::open(&dir.path().join("shop.db")).expect("open");
-        for i in 0..12u64 {
-            s.insert(&format!("o{i}"), "haiku", "{}", i, 0, 5)
-                .expect("insert");
+        // Five open orders at most; new ones are refused while all are live ...
+        for i in 0..5u64 {
+            assert!(
+                s.insert(&format!("o{i}"), "haiku", "{}", i, 0, 0, 5)
+                    .expect("insert")
+            );
         }
-        assert_eq!(s.count().expect("count"), 5, "the oldest unpaid orders go");
-        assert!(s.get("o11").expect("get").is_some() && s.get("o0").expect("get").is_none());
-
+        assert!(
+            !s.insert("o5", "haiku", "{}", 5, 0, 0, 5).expect("insert"),
+            "full"
+        );
+        assert_eq!(s.count().expect("count"), 5);
+        // ... and push out only expired ones (older than 3 here), when full.
+        for i in 5..12u64 {
+            assert!(
+                s.insert(&format!("o{i}"), "haiku", "{}", i, i - 3, 0, 5)
+                    .expect("insert")
+            );
+        }
+        assert_eq!(s.count().expect("count"), 4);
+        assert!(s.get("o8").expect("get").is_some() && s.get("o7").expect("get").is_none());
         let (p1, p2) = (ecash_core::Fixed([1; 32]), ecash_core::Fixed([2; 32]));
         let (t1, t2) = ([1u8; 16], [2u8; 16]);
         assert_eq!(s.claim("o11", &p1, &t1, 100, 0).expect("claim"), Claim::Won);
@@ -306,7 +338,17 @@ mod tests {
             s.claim("o11", &p2, &t1, 301, 0).expect("claim"),
             Claim::Busy
         );
-        s.mark_paid("o11", &p1, "answer", 302).expect("paid");
+        // Another payment cannot mark an order claimed by the first ...
+        assert_eq!(s.mark_paid("o11", &p2, "other", 302).expect("mark"), None);
+        assert_eq!(
+            s.mark_paid("o11", &p1, "answer", 302).expect("mark"),
+            Some("answer".to_owned())
+        );
+        // ... and marking again returns the answer that stands.
+        assert_eq!(
+            s.mark_paid("o11", &p1, "again", 303).expect("mark"),
+            Some("answer".to_owned())
+        );
         assert_eq!(
             s.claim("o11", &p2, &t1, 303, 400).expect("claim"),
             Claim::Taken
@@ -317,7 +359,7 @@ mod tests {
         );
         // Claimed and paid orders survive the cap.
         for i in 20..40u64 {
-            s.insert(&format!("o{i}"), "haiku", "{}", i, 0, 5)
+            s.insert(&format!("o{i}"), "haiku", "{}", i, 1000, 1000, 5)
                 .expect("insert");
         }
         assert!(s.get("o11").expect("get").is_some());

@@ -9,7 +9,7 @@ use ecash_core::messages::{
     BlindSignatures, CoinStateRequest, CoinStateResponse, ExchangeRequest, PayReq, PaymentProof,
     PaymentResponse,
 };
-use ecash_core::{B32, Fixed, PendingCoin, Signed};
+use ecash_core::{B32, Coin, Fixed, PendingCoin, Signed};
 use serde::{Deserialize, Serialize};
 
 use super::{Batch, ProgressFn, Wallet, answers, http, new_id};
@@ -19,6 +19,9 @@ use crate::platform::{self, now};
 use crate::records::*;
 use crate::store::Store;
 use crate::transport::Transport;
+
+/// How many times a refused reclaim is journaled again with fresh outputs.
+const MAX_RECLAIM_RENEWALS: u32 = 3;
 
 /// Largest number of serials asked about in one `/coins/state` request.
 const STATE_CHUNK: usize = 200;
@@ -259,16 +262,43 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         }
         if let OpKind::Exchange {
             reclaims: Some(paid),
+            request,
             ..
         } = &op.kind
-            && !e.spent_serials().is_empty()
         {
-            // The reclaim finds its coins spent: did the shop deposit the
-            // payment after refusing it? Then the payer keeps the bank's proof.
+            // A reclaim refused: did the shop deposit the payment after all
+            // (its coins are spent)? Then the payer keeps the bank's proof.
             match self.fetch_proof(&paid.payment_id, &paid.payer_code).await {
                 Ok(proof) => return self.paid_after_all(op, paid, proof).await,
                 Err(pe) if pe.is_transient() => return Err(pe),
                 Err(_) => {}
+            }
+            // Refused for another reason (its output keys expired while it
+            // waited): the payment's record stays, and the coins are taken
+            // back again with fresh outputs, a few times at most.
+            if e.spent_serials().is_empty() && paid.renewals < MAX_RECLAIM_RENEWALS {
+                let value: u64 = request
+                    .coins
+                    .iter()
+                    .filter_map(|c| self.coins.get(&c.serial))
+                    .map(|r| r.value)
+                    .sum();
+                self.refresh_keys().await?;
+                let mut again = (**paid).clone();
+                again.renewals += 1;
+                let mut b = Batch::default();
+                b.del_op(&op.id);
+                let (next, pending) = self
+                    .reclaim(
+                        &mut b,
+                        request.coins.clone(),
+                        value,
+                        again,
+                        format!("reclaim refused: {e}"),
+                    )
+                    .await?;
+                self.commit(b).await?;
+                return Ok(Step::Then(Box::new(next), pending, Box::new(e)));
             }
         }
         let spent: Vec<B32> = e.spent_serials().to_vec();
@@ -418,35 +448,59 @@ impl<S: Store, T: Transport> Wallet<S, T> {
             self.commit(b).await?;
             return Ok(Step::Failed(e));
         }
+        let paid = ReclaimedPayment {
+            payreq: payreq.clone(),
+            origin: origin.clone(),
+            payment_id,
+            payer_code: payer_code.clone(),
+            renewals: 0,
+        };
+        let (next, pending) = self
+            .reclaim(
+                &mut b,
+                keep,
+                keep_value,
+                paid,
+                format!("payment refused: {e}"),
+            )
+            .await?;
+        self.commit(b).await?;
+        Ok(Step::Then(Box::new(next), pending, Box::new(e)))
+    }
+
+    /// Journals (in `b`) an exchange that takes `coins` (worth `value`) back
+    /// from the payment `paid`, reserving them for it.
+    async fn reclaim(
+        &mut self,
+        b: &mut Batch,
+        coins: Vec<Coin>,
+        value: u64,
+        paid: ReclaimedPayment,
+        why: String,
+    ) -> Result<(Operation, Vec<PendingCoin>), WalletError> {
         let denoms: Vec<_> = self.keys.withdraw_keys(now()).keys().copied().collect();
-        let out = ecash_core::amount::split(keep_value, &denoms)
+        let out = ecash_core::amount::split(value, &denoms)
             .map_err(|_| WalletError::Input("cannot split the reclaimed value".into()))?;
         let (outputs, pending) = self.derive_outputs(&out, &mut None).await?;
         let next = Operation {
             id: new_id()?,
             started_at: now(),
             attempts: 0,
-            last_error: Some(format!("payment refused: {e}")),
+            last_error: Some(why),
             kind: OpKind::Exchange {
                 request: ExchangeRequest {
                     request_id: Fixed(platform::random::<32>()?),
-                    coins: keep,
+                    coins,
                     outputs: pending.iter().map(|p| p.blinded.clone()).collect(),
                 },
                 outputs,
                 purpose: ExchangePurpose::Reclaim,
-                reclaims: Some(Box::new(ReclaimedPayment {
-                    payreq: payreq.clone(),
-                    origin: origin.clone(),
-                    payment_id,
-                    payer_code: payer_code.clone(),
-                })),
+                reclaims: Some(Box::new(paid)),
             },
         };
-        self.reserve_coins(&mut b, &next)?;
+        self.reserve_coins(b, &next)?;
         b.put_op(next.clone())?;
-        self.commit(b).await?;
-        Ok(Step::Then(Box::new(next), pending, Box::new(e)))
+        Ok((next, pending))
     }
 
     /// `/coins/state` for `serials`, in chunks. Only ever asked about the

@@ -216,6 +216,7 @@ pub(crate) async fn fetch_keys<T: Transport>(
     let signed: SignedKeySet = http::get(net, &http::join(bank_url, "/keys"), &[]).await?;
     let master = pinned.copied().unwrap_or(signed.body.master_public_key);
     let verified = VerifiedKeySet::verify(&signed, &master)?;
+    verified.check_announced(now())?;
     Ok((signed, verified))
 }
 
@@ -323,8 +324,9 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         Ok((w, identity))
     }
 
-    /// Opens the wallet in `store` without touching the network. The cached key
-    /// set is verified again against the pinned master key.
+    /// Opens the wallet in `store`. The cached key set is verified again
+    /// against the pinned master key; only a set cached in an older format
+    /// is fetched from the bank again (the one time opening touches the network).
     pub async fn open(store: S, net: T, settings: WalletSettings) -> Result<Self, WalletError> {
         let records = store.load_all().await?;
         let mut meta: Option<Meta> = None;
@@ -337,7 +339,8 @@ impl<S: Store, T: Transport> Wallet<S, T> {
             if k == META_KEY {
                 meta = Some(parse(k, v)?);
             } else if k == KEYS_KEY {
-                signed = Some(parse(k, v)?);
+                // A set cached in an older format is fetched again below.
+                signed = serde_json::from_str::<SignedKeySet>(v).ok();
             } else if k == SEEN_KEYS_KEY {
                 seen = parse(k, v)?;
             } else if k.starts_with("coin/") {
@@ -351,10 +354,27 @@ impl<S: Store, T: Transport> Wallet<S, T> {
             }
         }
         let meta = meta.ok_or(WalletError::NoWallet)?;
-        let signed = signed.ok_or_else(|| StoreError("the cached key set is missing".into()))?;
-        let keys = VerifiedKeySet::verify(&signed, &meta.master_key)?;
-        // Wallets from before key memory start remembering with the cached set.
+        let cached = signed.and_then(|s| VerifiedKeySet::verify(&s, &meta.master_key).ok());
+        let (keys, refetched) = match cached {
+            Some(keys) => (keys, None),
+            None => {
+                // Written by an older wallet (or damaged): fetch it again,
+                // checked against the pinned master key as always.
+                let (signed, keys) =
+                    fetch_keys(&net, &meta.bank_url, Some(&meta.master_key)).await?;
+                (keys, Some(signed))
+            }
+        };
+        // Wallets from before key memory start remembering with this set.
         keys.check_seen(&mut seen, now())?;
+        if let Some(signed) = refetched {
+            store
+                .apply(vec![
+                    Write::Put(KEYS_KEY.into(), json(&signed)?),
+                    Write::Put(SEEN_KEYS_KEY.into(), json(&seen)?),
+                ])
+                .await?;
+        }
         let seed = Seed::from_phrase(&meta.seed_hex)?;
         let account = seed.account_key()?;
         Ok(Self {
