@@ -195,7 +195,9 @@ impl MintKeys {
             schedule,
             state: RwLock::new(placeholder),
         };
-        keys.rotate(now)?;
+        // At start only what wallets need now (current and next period):
+        // the first rotation tick creates the period after.
+        keys.rotate_ahead(now, 1)?;
         Ok(keys)
     }
 
@@ -212,9 +214,15 @@ impl MintKeys {
         }
     }
 
-    /// Creates missing keys for the current and next period, retires keys past
-    /// their deposit window, and re-signs the key set. Returns whether anything changed.
+    /// Creates missing keys for the current period and the next two, retires
+    /// keys past their deposit window, and re-signs the key set. Returns
+    /// whether anything changed.
     pub fn rotate(&self, now: u64) -> Result<bool, KeyError> {
+        self.rotate_ahead(now, 2)
+    }
+
+    /// [`Self::rotate`], creating keys `ahead` periods past the current one.
+    fn rotate_ahead(&self, now: u64, ahead: u64) -> Result<bool, KeyError> {
         let s = &self.schedule;
         let denom_dir = self.dir.join("denominations");
         let mut records = load_records(&denom_dir, s.withdraw_period)?;
@@ -236,17 +244,19 @@ impl MintKeys {
             )));
         }
 
-        // Keys for the current period and the next, and for the one after
-        // when it begins within two rotation ticks: whenever a wallet looks,
-        // even just after a period turned and before the next rotation ran,
-        // the set announces the next period's keys (wallets require it).
+        // Wallets require the next period's keys in every set they fetch.
+        // Rotations create them a whole period early (two ahead), so a late
+        // tick or slow key generation at the turn of a period never leaves
+        // a set without them; and any rotation (the first at start, too)
+        // creates the period after next when it begins within two ticks.
+        // Nearest periods first.
         let period = now / s.withdraw_period;
-        let last =
+        let soon =
             (now + s.withdraw_period + 2 * rotation_tick(s.withdraw_period)) / s.withdraw_period;
         let mut created = false;
-        for exp in 0..=s.max_exp {
-            let value = 1u64 << exp;
-            for p in period..=last.max(period + 1) {
+        for p in period..=soon.max(period + ahead.max(1)) {
+            for exp in 0..=s.max_exp {
+                let value = 1u64 << exp;
                 let from = p.saturating_mul(s.withdraw_period);
                 let exists = records
                     .iter()

@@ -203,8 +203,9 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
 /// Rotates denomination keys on schedule and trims the rate limiter.
 async fn rotate_keys(bank: Arc<Bank>, limits: Arc<api::limits::Limits>, period: u64) {
     let tick = Duration::from_secs(keys::rotation_tick(period));
+    // The first round runs at once: start-up made only the keys wallets
+    // need now, this one makes the period after next.
     loop {
-        tokio::time::sleep(tick).await;
         let b = bank.clone();
         match tokio::task::spawn_blocking(move || b.keys().rotate(unix_now())).await {
             Ok(Ok(true)) => tracing::info!("key set rotated"),
@@ -213,5 +214,6 @@ async fn rotate_keys(bank: Arc<Bank>, limits: Arc<api::limits::Limits>, period: 
             Err(e) => tracing::error!(error = %e, "key rotation task failed"),
         }
         limits.shrink();
+        tokio::time::sleep(tick).await;
     }
 }

@@ -265,8 +265,9 @@ fn cli_drives_the_same_core() {
 
 #[tokio::test]
 async fn exchange_renews_serials_and_recover_refreshes_coins_near_expiry() {
-    // Keys sign for 4 s and are accepted 8 s longer: expiry comes fast.
-    let mint = Mint::start_with(&["--withdraw-period-secs", "4", "--deposit-grace-secs", "8"]);
+    // Keys sign for 8 s and are accepted 8 s longer: expiry comes fast,
+    // and key generation (about a second per period here) keeps up.
+    let mint = Mint::start_with(&["--withdraw-period-secs", "8", "--deposit-grace-secs", "8"]);
     let dir = tempfile::tempdir().expect("tmp");
     let (mut w, path) = funded(&mint, dir.path(), "w", 1_000).await;
     w.withdraw(100, None).await.expect("withdraw");
