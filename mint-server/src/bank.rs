@@ -491,6 +491,10 @@ impl Bank {
             .busy_requests
             .take(&[body.request_id])
             .ok_or_else(|| in_progress("this request id"))?;
+        // Its first sender may have finished while this one waited.
+        if let Some(a) = self.storage.withdrawal(&body.request_id)? {
+            return replayed(a, &request_hash);
+        }
         let total = Self::blinded_total(&keys)?;
         if total != body.amount.value {
             return Err(err(
@@ -660,6 +664,10 @@ impl Bank {
                 "coins do not add up to the payment amount",
             ));
         }
+        // Spent coins are refused here already, so a payment of spent coins
+        // never holds a shop's order; the commit checks again atomically.
+        let serials: Vec<B32> = checked.iter().map(|c| c.coin.serial).collect();
+        self.refuse_spent(&serials)?;
         let ack = Signed::sign(
             DepositAck {
                 result: "accepted".into(),
@@ -696,6 +704,22 @@ impl Bank {
             .ok_or_else(|| in_progress("these coins"))?;
         let record = self.storage.commit_deposit(d)?;
         parse_stored(&record.ack_json)
+    }
+
+    /// Refuses with `coin_spent` (naming them) if any of these coins is spent.
+    fn refuse_spent(&self, serials: &[B32]) -> BankResult<()> {
+        let spent: Vec<B32> = self
+            .storage
+            .spent(serials)?
+            .into_iter()
+            .zip(serials)
+            .filter_map(|(is_spent, s)| is_spent.then_some(*s))
+            .collect();
+        if spent.is_empty() {
+            Ok(())
+        } else {
+            Err(StorageError::Spent(spent).into())
+        }
     }
 
     /// The bank's ack of this payment, if it was deposited.
@@ -738,16 +762,12 @@ impl Bank {
             .busy_requests
             .take(&[req.request_id])
             .ok_or_else(|| in_progress("this request id"))?;
-        let spent: Vec<B32> = self
-            .storage
-            .spent(&serials)?
-            .into_iter()
-            .zip(&serials)
-            .filter_map(|(is_spent, s)| is_spent.then_some(*s))
-            .collect();
-        if !spent.is_empty() {
-            return Err(StorageError::Spent(spent).into());
+        // Its first sender may have finished while this one waited: the
+        // coins are spent by that very request, so answer as it was.
+        if let Some(a) = self.storage.exchange(&req.request_id)? {
+            return replayed(a, &request_hash);
         }
+        self.refuse_spent(&serials)?;
         let signatures = self.sign_all(&req.outputs, keys)?;
         let response = blind_signatures_answer(req.request_id, &signatures);
         let stored = self.storage.commit_exchange(&NewExchange {

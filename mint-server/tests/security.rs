@@ -721,6 +721,44 @@ fn f3_concurrent_requests_for_one_balance_or_coin_sign_once() {
         signed, answered,
         "signatures made for requests refused: {signed} for {answered}"
     );
+
+    // One exchange request sent sixteen times at once (a wallet retrying
+    // over a flaky network): each copy gets the one answer or is told to
+    // retry, never that its own coins are spent; it is signed once.
+    c.faucet(&a, 8);
+    let coins = c.withdraw(&a, 8);
+    let req = ExchangeRequest {
+        request_id: Fixed(random32()),
+        coins,
+        outputs: c.blind(8).into_iter().map(|p| p.blinded).collect(),
+    };
+    let before = c.metric("mint_blind_signatures_total");
+    let barrier = Arc::new(Barrier::new(16));
+    let copies: Vec<Result<BlindSignatures, ErrorCode>> = (0..16)
+        .map(|_| {
+            let (url, barrier, req) = (mint.url.clone(), barrier.clone(), req.clone());
+            std::thread::spawn(move || {
+                let c = Client::connect(&url);
+                barrier.wait();
+                c.post::<_, BlindSignatures>("/exchange", &req)
+                    .map_err(|e| e.error.code)
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().expect("thread"))
+        .collect();
+    let again: BlindSignatures = c.post("/exchange", &req).expect("the stored answer");
+    for copy in &copies {
+        match copy {
+            Ok(sigs) => assert_eq!(
+                serde_json::to_value(sigs).expect("json"),
+                serde_json::to_value(&again).expect("json")
+            ),
+            Err(code) => assert_eq!(*code, ErrorCode::InProgress, "{copies:?}"),
+        }
+    }
+    assert_eq!(c.metric("mint_blind_signatures_total") - before, 1);
 }
 
 /// Finding 4 (outside review): a copy of a payment with a junk wrapped key
@@ -786,5 +824,72 @@ fn f4_a_twin_payment_cannot_free_an_order_being_paid() {
         // Whoever was deposited got the receipt; the other kept its coins.
         assert_eq!(paid_p, results[0].is_ok(), "round {round}: {results:?}");
         assert_eq!(paid_q, results[2].is_ok(), "round {round}: {results:?}");
+    }
+}
+
+/// Finding 4 (third review): a payment whose deposit fails for a passing
+/// reason (its coins busy in an exchange at that instant) frees the order
+/// again, so an honest payer is never told `in_progress` for good.
+#[test]
+fn f4_a_payment_that_fails_to_commit_frees_its_order() {
+    let mint = Mint::start(&[]);
+    let c = mint.client();
+    for round in 0..12 {
+        let payreq: PayReq = c
+            .post("/shop/api/orders", &serde_json::json!({"item_id": "haiku"}))
+            .expect("order");
+        let path = payreq
+            .pay_url
+            .strip_prefix(&c.url)
+            .expect("on this server")
+            .to_owned();
+        let buyer = c.register(&format!("racer {round}"));
+        c.faucet(&buyer, 50);
+        let racing = c.withdraw(&buyer, 25);
+        let honest = c.withdraw(&buyer, 25);
+        let pay = |coins: &[ecash_core::Coin]| {
+            c.payment(
+                coins,
+                &payreq.merchant_acc_id,
+                &payreq.payreq_id,
+                &payreq.description,
+            )
+            .0
+        };
+        let (p, q) = (pay(&racing), pay(&honest));
+        // The racing coins are paid and exchanged at the same moment.
+        let exchange = ExchangeRequest {
+            request_id: Fixed(random32()),
+            coins: racing,
+            outputs: c.blind(25).into_iter().map(|b| b.blinded).collect(),
+        };
+        let barrier = Arc::new(Barrier::new(2));
+        let (url, b) = (mint.url.clone(), barrier.clone());
+        let exchanger = std::thread::spawn(move || {
+            let c = Client::connect(&url);
+            b.wait();
+            c.post::<_, BlindSignatures>("/exchange", &exchange).is_ok()
+        });
+        barrier.wait();
+        let paid = c.post::<_, PaymentResponse>(&path, &p);
+        let exchanged = exchanger.join().expect("thread");
+        assert!(
+            !(paid.is_ok() && exchanged),
+            "round {round}: coins spent twice"
+        );
+        let answer = c.post::<_, PaymentResponse>(&path, &q);
+        match &paid {
+            Ok(_) => assert_eq!(
+                answer.map_err(|e| e.error.code).err(),
+                Some(ErrorCode::OrderTaken),
+                "round {round}"
+            ),
+            Err(e) => assert!(
+                answer.is_ok(),
+                "round {round}: the racing payment failed ({:?}) and still holds the order: {:?}",
+                e.error.code,
+                answer.err().map(|e| e.error.code)
+            ),
+        }
     }
 }

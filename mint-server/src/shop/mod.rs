@@ -304,10 +304,11 @@ impl Shop {
         let ack = match self.bank.commit_opened(&opened) {
             Ok(ack) => ack,
             Err(e) => {
-                // Refused for good and not at the bank: another payment may
-                // take the order. Anything else keeps the claim, and the
-                // same payment sent again finishes it.
-                if !e.code.is_retryable() && self.bank.deposited(&payment_id)?.is_none() {
+                // The commit has run its course: if the bank does not hold
+                // the payment, the order is free again (a retry of this one
+                // claims it anew). A claim kept after a passing error would
+                // block the order for every payer.
+                if self.bank.deposited(&payment_id)?.is_none() {
                     self.store
                         .release(payreq_id, &token)
                         .map_err(Self::store_err)?;
