@@ -1,5 +1,5 @@
 # Browser e-cash: two commands do everything on a fresh machine.
-#   make run   - build the wallet, start the mint (SQLite) and the demo shop, print the URL
+#   make run   - build the wallet, start the mint (SQLite) and the demo shop, print the URLs
 #   make test  - install what the tests need, then run every test
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -7,10 +7,12 @@ SHELL := /bin/bash
 CHROMEDRIVER ?= $(shell command -v chromedriver 2>/dev/null)
 export CHROMEDRIVER
 
+TEST_LINTS := -A clippy::unwrap_used -A clippy::expect_used
+
 .PHONY: help setup test test-native test-wasm test-e2e bench-smoke fuzz-smoke lint run build bench fuzz crash faults
 
 help:
-	@echo "make run     build and start the mint + demo shop, print the URL"
+	@echo "make run     build and start the mint + demo shop, print the URLs"
 	@echo "make test    install test tools (idempotent), then run every test"
 	@echo "make setup   only install the toolchain (wasm target, wasm-bindgen, trunk, wasm-pack, chromium, cargo-afl)"
 	@echo "make lint    cargo fmt --check and clippy -D warnings"
@@ -22,15 +24,21 @@ help:
 setup:
 	@bash scripts/setup.sh
 
+# Outside tests nothing may unwrap or expect (workspace lints); test code
+# may: a panic is how a test fails.
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets -- -D warnings
-	cargo clippy -p ecash-core -p wallet-wasm -p web-ui --target wasm32-unknown-unknown --all-targets -- -D warnings
+	cargo clippy --workspace --lib --bins --examples -- -D warnings
+	cargo clippy --workspace --tests -- -D warnings $(TEST_LINTS)
+	cargo clippy -p ecash-core -p ecash-http -p wallet-wasm -p web-ui --target wasm32-unknown-unknown --lib --bins -- -D warnings
+	cargo clippy -p ecash-core -p ecash-http -p wallet-wasm -p web-ui --target wasm32-unknown-unknown --tests -- -D warnings $(TEST_LINTS)
 
-# Everything native: unit tests, the mint binary's suites (flows, refusals,
-# the audit's findings, crash under load with 20 kills, 64 concurrent
-# clients), the wallet core against a real mint, fuzz seeds and saved crash
-# inputs replayed. The cross-crate tests (browser, fault proxy, log) run in test-e2e.
+# Everything native: unit tests and contract suites, the mint binary's
+# suites (flows, refusals, the audit's findings, crash under load with 20
+# kills, 64 concurrent clients), the merchant's, the wallet core against a
+# real bank and shop (every operation, a death at every step), fuzz seeds and
+# saved crash inputs replayed. The cross-crate tests (browser, fault proxy,
+# logs) run in test-e2e.
 test-native:
 	cargo test --workspace --exclude browser-e2e
 
@@ -40,7 +48,7 @@ test-native:
 # every operation (tests/privacy.rs).
 test-e2e:
 	trunk build --release
-	cargo build -p mint-server
+	cargo build -p mint-server -p merchant
 	cargo test -p browser-e2e -- --nocapture --test-threads=1
 
 # wasm tests in headless Chromium (webdriver.json in each crate sets the flags
@@ -51,8 +59,8 @@ test-wasm:
 
 # Benchmarks are not tests: this only proves mint-bench still runs end to end.
 bench-smoke:
-	cargo build -p mint-server --bins
-	./target/debug/mint-bench --seconds 1 --payments 48 --clients 2 --raw-seconds 0.3 > /dev/null
+	cargo build -p mint-server -p mint-bench
+	RUST_LOG=warn ./target/debug/mint-bench --seconds 1 --payments 48 --clients 2 --raw-seconds 0.3 > /dev/null
 
 # Each fuzz target for a few seconds under AFL++ (the long run is make fuzz).
 fuzz-smoke:
@@ -66,19 +74,19 @@ crash:
 	CRASH_KILLS=$${CRASH_KILLS:-200} cargo test -p mint-server --test crash -- --nocapture
 
 faults:
-	cargo build -p mint-server
+	cargo build -p mint-server -p merchant
 	FAULT_SECS=$${FAULT_SECS:-300} cargo test -p browser-e2e --test faults -- --nocapture
 
 # The load generator on a release build (figures in README.md, "Performance").
 bench:
-	cargo build --release -p mint-server --bins
-	./target/release/mint-bench
+	cargo build --release -p mint-server -p mint-bench
+	RUST_LOG=warn ./target/release/mint-bench
 
 test: setup lint test-native test-wasm test-e2e bench-smoke fuzz-smoke
 	@echo "all tests passed"
 
 build:
-	cargo build --release -p mint-server
+	cargo build --release -p mint-server -p merchant
 
 run: setup build
 	@bash scripts/run.sh

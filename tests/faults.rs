@@ -1,24 +1,31 @@
-//! Two wallets (the real wallet core) talk to the real mint and demo shop
-//! through a proxy that drops, delays, cuts mid-body and duplicates
-//! requests, while they withdraw, pay, send to each other, receive and
-//! exchange at random for a bounded time. Then the network heals, both
-//! recover, and the money is counted: accounts + coins held + payments made
-//! equals every credit, the shop holds exactly what was paid, and every
-//! coin held is unspent at the bank.
+//! Two wallets (the real wallet core) talk to the real mint and the real
+//! demo merchant through proxies that drop, delay, cut mid-body and
+//! duplicate requests, while they withdraw, pay, send to each other,
+//! receive and exchange at random for a bounded time. One proxy stands in
+//! front of the bank (the wallets' bank URL, and the merchant's too: its
+//! deposits cross the same faulty network), one in front of the merchant
+//! (its public URL: orders and payments go through it). Then the network
+//! heals, both wallets recover, and the money is counted: accounts + coins
+//! held + payments made equals every credit, the shop's account at the bank
+//! holds exactly what was paid, and every coin held is unspent at the bank.
 //!
 //! `FAULT_SECS` bounds the faulty phase (default 20; `make faults` runs 300).
+
+// Test code: a helper that meets what it did not expect panics, as the
+// tests themselves do (clippy.toml allows it only inside #[test] functions).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use browser_e2e::proxy::Proxy;
-use browser_e2e::{Mint, free_port};
-use ecash_core::messages::{AccountQuery, AccountStatement, CoinStateRequest, CoinStateResponse};
-use ecash_core::{B32, Keypair};
+use browser_e2e::{
+    MerchantClient, ReqwestTransport, bank_client, bank_mint, merchant_behind_proxy, proxy_to,
+    shop_client, shop_statement,
+};
+use ecash_core::messages::AccountStatement;
 use wallet_wasm::records::Event;
 use wallet_wasm::store::sqlite::SqliteStore;
-use wallet_wasm::transport::http::ReqwestTransport;
 use wallet_wasm::{Offer, Wallet, WalletSettings};
 
 type W = Wallet<SqliteStore, ReqwestTransport>;
@@ -33,21 +40,12 @@ async fn wallet(dir: &Path, name: &str, bank: &str, faucet: u64) -> W {
     w
 }
 
-/// A fresh order at the shop behind the proxy (may fail: the network is faulty).
-async fn order(http: &reqwest::Client, shop: &str, item: &str) -> Option<Offer> {
-    let r = http
-        .post(format!("{shop}/shop/api/orders"))
-        .json(&serde_json::json!({ "item_id": item }))
-        .send()
-        .await
-        .ok()?;
-    if r.status().as_u16() != 201 {
-        return None;
-    }
-    let payreq = r.json().await.ok()?;
+/// A fresh order at the shop behind its proxy (may fail: the network is faulty).
+async fn order(shop: &MerchantClient<ReqwestTransport>, item: &str) -> Option<Offer> {
+    let payreq = shop.order(item).await.ok()?;
     Some(Offer {
         payreq,
-        origin: shop.to_owned(),
+        origin: shop.base().to_owned(),
     })
 }
 
@@ -59,53 +57,26 @@ fn paid(w: &W) -> u64 {
         .sum()
 }
 
-/// The shop's balance, asked with its own key (read from the mint's data dir).
-async fn shop_balance(mint: &Mint) -> u64 {
-    let secret = std::fs::read_to_string(mint.data.path().join("shop/merchant.key")).expect("key");
-    let key = Keypair::from_secret_bytes(&B32::from_b64(secret.trim()).expect("b64").0);
-    let id = ecash_core::messages::account_id(&key.public());
-    let ts = wallet_wasm::platform::now();
-    let sig = key.sign(&AccountQuery {
-        account_id: id.clone(),
-        timestamp: ts,
-    });
-    let st: AccountStatement = reqwest::Client::new()
-        .get(format!("{}/accounts/{id}", mint.url))
-        .header("x-ecash-timestamp", ts.to_string())
-        .header("x-ecash-signature", sig.0.to_b64())
-        .send()
-        .await
-        .expect("statement")
-        .json()
-        .await
-        .expect("json");
-    st.balance.value
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn wallets_on_a_faulty_network_lose_no_money() {
     let secs: u64 = std::env::var("FAULT_SECS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
-    let proxy_port = free_port();
-    let shop_url = format!("http://127.0.0.1:{proxy_port}");
-    let mint = Mint::start_with(&["--public-url", &shop_url], false);
-    let upstream = mint.url.trim_start_matches("http://").to_owned();
-    let proxy = Proxy::start(proxy_port, &upstream, None);
+    let mint = bank_mint(&[]);
+    let bank_proxy = proxy_to(&mint);
+    let (merchant, shop_proxy) = merchant_behind_proxy(&mint, &bank_proxy.url, None, &[]);
     let dir = tempfile::tempdir().expect("tmp");
     let (fa, fb) = (6_000, 3_000);
-    let mut a = wallet(dir.path(), "a", &proxy.url, fa).await;
-    let mut b = wallet(dir.path(), "b", &proxy.url, fb).await;
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("http");
+    let mut a = wallet(dir.path(), "a", &bank_proxy.url, fa).await;
+    let mut b = wallet(dir.path(), "b", &bank_proxy.url, fb).await;
+    let shop = shop_client(&shop_proxy.url);
     let items = ["haiku", "sticker", "notes", "coffee"];
     let mut tokens: Vec<(bool, String)> = vec![]; // (for b, token)
     let mut tally: BTreeMap<(&str, bool), u64> = BTreeMap::new();
 
-    proxy.faults(true);
+    bank_proxy.faults(true);
+    shop_proxy.faults(true);
     let deadline = Instant::now() + Duration::from_secs(secs);
     while Instant::now() < deadline {
         let (op, ok) = match fastrand::u32(..9) {
@@ -119,7 +90,7 @@ async fn wallets_on_a_faulty_network_lose_no_money() {
             ),
             n @ (2 | 3) => {
                 let w = if n == 2 { &mut a } else { &mut b };
-                match order(&http, &shop_url, items[fastrand::usize(..items.len())]).await {
+                match order(&shop, items[fastrand::usize(..items.len())]).await {
                     Some(o) => ("pay", w.pay(o).await.is_ok()),
                     None => ("order", false),
                 }
@@ -153,7 +124,8 @@ async fn wallets_on_a_faulty_network_lose_no_money() {
     }
 
     // The network heals: every journaled operation finishes, every token is claimed.
-    proxy.faults(false);
+    bank_proxy.faults(false);
+    shop_proxy.faults(false);
     for round in 0.. {
         let ra = a.recover().await.expect("recover a");
         let rb = b.recover().await.expect("recover b");
@@ -184,8 +156,9 @@ async fn wallets_on_a_faulty_network_lose_no_money() {
     let (ha, hb) = (a.balance().total, b.balance().total);
     let (pa, pb) = (paid(&a), paid(&b));
     println!(
-        "faulty phase {secs}s; operations (kind, succeeded) → count: {tally:?}; proxy (requests, faults): {:?}",
-        proxy.report()
+        "faulty phase {secs}s; operations (kind, succeeded) → count: {tally:?}; bank proxy (requests, faults): {:?}; shop proxy (requests, faults): {:?}",
+        bank_proxy.report(),
+        shop_proxy.report()
     );
     println!("accounts {ca}+{cb}, coins {ha}+{hb}, paid {pa}+{pb}");
     assert_eq!(
@@ -193,31 +166,37 @@ async fn wallets_on_a_faulty_network_lose_no_money() {
         fa + fb,
         "money held plus paid changed"
     );
+    // Asked of the bank directly, with the shop's own key.
+    let bank = bank_client(mint.url());
+    let shop_account = shop_statement(&bank, &merchant).await;
     assert_eq!(
-        shop_balance(&mint).await,
+        shop_account.balance.value,
         pa + pb,
         "the shop holds exactly what was paid"
     );
+    // The shop's own books agree: its paid orders sum to the same.
+    let books = shop
+        .orders(&merchant.admin_token)
+        .await
+        .expect("the shop's orders");
+    assert_eq!(
+        books.paid_value,
+        pa + pb,
+        "the shop's paid orders: {} of {} listed",
+        books.paid,
+        books.orders.len()
+    );
     // No coin lost: every coin a wallet holds is unspent at the bank.
-    let serials: Vec<B32> = a
+    let serials: Vec<ecash_core::B32> = a
         .coins()
         .iter()
         .chain(b.coins().iter())
         .map(|r| r.coin.serial)
         .collect();
     for chunk in serials.chunks(200) {
-        let st: CoinStateResponse = reqwest::Client::new()
-            .post(format!("{}/coins/state", mint.url))
-            .json(&CoinStateRequest {
-                serials: chunk.to_vec(),
-            })
-            .send()
-            .await
-            .expect("state")
-            .json()
-            .await
-            .expect("json");
-        assert!(st.spent.iter().all(|s| !s), "a wallet holds a spent coin");
+        let spent = bank.coin_state(chunk.to_vec()).await.expect("coin state");
+        assert_eq!(spent.len(), chunk.len());
+        assert!(spent.iter().all(|s| !s), "a wallet holds a spent coin");
     }
     let total_ops: u64 = tally.values().sum();
     assert!(total_ops >= 10, "too few operations ran: {tally:?}");

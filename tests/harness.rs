@@ -1,19 +1,33 @@
-//! Harness for the cross-crate tests: the real `mint-server` binary (serving
-//! the Trunk-built wallet when the browser needs it), chromedriver, Chromium
-//! sessions with their own profiles, and an HTTP proxy that injects network
-//! faults or plays a hostile shop ([`proxy`]). Screenshots go to
-//! `target/e2e-screenshots/`.
+//! Harness for the cross-crate tests: the parties as real processes,
+//! started by the test kit (`ecash-testkit`): the `mint-server` binary
+//! (serving the Trunk-built wallet when the browser needs it) and the
+//! `merchant` binary banking at it over HTTP, alone or behind the kit's
+//! [`proxy`] (network faults, or a hostile shop rewriting answers); typed
+//! clients of both; chromedriver and Chromium sessions with their own
+//! profiles. Screenshots go to `target/e2e-screenshots/`.
+//!
+//! Binaries come from next to the test executable (`target/debug/`) or
+//! from `MINT_BIN` / `MERCHANT_BIN`; the built wallet from `E2E_DIST`
+//! (default: the workspace's `dist/`).
 
-#[path = "proxy.rs"]
-pub mod proxy;
+// Test code: a helper that meets what it did not expect panics, as the
+// tests themselves do (clippy.toml allows it only inside #[test] functions).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
+
+pub use ecash_core::api::{self, Endpoint};
+pub use ecash_core::client::{BankClient, MerchantClient};
+pub use ecash_testkit::process::merchant_key;
+pub use ecash_testkit::proxy::{self, Proxy, Rewrite};
+pub use ecash_testkit::{MerchantProc, MintProc, free_port, now};
+pub use wallet_wasm::transport::ReqwestTransport;
 
 /// The workspace root.
 pub fn root() -> PathBuf {
@@ -21,14 +35,6 @@ pub fn root() -> PathBuf {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from(".."))
-}
-
-/// A free loopback port (for a server started next).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 fn wait_port(port: u16, what: &str) {
@@ -42,128 +48,130 @@ fn wait_port(port: u16, what: &str) {
     }
 }
 
-/// A running mint, on a fixed port so it can restart.
-pub struct Mint {
-    child: Option<Child>,
-    pub url: String,
-    port: u16,
-    pub data: tempfile::TempDir,
-    args: Vec<String>,
-    wallet: bool,
+/// The built web wallet: `E2E_DIST`, default the workspace's `dist/`.
+/// Fails, saying how to build it, when it holds no `index.html`.
+pub fn dist() -> PathBuf {
+    let dist = std::env::var_os("E2E_DIST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("dist"));
+    assert!(
+        dist.join("index.html").exists(),
+        "{} has no index.html: build the wallet first (make test-e2e does: trunk build --release)",
+        dist.display()
+    );
+    dist
 }
 
-impl Mint {
-    /// Starts `mint-server` (E2E_MINT_BIN, default target/debug/mint-server)
-    /// serving `dist/` (E2E_DIST, default the workspace's dist/).
-    pub fn start() -> Self {
-        Self::start_with(&[], true)
-    }
+/// A mint (demo faucet on, the kit's test defaults) serving the built web
+/// wallet, with `args` added.
+pub fn wallet_mint(args: &[&str]) -> MintProc {
+    let dist = dist();
+    let dist = dist.to_string_lossy();
+    let mut all = vec!["--web-dir", dist.as_ref()];
+    all.extend_from_slice(args);
+    MintProc::start(&all)
+}
 
-    /// Starts `mint-server` with extra flags; `wallet`: serve the built web wallet.
-    pub fn start_with(args: &[&str], wallet: bool) -> Self {
-        let data = tempfile::tempdir().expect("tempdir");
-        let mut m = Self {
-            child: None,
-            url: String::new(),
-            port: free_port(),
-            data,
-            args: args.iter().map(|a| a.to_string()).collect(),
-            wallet,
-        };
-        m.restart();
-        m
-    }
+/// A mint without the web wallet (demo faucet on, the kit's test defaults).
+pub fn bank_mint(args: &[&str]) -> MintProc {
+    MintProc::start(args)
+}
 
-    fn bin() -> PathBuf {
-        std::env::var_os("E2E_MINT_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root().join("target/debug/mint-server"))
-    }
+/// The web wallet's address at `mint` (its root page).
+pub fn wallet_url(mint: &MintProc) -> String {
+    format!("{}/", mint.url())
+}
 
-    fn dist() -> PathBuf {
-        std::env::var_os("E2E_DIST")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root().join("dist"))
-    }
+/// The demo merchant banking at `mint` directly, with `args` added.
+pub fn merchant_at(mint: &MintProc, args: &[&str]) -> MerchantProc {
+    MerchantProc::at(mint, args)
+}
 
-    /// The mint's log (stderr of every run so far).
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.data.path().join("mint.log")).unwrap_or_default()
-    }
+/// The demo merchant banking at `bank_url` (e.g. a proxy in front of
+/// `mint`), behind a proxy of its own: its public URL (`--public-url`, so
+/// every link it makes) is the proxy's, which forwards to it, rewriting
+/// answers with `rewrite`. Faults start off.
+pub fn merchant_behind_proxy(
+    mint: &MintProc,
+    bank_url: &str,
+    rewrite: Option<Arc<Rewrite>>,
+    args: &[&str],
+) -> (MerchantProc, Proxy) {
+    let port = free_port();
+    let public = format!("http://127.0.0.1:{port}");
+    let mut all = vec!["--public-url", public.as_str()];
+    all.extend_from_slice(args);
+    let merchant = MerchantProc::start(bank_url, &mint.master, &all);
+    let upstream = format!("127.0.0.1:{}", merchant.proc.port());
+    let proxy = Proxy::start(port, &upstream, rewrite);
+    assert_eq!(
+        merchant.url(),
+        proxy.url,
+        "the shop's links lead to its proxy"
+    );
+    (merchant, proxy)
+}
 
-    /// (Re)starts the mint on the same port and data dir.
-    pub fn restart(&mut self) {
-        assert!(self.child.is_none(), "mint already running");
-        let bin = Self::bin();
-        let dist = Self::dist();
-        assert!(
-            bin.exists(),
-            "{} is missing: build it first (make test does: cargo build -p mint-server)",
-            bin.display()
-        );
-        let web_dir = if self.wallet {
-            assert!(
-                dist.join("index.html").exists(),
-                "{} has no index.html: build the wallet first (make test does: trunk build --release)",
-                dist.display()
-            );
-            dist
-        } else {
-            PathBuf::from("/nonexistent")
-        };
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.data.path().join("mint.log"))
-            .expect("log");
-        let mut child = Command::new(bin)
-            .args([
-                "--listen",
-                &format!("127.0.0.1:{}", self.port),
-                "--data-dir",
-            ])
-            .arg(self.data.path())
-            .args(["--demo-faucet", "--web-dir"])
-            .arg(web_dir)
-            .args(["--rate-limit", "100000", "--rate-burst", "100000"])
-            .args(&self.args)
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("start mint-server");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        loop {
-            match lines.next() {
-                Some(Ok(l)) if l.starts_with("mint-server listening on ") => break,
-                Some(Ok(_)) => {}
-                _ => panic!("mint-server exited before listening:\n{}", self.log()),
+/// A proxy in front of `mint` (faults off until asked).
+pub fn proxy_to(mint: &MintProc) -> Proxy {
+    Proxy::start(0, &format!("127.0.0.1:{}", mint.proc.port()), None)
+}
+
+/// An HTTP transport for the typed clients.
+pub fn transport() -> ReqwestTransport {
+    ReqwestTransport::with_timeout(Duration::from_secs(30)).expect("an HTTP client")
+}
+
+/// A typed client of the bank at `url`.
+pub fn bank_client(url: &str) -> BankClient<ReqwestTransport> {
+    BankClient::new(url, transport())
+}
+
+/// A typed client of the shop at `url`.
+pub fn shop_client(url: &str) -> MerchantClient<ReqwestTransport> {
+    MerchantClient::new(url, transport())
+}
+
+/// What the shop's account at its bank holds now, asked with the shop's
+/// own key (read from its data dir) through `bank`.
+pub async fn shop_statement(
+    bank: &BankClient<ReqwestTransport>,
+    merchant: &MerchantProc,
+) -> ecash_core::messages::AccountStatement {
+    let key = merchant_key(&merchant.proc.data_dir());
+    let id = ecash_core::messages::account_id(&key.public());
+    assert_eq!(
+        id, merchant.account_id,
+        "merchant.key is the shop's account key"
+    );
+    bank.statement(&id, &key, now())
+        .await
+        .expect("the shop's statement")
+}
+
+/// `s` percent-encoded as a fragment value (all but ASCII letters and digits).
+pub fn encode_component(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
             }
-        }
-        std::thread::spawn(move || for _ in lines {});
-        wait_port(self.port, "mint-server");
-        self.url = format!("http://127.0.0.1:{}", self.port);
-        self.child = Some(child);
-    }
-
-    /// Stops the mint (as a crash would: SIGKILL).
-    pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
+        })
+        .collect()
 }
 
-impl Drop for Mint {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// The wallet link that pays the order whose payment request is at
+/// `payreq_url`: the request's address in the fragment.
+pub fn pay_link(wallet: &str, payreq_url: &str) -> String {
+    format!("{wallet}#payreq={}", encode_component(payreq_url))
 }
 
 /// chromedriver on a free port.
 pub struct Driver {
     child: Child,
+    /// Its WebDriver URL.
     pub url: String,
 }
 
@@ -303,4 +311,35 @@ pub async fn fill(c: &Client, css: &str, value: &str) {
 pub async fn value(c: &Client, css: &str) -> String {
     let e = element(c, css).await;
     e.prop("value").await.ok().flatten().unwrap_or_default()
+}
+
+/// The attribute `name` of the element at `css` (waiting for it).
+pub async fn attr(c: &Client, css: &str, name: &str) -> Option<String> {
+    let e = element(c, css).await;
+    e.attr(name).await.ok().flatten()
+}
+
+/// The (UTC) calendar year of unix time `t`, to recognise a date written
+/// for people.
+pub fn year_of(t: u64) -> i64 {
+    // Howard Hinnant's civil_from_days.
+    let z = (t / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    yoe + era * 400 + i64::from(month <= 2)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn years_of_unix_times() {
+        assert_eq!(super::year_of(0), 1970);
+        assert_eq!(super::year_of(1_795_607_740), 2026);
+        assert_eq!(super::year_of(951_782_400), 2000); // 29 February 2000
+        assert_eq!(super::year_of(946_684_799), 1999);
+    }
 }

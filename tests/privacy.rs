@@ -1,14 +1,21 @@
-//! The mint's log after a run of every operation (create, faucet, withdraw,
-//! pay, goods, send by link, receive, exchange, prove, recover, restore)
-//! holds no serial, no token, no seed, no payer code and no payment id, and
-//! no query string: secrets travel in bodies and URL fragments only.
+//! The mint's log and the merchant's log after a run of every operation
+//! (create, faucet, withdraw, order, pay, goods, the shop keeper's list,
+//! send by link, receive, exchange, prove, recover, restore) hold no
+//! serial, no token, no seed, no payer code, no payment id and no key, and
+//! no query string: secrets travel in bodies, headers and URL fragments
+//! only.
+
+// Test code: a helper that meets what it did not expect panics, as the
+// tests themselves do (clippy.toml allows it only inside #[test] functions).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
 
-use browser_e2e::Mint;
+use browser_e2e::{
+    Endpoint, ReqwestTransport, api, bank_mint, merchant_at, merchant_key, shop_client, wallet_url,
+};
 use wallet_wasm::records::Event;
 use wallet_wasm::store::sqlite::SqliteStore;
-use wallet_wasm::transport::http::ReqwestTransport;
 use wallet_wasm::{Offer, Wallet, WalletSettings};
 
 type W = Wallet<SqliteStore, ReqwestTransport>;
@@ -54,58 +61,84 @@ fn secrets_of(w: &W, out: &mut BTreeSet<String>) {
     out.insert(phrase);
 }
 
+/// Fails if any of `secrets` is in `log` (of `who`), or a logged request
+/// has a query string; returns the number of lines.
+fn check_log(who: &str, log: &str, secrets: &BTreeSet<String>) -> usize {
+    let leaks: Vec<&String> = secrets
+        .iter()
+        .filter(|s| log.contains(s.as_str()))
+        .collect();
+    assert!(
+        leaks.is_empty(),
+        "{} secret(s) in the {who}'s log, e.g. {:?}",
+        leaks.len(),
+        leaks.first()
+    );
+    for line in log.lines().filter(|l| l.contains(" http: ")) {
+        assert!(
+            !line.contains('?'),
+            "a query string in the {who}'s log: {line}"
+        );
+    }
+    log.lines().count()
+}
+
 #[tokio::test(flavor = "current_thread")]
-async fn the_mint_log_holds_no_secret_after_every_operation() {
-    let mint = Mint::start_with(&[], false);
+async fn the_mint_and_merchant_logs_hold_no_secret_after_every_operation() {
+    let mint = bank_mint(&[]);
+    let merchant = merchant_at(&mint, &[]);
+    let bank_url = mint.url().to_owned();
+    let shop = shop_client(merchant.url());
     let dir = tempfile::tempdir().expect("tmp");
     let http = reqwest::Client::new();
     let mut secrets = BTreeSet::new();
-    let (mut a, _) = create(dir.path(), "a", &mint.url).await;
-    let (mut b, _) = create(dir.path(), "b", &mint.url).await;
+    // The shop's own secrets: its account key and the shop keeper's token.
+    let shop_key = merchant_key(&merchant.proc.data_dir());
+    secrets.insert(ecash_core::bytes::b64_encode(&shop_key.secret_bytes()));
+    let key_file = std::fs::read_to_string(merchant.proc.data_dir().join("merchant.key"))
+        .expect("merchant.key");
+    secrets.insert(key_file.trim().to_owned());
+    secrets.insert(merchant.admin_token.clone());
+    let (mut a, _) = create(dir.path(), "a", &bank_url).await;
+    let (mut b, _) = create(dir.path(), "b", &bank_url).await;
     a.faucet(2000).await.expect("faucet");
     a.withdraw(1000, None).await.expect("withdraw");
     secrets_of(&a, &mut secrets);
 
     // Pay the shop; fetch the goods the way the fulfillment page does.
+    let mut orders = Vec::new();
     for item in ["sticker", "haiku"] {
-        let payreq = http
-            .post(format!("{}/shop/api/orders", mint.url))
-            .json(&serde_json::json!({ "item_id": item }))
-            .send()
-            .await
-            .expect("order")
-            .json()
-            .await
-            .expect("payreq");
+        let payreq = shop.order(item).await.expect("order");
+        let id = payreq.payreq_id.clone();
         secrets_of(&a, &mut secrets);
         let done = a
             .pay(Offer {
                 payreq,
-                origin: mint.url.clone(),
+                origin: shop.base().to_owned(),
             })
             .await
             .expect("pay");
         let link = done.goods_link().expect("goods link");
         // A browser opening the link sends no fragment; the page's script
         // posts the payment id in a body.
-        let page = http.get(&link).send().await.expect("page");
-        assert_eq!(page.status().as_u16(), 200);
-        let (url, frag) = link.split_once('#').expect("fragment");
+        let (page, frag) = link.split_once('#').expect("fragment");
+        assert_eq!(page, shop.0.url::<api::FulfillmentPage>(&id), "{link}");
+        let resp = http.get(&link).send().await.expect("page");
+        assert_eq!(resp.status().as_u16(), 200);
         let pid = wallet_wasm::links::fragment_value(frag, "payment_id").expect("payment id");
-        let order = url.rsplit('/').next().expect("order id");
-        let goods = http
-            .post(format!("{}/shop/api/orders/{order}/goods", mint.url))
-            .json(&serde_json::json!({ "payment_id": pid }))
-            .send()
-            .await
-            .expect("goods");
-        assert_eq!(goods.status().as_u16(), 200);
+        let pid = ecash_core::B32::from_b64(&pid).expect("a payment id");
+        let goods = shop.goods(&id, pid).await.expect("goods");
+        assert_eq!(goods.receipt.body.payment_id, pid);
+        orders.push(id);
     }
     secrets_of(&a, &mut secrets);
+    // The shop keeper's list: the token travels in a header.
+    let list = shop.orders(&merchant.admin_token).await.expect("orders");
+    assert_eq!(list.paid, 2);
 
     // Send by link; the receiver opens it and claims the token.
     let token = a.send(40).await.expect("send");
-    let link = wallet_wasm::token::link(&format!("{}/", mint.url), &token).expect("link");
+    let link = wallet_wasm::token::link(&wallet_url(&mint), &token).expect("link");
     assert!(!link.contains('?'), "{link}");
     http.get(&link).send().await.expect("open the link");
     secrets_of(&a, &mut secrets);
@@ -129,7 +162,7 @@ async fn the_mint_log_holds_no_secret_after_every_operation() {
     let (r, _) = Wallet::restore(
         store,
         ReqwestTransport::new().expect("http"),
-        &mint.url,
+        &bank_url,
         None,
         &phrase,
         WalletSettings::default(),
@@ -142,27 +175,24 @@ async fn the_mint_log_holds_no_secret_after_every_operation() {
     secrets_of(&r, &mut secrets);
 
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let log = mint.log();
+    let log = mint.proc.log();
+    let withdrew = format!("POST {} 200", api::Withdraw::INFO.path);
     assert!(
-        log.contains("POST /withdraw 200"),
-        "the access log is on:\n{log}"
+        log.contains(&withdrew),
+        "the mint's access log is on:\n{log}"
     );
-    let leaks: Vec<&String> = secrets
-        .iter()
-        .filter(|s| log.contains(s.as_str()))
-        .collect();
-    assert!(
-        leaks.is_empty(),
-        "{} secret(s) in the mint's log, e.g. {:?}",
-        leaks.len(),
-        leaks.first()
-    );
-    for line in log.lines().filter(|l| l.contains(" http: ")) {
-        assert!(!line.contains('?'), "a query string in the log: {line}");
+    let mint_lines = check_log("mint", &log, &secrets);
+    let shop_log = merchant.proc.log();
+    for id in &orders {
+        let paid = format!("POST {} 200", api::Pay::path(id));
+        assert!(
+            shop_log.contains(&paid),
+            "the merchant's access log is on:\n{shop_log}"
+        );
     }
+    let shop_lines = check_log("merchant", &shop_log, &secrets);
     println!(
-        "{} secrets checked against {} log lines",
+        "{} secrets checked against {mint_lines} mint log lines and {shop_lines} merchant log lines",
         secrets.len(),
-        log.lines().count()
     );
 }

@@ -14,7 +14,13 @@ use ecash_core::coin::{CoinSecrets, PendingCoin};
 use ecash_core::keyset::VerifiedDenomination;
 use ecash_core::messages::*;
 use ecash_core::{Amount, Currency, Keypair, Signed, VerifiedKeySet};
-use mint_server::bank::{Bank, BankSettings, unix_now};
+use mint_server::bank::{Bank, BankSettings};
+
+/// Unix seconds now.
+pub fn unix_now() -> u64 {
+    use ecash_core::Clock;
+    ecash_core::clock::SystemClock.now()
+}
 use mint_server::keys::{MintKeys, Schedule};
 use mint_server::signer::SignerKind;
 use mint_server::storage::sqlite::SqliteStorage;
@@ -106,7 +112,13 @@ impl Harness {
             spent_list_max_age: std::time::Duration::from_secs(0),
         };
         let bank = Arc::new(
-            Bank::new(storage, keys.clone(), settings).unwrap_or_else(|e| fail("bank", e)),
+            Bank::new(
+                storage,
+                keys.clone(),
+                settings,
+                std::sync::Arc::new(ecash_core::clock::SystemClock),
+            )
+            .unwrap_or_else(|e| fail("bank", e)),
         );
         let signed = keys.current().signed.clone();
         let verified = VerifiedKeySet::verify(&signed, &keys.master.public())

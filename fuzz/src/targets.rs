@@ -16,11 +16,11 @@ use ecash_core::{
     Amount, B32, BlindedCoin, Bytes, Coin, Currency, Denomination, Fixed, PublicKey, Signature,
     Signed, VerifiedKeySet,
 };
-use mint_server::bank::{BankResult, unix_now};
+use mint_server::bank::BankResult;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::harness::Harness;
+use crate::harness::{Harness, unix_now};
 
 /// Every target, by name.
 pub const TARGETS: &[&str] = &[
@@ -175,7 +175,7 @@ fn json<T: DeserializeOwned>(data: &[u8], f: impl FnOnce(T)) {
 fn answered<T>(r: BankResult<T>) -> BankResult<T> {
     if let Err(e) = &r {
         assert!(
-            e.code.http_status() < 500,
+            e.code().http_status() < 500,
             "bad input got a server error: {e:?}"
         );
     }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-/// The bank of browser e-cash: an actix-web mint on SQLite, with a demo shop.
+/// The bank of browser e-cash: an actix-web mint on SQLite.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "mint-server", version, about)]
 pub struct Config {
@@ -48,10 +48,6 @@ pub struct Config {
     /// Largest faucet credit per request, in minor units.
     #[arg(long, env = "MINT_FAUCET_MAX", default_value_t = 100_000)]
     pub faucet_max: u64,
-
-    /// Serve the demo shop under /shop.
-    #[arg(long, env = "MINT_SHOP", default_value_t = true, action = clap::ArgAction::Set)]
-    pub shop: bool,
 
     /// Directory of the built web wallet (Trunk's dist/), served at / when it exists.
     #[arg(long, env = "MINT_WEB_DIR", default_value = "./dist")]
@@ -96,9 +92,9 @@ pub struct Config {
     pub workers: Option<usize>,
 
     /// Public base URL of this server, as clients reach it (e.g.
-    /// https://mint.example). The shop builds its payment links from it;
-    /// request headers never change them. Default: http:// and the listen
-    /// address (127.0.0.1 when listening on every address).
+    /// https://mint.example), as the ready file reports it; request headers
+    /// never change it. Default: http:// and the listen address (127.0.0.1
+    /// when listening on every address).
     #[arg(long, env = "MINT_PUBLIC_URL")]
     pub public_url: Option<String>,
 
@@ -128,17 +124,6 @@ pub struct Config {
     )]
     pub frame_ancestors: Vec<String>,
 
-    /// Origin whose pages may make orders at the demo shop (repeat, or
-    /// comma-separate), beside the shop's own: a storefront on another
-    /// host. Other sites' pages may not, so none can fill the shop's
-    /// order book through its visitors' browsers.
-    #[arg(
-        long = "shop-order-origin",
-        env = "MINT_SHOP_ORDER_ORIGINS",
-        value_delimiter = ','
-    )]
-    pub shop_order_origins: Vec<String>,
-
     /// Serve counters of costly work at /metrics. Off by default: their
     /// timing could help an onlooker link a withdrawal to a payment.
     #[arg(long, env = "MINT_METRICS", default_value_t = false)]
@@ -149,87 +134,20 @@ pub struct Config {
     #[arg(long, env = "MINT_SPENT_LIST_MAX_AGE_SECS", default_value_t = 60)]
     pub spent_list_max_age_secs: u64,
 
-    /// How long a payment request of the demo shop stays payable, in seconds.
-    #[arg(long, env = "MINT_PAYREQ_TTL_SECS", default_value_t = 15 * 60)]
-    pub payreq_ttl_secs: u64,
+    /// Once listening, write where (and the master public key) to this
+    /// file as JSON, atomically: for scripts and test kits.
+    #[arg(long, env = "MINT_READY_FILE")]
+    pub ready_file: Option<PathBuf>,
 }
 
 impl Config {
-    /// The public base URL: `--public-url` checked (http(s), an origin with
-    /// no path, query or fragment), or the one `listen` implies.
+    /// The public base URL: `--public-url` checked, or the one `listen` implies.
     pub fn public_base(&self, bound: SocketAddr) -> Result<String, String> {
-        match &self.public_url {
-            Some(u) => origin_of(u).map_err(|e| format!("--public-url {u:?}: {e}")),
-            None => {
-                let ip = if bound.ip().is_unspecified() {
-                    IpAddr::from([127, 0, 0, 1])
-                } else {
-                    bound.ip()
-                };
-                Ok(format!("http://{}", SocketAddr::new(ip, bound.port())))
-            }
-        }
+        ecash_serve::public_base(self.public_url.as_deref(), bound)
     }
 
     /// `--frame-ancestor` values as origins, each checked.
     pub fn frame_ancestor_origins(&self) -> Result<Vec<String>, String> {
-        self.frame_ancestors
-            .iter()
-            .map(|a| origin_of(a).map_err(|e| format!("--frame-ancestor {a:?}: {e}")))
-            .collect()
-    }
-
-    /// `--shop-order-origin` values as origins, each checked.
-    pub fn shop_order_origins(&self) -> Result<Vec<String>, String> {
-        self.shop_order_origins
-            .iter()
-            .map(|a| origin_of(a).map_err(|e| format!("--shop-order-origin {a:?}: {e}")))
-            .collect()
-    }
-}
-
-/// `text` as an origin (`scheme://host[:port]`), refused unless it is http(s)
-/// with nothing after the authority. Values end up in headers (CSP) and
-/// links, so nothing else may pass.
-pub fn origin_of(text: &str) -> Result<String, String> {
-    let u = url::Url::parse(text).map_err(|e| e.to_string())?;
-    if !matches!(u.scheme(), "http" | "https") {
-        return Err("must be http or https".into());
-    }
-    if u.path() != "/" || u.query().is_some() || u.fragment().is_some() {
-        return Err("must be an origin, without path, query or fragment".into());
-    }
-    if !u.username().is_empty() || u.password().is_some() {
-        return Err("must not carry credentials".into());
-    }
-    Ok(u.origin().ascii_serialization())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn origins_are_checked() {
-        assert_eq!(
-            origin_of("https://Shop.Example:443/").as_deref(),
-            Ok("https://shop.example")
-        );
-        assert_eq!(
-            origin_of("http://127.0.0.1:8080").as_deref(),
-            Ok("http://127.0.0.1:8080")
-        );
-        for bad in [
-            "javascript:alert(1)",
-            "ftp://x",
-            "https://x/path",
-            "https://x/?q",
-            "https://x/#f",
-            "https://u:p@x",
-            "https://x; script-src *",
-            "not a url",
-        ] {
-            assert!(origin_of(bad).is_err(), "{bad}");
-        }
+        ecash_serve::origins("--frame-ancestor", &self.frame_ancestors)
     }
 }

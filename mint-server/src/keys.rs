@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use ecash_core::blind_rsa;
 use ecash_core::keyset::RsaPublicKeyData;
@@ -128,6 +128,10 @@ pub struct MintKeys {
     dir: PathBuf,
     schedule: Schedule,
     state: RwLock<Arc<KeyState>>,
+    /// Held while a rotation runs: two at once (the rotation task and a
+    /// caller of [`MintKeys::rotate`]) would each create the keys missing,
+    /// and publish two keys of one value and period.
+    rotating: Mutex<()>,
 }
 
 impl MintKeys {
@@ -194,6 +198,7 @@ impl MintKeys {
             dir,
             schedule,
             state: RwLock::new(placeholder),
+            rotating: Mutex::new(()),
         };
         // At start only what wallets need now (current and next period):
         // the first rotation tick creates the period after.
@@ -223,6 +228,7 @@ impl MintKeys {
 
     /// [`Self::rotate`], creating keys `ahead` periods past the current one.
     fn rotate_ahead(&self, now: u64, ahead: u64) -> Result<bool, KeyError> {
+        let _one_at_a_time = self.rotating.lock().unwrap_or_else(|p| p.into_inner());
         let s = &self.schedule;
         let denom_dir = self.dir.join("denominations");
         let mut records = load_records(&denom_dir, s.withdraw_period)?;

@@ -1,34 +1,34 @@
-//! The bank of browser e-cash: an actix-web mint on SQLite, with a demo shop.
+//! The bank of browser e-cash: an actix-web mint on SQLite.
 //!
 //! - [`config`]: flags and environment;
 //! - [`keys`]: master, envelope and denomination keys, rotation;
 //! - [`storage`]: the books behind a trait, SQLite by default;
 //! - [`bank`]: the flows (withdraw, deposit, exchange, proofs, restore);
 //! - [`in_flight`]: accounts and coins requests are working on right now;
-//! - [`api`]: thin HTTP handlers, JSON errors, limits (per client, behind
-//!   trusted proxies), security headers (CSP), the access log;
-//! - [`shop`]: the demo merchant under `/shop`.
+//! - [`signer`]: blind-signing and envelope backends (OpenSSL, pure Rust);
+//! - [`http`]: the routes the protocol describes, thin handlers, the web
+//!   wallet's files; the edge itself (errors, limits, headers, log) is
+//!   `ecash-serve`'s, shared with the merchant.
 
-pub mod api;
 pub mod bank;
 pub mod config;
+pub mod http;
 pub mod in_flight;
 pub mod keys;
-pub mod shop;
 pub mod signer;
 pub mod storage;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::middleware::{ErrorHandlers, from_fn};
-use actix_web::{App, HttpServer, web};
-use ecash_core::Currency;
+use actix_web::{HttpServer, web};
+use ecash_core::clock::SystemClock;
+use ecash_core::{Clock, Currency};
+use ecash_serve::{Edge, client_addr, limits, ready, security};
 
-use crate::bank::{Bank, BankSettings, unix_now};
+use crate::bank::{Bank, BankSettings};
 use crate::config::Config;
 use crate::keys::{MintKeys, Schedule};
-use crate::shop::Shop;
 use crate::storage::Storage;
 use crate::storage::sqlite::SqliteStorage;
 
@@ -44,16 +44,13 @@ pub enum ServeError {
     /// The database could not be opened.
     #[error("database: {0}")]
     Storage(#[from] storage::StorageError),
-    /// The shop could not start.
-    #[error(transparent)]
-    Shop(#[from] shop::ShopError),
     /// Binding or serving failed.
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
 }
 
 /// Opens keys and storage and builds the bank (used by `run` and by tests).
-pub fn open_bank(config: &Config) -> Result<Arc<Bank>, ServeError> {
+pub fn open_bank(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<Bank>, ServeError> {
     let currency =
         Currency::new(&config.currency).map_err(|e| ServeError::Config(e.to_string()))?;
     if config.max_coins == 0 {
@@ -69,7 +66,7 @@ pub fn open_bank(config: &Config) -> Result<Arc<Bank>, ServeError> {
         deposit_grace: config.deposit_grace_secs,
         signer: config.signer,
     };
-    let keys = Arc::new(MintKeys::open(&config.data_dir, schedule, unix_now())?);
+    let keys = Arc::new(MintKeys::open(&config.data_dir, schedule, clock.now())?);
     let storage: Arc<dyn Storage> =
         Arc::new(SqliteStorage::open(&config.data_dir.join("bank.db"))?);
     let settings = BankSettings {
@@ -82,85 +79,80 @@ pub fn open_bank(config: &Config) -> Result<Arc<Bank>, ServeError> {
         spent_list_max_age: Duration::from_secs(config.spent_list_max_age_secs),
     };
     Ok(Arc::new(
-        Bank::new(storage, keys, settings).map_err(ServeError::Config)?,
+        Bank::new(storage, keys, settings, clock).map_err(ServeError::Config)?,
     ))
 }
 
-/// Runs the mint (and the shop) until SIGINT/SIGTERM, then finishes in-flight
-/// requests and closes the database cleanly.
+/// A mint that listens: where, its bank, and a handle to stop it.
+#[derive(Clone)]
+pub struct Started {
+    /// Its public base URL.
+    pub url: String,
+    /// The bank it serves (tests rotate keys on a test clock through it).
+    pub bank: Arc<Bank>,
+    /// Stops the server.
+    pub handle: actix_web::dev::ServerHandle,
+}
+
+/// Runs the mint on the system clock until SIGINT/SIGTERM, then finishes
+/// in-flight requests and closes the database cleanly.
 pub async fn run(config: Config) -> Result<(), ServeError> {
-    let bank = open_bank(&config)?;
+    serve(config, Arc::new(SystemClock), None).await
+}
+
+/// Runs the mint on `clock`; once it listens, sends where on `started`.
+pub async fn serve(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    started: Option<std::sync::mpsc::Sender<Started>>,
+) -> Result<(), ServeError> {
+    let routes = http::routes();
+    routes
+        .check(ecash_core::api::bank)
+        .map_err(ServeError::Config)?;
+    let openapi = http::handlers::OpenApiDoc(Arc::new(
+        serde_json::to_string(&http::openapi_document())
+            .map_err(|e| ServeError::Config(format!("the API document: {e}")))?,
+    ));
+    let bank = open_bank(&config, clock)?;
     // Bind first: the public URL defaults to the address actually bound.
     let listener = std::net::TcpListener::bind(config.listen)?;
     let addr = listener.local_addr()?;
     let public_url = config.public_base(addr).map_err(ServeError::Config)?;
-    let shop = if config.shop {
-        Some(Arc::new(Shop::open(
-            bank.clone(),
-            &config.data_dir,
-            &public_url,
-            config.payreq_ttl_secs,
-            config.shop_order_origins().map_err(ServeError::Config)?,
-        )?))
-    } else {
-        None
-    };
     let clients =
-        api::client_addr::ClientAddr::new(config.trusted_proxies.clone(), &config.client_ip_header)
+        client_addr::ClientAddr::new(config.trusted_proxies.clone(), &config.client_ip_header)
             .map_err(ServeError::Config)?;
-    let limits = api::limits::Limits::new(
+    let limits = limits::Limits::new(
         config.rate_limit_per_sec,
         config.rate_limit_burst,
         Duration::from_secs(config.request_timeout_secs),
         clients,
     );
-    let policies = api::security::Policies::new(
-        &config
-            .frame_ancestor_origins()
+    let ancestors = config
+        .frame_ancestor_origins()
+        .map_err(ServeError::Config)?;
+    let edge = Edge {
+        limits: limits.clone(),
+        policies: security::Policies::new(&http::wallet::wallet_policy(&ancestors))
             .map_err(ServeError::Config)?,
-    )
-    .map_err(ServeError::Config)?;
+        max_body_bytes: config.max_body_bytes,
+    };
 
     let bank_data = web::Data::from(bank.clone());
-    let shop_data = shop.clone().map(web::Data::from);
-    let limits_data = web::Data::from(limits.clone());
-    let policies_data = web::Data::new(policies);
-    let metrics_on = web::Data::new(api::handlers::MetricsOn(config.metrics));
-    let json_cfg = web::JsonConfig::default()
-        .limit(config.max_body_bytes)
-        .error_handler(api::error::json_error);
+    let metrics_on = web::Data::new(http::handlers::MetricsOn(config.metrics));
+    let openapi = web::Data::new(openapi);
     let web_dir = config.web_dir.clone();
     let serve_wallet = web_dir.join("index.html").exists();
-
     let server = HttpServer::new(move || {
-        let mut app = App::new()
+        let app = ecash_serve::app(edge.clone())
             .app_data(bank_data.clone())
-            .app_data(limits_data.clone())
-            .app_data(policies_data.clone())
             .app_data(metrics_on.clone())
-            .app_data(json_cfg.clone())
-            .wrap(from_fn(api::limits::limit))
-            .wrap(ErrorHandlers::new().default_handler(api::error::ensure_json_error))
-            .wrap(from_fn(api::security::headers))
-            .wrap(from_fn(api::access_log::log))
-            // Outermost: wallets embedded in other origins' pages (and the
-            // wasm test runner) call the bank cross-origin. No cookies or
-            // ambient credentials exist, so any origin may.
-            .wrap(
-                actix_cors::Cors::default()
-                    .allow_any_origin()
-                    .allow_any_method()
-                    .allow_any_header()
-                    .max_age(3600),
-            )
-            .configure(api::configure);
-        if let Some(shop) = &shop_data {
-            app = app.app_data(shop.clone()).configure(shop::configure);
-        }
+            .app_data(openapi.clone())
+            .configure(|c| routes.configure(c));
         if serve_wallet {
             app.service(actix_files::Files::new("/", &web_dir).index_file("index.html"))
         } else {
-            app.route("/", web::get().to(api::handlers::landing))
+            app.route("/", web::get().to(http::wallet::landing))
         }
     })
     .shutdown_timeout(10)
@@ -169,30 +161,41 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         Some(n) => server.workers(n),
         None => server,
     };
-    let server = server.listen(listener)?;
+    let server = server.listen(listener)?.run();
 
-    // Tests and scripts read this line to find the port.
+    let master = bank.keys().master.public();
     println!("mint-server listening on http://{addr}");
-    if let Some(s) = &shop {
-        println!(
-            "demo shop at {}/shop (merchant account {})",
-            s.base_url(),
-            s.account_id()
-        );
-    }
     println!(
-        "master key fingerprint {} (pin this in wallets)",
-        bank.keys().master.public().fingerprint()
+        "master key fingerprint {} (pin this in wallets and merchants: {})",
+        master.fingerprint(),
+        master.0.to_b64()
     );
     use std::io::Write;
     let _ = std::io::stdout().flush();
+    if let Some(path) = &config.ready_file {
+        ready::Ready {
+            server: "mint-server".into(),
+            url: public_url.clone(),
+            pid: std::process::id(),
+            master_public_key: Some(master.0.to_b64()),
+            account_id: None,
+        }
+        .write(path)?;
+    }
+    if let Some(tx) = started {
+        let _ = tx.send(Started {
+            url: public_url,
+            bank: bank.clone(),
+            handle: server.handle(),
+        });
+    }
 
     let rotation = tokio::spawn(rotate_keys(
         bank.clone(),
         limits,
         config.withdraw_period_secs,
     ));
-    let result = server.run().await;
+    let result = server.await;
     rotation.abort();
     tracing::info!("server stopped; closing the database");
     bank.storage().close()?;
@@ -201,13 +204,13 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
 }
 
 /// Rotates denomination keys on schedule and trims the rate limiter.
-async fn rotate_keys(bank: Arc<Bank>, limits: Arc<api::limits::Limits>, period: u64) {
+async fn rotate_keys(bank: Arc<Bank>, limits: Arc<limits::Limits>, period: u64) {
     let tick = Duration::from_secs(keys::rotation_tick(period));
     // The first round runs at once: start-up made only the keys wallets
     // need now, this one makes the period after next.
     loop {
         let b = bank.clone();
-        match tokio::task::spawn_blocking(move || b.keys().rotate(unix_now())).await {
+        match tokio::task::spawn_blocking(move || b.rotate_keys()).await {
             Ok(Ok(true)) => tracing::info!("key set rotated"),
             Ok(Ok(false)) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "key rotation failed"),

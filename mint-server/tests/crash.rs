@@ -1,8 +1,8 @@
 //! Crash under load: many clients withdraw, deposit and exchange while the
 //! mint is killed (SIGKILL) at random moments, again and again. After each
 //! kill the books are read straight from the database, and after each
-//! restart every request whose answer was lost is sent again. Checked
-//! after every restart:
+//! restart (same port, same data dir) every request whose answer was lost
+//! is sent again. Checked after every restart:
 //! - every deposit that was acked is there, with the very ack given;
 //! - no coin was accepted twice (spent coins are refused, every time);
 //! - no account was debited without blind signatures it can fetch again;
@@ -10,16 +10,20 @@
 //!
 //! `CRASH_KILLS` sets the number of kills (default 20; `make crash` runs 200).
 
-mod common;
+// Test code: a helper that meets what it did not expect panics, as the
+// tests themselves do (clippy.toml allows it only inside #[test] functions).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
+use ecash_core::api;
+use ecash_core::client::CallError;
 use ecash_core::messages::*;
-use ecash_core::{B32, Coin, Fixed, PendingCoin, Signed};
+use ecash_core::{B32, Coin, ErrorCode, Fixed, Keypair, PendingCoin, PublicKey, Signed};
+use ecash_testkit::{Account, MintProc, SyncBank, random32, refused};
 use mint_server::storage::Storage;
 use mint_server::storage::sqlite::SqliteStorage;
 
@@ -51,37 +55,41 @@ fn rand_below(n: u64) -> u64 {
     fastrand::u64(..n.max(1))
 }
 
+/// How a call ended: answered (`Ok`), refused (status, code), or no answer.
+enum Outcome<T> {
+    Answered(T),
+    Refused(u16, ErrorCode, String),
+    Lost,
+}
+
+fn outcome<T>(r: Result<T, CallError>) -> Outcome<T> {
+    match r {
+        Ok(v) => Outcome::Answered(v),
+        Err(CallError::Refused { status, error, .. }) => {
+            Outcome::Refused(status, error.code, error.message)
+        }
+        // No answer, or half of one: the mint died under the request.
+        Err(_) => Outcome::Lost,
+    }
+}
+
 /// One client's loop: random withdrawals, deposits and exchanges until the
 /// mint goes away (or `stop`).
 fn client(
     url: String,
-    payer: (ecash_core::Keypair, String),
+    master: PublicKey,
+    payer: String,
     merchant: String,
     books: Arc<Mutex<Books>>,
     stop: Arc<AtomicBool>,
 ) {
-    let c = match std::panic::catch_unwind(|| Client::connect(&url)) {
+    let c = match std::panic::catch_unwind(|| SyncBank::connect(&url, &master)) {
         Ok(c) => c,
         Err(_) => return, // the mint died before this client started
     };
-    let http = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client");
-    let post = |path: &str, body: String| -> Result<(u16, String), ()> {
-        let r = http
-            .post(format!("{url}{path}"))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .map_err(|_| ())?;
-        let status = r.status().as_u16();
-        let text = r.text().map_err(|_| ())?;
-        Ok((status, text))
-    };
     let acct = Account {
-        key: ecash_core::Keypair::from_secret_bytes(&payer.0.secret_bytes()),
-        id: payer.1.clone(),
+        key: payer_key(),
+        id: payer,
     };
     while !stop.load(Ordering::Relaxed) {
         let op = rand_below(10);
@@ -92,9 +100,8 @@ fn client(
                 .expect("books")
                 .withdrawals
                 .insert(req.body.request_id, req.clone());
-            match post("/withdraw", serde_json::to_string(&req).expect("json")) {
-                Ok((200, text)) => {
-                    let sigs: BlindSignatures = serde_json::from_str(&text).expect("answer");
+            match outcome(c.call::<api::Withdraw>(&(), &req)) {
+                Outcome::Answered(sigs) => {
                     let coins = c.finalize(&pending, &sigs);
                     let mut b = books.lock().expect("books");
                     b.held.extend(coins);
@@ -102,14 +109,14 @@ fn client(
                 }
                 // The clients share one account: one withdrawal signs at a
                 // time, the others are told to retry.
-                Ok((409, text)) if text.contains("in_progress") => {}
-                Ok((status, text)) => {
+                Outcome::Refused(409, ErrorCode::InProgress, _) => {}
+                Outcome::Refused(status, code, message) => {
                     assert!(
                         status == 402 || status >= 500,
-                        "withdraw refused: {status} {text}"
+                        "withdraw refused: {status} {code:?} {message}"
                     );
                 }
-                Err(()) => {
+                Outcome::Lost => {
                     books
                         .lock()
                         .expect("books")
@@ -131,21 +138,17 @@ fn client(
             }
             if op < 8 {
                 let (payment, _) = c.payment(&coins, &merchant, "crash", "load");
-                match post(
-                    "/deposit",
-                    serde_json::to_string(&deposit_of(&c, &payment, &merchant)).expect("json"),
-                ) {
-                    Ok((200, text)) => {
-                        let ack: Signed<DepositAck> = serde_json::from_str(&text).expect("ack");
+                match outcome(c.call::<api::Deposit>(&(), &deposit_of(&payment, &merchant))) {
+                    Outcome::Answered(ack) => {
                         let mut b = books.lock().expect("books");
                         b.spent.extend(coins.iter().cloned());
                         b.acked.insert(payment.payment_id(), (ack, coins));
                         b.done += 1;
                     }
-                    Ok((status, text)) => {
-                        panic!("deposit of unspent coins refused: {status} {text}")
+                    Outcome::Refused(status, code, message) => {
+                        panic!("deposit of unspent coins refused: {status} {code:?} {message}")
                     }
-                    Err(()) => {
+                    Outcome::Lost => {
                         books
                             .lock()
                             .expect("books")
@@ -161,19 +164,18 @@ fn client(
                     coins: coins.clone(),
                     outputs: pending.iter().map(|p| p.blinded.clone()).collect(),
                 };
-                match post("/exchange", serde_json::to_string(&req).expect("json")) {
-                    Ok((200, text)) => {
-                        let sigs: BlindSignatures = serde_json::from_str(&text).expect("answer");
+                match outcome(c.call::<api::Exchange>(&(), &req)) {
+                    Outcome::Answered(sigs) => {
                         let fresh = c.finalize(&pending, &sigs);
                         let mut b = books.lock().expect("books");
                         b.spent.extend(coins);
                         b.held.extend(fresh);
                         b.done += 1;
                     }
-                    Ok((status, text)) => {
-                        panic!("exchange of unspent coins refused: {status} {text}")
+                    Outcome::Refused(status, code, message) => {
+                        panic!("exchange of unspent coins refused: {status} {code:?} {message}")
                     }
-                    Err(()) => {
+                    Outcome::Lost => {
                         books
                             .lock()
                             .expect("books")
@@ -188,7 +190,7 @@ fn client(
 }
 
 /// The merchant's signed deposit of `payment` (its key is the fixed test key).
-fn deposit_of(_c: &Client, payment: &Payment, merchant: &str) -> Signed<Deposit> {
+fn deposit_of(payment: &Payment, merchant: &str) -> Signed<Deposit> {
     Signed::sign(
         Deposit {
             merchant_acc_id: merchant.to_owned(),
@@ -198,33 +200,33 @@ fn deposit_of(_c: &Client, payment: &Payment, merchant: &str) -> Signed<Deposit>
     )
 }
 
-fn merchant_key() -> ecash_core::Keypair {
-    ecash_core::Keypair::from_secret_bytes(&[0x4d; 32])
+fn merchant_key() -> Keypair {
+    Keypair::from_secret_bytes(&[0x4d; 32])
 }
 
-fn payer_key() -> ecash_core::Keypair {
-    ecash_core::Keypair::from_secret_bytes(&[0x50; 32])
+fn payer_key() -> Keypair {
+    Keypair::from_secret_bytes(&[0x50; 32])
 }
 
 /// Registers a fixed key (again after a restart: the same id comes back).
-fn register(c: &Client, key: &ecash_core::Keypair) -> String {
+fn register(c: &SyncBank, key: &Keypair) -> String {
     let req = Signed::sign(
         RegisterAccount {
             public_key: key.public(),
             label: "crash".into(),
-            timestamp: now(),
+            timestamp: c.now(),
         },
         key,
     );
-    c.post::<_, AccountCreated>("/accounts", &req)
+    c.call::<api::Register>(&(), &req)
         .expect("register")
         .account_id
 }
 
 /// The checks made on the database of the dead mint.
-fn check_books_on_disk(mint: &Mint, books: &Books, payer: &str) {
-    let db =
-        SqliteStorage::open(&mint.data_dir().join("bank.db")).expect("open the dead mint's db");
+fn check_books_on_disk(mint: &MintProc, books: &Books, payer: &str) {
+    let db = SqliteStorage::open(&mint.proc.data_dir().join("bank.db"))
+        .expect("open the dead mint's db");
     for (pid, (ack, _)) in &books.acked {
         let rec = db
             .deposit(pid)
@@ -269,24 +271,23 @@ fn check_books_on_disk(mint: &Mint, books: &Books, payer: &str) {
 
 /// After a restart: send every request whose answer was lost again, until
 /// each has its answer (every request is idempotent).
-fn settle(c: &Client, books: &mut Books, merchant: &str) {
+fn settle(c: &SyncBank, books: &mut Books, merchant: &str) {
     for u in std::mem::take(&mut books.unsure) {
         match u {
-            Unsure::Withdraw(req, pending) => match c.post::<_, BlindSignatures>("/withdraw", &req)
-            {
+            Unsure::Withdraw(req, pending) => match c.call::<api::Withdraw>(&(), &req) {
                 Ok(sigs) => books.held.extend(c.finalize(&pending, &sigs)),
-                Err(e) => assert_eq!(e.error.code, ecash_core::ErrorCode::InsufficientFunds),
+                Err(e) => assert_eq!(refused(Err::<(), _>(e)).1, ErrorCode::InsufficientFunds),
             },
             Unsure::Deposit(payment, coins) => {
-                let ack: Signed<DepositAck> = c
-                    .post("/deposit", &deposit_of(c, &payment, merchant))
+                let ack = c
+                    .call::<api::Deposit>(&(), &deposit_of(&payment, merchant))
                     .expect("a lost deposit, sent again, is acked");
                 books.spent.extend(coins.iter().cloned());
                 books.acked.insert(payment.payment_id(), (ack, coins));
             }
             Unsure::Exchange(req, pending) => {
-                let sigs: BlindSignatures = c
-                    .post("/exchange", &req)
+                let sigs = c
+                    .call::<api::Exchange>(&(), &req)
                     .expect("a lost exchange, sent again, is answered");
                 books.spent.extend(req.coins);
                 books.held.extend(c.finalize(&pending, &sigs));
@@ -301,7 +302,7 @@ fn mint_killed_under_load_loses_nothing() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
-    let mut mint = Mint::start(&[
+    let mut mint = MintProc::start(&[
         "--max-denomination-exp",
         "5",
         "--max-coins",
@@ -325,18 +326,19 @@ fn mint_killed_under_load_loses_nothing() {
         let stop = Arc::new(AtomicBool::new(false));
         let clients: Vec<_> = (0..6)
             .map(|_| {
-                let (url, books, stop, m) = (
-                    mint.url.clone(),
+                let (url, books, stop, m, p) = (
+                    mint.url().to_owned(),
                     books.clone(),
                     stop.clone(),
                     merchant.clone(),
+                    payer.clone(),
                 );
-                let p = (payer_key(), payer.clone());
-                std::thread::spawn(move || client(url, p, m, books, stop))
+                let master = mint.master;
+                std::thread::spawn(move || client(url, master, p, m, books, stop))
             })
             .collect();
         std::thread::sleep(Duration::from_millis(100 + rand_below(1100)));
-        mint.kill();
+        mint.proc.kill();
         stop.store(true, Ordering::Relaxed);
         for t in clients {
             t.join().expect("a client panicked");
@@ -345,7 +347,7 @@ fn mint_killed_under_load_loses_nothing() {
             let b = books.lock().expect("books");
             check_books_on_disk(&mint, &b, &payer);
         }
-        mint.start_again();
+        mint.proc.start_again();
         let c = mint.client();
         let mut b = books.lock().expect("books");
         settle(&c, &mut b, &merchant);
@@ -354,14 +356,8 @@ fn mint_killed_under_load_loses_nothing() {
         if n > 0 {
             let coin = b.spent[rand_below(n as u64) as usize].clone();
             let (p, _) = c.payment(&[coin], &merchant, "again", "twice");
-            let e = c
-                .post::<_, Signed<DepositAck>>("/deposit", &deposit_of(&c, &p, &merchant))
-                .expect_err("a spent coin is refused");
-            assert_eq!(
-                e.error.code,
-                ecash_core::ErrorCode::CoinSpent,
-                "round {round}"
-            );
+            let e = c.call::<api::Deposit>(&(), &deposit_of(&p, &merchant));
+            assert_eq!(refused(e).1, ErrorCode::CoinSpent, "round {round}");
         }
         println!(
             "round {round}: {} operations answered, {} acked deposits, {} coins held",
@@ -401,6 +397,7 @@ fn mint_killed_under_load_loses_nothing() {
         funds,
         "money was created or lost"
     );
+    assert!(b.done > 0, "no operation was answered in {kills} rounds");
     println!(
         "{kills} kills survived; {} operations answered, {} deposits acked",
         b.done,

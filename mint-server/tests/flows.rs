@@ -1,15 +1,14 @@
-//! Every endpoint's flow end to end against a real mint process, including
-//! the demo shop checkout.
+//! Every endpoint's flow end to end against a real mint process, through
+//! the protocol's typed client.
 
-mod common;
-
-use common::*;
+use ecash_core::api;
 use ecash_core::messages::*;
-use ecash_core::{ErrorCode, Fixed, PublicKey, Signed};
+use ecash_core::{ErrorCode, Fixed, Signed};
+use ecash_testkit::{Account, MintProc, now, refused};
 
 #[test]
 fn keys_openapi_healthz_and_json_404() {
-    let mint = Mint::start(&[]);
+    let mint = MintProc::start(&["--metrics"]);
     let c = mint.client();
     assert_eq!(c.keys.set.currency.as_str(), "DEMO");
     assert_eq!(
@@ -17,23 +16,49 @@ fn keys_openapi_healthz_and_json_404() {
         11,
         "denominations 1..=1024"
     );
-    let doc: serde_json::Value = c.get("/openapi.json").expect("openapi");
+    let doc = c.call::<api::OpenApi>(&(), &()).expect("openapi");
     assert_eq!(doc["openapi"], "3.1.0");
-    let h: serde_json::Value = c.get("/healthz").expect("healthz");
-    assert_eq!(h["status"], "ok");
-    let e = c
-        .get::<serde_json::Value>("/no/such/path")
-        .expect_err("404");
-    assert_eq!((e.status, e.error.code), (404, ErrorCode::NotFound));
-    let e = c
-        .get::<serde_json::Value>("/withdraw")
-        .expect_err("wrong method");
-    assert!(e.status == 404 || e.status == 405, "status {}", e.status);
+    assert_eq!(
+        ecash_core::openapi::operations(&doc),
+        ecash_core::openapi::described(api::bank),
+        "the served document is the description"
+    );
+    assert_eq!(
+        c.call::<api::Health>(&(), &()).expect("healthz").status,
+        "ok"
+    );
+    // Every described route is live at its path with its method (a router
+    // miss is a 404 `not_found`; handlers answer with their own codes).
+    for info in api::infos(api::bank) {
+        let path = api::fill_path(info.path, &vec!["x".to_owned(); info.params.len()]);
+        let r = c
+            .block_on(c.bank.0.probe(info.method, &path))
+            .expect("an answer");
+        let code = serde_json::from_slice::<ecash_core::ApiError>(&r.body)
+            .ok()
+            .map(|e| e.code);
+        assert!(
+            r.status != 405 && !(r.status == 404 && code == Some(ErrorCode::NotFound)),
+            "{} {path} is not routed: {}",
+            info.method.as_str(),
+            r.status
+        );
+    }
+    let r = c
+        .block_on(c.bank.0.probe(api::Method::Get, "/no/such/path"))
+        .expect("an answer");
+    assert_eq!(r.status, 404);
+    let e: ecash_core::ApiError = serde_json::from_slice(&r.body).expect("a JSON error");
+    assert_eq!(e.code, ErrorCode::NotFound);
+    let r = c
+        .block_on(c.bank.0.probe(api::Method::Get, "/withdraw"))
+        .expect("an answer");
+    assert!(r.status == 404 || r.status == 405, "status {}", r.status);
 }
 
 #[test]
 fn account_faucet_statement_withdraw_deposit_proof_exchange_restore() {
-    let mint = Mint::start(&[]);
+    let mint = MintProc::start(&[]);
     let c = mint.client();
     let alice = c.register("alice");
     let shop = c.register("merchant");
@@ -47,7 +72,7 @@ fn account_faucet_statement_withdraw_deposit_proof_exchange_restore() {
         },
         &alice.key,
     );
-    let created: AccountCreated = c.post("/accounts", &again).expect("re-register");
+    let created = c.call::<api::Register>(&(), &again).expect("re-register");
     assert_eq!(created.account_id, alice.id);
 
     // Faucet and a signed statement.
@@ -61,13 +86,16 @@ fn account_faucet_statement_withdraw_deposit_proof_exchange_restore() {
         key: mallory.key,
         id: alice.id.clone(),
     };
-    let e = c.statement(&forged).expect_err("foreign key");
-    assert_eq!(e.error.code, ErrorCode::BadSignature);
+    assert_eq!(
+        refused(c.statement(&forged)).1,
+        ErrorCode::BadSignature,
+        "a foreign key"
+    );
 
     // Withdraw 700: coins verify; replay gives the same answer and no second debit.
     let (req, pending) = c.withdraw_request(&alice, 700);
-    let first: BlindSignatures = c.post("/withdraw", &req).expect("withdraw");
-    let replay: BlindSignatures = c.post("/withdraw", &req).expect("replay");
+    let first = c.call::<api::Withdraw>(&(), &req).expect("withdraw");
+    let replay = c.call::<api::Withdraw>(&(), &req).expect("replay");
     assert_eq!(first, replay);
     assert_eq!(c.balance(&alice), 300);
     let coins = c.finalize(&pending, &first);
@@ -77,25 +105,22 @@ fn account_faucet_statement_withdraw_deposit_proof_exchange_restore() {
     let (mut other, _) = c.withdraw_request(&alice, 100);
     other.body.request_id = req.body.request_id;
     let other = Signed::sign(other.body, &alice.key);
-    let e = c
-        .post::<_, BlindSignatures>("/withdraw", &other)
-        .expect_err("reused id");
-    assert_eq!((e.status, e.error.code), (409, ErrorCode::RequestIdReused));
+    assert_eq!(
+        refused(c.call::<api::Withdraw>(&(), &other)),
+        (409, ErrorCode::RequestIdReused)
+    );
     // Insufficient funds: nothing debited.
     let (big, _) = c.withdraw_request(&alice, 512);
-    let e = c
-        .post::<_, BlindSignatures>("/withdraw", &big)
-        .expect_err("overdraft");
     assert_eq!(
-        (e.status, e.error.code),
+        refused(c.call::<api::Withdraw>(&(), &big)),
         (402, ErrorCode::InsufficientFunds)
     );
     assert_eq!(c.balance(&alice), 300);
 
     // Restore returns the stored blind signatures for the same blinded messages.
-    let restored: RestoreResponse = c
-        .post(
-            "/restore",
+    let restored = c
+        .call::<api::Restore>(
+            &(),
             &RestoreRequest {
                 blinded: pending.iter().map(|p| p.blinded.clone()).collect(),
             },
@@ -133,9 +158,9 @@ fn account_faucet_statement_withdraw_deposit_proof_exchange_restore() {
     assert_eq!(c.deposit(&shop, &payment).expect("replay"), ack);
     assert_eq!(c.balance(&shop), c.value_of(&pay_coins));
 
-    let proof: Signed<PaymentProof> = c
-        .post(
-            "/proofs",
+    let proof = c
+        .call::<api::Proof>(
+            &(),
             &ProofRequest {
                 payment_id: payment.payment_id(),
                 payer_code: payer_code.clone().into(),
@@ -144,29 +169,25 @@ fn account_faucet_statement_withdraw_deposit_proof_exchange_restore() {
         .expect("proof");
     proof.verify(&c.master).expect("proof signed");
     assert_eq!(proof.body.payment_info, payment.payment_info);
-    let e = c
-        .post::<_, Signed<PaymentProof>>(
-            "/proofs",
-            &ProofRequest {
-                payment_id: payment.payment_id(),
-                payer_code: vec![0u8; 32].into(),
-            },
-        )
-        .expect_err("wrong payer code");
-    assert_eq!((e.status, e.error.code), (403, ErrorCode::BadPayerCode));
-    let e = c
-        .post::<_, Signed<PaymentProof>>(
-            "/proofs",
-            &ProofRequest {
-                payment_id: Fixed([9; 32]),
-                payer_code: payer_code.into(),
-            },
-        )
-        .expect_err("unknown payment");
-    assert_eq!(e.error.code, ErrorCode::NotFound);
+    let wrong = ProofRequest {
+        payment_id: payment.payment_id(),
+        payer_code: vec![0u8; 32].into(),
+    };
+    assert_eq!(
+        refused(c.call::<api::Proof>(&(), &wrong)),
+        (403, ErrorCode::BadPayerCode)
+    );
+    let unknown = ProofRequest {
+        payment_id: Fixed([9; 32]),
+        payer_code: payer_code.into(),
+    };
+    assert_eq!(
+        refused(c.call::<api::Proof>(&(), &unknown)).1,
+        ErrorCode::NotFound
+    );
 
     // Privacy: no serial appears anywhere in the server's log.
-    let log = std::fs::read_to_string(mint.dir.path().join("server.log")).expect("log");
+    let log = mint.proc.log();
     assert!(log.contains("deposit"), "the log is being written");
     for coin in &coins {
         assert!(!log.contains(&coin.serial.to_b64()), "a serial was logged");
@@ -177,138 +198,8 @@ fn account_faucet_statement_withdraw_deposit_proof_exchange_restore() {
     }
 
     // The merchant's public key is published for receipts.
-    let pk: serde_json::Value = c
-        .get(&format!("/accounts/{}/public-key", shop.id))
-        .expect("pk");
-    let pk: PublicKey = serde_json::from_value(pk["public_key"].clone()).expect("key");
+    let pk = c.block_on(c.bank.public_key(&shop.id)).expect("pk");
     assert_eq!(pk, shop.key.public());
-}
-
-#[test]
-fn demo_shop_checkout() {
-    let mint = Mint::start(&[]);
-    let c = mint.client();
-    let buyer = c.register("buyer");
-    c.faucet(&buyer, 500);
-
-    let items: Vec<serde_json::Value> = c.get("/shop/api/items").expect("items");
-    assert!(items.len() >= 3);
-    let payreq: PayReq = c
-        .post("/shop/api/orders", &serde_json::json!({"item_id": "notes"}))
-        .expect("order");
-    assert_eq!(payreq.amount.value, 150);
-    let fetched: PayReq = c
-        .get(&format!("/shop/api/orders/{}", payreq.payreq_id))
-        .expect("payreq");
-    assert_eq!(fetched, payreq);
-
-    // No goods before payment.
-    let pid_guess = Fixed([1u8; 32]).to_b64();
-    let e = c
-        .post::<_, serde_json::Value>(
-            &format!("/shop/api/orders/{}/goods", payreq.payreq_id),
-            &serde_json::json!({ "payment_id": pid_guess }),
-        )
-        .expect_err("unpaid");
-    assert_eq!(e.error.code, ErrorCode::PayreqInvalid);
-
-    let coins = c.withdraw(&buyer, 150);
-    let path = payreq
-        .pay_url
-        .strip_prefix(&c.url)
-        .expect("pay_url on this server");
-
-    // Wrong amount for the payreq: refused, coins untouched.
-    let (short, _) = c.payment(
-        &coins[..1],
-        &payreq.merchant_acc_id,
-        &payreq.payreq_id,
-        &payreq.description,
-    );
-    let e = c
-        .post::<_, PaymentResponse>(path, &short)
-        .expect_err("short payment");
-    assert_eq!(e.error.code, ErrorCode::PayreqInvalid);
-    assert!(c.spent(&coins).iter().all(|s| !s));
-
-    let (payment, _) = c.payment(
-        &coins,
-        &payreq.merchant_acc_id,
-        &payreq.payreq_id,
-        &payreq.description,
-    );
-    let resp: PaymentResponse = c.post(path, &payment).expect("pay");
-    resp.deposit_ack.verify(&c.master).expect("bank ack");
-    let shop_pk: serde_json::Value = c
-        .get(&format!("/accounts/{}/public-key", payreq.merchant_acc_id))
-        .expect("pk");
-    let shop_pk: PublicKey = serde_json::from_value(shop_pk["public_key"].clone()).expect("pk");
-    resp.receipt
-        .verify(&shop_pk)
-        .expect("receipt signed by the shop");
-    assert_eq!(resp.receipt.body.amount.value, 150);
-    assert_eq!(resp.receipt.body.transaction_id, payreq.payreq_id);
-    assert_eq!(resp.receipt.body.payment_id, payment.payment_id());
-    // Paying again with the same payment returns the same receipt.
-    let again: PaymentResponse = c.post(path, &payment).expect("replay");
-    assert_eq!(again, resp);
-
-    let pid = payment.payment_id().to_b64();
-    let goods: serde_json::Value = c
-        .post(
-            &format!("/shop/api/orders/{}/goods", payreq.payreq_id),
-            &serde_json::json!({ "payment_id": pid }),
-        )
-        .expect("goods");
-    assert!(goods["goods"].as_str().expect("goods").contains("Ecash"));
-    // The page itself holds no goods: its script fetches them with the
-    // payment id from the fragment, which the server never sees.
-    let page = c
-        .http
-        .get(format!("{}#payment_id={pid}", resp.fulfillment_url))
-        .send()
-        .expect("fulfillment")
-        .text()
-        .expect("html");
-    assert!(page.contains("Thank you") && page.contains(&payreq.payreq_id));
-    assert!(page.contains("/shop/assets/fulfillment.js"));
-
-    // The item page orders by POST; the order page offers both link forms,
-    // the payment request's URL in the fragment.
-    let html = c
-        .http
-        .get(format!("{}/shop/item/haiku", c.url))
-        .send()
-        .expect("item")
-        .text()
-        .expect("html");
-    assert!(html.contains("method=post") && !html.contains("payreq"));
-    let no_redirects = reqwest::blocking::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let created = no_redirects
-        .post(format!("{}/shop/item/haiku/order", c.url))
-        .send()
-        .expect("order");
-    assert_eq!(created.status().as_u16(), 303);
-    let order_path = created
-        .headers()
-        .get("location")
-        .and_then(|l| l.to_str().ok())
-        .expect("location")
-        .to_owned();
-    let html = c
-        .http
-        .get(format!("{}{order_path}", c.url))
-        .send()
-        .expect("order page")
-        .text()
-        .expect("html");
-    assert!(
-        html.contains("web+ecash:") && html.contains("/#payreq="),
-        "{html}"
-    );
 }
 
 fn hex_of(b: &[u8]) -> String {

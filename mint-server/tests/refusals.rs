@@ -1,26 +1,32 @@
 //! Bad input is refused with a JSON `{code, message}` and a fitting 4xx,
 //! and changes nothing: balances, spent serials and the books stay as they were.
 
-mod common;
+// Test code: a helper that meets what it did not expect panics, as the
+// tests themselves do (clippy.toml allows it only inside #[test] functions).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use common::*;
+use std::sync::Arc;
+
+use ecash_core::api::{self, Endpoint, Method, RequestBody};
 use ecash_core::blind_rsa;
-use ecash_core::canonical::Canonical;
+use ecash_core::client::{CallError, HttpRequest, HttpResponse};
 use ecash_core::messages::*;
 use ecash_core::rsa::traits::PublicKeyParts;
-use ecash_core::{Bytes, Coin, ErrorCode, Fixed, Signed};
+use ecash_core::{Bytes, Clock, Coin, ErrorCode, Fixed, PendingCoin, Signed, payment};
+use ecash_testkit::client::error_of;
+use ecash_testkit::{Account, InProcMint, MintProc, SyncBank, TestClock, now, random32};
 
 struct World {
     /// Keeps the server alive for the test.
-    _mint: Mint,
-    c: Client,
+    _mint: MintProc,
+    c: SyncBank,
     alice: Account,
     shop: Account,
     coins: Vec<Coin>,
 }
 
 fn world(args: &[&str]) -> World {
-    let mint = Mint::start(args);
+    let mint = MintProc::start(args);
     let c = mint.client();
     let alice = c.register("alice");
     let shop = c.register("shop");
@@ -44,15 +50,34 @@ fn snapshot(w: &World) -> (u64, u64, Vec<bool>) {
     )
 }
 
-fn refused<T: std::fmt::Debug>(r: Result<T, Refused>, status: u16, code: ErrorCode) {
-    let e = r.expect_err("request must be refused");
+/// `r` is a refusal with this status and code, and a message.
+fn refused<T: std::fmt::Debug>(r: Result<T, CallError>, status: u16, code: ErrorCode) {
+    match r {
+        Err(CallError::Refused {
+            status: got, error, ..
+        }) => {
+            assert_eq!(
+                (got, error.code),
+                (status, code),
+                "message: {}",
+                error.message
+            );
+            assert!(!error.message.is_empty());
+        }
+        other => panic!("expected a refusal {status} {code:?}, got {other:?}"),
+    }
+}
+
+/// An undecoded answer is a JSON refusal with this status and code.
+fn raw_refused(resp: &HttpResponse, status: u16, code: ErrorCode) {
+    let (got, error) = error_of(resp);
     assert_eq!(
-        (e.status, e.error.code),
+        (got, error.code),
         (status, code),
         "message: {}",
-        e.error.message
+        error.message
     );
-    assert!(!e.error.message.is_empty());
+    assert!(!error.message.is_empty());
 }
 
 #[test]
@@ -92,87 +117,101 @@ fn coin_of_unknown_key() {
     let mut info_coins = vec![c];
     info_coins.extend_from_slice(&w.coins[1..2]);
     let real_value = w.c.value_of(&w.coins[1..2]);
-    let (mut p, _) = w.c.payment(&w.coins[1..2], &w.shop.id, "x", "x");
-    p.payment_info.ncoins = 2;
-    p.payment_info.amount.value = real_value + 1;
-    let bundle = CoinBundle {
-        payment_info_hash: Fixed(p.payment_info.canonical_hash()),
-        coins: info_coins,
-    };
-    p.sealed_coins = ecash_core::envelope::seal(
-        &w.c.keys.encryption_key,
-        &serde_json::to_vec(&bundle).expect("json"),
-        &p.payment_info.canonical_hash(),
-    )
-    .expect("seal");
+    let (p, _) = w.c.payment(&w.coins[1..2], &w.shop.id, "x", "x");
+    let mut info = p.payment_info;
+    info.ncoins = 2;
+    info.amount.value = real_value + 1;
+    let p = payment::seal(&w.c.keys.encryption_key, info, info_coins).expect("seal");
     refused(w.c.deposit(&w.shop, &p), 400, ErrorCode::UnknownKey);
     // Withdrawing with an unknown key.
     let (mut req, _) = w.c.withdraw_request(&w.alice, 1);
     req.body.coins[0].key_id = Fixed([7; 32]);
     let req = Signed::sign(req.body, &w.alice.key);
     refused(
-        w.c.post::<_, BlindSignatures>("/withdraw", &req),
+        w.c.call::<api::Withdraw>(&(), &req),
         400,
         ErrorCode::UnknownKey,
     );
     assert_eq!(snapshot(&w), before);
 }
 
+/// Keys sign for an hour and accept deposits ten minutes longer; the
+/// mint runs on a test clock, moved (and its keys rotated) by the test.
 #[test]
 fn coin_of_expired_key() {
-    // Keys sign for 4 s and accept deposits 1 s longer.
-    let mint = Mint::start(&[
-        "--withdraw-period-secs",
-        "4",
-        "--deposit-grace-secs",
-        "1",
-        "--max-denomination-exp",
-        "2",
-    ]);
-    let c = mint.client();
+    let clock = Arc::new(TestClock::at(now()));
+    let mint = InProcMint::start(
+        &[
+            "--withdraw-period-secs",
+            "3600",
+            "--deposit-grace-secs",
+            "600",
+            "--max-denomination-exp",
+            "2",
+        ],
+        clock.clone(),
+    );
+    let c = SyncBank::connect_on(&mint.url, &mint.master, clock.clone());
     let alice = c.register("alice");
     let shop = c.register("shop");
     c.faucet(&alice, 10);
-    let c = mint.client(); // fresh key set: keys rotate every 4 s here
-    let coins = c.withdraw(&alice, 1);
-    let deposit_until = c
-        .keys
-        .key(&coins[0].key_id)
-        .expect("key")
-        .info
-        .deposit_until;
-    while now() <= deposit_until + 1 {
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    let (p, _) = c.payment(&coins, &shop.id, "x", "x");
-    refused(c.deposit(&shop, &p), 410, ErrorCode::KeyExpired);
-    assert_eq!(c.balance(&shop), 0);
-    // Exchanged for coins of today's keys (the client's key set is stale by now).
-    let fresh = mint.client();
-    let outputs = fresh.blind(1).into_iter().map(|p| p.blinded).collect();
-    let req = ecash_core::messages::ExchangeRequest {
-        request_id: ecash_core::Fixed(random32()),
-        coins: coins.clone(),
-        outputs,
-    };
+    let early = c.withdraw(&alice, 1);
+    let late = c.withdraw(&alice, 1);
+    let key_id = early[0].key_id;
+    assert_eq!(late[0].key_id, key_id, "both coins of one key");
+    let info = c.keys.key(&key_id).expect("key").info.clone();
+    let old_key = c.keys.key(&key_id).expect("key").key.clone();
+
+    // Past its withdraw window the key signs no new coins, but takes deposits.
+    mint.advance(&clock, info.withdraw_until + 1 - clock.now());
+    let mut c = SyncBank::connect_on(&mint.url, &mint.master, clock.clone());
+    let pending = PendingCoin::new_random(key_id, &old_key).expect("blind");
+    let req = Signed::sign(
+        WithdrawRequest {
+            account_id: alice.id.clone(),
+            request_id: Fixed(random32()),
+            amount: c.amount(1),
+            coins: vec![pending.blinded],
+            timestamp: c.now(),
+        },
+        &alice.key,
+    );
     refused(
-        fresh.post::<_, ecash_core::messages::BlindSignatures>("/exchange", &req),
+        c.call::<api::Withdraw>(&(), &req),
         410,
         ErrorCode::KeyExpired,
     );
-    // The key set no longer lists the expired key once rotation ran (every second here).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while Client::connect(&mint.url)
-        .keys
-        .key(&coins[0].key_id)
-        .is_some()
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the expired key is still in the key set"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    // At the last second of its deposit window a coin still deposits ...
+    mint.advance(&clock, info.deposit_until - clock.now());
+    let (p, _) = c.payment(&early, &shop.id, "x", "x");
+    c.deposit(&shop, &p).expect("deposit inside the window");
+    assert_eq!(c.balance(&shop), 1);
+    // ... and one second later no longer.
+    mint.advance(&clock, 1);
+    let (p, _) = c.payment(&late, &shop.id, "y", "y");
+    refused(c.deposit(&shop, &p), 410, ErrorCode::KeyExpired);
+    assert_eq!(c.balance(&shop), 1);
+    assert_eq!(c.balance(&alice), 8, "nothing moved but the one deposit");
+    assert_eq!(c.spent(&late), vec![false]);
+    // Nor can it be exchanged for coins of today's keys.
+    c.refresh_keys();
+    let req = ExchangeRequest {
+        request_id: Fixed(random32()),
+        coins: late.clone(),
+        outputs: c.blind(1).into_iter().map(|p| p.blinded).collect(),
+    };
+    refused(
+        c.call::<api::Exchange>(&(), &req),
+        410,
+        ErrorCode::KeyExpired,
+    );
+    // The rotation dropped the expired key from the key set, and the set
+    // still has a key of every value for now.
+    assert!(
+        c.keys.key(&key_id).is_none(),
+        "the expired key is still listed"
+    );
+    assert_eq!(c.keys.withdraw_keys(c.now()).len(), 3);
 }
 
 #[test]
@@ -214,7 +253,7 @@ fn payment_deposited_by_another_merchant_or_bad_signature() {
         &thief.key,
     );
     refused(
-        w.c.post::<_, Signed<DepositAck>>("/deposit", &d),
+        w.c.call::<api::Deposit>(&(), &d),
         401,
         ErrorCode::BadSignature,
     );
@@ -222,7 +261,7 @@ fn payment_deposited_by_another_merchant_or_bad_signature() {
     let (req, _) = w.c.withdraw_request(&w.alice, 8);
     let forged = Signed::sign(req.body, &thief.key);
     refused(
-        w.c.post::<_, BlindSignatures>("/withdraw", &forged),
+        w.c.call::<api::Withdraw>(&(), &forged),
         401,
         ErrorCode::BadSignature,
     );
@@ -230,7 +269,7 @@ fn payment_deposited_by_another_merchant_or_bad_signature() {
     let (mut req, _) = w.c.withdraw_request(&w.alice, 8);
     req.body.amount.value = 1;
     refused(
-        w.c.post::<_, BlindSignatures>("/withdraw", &req),
+        w.c.call::<api::Withdraw>(&(), &req),
         401,
         ErrorCode::BadSignature,
     );
@@ -243,49 +282,53 @@ fn oversized_malformed_and_too_many() {
     let w = world(&["--max-body-bytes", "65536", "--max-coins", "8"]);
     let before = snapshot(&w);
     let big = vec![b' '; 70_000];
-    refused(
-        w.c.post_raw("/withdraw", big),
+    raw_refused(
+        &w.c.raw::<api::Withdraw>(&(), big),
         413,
         ErrorCode::PayloadTooLarge,
     );
-    refused(
-        w.c.post_raw("/deposit", b"{not json".to_vec()),
+    raw_refused(
+        &w.c.raw::<api::Deposit>(&(), b"{not json".to_vec()),
         400,
         ErrorCode::MalformedRequest,
     );
-    refused(
-        w.c.post_raw("/exchange", b"{\"request_id\": 5}".to_vec()),
+    raw_refused(
+        &w.c.raw::<api::Exchange>(&(), b"{\"request_id\": 5}".to_vec()),
         400,
         ErrorCode::MalformedRequest,
     );
-    refused(
-        w.c.post_raw("/withdraw", b"[]".to_vec()),
+    raw_refused(
+        &w.c.raw::<api::Withdraw>(&(), b"[]".to_vec()),
         400,
         ErrorCode::MalformedRequest,
     );
-    refused(
-        w.c.post_raw("/coins/state", b"{\"serials\": [\"AAAA\"]}".to_vec()),
+    raw_refused(
+        &w.c.raw::<api::CoinState>(&(), b"{\"serials\": [\"AAAA\"]}".to_vec()),
         400,
         ErrorCode::MalformedRequest,
     );
-    // Wrong content type.
-    let resp =
-        w.c.http
-            .post(format!("{}/deposit", w.c.url))
-            .body("{}")
-            .send()
-            .expect("post");
-    assert_eq!(resp.status().as_u16(), 400);
+    // Wrong content type, and no content type at all.
+    let http = w.c.http();
+    for body in [Some(("text/plain", b"{}".to_vec())), None] {
+        let resp = http.send(HttpRequest {
+            method: Method::Post,
+            url: http.client.url::<api::Deposit>(&()),
+            headers: Vec::new(),
+            body,
+        });
+        assert_eq!(resp.status, 400);
+        error_of(&resp);
+    }
     // 9 coins when 8 are allowed: 255 = 8 coins, 511 = 9 coins.
     let (req, _) = w.c.withdraw_request(&w.alice, 511);
     refused(
-        w.c.post::<_, BlindSignatures>("/withdraw", &req),
+        w.c.call::<api::Withdraw>(&(), &req),
         400,
         ErrorCode::TooManyCoins,
     );
     let (req, _) = w.c.withdraw_request(&w.alice, 0);
     refused(
-        w.c.post::<_, BlindSignatures>("/withdraw", &req),
+        w.c.call::<api::Withdraw>(&(), &req),
         400,
         ErrorCode::InvalidField,
     );
@@ -294,7 +337,7 @@ fn oversized_malformed_and_too_many() {
     req.body.coins[0].blinded_msg.0.pop();
     let req = Signed::sign(req.body, &w.alice.key);
     refused(
-        w.c.post::<_, BlindSignatures>("/withdraw", &req),
+        w.c.call::<api::Withdraw>(&(), &req),
         400,
         ErrorCode::InvalidField,
     );
@@ -302,7 +345,7 @@ fn oversized_malformed_and_too_many() {
     req.body.amount.value = 5;
     let req = Signed::sign(req.body, &w.alice.key);
     refused(
-        w.c.post::<_, BlindSignatures>("/withdraw", &req),
+        w.c.call::<api::Withdraw>(&(), &req),
         400,
         ErrorCode::AmountMismatch,
     );
@@ -314,7 +357,7 @@ fn oversized_malformed_and_too_many() {
         outputs: pending.iter().map(|p| p.blinded.clone()).collect(),
     };
     refused(
-        w.c.post::<_, BlindSignatures>("/exchange", &x),
+        w.c.call::<api::Exchange>(&(), &x),
         400,
         ErrorCode::AmountMismatch,
     );
@@ -323,8 +366,8 @@ fn oversized_malformed_and_too_many() {
     refused(w.c.exchange(&twice), 400, ErrorCode::DuplicateCoin);
     // Faucet beyond its limit, and an unknown account.
     refused(
-        w.c.post::<_, AccountStatement>(
-            &format!("/accounts/{}/faucet", w.alice.id),
+        w.c.call::<api::Faucet>(
+            &w.alice.id,
             &FaucetRequest {
                 amount: w.c.amount(10_000_000),
             },
@@ -333,8 +376,8 @@ fn oversized_malformed_and_too_many() {
         ErrorCode::InvalidField,
     );
     refused(
-        w.c.post::<_, AccountStatement>(
-            "/accounts/nobody/faucet",
+        w.c.call::<api::Faucet>(
+            "nobody",
             &FaucetRequest {
                 amount: w.c.amount(1),
             },
@@ -347,14 +390,18 @@ fn oversized_malformed_and_too_many() {
 
 #[test]
 fn faucet_is_off_by_default_and_rate_limit_answers_429() {
-    let mint = Mint::start(&["--rate-limit", "5", "--rate-burst", "5"]);
+    let mint = MintProc::start(&["--rate-limit", "5", "--rate-burst", "5"]);
     let c = mint.client();
     let mut limited = 0;
     for _ in 0..40 {
-        match c.get::<serde_json::Value>("/healthz") {
+        match c.call::<api::Health>(&(), &()) {
             Ok(_) => {}
             Err(e) => {
-                assert_eq!((e.status, e.error.code), (429, ErrorCode::RateLimited));
+                let e = match e {
+                    CallError::Refused { status, error, .. } => (status, error.code),
+                    other => panic!("not a refusal: {other:?}"),
+                };
+                assert_eq!(e, (429, ErrorCode::RateLimited));
                 limited += 1;
             }
         }
@@ -365,18 +412,19 @@ fn faucet_is_off_by_default_and_rate_limit_answers_429() {
     );
 
     // A mint started without --demo-faucet refuses faucet requests.
-    let plain = Mint::start_with(&[]);
+    let plain = MintProc::start_with(&[]);
     let c = plain.client();
     let a = c.register("a");
-    let e = c
-        .post::<_, AccountStatement>(
-            &format!("/accounts/{}/faucet", a.id),
+    refused(
+        c.call::<api::Faucet>(
+            &a.id,
             &FaucetRequest {
                 amount: c.amount(5),
             },
-        )
-        .expect_err("faucet off");
-    assert_eq!((e.status, e.error.code), (403, ErrorCode::FaucetDisabled));
+        ),
+        403,
+        ErrorCode::FaucetDisabled,
+    );
     assert_eq!(c.balance(&a), 0);
 }
 
@@ -385,17 +433,13 @@ fn garbage_to_every_endpoint_is_a_json_4xx() {
     let w = world(&[]);
     let before = snapshot(&w);
     let mut rng = fastrand::Rng::with_seed(7);
-    let posts = [
-        "/accounts",
-        "/withdraw",
-        "/deposit",
-        "/exchange",
-        "/coins/state",
-        "/proofs",
-        "/restore",
-        "/shop/api/orders",
-        "/shop/api/pay/nope",
-    ];
+    // Every endpoint of the bank that takes a JSON body.
+    let posts: Vec<_> = api::infos(api::bank)
+        .into_iter()
+        .filter(|i| i.body == RequestBody::Json)
+        .collect();
+    assert!(posts.len() >= 8, "{posts:?}");
+    assert!(posts.iter().any(|i| i.path == api::Deposit::INFO.path));
     let shapes: Vec<Vec<u8>> = vec![
         b"".to_vec(),
         b"null".to_vec(),
@@ -407,18 +451,26 @@ fn garbage_to_every_endpoint_is_a_json_4xx() {
         b"\xff\xfe\x00garbage".to_vec(),
         "{\"x\":\"\u{1F4B0}\"}".as_bytes().to_vec(),
     ];
-    for path in posts {
+    let http = w.c.http();
+    for info in posts {
+        let params: Vec<String> = info.params.iter().map(|_| w.alice.id.clone()).collect();
+        let url = ecash_core::client::join(&w.c.url, &api::fill_path(info.path, &params));
         for body in shapes
             .iter()
             .cloned()
             .chain((0..5).map(|_| (0..rng.usize(1..300)).map(|_| rng.u8(..)).collect()))
         {
-            let r = w.c.post_raw(path, body.clone());
-            let e = r.expect_err("garbage must be refused");
+            let resp = http.send(HttpRequest {
+                method: info.method,
+                url: url.clone(),
+                headers: Vec::new(),
+                body: Some(("application/json", body.clone())),
+            });
+            let (status, _) = error_of(&resp);
             assert!(
-                (400..500).contains(&e.status),
-                "{path} answered {} to {:?}",
-                e.status,
+                (400..500).contains(&status),
+                "{} answered {status} to {:?}",
+                info.path,
                 String::from_utf8_lossy(&body)
             );
         }

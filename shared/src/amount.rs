@@ -69,8 +69,23 @@ impl std::fmt::Display for Currency {
     }
 }
 
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Currency {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Currency".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[A-Z0-9]{3,12}$",
+            "description": "currency code"
+        })
+    }
+}
+
 /// An amount of money in minor units (cents) of one currency.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Amount {
     /// Currency code.
     pub currency: Currency,
@@ -146,6 +161,7 @@ impl std::fmt::Display for Amount {
 
 /// A coin value: a power of two in minor units, stored as its exponent.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(try_from = "u64", into = "u64")]
 pub struct Denomination(u8);
 
@@ -219,7 +235,8 @@ pub fn split(value: u64, available: &[Denomination]) -> Result<Vec<Denomination>
     }
 }
 
-#[cfg(all(test, not(target_arch = "wasm32")))]
+#[cfg(test)]
+#[cfg(not(target_arch = "wasm32"))]
 mod tests {
     use super::*;
     use proptest::prelude::*;

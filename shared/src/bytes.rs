@@ -109,6 +109,45 @@ impl<'de, const N: usize> Deserialize<'de> for Fixed<N> {
     }
 }
 
+/// Schemas: base64url strings, of a fixed length where the bytes have one.
+#[cfg(feature = "schema")]
+mod schema {
+    use std::borrow::Cow;
+
+    use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+
+    impl JsonSchema for super::Bytes {
+        fn schema_name() -> Cow<'static, str> {
+            "Bytes".into()
+        }
+        fn json_schema(_: &mut SchemaGenerator) -> Schema {
+            json_schema!({
+                "type": "string",
+                "contentEncoding": "base64url",
+                "pattern": "^[A-Za-z0-9_-]*$",
+                "description": "bytes, base64url without padding"
+            })
+        }
+    }
+
+    impl<const N: usize> JsonSchema for super::Fixed<N> {
+        fn schema_name() -> Cow<'static, str> {
+            format!("Bytes{N}").into()
+        }
+        fn json_schema(_: &mut SchemaGenerator) -> Schema {
+            let len = (N * 4).div_ceil(3);
+            json_schema!({
+                "type": "string",
+                "contentEncoding": "base64url",
+                "pattern": "^[A-Za-z0-9_-]*$",
+                "minLength": len,
+                "maxLength": len,
+                "description": format!("{N} bytes, base64url without padding")
+            })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,7 @@ pub const COIN_VARIANT: Variant = Variant::PSS_RANDOMIZED;
 
 /// A coin: `{key_id, serial, msg_prefix, signature}`. Its value is its key's denomination.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Coin {
     /// Which denomination key signed it (the seed's "keyversion").
     pub key_id: B32,
@@ -47,6 +48,7 @@ impl Canonical for Coin {
 
 /// A blinded coin, as sent to the bank for signing.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct BlindedCoin {
     /// Denomination key to sign with.
     pub key_id: B32,

@@ -18,6 +18,7 @@ use crate::bytes::{Bytes, Fixed};
 
 /// An envelope only the bank can open.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SealedEnvelope {
     /// The AES-256 key, encrypted with RSA-OAEP-SHA256 to the bank's encryption key.
     pub wrapped_key: Bytes,
@@ -88,13 +89,21 @@ pub fn open(
     env: &SealedEnvelope,
     aad: &[u8],
 ) -> Result<Vec<u8>, EnvelopeError> {
-    check_wrapped_len(&env.wrapped_key.0, rsa::traits::PublicKeyParts::size(bank))?;
-    let mut key = bank
-        .oaep_decrypt_with_rng::<Sha256, _>(&mut getrandom::SysRng, &env.wrapped_key.0)
-        .map_err(|_| EnvelopeError::Open)?;
-    let out = open_with_key(&key, env, aad);
-    key.zeroize();
-    out
+    let key = unwrap_key(bank, &env.wrapped_key.0)?;
+    open_with_key(&key, env, aad)
+}
+
+/// The first half of [`open`]: the AES key, unwrapped with the bank's key
+/// (pure Rust); a wrapped key of any length but the modulus's is refused
+/// before any private-key work.
+pub fn unwrap_key(
+    bank: &RsaPrivateKey,
+    wrapped: &[u8],
+) -> Result<zeroize::Zeroizing<Vec<u8>>, EnvelopeError> {
+    check_wrapped_len(wrapped, rsa::traits::PublicKeyParts::size(bank))?;
+    bank.oaep_decrypt_with_rng::<Sha256, _>(&mut getrandom::SysRng, wrapped)
+        .map(zeroize::Zeroizing::new)
+        .map_err(|_| EnvelopeError::Open)
 }
 
 /// The second half of [`open`]: decrypts the payload with the unwrapped

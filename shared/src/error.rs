@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 /// Stable, machine-readable error codes. Clients switch on these; the
 /// message is for people.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The request body is not valid JSON of the expected shape.
@@ -64,6 +65,8 @@ pub enum ErrorCode {
     /// Another request is working on the same account, coins or order right
     /// now; retry shortly (the answer then is that request's, or a fresh one).
     InProgress,
+    /// The request lacks the credentials the endpoint wants (a shop's admin token).
+    Unauthorized,
 }
 
 impl ErrorCode {
@@ -91,7 +94,7 @@ impl ErrorCode {
             | Self::AmountMismatch
             | Self::EnvelopeInvalid
             | Self::PayreqInvalid => 400,
-            Self::BadSignature | Self::StaleRequest => 401,
+            Self::BadSignature | Self::StaleRequest | Self::Unauthorized => 401,
             Self::InsufficientFunds => 402,
             Self::WrongMerchant | Self::BadPayerCode | Self::FaucetDisabled => 403,
             Self::UnknownAccount | Self::NotFound => 404,
@@ -140,6 +143,7 @@ impl ErrorCode {
             Self::Unavailable => "unavailable",
             Self::OrderTaken => "order_taken",
             Self::InProgress => "in_progress",
+            Self::Unauthorized => "unauthorized",
         }
     }
 }
@@ -147,6 +151,7 @@ impl ErrorCode {
 /// The body of every HTTP error: `{code, message}`, plus the spent serials
 /// for `coin_spent`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[error("{code:?}: {message}")]
 pub struct ApiError {
     /// Stable code.
@@ -205,6 +210,7 @@ mod tests {
             Unavailable,
             OrderTaken,
             InProgress,
+            Unauthorized,
         ] {
             assert_eq!(
                 serde_json::to_value(c).expect("ser"),

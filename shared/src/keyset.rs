@@ -84,6 +84,7 @@ pub enum KeySetError {
 
 /// An RSA public key on the wire: big-endian modulus and exponent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RsaPublicKeyData {
     /// Modulus `n`, big-endian.
     pub n: Bytes,
@@ -126,6 +127,7 @@ impl Canonical for RsaPublicKeyData {
 
 /// One denomination key: its value and its validity windows (unix seconds).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DenominationKey {
     /// SHA-256 of the public key's canonical encoding.
     pub key_id: B32,
@@ -177,6 +179,7 @@ impl Canonical for DenominationKey {
 
 /// Everything a wallet needs to trust the mint: signed as a whole by the master key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct KeySet {
     /// The bank's identifier (`bank_id` in payment_info).
     pub bank_id: String,

@@ -11,24 +11,38 @@
 //! - [`signing`]: Ed25519 signatures of accounts, master key and statements;
 //! - [`canonical`]: the one byte encoding that is hashed and signed;
 //! - [`spent`]: the bank's public per-key lists of spent coins;
-//! - [`amount`]: money and denominations; [`error`]: wire error codes.
+//! - [`amount`]: money and denominations; [`error`]: wire error codes;
+//! - [`payment`]: a payment sealed by the payer and opened by the bank, once;
+//! - [`shop`]: catalogue, orders and goods between a shop and its buyers;
+//! - [`api`]: every HTTP endpoint described once (method, path, types, errors);
+//! - [`client`]: the one typed client over a [`client::Transport`];
+//! - `openapi` (feature `schema`): the API documents, generated;
+//! - [`clock`]: time, passed in.
 
 pub mod amount;
+pub mod api;
 pub mod blind_rsa;
 pub mod bytes;
 pub mod canonical;
+pub mod client;
+pub mod clock;
 pub mod coin;
 pub mod envelope;
 pub mod error;
 pub mod keyset;
 pub mod messages;
+#[cfg(feature = "schema")]
+pub mod openapi;
+pub mod payment;
 pub mod pss;
+pub mod shop;
 pub mod signing;
 pub mod spent;
 
 pub use amount::{Amount, Currency, Denomination};
 pub use bytes::{B32, B64, Bytes, Fixed};
 pub use canonical::Canonical;
+pub use clock::Clock;
 pub use coin::{BlindedCoin, Coin, PendingCoin};
 pub use error::{ApiError, ErrorCode};
 pub use keyset::{DenominationKey, KeySet, SignedKeySet, VerifiedKeySet};

@@ -19,6 +19,7 @@ pub fn account_id(pk: &PublicKey) -> String {
 
 /// `POST /accounts`: register a signing key. Signed by that key (proof of possession).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RegisterAccount {
     /// The account's Ed25519 public key.
     pub public_key: PublicKey,
@@ -39,13 +40,31 @@ impl Canonical for RegisterAccount {
 
 /// Answer to a registration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AccountCreated {
     /// The new account's id.
     pub account_id: String,
 }
 
+/// Answer to `GET /accounts/{id}/public-key`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct AccountKey {
+    /// The account's Ed25519 public key.
+    pub public_key: PublicKey,
+}
+
+/// Answer to `GET /healthz`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+}
+
 /// `POST /accounts/{id}/faucet`: demo credit.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct FaucetRequest {
     /// Amount to credit.
     pub amount: Amount,
@@ -53,6 +72,7 @@ pub struct FaucetRequest {
 
 /// Signed query for `GET /accounts/{id}` (sent in headers).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AccountQuery {
     /// Whose statement.
     pub account_id: String,
@@ -69,6 +89,7 @@ impl Canonical for AccountQuery {
 
 /// One line of an account's ledger.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct LedgerEntry {
     /// Signed change in minor units.
     pub delta: i64,
@@ -82,6 +103,7 @@ pub struct LedgerEntry {
 
 /// Answer to `GET /accounts/{id}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AccountStatement {
     /// The account.
     pub account_id: String,
@@ -93,6 +115,7 @@ pub struct AccountStatement {
 
 /// `POST /withdraw`: one account-signed request for a batch of blinded coins.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct WithdrawRequest {
     /// The account to debit.
     pub account_id: String,
@@ -117,6 +140,7 @@ impl Canonical for WithdrawRequest {
 
 /// Blind signatures, in request order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct BlindSignatures {
     /// The request answered.
     pub request_id: B32,
@@ -126,6 +150,7 @@ pub struct BlindSignatures {
 
 /// A merchant's payment request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PayReq {
     /// Merchant's id for this sale (becomes the receipt's transaction id).
     pub payreq_id: String,
@@ -164,6 +189,7 @@ impl Canonical for PayReq {
 
 /// `payment_info`: what the merchant and bank see of a payment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PaymentInfo {
     /// The bank that must accept the coins.
     pub bank_id: String,
@@ -202,6 +228,7 @@ impl Canonical for PaymentInfo {
 
 /// The plaintext inside a payment's envelope: `{Coins, H(payment_info)}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CoinBundle {
     /// `H(payment_info)`, checked by the bank against the envelope's associated data.
     pub payment_info_hash: B32,
@@ -211,6 +238,7 @@ pub struct CoinBundle {
 
 /// `payment = {payment_info, {Coins, H(payment_info)}PK_bank}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Payment {
     /// What is paid, to whom.
     pub payment_info: PaymentInfo,
@@ -249,6 +277,7 @@ impl Canonical for Payment {
 
 /// `deposit`: the merchant forwards a payment, signed by its account key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Deposit {
     /// The depositing merchant; must equal `payment_info.merchant_acc_id`.
     pub merchant_acc_id: String,
@@ -266,6 +295,7 @@ impl Canonical for Deposit {
 
 /// `deposit_ack = {result, amount, ...}Sig_bank`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DepositAck {
     /// Always `accepted`: a refused deposit is an error, not an ack.
     pub result: String,
@@ -294,6 +324,7 @@ impl Canonical for DepositAck {
 
 /// The merchant's receipt: `{amount, transaction_id, date}Sig_M`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Receipt {
     /// Amount paid.
     pub amount: Amount,
@@ -320,6 +351,7 @@ impl Canonical for Receipt {
 
 /// What a shop answers to a payment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PaymentResponse {
     /// The shop's signed receipt.
     pub receipt: Signed<Receipt>,
@@ -336,6 +368,7 @@ pub struct PaymentResponse {
 
 /// `POST /proofs`: the payer reveals `payer_code`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ProofRequest {
     /// The payment.
     pub payment_id: B32,
@@ -345,6 +378,7 @@ pub struct ProofRequest {
 
 /// A bank-signed statement that a payment was made.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PaymentProof {
     /// The payment.
     pub payment_id: B32,
@@ -367,6 +401,7 @@ impl Canonical for PaymentProof {
 
 /// `POST /exchange`: coins in, blinded coins of the same total out.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ExchangeRequest {
     /// Client-chosen id for idempotent retry.
     pub request_id: B32,
@@ -387,6 +422,7 @@ impl Canonical for ExchangeRequest {
 
 /// `POST /coins/state`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CoinStateRequest {
     /// Serials to look up.
     pub serials: Vec<B32>,
@@ -394,6 +430,7 @@ pub struct CoinStateRequest {
 
 /// Answer to `/coins/state`: one flag per serial, same order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CoinStateResponse {
     /// `true` where the serial is spent.
     pub spent: Vec<bool>,
@@ -401,6 +438,7 @@ pub struct CoinStateResponse {
 
 /// `POST /restore`: blinded messages whose blind signatures the bank stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RestoreRequest {
     /// Blinded coins re-derived from the wallet seed.
     pub blinded: Vec<BlindedCoin>,
@@ -408,6 +446,7 @@ pub struct RestoreRequest {
 
 /// Answer to `/restore`: the stored blind signature, or none, per blinded coin.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RestoreResponse {
     /// Same order as the request.
     pub blind_signatures: Vec<Option<Bytes>>,

@@ -27,6 +27,7 @@ pub enum SignatureError {
 
 /// An Ed25519 public key, base64url in JSON.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(transparent)]
 pub struct PublicKey(pub B32);
 
@@ -57,6 +58,7 @@ impl PublicKey {
 
 /// An Ed25519 signature, base64url in JSON.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(transparent)]
 pub struct Signature(pub B64);
 
@@ -107,6 +109,8 @@ impl std::fmt::Debug for Keypair {
 
 /// A message together with its signer's signature over its canonical bytes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "Signed{T}"))]
 pub struct Signed<T> {
     /// The signed message.
     pub body: T,

@@ -24,6 +24,7 @@ pub const FINGERPRINT_LEN: usize = 8;
 
 /// The signed part of a spent list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SpentListHeader {
     /// The denomination key whose coins these are.
     pub key_id: B32,
@@ -47,6 +48,7 @@ impl Canonical for SpentListHeader {
 
 /// `GET /keys/{key_id}/spent`: the fingerprints of every serial spent under a key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SpentList {
     /// Signed by the bank's master key.
     pub header: Signed<SpentListHeader>,

@@ -125,6 +125,20 @@ impl WalletError {
     }
 }
 
+impl From<ecash_core::client::CallError> for WalletError {
+    fn from(e: ecash_core::client::CallError) -> Self {
+        use ecash_core::client::CallError;
+        match e {
+            CallError::Unreachable { url, reason } => Self::Unreachable { url, reason },
+            CallError::Refused { url, status, error } => Self::Refused { url, status, error },
+            CallError::BadAnswer { url, reason } => Self::BadAnswer { url, reason },
+            CallError::Encode { url, reason } => {
+                Self::Input(format!("cannot encode the request to {url}: {reason}"))
+            }
+        }
+    }
+}
+
 impl From<ecash_core::blind_rsa::BlindRsaError> for WalletError {
     fn from(e: ecash_core::blind_rsa::BlindRsaError) -> Self {
         Self::Crypto(e.to_string())

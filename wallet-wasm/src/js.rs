@@ -15,7 +15,7 @@ use wasm_bindgen_futures::future_to_promise;
 
 use crate::error::WalletError;
 use crate::store::indexeddb::IndexedDbStore;
-use crate::transport::fetch::FetchTransport;
+use crate::transport::FetchTransport;
 use crate::wallet::{Progress, Wallet, WalletSettings};
 
 type BrowserWallet = Wallet<IndexedDbStore, FetchTransport>;

@@ -2,6 +2,16 @@
 
 use crate::error::WalletError;
 
+/// The host's clock: the system's natively, the browser's in WebAssembly.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HostClock;
+
+impl ecash_core::Clock for HostClock {
+    fn now(&self) -> u64 {
+        now()
+    }
+}
+
 /// Current time, unix seconds.
 #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
 pub fn now() -> u64 {

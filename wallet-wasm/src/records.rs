@@ -191,6 +191,15 @@ pub struct ReclaimedPayment {
 }
 
 impl OpKind {
+    /// The wallet coins the operation spends.
+    pub fn inputs(&self) -> Vec<B32> {
+        match self {
+            Self::Withdraw { .. } => vec![],
+            Self::Exchange { request, .. } => request.coins.iter().map(|c| c.serial).collect(),
+            Self::Pay { serials, .. } => serials.clone(),
+        }
+    }
+
     /// Short name for people and logs.
     pub fn name(&self) -> &'static str {
         match self {

@@ -84,7 +84,8 @@ pub fn select(coins: &[Candidate], amount: u64) -> Selection {
     }
 }
 
-#[cfg(all(test, not(target_arch = "wasm32")))]
+#[cfg(test)]
+#[cfg(not(target_arch = "wasm32"))]
 mod tests {
     use super::*;
     use ecash_core::Fixed;

@@ -1,15 +1,18 @@
-//! The wallet in headless Chromium against a real mint started for the run
-//! (`scripts/test-wasm.sh` starts it and passes its URL as `ECASH_TEST_MINT`
-//! at build time): IndexedDB storage, fetch transport, the JS API, recovery,
-//! and the time to withdraw 100 coins.
+//! The wallet in headless Chromium against a real mint and shop started for
+//! the run (`scripts/test-wasm.sh` starts them and passes their URLs as
+//! `ECASH_TEST_MINT` and `ECASH_TEST_SHOP` at build time): IndexedDB
+//! storage, fetch transport, the JS API, recovery, the store contract, and
+//! the time to withdraw 100 coins.
 #![cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 
+use ecash_core::client::MerchantClient;
 use js_sys::Reflect;
 use wallet_wasm::js::EcashWallet;
 use wallet_wasm::records::Event;
 use wallet_wasm::store::indexeddb::IndexedDbStore;
-use wallet_wasm::transport::fetch::FetchTransport;
-use wallet_wasm::transport::{Response, Transport, TransportError};
+use wallet_wasm::transport::{
+    FetchTransport, HttpRequest, HttpResponse, Transport, TransportError,
+};
 use wallet_wasm::{Offer, Wallet, WalletSettings};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
@@ -20,6 +23,11 @@ wasm_bindgen_test_configure!(run_in_browser);
 const MINT: &str = match option_env!("ECASH_TEST_MINT") {
     Some(u) => u,
     None => "http://127.0.0.1:8080",
+};
+
+const SHOP: &str = match option_env!("ECASH_TEST_SHOP") {
+    Some(u) => u,
+    None => "http://127.0.0.1:8081",
 };
 
 fn now_ms() -> f64 {
@@ -34,17 +42,13 @@ fn db_name(tag: &str) -> String {
 }
 
 async fn order(item: &str) -> Offer {
-    let r = FetchTransport
-        .post_json(
-            &format!("{MINT}/shop/api/orders"),
-            format!(r#"{{"item_id":"{item}"}}"#),
-        )
+    let payreq = MerchantClient::new(SHOP, FetchTransport)
+        .order(item)
         .await
         .expect("order");
-    assert_eq!(r.status, 201);
     Offer {
-        payreq: serde_json::from_slice(&r.body).expect("payreq"),
-        origin: MINT.to_owned(),
+        payreq,
+        origin: SHOP.to_owned(),
     }
 }
 
@@ -54,12 +58,10 @@ struct LoseFirstPayAnswer {
 }
 
 impl Transport for LoseFirstPayAnswer {
-    async fn get(&self, url: &str, h: &[(&str, String)]) -> Result<Response, TransportError> {
-        FetchTransport.get(url, h).await
-    }
-    async fn post_json(&self, url: &str, body: String) -> Result<Response, TransportError> {
-        let r = FetchTransport.post_json(url, body).await?;
-        if url.contains("/shop/api/pay/") && !self.lost.replace(true) {
+    async fn send(&self, req: HttpRequest) -> Result<HttpResponse, TransportError> {
+        let pay = req.url.contains("/api/pay/");
+        let r = FetchTransport.send(req).await?;
+        if pay && !self.lost.replace(true) {
             return Err(TransportError(
                 "connection cut before the answer (test)".into(),
             ));
@@ -202,4 +204,26 @@ async fn js_api_errors_carry_codes_and_withdraw_100_coins_is_timed() {
     assert_eq!(coins, 100.0);
     JsFuture::from(w.close()).await.expect("close");
     EcashWallet::delete_wallet(name).await.expect("delete");
+}
+
+#[wasm_bindgen_test]
+async fn indexeddb_keeps_the_store_contract() {
+    let names = std::cell::RefCell::new(Vec::new());
+    wallet_wasm::store::contract::run(|| async {
+        let name = db_name("contract");
+        names.borrow_mut().push(name.clone());
+        IndexedDbStore::open(&name).await.expect("idb")
+    })
+    .await;
+    // Two handles on one database: two tabs of one wallet.
+    let shared = db_name("contract-shared");
+    {
+        let a = IndexedDbStore::open(&shared).await.expect("idb");
+        let b = IndexedDbStore::open(&shared).await.expect("idb again");
+        wallet_wasm::store::contract::run_shared(&a, &b).await;
+    }
+    names.borrow_mut().push(shared);
+    for name in names.into_inner() {
+        IndexedDbStore::delete(&name).await.expect("delete");
+    }
 }

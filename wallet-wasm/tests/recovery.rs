@@ -19,29 +19,6 @@ fn paid_total(w: &NativeWallet) -> u64 {
         .sum()
 }
 
-/// No coin the wallet holds is spent at the bank.
-async fn assert_all_unspent(w: &NativeWallet, mint: &Mint) {
-    let net = wallet_wasm::transport::http::ReqwestTransport::new().expect("http");
-    let serials: Vec<B32> = w.coins().iter().map(|r| r.coin.serial).collect();
-    let body = serde_json::json!({ "serials": serials }).to_string();
-    let r = wallet_wasm::transport::Transport::post_json(
-        &net,
-        &format!("{}/coins/state", mint.url),
-        body,
-    )
-    .await
-    .expect("state");
-    let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
-    assert!(
-        v["spent"]
-            .as_array()
-            .expect("flags")
-            .iter()
-            .all(|f| f == false),
-        "the wallet holds a spent coin"
-    );
-}
-
 #[tokio::test]
 async fn payment_cut_before_the_request_then_recover_pays() {
     let mint = Mint::start();
@@ -50,7 +27,7 @@ async fn payment_cut_before_the_request_then_recover_pays() {
     w.withdraw(500, None).await.expect("withdraw");
     let payreq = mint.order("coffee").await;
     let price = payreq.payreq.amount.value;
-    w.transport().inject("/shop/api/pay/", Fault::CutBefore, 1);
+    w.transport().inject("/api/pay/", Fault::CutBefore, 1);
     let e = w.pay(payreq).await.expect_err("cut");
     assert_eq!(e.code(), "interrupted", "{e}");
     assert_eq!(w.pending().len(), 1);
@@ -72,12 +49,12 @@ async fn payment_answer_lost_after_the_bank_acked_then_recover_gets_the_receipt(
     w.withdraw(512, None).await.expect("withdraw");
     let payreq = mint.order("coffee").await;
     let price = payreq.payreq.amount.value;
-    w.transport().inject("/shop/api/pay/", Fault::DropAnswer, 1);
+    w.transport().inject("/api/pay/", Fault::DropAnswer, 1);
     let e = w.pay(payreq).await.expect_err("answer lost");
     assert_eq!(e.code(), "interrupted");
     // The process goes away too; a new one recovers from the file.
     drop(w);
-    let mut w = reopen(&path).await;
+    let mut w = reopen(&mint, &path).await;
     assert_eq!(w.pending().len(), 1);
     let report = w.recover().await.expect("recover");
     assert_eq!(report.completed, 1, "{report:?}");
@@ -105,12 +82,12 @@ async fn shop_gone_for_good_after_the_bank_acked_recover_proves_the_payment() {
     w.withdraw(512, None).await.expect("withdraw");
     let payreq = mint.order("haiku").await;
     let price = payreq.payreq.amount.value;
-    w.transport().inject("/shop/api/pay/", Fault::DropAnswer, 1);
+    w.transport().inject("/api/pay/", Fault::DropAnswer, 1);
     w.pay(payreq).await.expect_err("answer lost");
     // The shop lost the order and now refuses the payment for good.
     let refusal = br#"{"code":"not_found","message":"no such order"}"#.to_vec();
     w.transport()
-        .inject("/shop/api/pay/", Fault::Refuse(404, refusal), 1);
+        .inject("/api/pay/", Fault::Refuse(404, refusal), 1);
     let report = w.recover().await.expect("recover");
     assert_eq!(report.completed, 1, "{report:?}");
     let paid = w
@@ -136,7 +113,7 @@ async fn refused_payment_gives_the_coins_back_through_an_exchange() {
     let (mut w, _) = funded(&mint, dir.path(), "w", 1_000).await;
     w.withdraw(512, None).await.expect("withdraw");
     let payreq = mint.order("haiku").await;
-    w.transport().inject("/shop/api/pay/", Fault::CutBefore, 1);
+    w.transport().inject("/api/pay/", Fault::CutBefore, 1);
     w.pay(payreq.clone()).await.expect_err("cut");
     let old: Vec<B32> = w.coins().iter().map(|r| r.coin.serial).collect();
     // Meanwhile another wallet pays the same order; the shop now refuses ours for good.
@@ -209,7 +186,7 @@ async fn crash_between_any_two_journal_steps_then_resume() {
             inner: SqliteStore::open(&path).expect("store"),
             writes_left: std::cell::Cell::new(crash_at),
         };
-        let mut crashing = Wallet::open(store, Flaky::new(), settings())
+        let mut crashing = Wallet::open(store, Flaky::new(), mint.settings())
             .await
             .expect("open");
         // "haiku" costs 25: never a sum of 512-withdrawn coins without change? It is
@@ -218,7 +195,7 @@ async fn crash_between_any_two_journal_steps_then_resume() {
         let price = payreq.payreq.amount.value;
         let finished = crashing.pay(payreq).await.is_ok();
         drop(crashing);
-        w = reopen(&path).await;
+        w = reopen(&mint, &path).await;
         let report = w.recover().await.expect("recover");
         assert!(w.pending().is_empty(), "crash at {crash_at}: {report:?}");
         let paid = paid_total(&w) - paid_before;
@@ -275,7 +252,7 @@ async fn key_sets_unsigned_altered_or_from_another_master_are_refused() {
         Flaky::new(),
         &mint.url,
         Some(other),
-        settings(),
+        mint.settings(),
     )
     .await
     .expect_err("wrong master");
@@ -288,7 +265,7 @@ async fn key_sets_unsigned_altered_or_from_another_master_are_refused() {
         })),
         1,
     );
-    let e = Wallet::create(MemoryStore::new(), &net, &mint.url, None, settings())
+    let e = Wallet::create(MemoryStore::new(), &net, &mint.url, None, mint.settings())
         .await
         .expect_err("unsigned");
     assert_eq!(e.code(), "keyset_refused");
@@ -306,7 +283,7 @@ async fn key_sets_unsigned_altered_or_from_another_master_are_refused() {
         })),
         1,
     );
-    let e = Wallet::create(MemoryStore::new(), &net, &mint.url, None, settings())
+    let e = Wallet::create(MemoryStore::new(), &net, &mint.url, None, mint.settings())
         .await
         .expect_err("altered");
     assert_eq!(e.code(), "keyset_refused");
@@ -344,13 +321,13 @@ async fn a_restore_cut_half_way_leaves_no_wallet_behind() {
     let net = Flaky::new();
     net.inject("/restore", Fault::CutBefore, 1);
     let store = SqliteStore::open(&path).expect("store");
-    let e = Wallet::restore(store, net, &mint.url, None, &phrase, settings(), None)
+    let e = Wallet::restore(store, net, &mint.url, None, &phrase, mint.settings(), None)
         .await
         .expect_err("cut");
     assert_eq!(e.code(), "unreachable");
     // Nothing half-made: opening says there is no wallet, and restoring again works.
     let store = SqliteStore::open(&path).expect("store");
-    let e = Wallet::open(store, Flaky::new(), settings())
+    let e = Wallet::open(store, Flaky::new(), mint.settings())
         .await
         .expect_err("no wallet");
     assert_eq!(e.code(), "no_wallet");
@@ -361,7 +338,7 @@ async fn a_restore_cut_half_way_leaves_no_wallet_behind() {
         &mint.url,
         None,
         &phrase,
-        settings(),
+        mint.settings(),
         None,
     )
     .await

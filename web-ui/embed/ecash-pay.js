@@ -1,7 +1,7 @@
 // Embeddable "Pay with Ecash" button and wallet panel for any web page.
 //
 //   <script type="module" src="https://WALLET-ORIGIN/embed/ecash-pay.js"></script>
-//   <ecash-pay-button payreq="https://shop.example/shop/api/orders/ID"></ecash-pay-button>
+//   <ecash-pay-button payreq="https://shop.example/api/orders/ID"></ecash-pay-button>
 //   <ecash-wallet-panel></ecash-wallet-panel>
 //
 // The button is a link to the wallet with the payment request's URL in the

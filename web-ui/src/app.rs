@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wallet_wasm::store::Store;
 use wallet_wasm::store::indexeddb::IndexedDbStore;
-use wallet_wasm::transport::fetch::FetchTransport;
+use wallet_wasm::transport::FetchTransport;
 use wallet_wasm::{Wallet, WalletSettings};
 
 use crate::screens::{history, money, pay, setup};
@@ -267,7 +267,6 @@ pub fn App() -> impl IntoView {
     view! {
         <header>
             <h1>"e-cash wallet"</h1>
-            <a class="shop-link" href="/shop">"Demo shop"</a>
         </header>
         <Show when=has_wallet>
             <Nav />

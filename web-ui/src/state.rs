@@ -7,7 +7,7 @@ use futures::lock::Mutex;
 use leptos::prelude::*;
 use wallet_wasm::records::HistoryEntry;
 use wallet_wasm::store::indexeddb::IndexedDbStore;
-use wallet_wasm::transport::fetch::FetchTransport;
+use wallet_wasm::transport::FetchTransport;
 use wallet_wasm::wallet::{Balance, PendingOp};
 use wallet_wasm::{Wallet, WalletError};
 

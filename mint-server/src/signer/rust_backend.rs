@@ -48,13 +48,6 @@ impl super::EnvelopeKey for RustEnvelopeKey {
         &self,
         wrapped: &[u8],
     ) -> Result<zeroize::Zeroizing<Vec<u8>>, ecash_core::envelope::EnvelopeError> {
-        ecash_core::envelope::check_wrapped_len(
-            wrapped,
-            ecash_core::rsa::traits::PublicKeyParts::size(&self.key),
-        )?;
-        self.key
-            .oaep_decrypt_with_rng::<sha2::Sha256, _>(&mut getrandom::SysRng, wrapped)
-            .map(zeroize::Zeroizing::new)
-            .map_err(|_| ecash_core::envelope::EnvelopeError::Open)
+        ecash_core::envelope::unwrap_key(&self.key, wrapped)
     }
 }

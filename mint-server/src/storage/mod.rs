@@ -10,7 +10,12 @@
 //! - concurrent calls behave as if run one after another (serializable);
 //! - money never moves except in `faucet_credit`, `commit_withdrawal` and
 //!   `commit_deposit`, each with a ledger entry.
+//!
+//! [`contract`] (feature `contract`, and in this crate's tests) checks all
+//! of it; every backend runs it.
 
+#[cfg(any(test, feature = "contract"))]
+pub mod contract;
 pub mod sqlite;
 
 use ecash_core::B32;

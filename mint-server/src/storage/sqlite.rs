@@ -10,12 +10,16 @@ use std::sync::{Arc, Mutex};
 use ecash_core::messages::LedgerEntry;
 use ecash_core::{B32, Fixed};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite_migration::{M, Migrations};
 
 use super::*;
 
-/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[
-    r#"
+/// Schema migrations, applied in order; `PRAGMA user_version` records how
+/// many ran (the count this file kept before it used `rusqlite_migration`).
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![
+        M::up(
+            r#"
 CREATE TABLE accounts (
     id          TEXT PRIMARY KEY,
     public_key  BLOB NOT NULL UNIQUE,
@@ -75,11 +79,15 @@ CREATE TABLE proofs (
     issued_at  INTEGER NOT NULL
 );
 "#,
-    r#"
+        ),
+        M::up(
+            r#"
 -- The public spent list of one key reads its serials by key.
 CREATE INDEX spent_coins_by_key ON spent_coins(key_id);
 "#,
-];
+        ),
+    ])
+}
 
 /// SQLite-backed [`Storage`].
 pub struct SqliteStorage {
@@ -115,23 +123,6 @@ fn b32(v: Vec<u8>) -> Result<B32, StorageError> {
         .map_err(|_| StorageError::Db("corrupt 32-byte field".into()))
 }
 
-/// Runs the `migrations` not yet applied, in one exclusive transaction;
-/// `PRAGMA user_version` counts those applied. Used by every SQLite file of
-/// the server (the bank's, the shop's).
-pub fn migrate(conn: &mut Connection, migrations: &[&str]) -> rusqlite::Result<()> {
-    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
-    for (i, sql) in migrations
-        .iter()
-        .enumerate()
-        .skip(usize::try_from(version).unwrap_or(usize::MAX))
-    {
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i as i64 + 1)?;
-    }
-    tx.commit()
-}
-
 impl SqliteStorage {
     /// Opens (creating if needed) the database at `path` and runs migrations.
     pub fn open(path: &Path) -> Result<Self, StorageError> {
@@ -143,7 +134,7 @@ impl SqliteStorage {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(db)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
-        migrate(&mut conn, MIGRATIONS).map_err(db)?;
+        migrations().to_latest(&mut conn).map_err(db)?;
         Ok(Self {
             deposit_queue: Mutex::new(Vec::new()),
             conn: Mutex::new(Some(conn)),
@@ -662,148 +653,21 @@ mod tests {
         (dir, s)
     }
 
-    fn id(n: u8) -> B32 {
-        Fixed([n; 32])
+    #[test]
+    fn sqlite_keeps_the_storage_contract() {
+        let dirs = std::cell::RefCell::new(Vec::new());
+        crate::storage::contract::run(|| {
+            let (dir, s) = store();
+            dirs.borrow_mut().push(dir);
+            s
+        });
     }
 
     #[test]
-    fn deposit_is_atomic_and_idempotent() {
-        let (_d, s) = store();
-        s.create_account("m", &[1; 32], "shop", 0).expect("create");
-        let dep = NewDeposit {
-            payment_id: id(1),
-            merchant_acc_id: "m".into(),
-            amount: 5,
-            spent: vec![(id(10), id(0)), (id(11), id(0))],
-            payer_code_hash: id(2),
-            payment_info_json: "{}".into(),
-            ack_json: "ack".into(),
-            now: 1,
-        };
-        s.commit_deposit(&dep).expect("first");
-        assert_eq!(s.commit_deposit(&dep).expect("replay").ack_json, "ack");
-        assert_eq!(s.account("m").expect("q").expect("acct").balance, 5);
-        // Another payment reusing one serial: refused, nothing recorded.
-        let dep2 = NewDeposit {
-            payment_id: id(3),
-            spent: vec![(id(12), id(0)), (id(11), id(0))],
-            ..dep.clone()
-        };
-        match s.commit_deposit(&dep2) {
-            Err(StorageError::Spent(v)) => assert_eq!(v, vec![id(11)]),
-            other => panic!("expected Spent, got {other:?}"),
-        }
-        assert_eq!(s.spent(&[id(12)]).expect("q"), vec![false]);
-        assert_eq!(s.account("m").expect("q").expect("acct").balance, 5);
-        // A serial twice in one payment is refused too.
-        let dep3 = NewDeposit {
-            payment_id: id(4),
-            spent: vec![(id(13), id(0)), (id(13), id(0))],
-            ..dep
-        };
-        assert!(matches!(
-            s.commit_deposit(&dep3),
-            Err(StorageError::Spent(_))
-        ));
-    }
-
-    #[test]
-    fn group_commit_of_concurrent_deposits_keeps_every_outcome_apart() {
-        let (_d, s) = store();
-        s.create_account("m", &[1; 32], "shop", 0).expect("create");
-        let s = Arc::new(s);
-        // 48 deposits at once: pairs share a serial (exactly one of each pair
-        // wins), and every deposit is sent twice (the replay gets the same answer).
-        let threads: Vec<_> = (0..96u32)
-            .map(|i| {
-                let s = s.clone();
-                std::thread::spawn(move || {
-                    let n = i % 48;
-                    let mut pid = [0u8; 32];
-                    pid[..4].copy_from_slice(&n.to_be_bytes());
-                    let mut serial = [0xee; 32];
-                    serial[..4].copy_from_slice(&(n / 2).to_be_bytes());
-                    let d = NewDeposit {
-                        payment_id: Fixed(pid),
-                        merchant_acc_id: "m".into(),
-                        amount: 1,
-                        spent: vec![(Fixed(serial), id(0))],
-                        payer_code_hash: id(2),
-                        payment_info_json: "{}".into(),
-                        ack_json: format!("ack {n}"),
-                        now: 1,
-                    };
-                    (n, s.commit_deposit(&d).map(|r| r.ack_json))
-                })
-            })
-            .collect();
-        let mut won = std::collections::BTreeMap::new();
-        for t in threads {
-            let (n, r) = t.join().expect("thread");
-            match r {
-                Ok(ack) => {
-                    assert_eq!(ack, format!("ack {n}"));
-                    won.insert(n, ());
-                }
-                Err(StorageError::Spent(_)) => {}
-                Err(e) => panic!("unexpected {e}"),
-            }
-        }
-        // One winner per pair, and the books agree.
-        assert_eq!(won.len(), 24, "{won:?}");
-        for pair in 0..24u32 {
-            assert!(won.contains_key(&(2 * pair)) ^ won.contains_key(&(2 * pair + 1)));
-        }
-        assert_eq!(s.account("m").expect("q").expect("acct").balance, 24);
-    }
-
-    #[test]
-    fn withdrawal_debits_once_and_refuses_overdraft_and_id_reuse() {
-        let (_d, s) = store();
-        s.create_account("a", &[1; 32], "", 0).expect("create");
-        assert!(matches!(
-            s.create_account("a", &[2; 32], "", 0),
-            Err(StorageError::AccountExists)
-        ));
-        s.faucet_credit("a", 10, 0).expect("credit");
-        let w = NewWithdrawal {
-            request_id: id(1),
-            request_hash: id(2),
-            account_id: "a".into(),
-            amount: 8,
-            signatures: vec![(id(5), vec![1, 2, 3])],
-            response_json: "resp".into(),
-            now: 0,
-        };
-        s.commit_withdrawal(&w).expect("withdraw");
-        s.commit_withdrawal(&w).expect("replay");
-        assert_eq!(s.account("a").expect("q").expect("a").balance, 2);
-        let reuse = NewWithdrawal {
-            request_hash: id(9),
-            ..w.clone()
-        };
-        assert!(matches!(
-            s.commit_withdrawal(&reuse),
-            Err(StorageError::RequestIdReused)
-        ));
-        let over = NewWithdrawal {
-            request_id: id(7),
-            ..w
-        };
-        assert!(matches!(
-            s.commit_withdrawal(&over),
-            Err(StorageError::InsufficientFunds {
-                balance: 2,
-                needed: 8
-            })
-        ));
-        assert_eq!(
-            s.blind_signatures(&[id(5), id(6)]).expect("q"),
-            vec![Some(vec![1, 2, 3]), None]
-        );
-        let t = s.totals().expect("totals");
-        assert_eq!((t.credited, t.balances, t.outstanding), (10, 2, 8));
-        assert_eq!(s.ledger("a").expect("ledger").len(), 2);
+    fn migrations_are_valid() {
+        migrations()
+            .validate()
+            .expect("every migration applies in order");
     }
 
     #[test]

@@ -12,7 +12,7 @@ mod cli {
     use ecash_core::{B32, PublicKey};
     use serde::Serialize;
     use wallet_wasm::store::sqlite::SqliteStore;
-    use wallet_wasm::transport::http::ReqwestTransport;
+    use wallet_wasm::transport::ReqwestTransport;
     use wallet_wasm::{Progress, Wallet, WalletError, WalletSettings};
 
     #[derive(Parser)]

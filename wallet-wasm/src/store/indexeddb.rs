@@ -63,6 +63,14 @@ impl IndexedDbStore {
     }
 }
 
+/// A dropped store lets go of its connection at once, so deleting or
+/// upgrading the database is not blocked until garbage collection.
+impl Drop for IndexedDbStore {
+    fn drop(&mut self) {
+        self.db.close();
+    }
+}
+
 fn as_string(v: &JsValue, what: &str) -> Result<String, StoreError> {
     v.as_string()
         .ok_or_else(|| StoreError(format!("IndexedDB holds a non-string {what}")))

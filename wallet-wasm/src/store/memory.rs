@@ -53,3 +53,17 @@ impl Store for MemoryStore {
         Ok(old)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_keeps_the_store_contract() {
+        futures::executor::block_on(async {
+            super::super::contract::run(|| async { MemoryStore::new() }).await;
+            let m = MemoryStore::new();
+            super::super::contract::run_shared(&m, &m).await;
+        });
+    }
+}

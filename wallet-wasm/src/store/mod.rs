@@ -6,7 +6,10 @@
 //! - [`Store::reserve`] increments a counter atomically, even between two
 //!   wallet instances on the same store (two browser tabs), so no coin secret
 //!   is ever derived twice.
+//!
+//! [`contract`] checks all of it; every backend runs it.
 
+pub mod contract;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub mod indexeddb;
 pub mod memory;

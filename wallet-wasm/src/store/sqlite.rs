@@ -141,3 +141,27 @@ mod tests {
         assert!(block_on(a.reserve("ctr/bad", 1)).is_err());
     }
 }
+
+#[cfg(test)]
+mod contract_tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_keeps_the_store_contract() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let n = std::cell::Cell::new(0);
+        futures::executor::block_on(async {
+            super::super::contract::run(|| {
+                n.set(n.get() + 1);
+                let path = dir.path().join(format!("w{}.db", n.get()));
+                async move { SqliteStore::open(&path).expect("open") }
+            })
+            .await;
+            // Two connections to one file: two processes on one wallet.
+            let path = dir.path().join("shared.db");
+            let a = SqliteStore::open(&path).expect("open");
+            let b = SqliteStore::open(&path).expect("open again");
+            super::super::contract::run_shared(&a, &b).await;
+        });
+    }
+}

@@ -1,27 +1,40 @@
-//! The wallet: state in memory, mirrored to a [`Store`] in atomic batches.
+//! The wallet: its state in memory, mirrored to a [`Store`] in atomic
+//! batches, and its operations as state machines ([`io`]) that one driver
+//! runs against the store and the transport.
 //!
-//! Lifecycle ([`Wallet::create`], [`Wallet::open`], [`Wallet::restore`]) and
-//! queries live here; the money-moving operations in `operations`, the
-//! journal and recovery in `journal`, restore from seed in `restore`.
+//! - lifecycle ([`Wallet::create`], [`Wallet::open`]) and queries: here;
+//! - [`io`]: the requests an operation makes and the driver that performs them;
+//! - [`keys`]: first contact with a bank, and fetching its key set again;
+//! - [`outputs`]: new coins' secrets reserved and blinded, and signatures unblinded;
+//! - [`journal`]: a journaled request run to its end, and `recover`;
+//! - [`withdraw`], [`exchange`], [`pay`], [`receive`], [`restore`]: one
+//!   module per operation;
+//! - [`answers`]: what a shop's answers must look like (pure checks).
 
 pub mod answers;
-mod http;
+mod batch;
+mod exchange;
+mod io;
 mod journal;
-mod operations;
+mod keys;
+mod outputs;
+mod pay;
+mod receive;
 mod restore;
+mod withdraw;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use ecash_core::amount::Denomination;
+use ecash_core::api;
 use ecash_core::keyset::SeenKeys;
-use ecash_core::messages::{
-    AccountCreated, AccountQuery, AccountStatement, FaucetRequest, RegisterAccount,
-};
-use ecash_core::signing::Signed;
-use ecash_core::{Amount, B32, Keypair, PublicKey, SignedKeySet, VerifiedKeySet};
+use ecash_core::messages::AccountStatement;
+use ecash_core::{Amount, B32, Clock, Keypair, PublicKey, SignedKeySet, VerifiedKeySet};
 use serde::{Deserialize, Serialize};
 
 use crate::error::WalletError;
-use crate::platform::{self, now};
+use crate::platform;
 use crate::records::*;
 use crate::secrets::Seed;
 use crate::select::Candidate;
@@ -30,10 +43,14 @@ use crate::transport::Transport;
 
 pub use answers::Offer;
 pub use journal::RecoverReport;
-pub use operations::{PaymentDone, WithdrawDone};
+pub use pay::PaymentDone;
 pub use restore::RestoreReport;
+pub use withdraw::WithdrawDone;
 
-/// Tunables.
+use batch::Batch;
+use io::{Machine, Mirror};
+
+/// Tunables, and the clock the wallet tells time by.
 #[derive(Clone, Debug)]
 pub struct WalletSettings {
     /// Coins whose key stops being accepted within this many seconds are exchanged by `recover`.
@@ -43,6 +60,8 @@ pub struct WalletSettings {
     /// A payment whose shop never answers is settled with the bank this long
     /// after its payment request expired (time for the shop's late deposit).
     pub payment_grace_secs: u64,
+    /// Now, in unix seconds (the host's clock; tests pass one they move).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for WalletSettings {
@@ -51,6 +70,7 @@ impl Default for WalletSettings {
             expiry_margin_secs: 7 * 24 * 3600,
             restore_gap: 32,
             payment_grace_secs: 15 * 60,
+            clock: Arc::new(platform::HostClock),
         }
     }
 }
@@ -58,7 +78,7 @@ impl Default for WalletSettings {
 /// A step of a long operation, for progress bars.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
-    /// `blinding`, `signing`, `unblinding`, `saving`, `restoring`.
+    /// `blinding`, `signing`, `unblinding`, `restoring`.
     pub phase: &'static str,
     /// Steps done.
     pub done: usize,
@@ -110,73 +130,13 @@ pub struct PendingOp {
     pub last_error: Option<String>,
 }
 
-/// Changes to persist in one atomic batch, then mirror in memory.
-#[derive(Default)]
-pub(crate) struct Batch {
-    writes: Vec<Write>,
-    coins_put: Vec<CoinRecord>,
-    coins_del: Vec<B32>,
-    ops_put: Vec<Operation>,
-    ops_del: Vec<String>,
-    hist_put: Vec<(String, HistoryEntry)>,
-}
-
-fn json<T: Serialize>(v: &T) -> Result<String, WalletError> {
-    serde_json::to_string(v).map_err(|e| StoreError(format!("encoding a record: {e}")).into())
-}
-
 /// A random id for operations and history lines.
 pub(crate) fn new_id() -> Result<String, WalletError> {
     Ok(hex::encode(platform::random::<8>()?))
 }
 
-impl Batch {
-    pub(crate) fn put_coin(&mut self, r: CoinRecord) -> Result<(), WalletError> {
-        self.writes
-            .push(Write::Put(coin_key(&r.coin.serial), json(&r)?));
-        self.coins_put.push(r);
-        Ok(())
-    }
-    /// A raw write (records that are not mirrored in memory: meta, counters).
-    pub(crate) fn raw(&mut self, w: Write) {
-        self.writes.push(w);
-    }
-    pub(crate) fn del_coin(&mut self, serial: B32) {
-        self.writes.push(Write::Delete(coin_key(&serial)));
-        self.coins_del.push(serial);
-    }
-    pub(crate) fn put_op(&mut self, op: Operation) -> Result<(), WalletError> {
-        self.writes.push(Write::Put(op_key(&op.id), json(&op)?));
-        self.ops_put.push(op);
-        Ok(())
-    }
-    pub(crate) fn del_op(&mut self, id: &str) {
-        self.writes.push(Write::Delete(op_key(id)));
-        self.ops_del.push(id.to_owned());
-    }
-    pub(crate) fn history(&mut self, amount: u64, event: Event) -> Result<String, WalletError> {
-        let e = HistoryEntry {
-            id: new_id()?,
-            at: now(),
-            amount,
-            event,
-        };
-        let id = e.id.clone();
-        self.put_history(e)?;
-        Ok(id)
-    }
-    pub(crate) fn put_history(&mut self, e: HistoryEntry) -> Result<(), WalletError> {
-        let key = history_key(e.at, &e.id);
-        self.writes.push(Write::Put(key.clone(), json(&e)?));
-        self.hist_put.push((key, e));
-        Ok(())
-    }
-}
-
-/// A wallet over a store `S` and a transport `T`.
-pub struct Wallet<S: Store, T: Transport> {
-    pub(crate) store: S,
-    pub(crate) net: T,
+/// What the wallet knows: what operations read, and what committed batches change.
+pub struct State {
     pub(crate) settings: WalletSettings,
     pub(crate) meta: Meta,
     pub(crate) seed: Seed,
@@ -191,72 +151,158 @@ pub struct Wallet<S: Store, T: Transport> {
     pub(crate) keys_fetched_at: u64,
 }
 
-/// How long a fetched key set is used before it is fetched again, seconds.
-const KEYS_MAX_AGE: u64 = 600;
+impl Mirror for State {
+    fn mirror(&mut self, b: Batch) {
+        for s in b.coins_del {
+            self.coins.remove(&s);
+        }
+        for r in b.coins_put {
+            self.coins.insert(r.coin.serial, r);
+        }
+        for id in b.ops_del {
+            self.ops.remove(&id);
+        }
+        for o in b.ops_put {
+            self.ops.insert(o.id.clone(), o);
+        }
+        for (k, e) in b.hist_put {
+            self.history.insert(k, e);
+        }
+        if let Some(k) = b.keys {
+            self.keys = k.verified;
+            self.seen = k.seen;
+            self.keys_fetched_at = k.fetched_at;
+        }
+    }
+}
+
+impl State {
+    /// Now, by the wallet's clock.
+    pub(crate) fn now(&self) -> u64 {
+        self.settings.clock.now()
+    }
+
+    /// The bank's base URL.
+    pub(crate) fn bank(&self) -> &str {
+        &self.meta.bank_url
+    }
+
+    /// Denominations the bank signs now.
+    pub(crate) fn withdraw_denominations(&self) -> Vec<Denomination> {
+        self.keys
+            .withdraw_keys(self.now())
+            .keys()
+            .copied()
+            .collect()
+    }
+
+    /// A key of the verified key set.
+    pub(crate) fn known_key(
+        &self,
+        key_id: &B32,
+    ) -> Result<&ecash_core::keyset::VerifiedDenomination, WalletError> {
+        self.keys.key(key_id).ok_or_else(|| {
+            WalletError::KeySet(ecash_core::keyset::KeySetError::BadRsaKey(format!(
+                "key {key_id:?} is not in the bank's signed key set"
+            )))
+        })
+    }
+
+    /// Coins free to spend, as selection sees them.
+    pub(crate) fn candidates(&self) -> Vec<Candidate> {
+        let t = self.now();
+        self.coins
+            .values()
+            .filter(|r| r.reserved_by.is_none() && r.deposit_until >= t)
+            .map(|r| Candidate {
+                serial: r.coin.serial,
+                value: r.value,
+                deposit_until: r.deposit_until,
+            })
+            .collect()
+    }
+
+    /// Marks the wallet's coins an operation spends as reserved by it.
+    pub(crate) fn reserve_coins(&self, b: &mut Batch, op: &Operation) -> Result<(), WalletError> {
+        for s in op.kind.inputs() {
+            if let Some(r) = self.coins.get(&s) {
+                let mut r = r.clone();
+                r.reserved_by = Some(op.id.clone());
+                b.put_coin(r)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// An operation record started now.
+    pub(crate) fn operation(&self, kind: OpKind) -> Result<Operation, WalletError> {
+        Ok(Operation {
+            id: new_id()?,
+            started_at: self.now(),
+            attempts: 0,
+            last_error: None,
+            kind,
+        })
+    }
+}
+
+/// The denominations that make `value` from `keys`.
+pub(crate) fn denominations_of(
+    value: u64,
+    keys: &[Denomination],
+) -> Result<Vec<Denomination>, WalletError> {
+    ecash_core::amount::split(value, keys)
+        .map_err(|_| WalletError::Input(format!("{value} cannot be made from the bank's coins")))
+}
+
+/// A wallet over a store `S` and a transport `T`.
+pub struct Wallet<S: Store, T: Transport> {
+    pub(crate) store: S,
+    pub(crate) net: T,
+    pub(crate) state: State,
+}
 
 impl<S: Store, T: Transport> std::fmt::Debug for Wallet<S, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Wallet")
-            .field("bank_url", &self.meta.bank_url)
-            .field("account_id", &self.meta.account_id)
-            .field("coins", &self.coins.len())
-            .field("pending", &self.ops.len())
+            .field("bank_url", &self.state.meta.bank_url)
+            .field("account_id", &self.state.meta.account_id)
+            .field("coins", &self.state.coins.len())
+            .field("pending", &self.state.ops.len())
             .finish()
     }
 }
 
-/// Fetches the key set and verifies it against `pinned`, or against the key it
-/// names when nothing is pinned yet (trust on first use; the caller shows the fingerprint).
-pub(crate) async fn fetch_keys<T: Transport>(
-    net: &T,
-    bank_url: &str,
-    pinned: Option<&PublicKey>,
-) -> Result<(SignedKeySet, VerifiedKeySet), WalletError> {
-    crate::links::web_url(bank_url)?;
-    let signed: SignedKeySet = http::get(net, &http::join(bank_url, "/keys"), &[]).await?;
-    let master = pinned.copied().unwrap_or(signed.body.master_public_key);
-    let verified = VerifiedKeySet::verify(&signed, &master)?;
-    verified.check_announced(now())?;
-    Ok((signed, verified))
-}
-
-/// Registers the seed's account key; an account that exists already (a restore) is fine.
-pub(crate) async fn register<T: Transport>(
-    net: &T,
-    bank_url: &str,
-    account: &Keypair,
-) -> Result<String, WalletError> {
-    let req = Signed::sign(
-        RegisterAccount {
-            public_key: account.public(),
-            label: "browser e-cash wallet".into(),
-            timestamp: now(),
-        },
-        account,
-    );
-    match http::post::<_, _, AccountCreated>(net, &http::join(bank_url, "/accounts"), &req).await {
-        Ok(created) => Ok(created.account_id),
-        Err(WalletError::Refused { error, .. })
-            if error.code == ecash_core::ErrorCode::AccountExists =>
-        {
-            Ok(ecash_core::messages::account_id(&account.public()))
-        }
-        Err(e) => Err(e),
-    }
-}
-
-async fn ensure_empty<S: Store>(store: &S) -> Result<(), WalletError> {
-    if store.load_all().await?.iter().any(|(k, _)| k == META_KEY) {
-        return Err(WalletError::WalletExists);
-    }
-    Ok(())
-}
-
-fn parse<T: serde::de::DeserializeOwned>(key: &str, v: &str) -> Result<T, WalletError> {
+fn parse<V: serde::de::DeserializeOwned>(key: &str, v: &str) -> Result<V, WalletError> {
     serde_json::from_str(v).map_err(|e| StoreError(format!("record {key} is corrupt: {e}")).into())
 }
 
 impl<S: Store, T: Transport> Wallet<S, T> {
+    /// Runs operation `m` to its end (the driver: see [`io`]).
+    pub(crate) async fn run<M: Machine>(
+        &mut self,
+        mut m: M,
+        mut progress: Option<ProgressFn<'_>>,
+    ) -> Result<M::Output, WalletError> {
+        io::drive(
+            &mut m,
+            &mut self.state,
+            &self.store,
+            &self.net,
+            &mut progress,
+        )
+        .await
+    }
+
+    /// Runs `m`, which neither reads nor writes the wallet's state (a single
+    /// call), through the same driver.
+    pub(crate) async fn run_stateless<M: Machine<()>>(
+        &self,
+        mut m: M,
+    ) -> Result<M::Output, WalletError> {
+        io::drive(&mut m, &mut (), &self.store, &self.net, &mut None).await
+    }
+
     /// Creates a wallet for the bank at `bank_url`: fetches and verifies its
     /// key set (against `pinned`, or trusting the announced master key on first
     /// use), makes a seed and registers the account. Returns the seed phrase,
@@ -269,59 +315,56 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         settings: WalletSettings,
     ) -> Result<(Self, String), WalletError> {
         ensure_empty(&store).await?;
-        let (signed, keys) = fetch_keys(&net, bank_url, pinned.as_ref()).await?;
         let seed = Seed::generate()?;
         let phrase = seed.phrase();
-        let (w, identity) = Self::init(store, net, bank_url, signed, keys, seed, settings).await?;
+        let (w, identity) = Self::connect(store, net, bank_url, pinned, seed, settings).await?;
         w.store.apply(identity).await?;
         Ok((w, phrase))
     }
 
-    /// Registers the account and builds the wallet in memory. Returns the
-    /// writes that make it exist in the store (meta and key set), for the
-    /// caller to apply when the wallet is complete: a restore that fails
-    /// half-way must not leave a wallet whose counters restart at zero.
-    pub(crate) async fn init(
+    /// First contact: the bank's key set fetched and verified, the seed's
+    /// account registered, the wallet built in memory. Returns the writes
+    /// that make it exist in the store, for the caller to apply when the
+    /// wallet is complete: a restore that fails half-way must not leave a
+    /// wallet whose counters restart at zero.
+    pub(crate) async fn connect(
         store: S,
         net: T,
         bank_url: &str,
-        signed: SignedKeySet,
-        keys: VerifiedKeySet,
+        pinned: Option<PublicKey>,
         seed: Seed,
         settings: WalletSettings,
     ) -> Result<(Self, Vec<Write>), WalletError> {
-        let mut seen = SeenKeys::default();
-        keys.check_seen(&mut seen, now())?;
         let account = seed.account_key()?;
-        let account_id = register(&net, bank_url, &account).await?;
+        let now = settings.clock.now();
+        let mut first = keys::Connect::new(bank_url, pinned, &account, now)?;
+        let met = io::drive(&mut first, &mut (), &store, &net, &mut None).await?;
         let meta = Meta {
             version: FORMAT_VERSION,
             bank_url: bank_url.trim_end_matches('/').to_owned(),
-            master_key: keys.set.master_public_key,
+            master_key: met.verified.set.master_public_key,
             seed_hex: seed.phrase().replace('-', ""),
-            account_id,
-            created_at: now(),
+            account_id: met.account_id,
+            created_at: now,
         };
         let identity = vec![
-            Write::Put(META_KEY.into(), json(&meta)?),
-            Write::Put(KEYS_KEY.into(), json(&signed)?),
-            Write::Put(SEEN_KEYS_KEY.into(), json(&seen)?),
+            Write::Put(META_KEY.into(), batch::json(&meta)?),
+            Write::Put(KEYS_KEY.into(), batch::json(&met.signed)?),
+            Write::Put(SEEN_KEYS_KEY.into(), batch::json(&met.seen)?),
         ];
-        let w = Self {
-            store,
-            net,
+        let state = State {
             settings,
             meta,
             seed,
             account,
-            keys,
-            seen,
+            keys: met.verified,
+            seen: met.seen,
             coins: BTreeMap::new(),
             ops: BTreeMap::new(),
             history: BTreeMap::new(),
-            keys_fetched_at: now(),
+            keys_fetched_at: now,
         };
-        Ok((w, identity))
+        Ok((Self { store, net, state }, identity))
     }
 
     /// Opens the wallet in `store`. The cached key set is verified again
@@ -354,24 +397,25 @@ impl<S: Store, T: Transport> Wallet<S, T> {
             }
         }
         let meta = meta.ok_or(WalletError::NoWallet)?;
+        let now = settings.clock.now();
         let cached = signed.and_then(|s| VerifiedKeySet::verify(&s, &meta.master_key).ok());
-        let (keys, refetched) = match cached {
+        let (verified, refetched) = match cached {
             Some(keys) => (keys, None),
             None => {
                 // Written by an older wallet (or damaged): fetch it again,
                 // checked against the pinned master key as always.
-                let (signed, keys) =
-                    fetch_keys(&net, &meta.bank_url, Some(&meta.master_key)).await?;
+                let mut m = keys::FetchKeys::new(&meta.bank_url, Some(meta.master_key), now)?;
+                let (signed, keys) = io::drive(&mut m, &mut (), &store, &net, &mut None).await?;
                 (keys, Some(signed))
             }
         };
         // Wallets from before key memory start remembering with this set.
-        keys.check_seen(&mut seen, now())?;
+        verified.check_seen(&mut seen, now)?;
         if let Some(signed) = refetched {
             store
                 .apply(vec![
-                    Write::Put(KEYS_KEY.into(), json(&signed)?),
-                    Write::Put(SEEN_KEYS_KEY.into(), json(&seen)?),
+                    Write::Put(KEYS_KEY.into(), batch::json(&signed)?),
+                    Write::Put(SEEN_KEYS_KEY.into(), batch::json(&seen)?),
                 ])
                 .await?;
         }
@@ -380,99 +424,51 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         Ok(Self {
             store,
             net,
-            settings,
-            meta,
-            seed,
-            account,
-            keys,
-            seen,
-            coins,
-            ops,
-            history,
-            keys_fetched_at: 0,
+            state: State {
+                settings,
+                meta,
+                seed,
+                account,
+                keys: verified,
+                seen,
+                coins,
+                ops,
+                history,
+                keys_fetched_at: 0,
+            },
         })
-    }
-
-    /// Persists `b` atomically, then mirrors it in memory.
-    pub(crate) async fn commit(&mut self, b: Batch) -> Result<(), WalletError> {
-        self.store.apply(b.writes).await?;
-        for s in b.coins_del {
-            self.coins.remove(&s);
-        }
-        for r in b.coins_put {
-            self.coins.insert(r.coin.serial, r);
-        }
-        for id in b.ops_del {
-            self.ops.remove(&id);
-        }
-        for o in b.ops_put {
-            self.ops.insert(o.id.clone(), o);
-        }
-        for (k, e) in b.hist_put {
-            self.history.insert(k, e);
-        }
-        Ok(())
-    }
-
-    pub(crate) fn url(&self, path: &str) -> String {
-        http::join(&self.meta.bank_url, path)
     }
 
     /// Fetches the key set again (new key periods), verifies it against the
     /// pinned master key, and refuses it if it shows another key for a value
     /// and period than the wallet saw before (a key made to tag this wallet).
     pub async fn refresh_keys(&mut self) -> Result<(), WalletError> {
-        let (signed, keys) =
-            fetch_keys(&self.net, &self.meta.bank_url, Some(&self.meta.master_key)).await?;
-        let mut seen = self.seen.clone();
-        keys.check_seen(&mut seen, now())?;
-        self.store
-            .apply(vec![
-                Write::Put(KEYS_KEY.into(), json(&signed)?),
-                Write::Put(SEEN_KEYS_KEY.into(), json(&seen)?),
-            ])
-            .await?;
-        self.keys = keys;
-        self.seen = seen;
-        self.keys_fetched_at = now();
-        Ok(())
-    }
-
-    /// Fetches the key set again when it offers no key to withdraw with now,
-    /// or was last fetched long ago (new key periods are published ahead).
-    pub(crate) async fn fresh_keys(&mut self) -> Result<(), WalletError> {
-        let t = now();
-        if self.keys.withdraw_keys(t).is_empty()
-            || self.keys_fetched_at.saturating_add(KEYS_MAX_AGE) < t
-        {
-            self.refresh_keys().await?;
-        }
-        Ok(())
+        self.run(keys::RefreshKeys::always(), None).await
     }
 
     /// The backup phrase of the seed.
     pub fn seed_phrase(&self) -> String {
-        self.seed.phrase()
+        self.state.seed.phrase()
     }
 
     /// The bank's URL.
     pub fn bank_url(&self) -> &str {
-        &self.meta.bank_url
+        &self.state.meta.bank_url
     }
 
     /// Fingerprint of the pinned master key.
     pub fn master_fingerprint(&self) -> String {
-        self.meta.master_key.fingerprint()
+        self.state.meta.master_key.fingerprint()
     }
 
     /// The wallet's bank account id.
     pub fn account_id(&self) -> &str {
-        &self.meta.account_id
+        &self.state.meta.account_id
     }
 
     /// The verified key set in use.
     pub fn key_set(&self) -> &VerifiedKeySet {
-        &self.keys
+        &self.state.keys
     }
 
     /// The store (for tests and tools that inspect it).
@@ -492,7 +488,7 @@ impl<S: Store, T: Transport> Wallet<S, T> {
 
     /// The coins held, sooner-expiring first within a value.
     pub fn coins(&self) -> Vec<&CoinRecord> {
-        let mut v: Vec<&CoinRecord> = self.coins.values().collect();
+        let mut v: Vec<&CoinRecord> = self.state.coins.values().collect();
         v.sort_by(|a, b| {
             b.value
                 .cmp(&a.value)
@@ -501,25 +497,11 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         v
     }
 
-    /// Coins free to spend, as selection sees them.
-    pub(crate) fn candidates(&self) -> Vec<Candidate> {
-        let t = now();
-        self.coins
-            .values()
-            .filter(|r| r.reserved_by.is_none() && r.deposit_until >= t)
-            .map(|r| Candidate {
-                serial: r.coin.serial,
-                value: r.value,
-                deposit_until: r.deposit_until,
-            })
-            .collect()
-    }
-
     /// Total, spendable and reserved value, and coins by denomination.
     pub fn balance(&self) -> Balance {
         let mut by: BTreeMap<u64, DenominationBalance> = BTreeMap::new();
         let (mut total, mut reserved) = (0u64, 0u64);
-        for r in self.coins.values() {
+        for r in self.state.coins.values() {
             total = total.saturating_add(r.value);
             if r.reserved_by.is_some() {
                 reserved = reserved.saturating_add(r.value);
@@ -533,7 +515,7 @@ impl<S: Store, T: Transport> Wallet<S, T> {
             d.next_expiry = d.next_expiry.min(r.deposit_until);
         }
         Balance {
-            currency: self.keys.set.currency.as_str().to_owned(),
+            currency: self.state.keys.set.currency.as_str().to_owned(),
             total,
             spendable: total - reserved,
             reserved,
@@ -543,12 +525,13 @@ impl<S: Store, T: Transport> Wallet<S, T> {
 
     /// History, newest first.
     pub fn history(&self) -> Vec<HistoryEntry> {
-        self.history.values().rev().cloned().collect()
+        self.state.history.values().rev().cloned().collect()
     }
 
     /// Unfinished operations and why.
     pub fn pending(&self) -> Vec<PendingOp> {
-        self.ops
+        self.state
+            .ops
             .values()
             .map(|o| PendingOp {
                 id: o.id.clone(),
@@ -562,29 +545,24 @@ impl<S: Store, T: Transport> Wallet<S, T> {
 
     /// Demo faucet: credits the wallet's bank account (banks in demo mode only).
     pub async fn faucet(&mut self, amount: u64) -> Result<AccountStatement, WalletError> {
-        let url = self.url(&format!("/accounts/{}/faucet", self.meta.account_id));
-        let body = FaucetRequest {
-            amount: Amount::new(self.keys.set.currency.clone(), amount),
+        let s = &self.state;
+        let req = ecash_core::messages::FaucetRequest {
+            amount: Amount::new(s.keys.set.currency.clone(), amount),
         };
-        http::post(&self.net, &url, &body).await
+        let call = keys::Single::<api::Faucet>::new(s.bank(), &s.meta.account_id, &req)?;
+        self.run_stateless(call).await
     }
 
     /// The account's balance and ledger (a query signed by the account key).
     pub async fn account_statement(&self) -> Result<AccountStatement, WalletError> {
-        let t = now();
-        let sig = self.account.sign(&AccountQuery {
-            account_id: self.meta.account_id.clone(),
-            timestamp: t,
-        });
-        let url = self.url(&format!("/accounts/{}", self.meta.account_id));
-        http::get(
-            &self.net,
-            &url,
-            &[
-                ("x-ecash-timestamp", t.to_string()),
-                ("x-ecash-signature", sig.0.to_b64()),
-            ],
-        )
-        .await
+        let call = keys::statement(&self.state)?;
+        self.run_stateless(call).await
     }
+}
+
+async fn ensure_empty<S: Store>(store: &S) -> Result<(), WalletError> {
+    if store.load_all().await?.iter().any(|(k, _)| k == META_KEY) {
+        return Err(WalletError::WalletExists);
+    }
+    Ok(())
 }

@@ -8,20 +8,21 @@
 //! nothing of the coins' serials, nor which were spent or are held.
 
 use std::collections::BTreeMap;
-use std::collections::btree_map::Entry;
 
-use ecash_core::messages::{RestoreRequest, RestoreResponse};
-use ecash_core::spent::{SpentList, SpentSet};
-use ecash_core::{B32, PublicKey};
+use ecash_core::api;
+use ecash_core::messages::RestoreRequest;
+use ecash_core::spent::SpentSet;
+use ecash_core::{B32, PendingCoin, PublicKey};
 use serde::{Deserialize, Serialize};
 
-use super::{Batch, ProgressFn, Wallet, WalletSettings, fetch_keys, http};
+use super::batch::Batch;
+use super::io::{Await, Input, Io, Machine, Next};
+use super::{Progress, ProgressFn, State, Wallet, WalletSettings, ensure_empty};
 use crate::error::WalletError;
 use crate::records::*;
 use crate::secrets::Seed;
 use crate::store::{Store, Write};
 use crate::transport::Transport;
-use crate::wallet::Progress;
 
 /// Largest number of blinded coins in one `/restore` request.
 const RESTORE_CHUNK: usize = 128;
@@ -37,6 +38,221 @@ pub struct RestoreReport {
     pub value: u64,
 }
 
+/// One key being scanned: a window of counters, asked in chunks.
+struct Scan {
+    key_id: B32,
+    start: u64,
+    window: Vec<(u64, PendingCoin)>,
+    hit: bool,
+    next_free: u64,
+}
+
+enum Phase {
+    /// The next key to scan (index into the key list), or the spent lists.
+    NextKey(usize),
+    /// A chunk of the window asked about.
+    Asked(
+        Await<api::Restore>,
+        Box<Scan>,
+        usize,
+        Vec<(u64, PendingCoin)>,
+    ),
+    /// A key's spent list asked for.
+    SpentList(Await<api::SpentCoins>, B32),
+    /// The whole restore is being written.
+    Writing(RestoreReport),
+    Finished,
+}
+
+/// Scans every key of the bank's key set: counters in windows of `gap`
+/// until a window finds nothing.
+pub(crate) struct Restore {
+    identity: Vec<Write>,
+    gap: u64,
+    key_ids: Vec<B32>,
+    found: Vec<CoinRecord>,
+    counters: Vec<(B32, u64)>,
+    lists: BTreeMap<B32, SpentSet>,
+    phase: Phase,
+}
+
+impl Restore {
+    pub(crate) fn new(s: &State, identity: Vec<Write>) -> Self {
+        Self {
+            identity,
+            gap: s.settings.restore_gap.max(1),
+            key_ids: s.keys.keys.keys().copied().collect(),
+            found: Vec::new(),
+            counters: Vec::new(),
+            lists: BTreeMap::new(),
+            phase: Phase::NextKey(0),
+        }
+    }
+
+    /// A window of counters of `key_id` from `start`, blinded.
+    fn window(
+        &self,
+        s: &State,
+        key_id: B32,
+        start: u64,
+        next_free: u64,
+    ) -> Result<Scan, WalletError> {
+        let key = s.known_key(&key_id)?;
+        let counters: Vec<u64> = (start..start + self.gap).collect();
+        let window = counters
+            .iter()
+            .copied()
+            .zip(s.seed.coins(key, &counters)?)
+            .collect();
+        Ok(Scan {
+            key_id,
+            start,
+            window,
+            hit: false,
+            next_free,
+        })
+    }
+
+    /// Asks about the next chunk of the scan's window, or moves on.
+    fn ask(
+        &mut self,
+        s: &State,
+        mut scan: Box<Scan>,
+        key_index: usize,
+    ) -> Result<Next<RestoreReport>, WalletError> {
+        if scan.window.is_empty() {
+            if scan.hit {
+                let next = self.window(s, scan.key_id, scan.start + self.gap, scan.next_free)?;
+                return self.ask(s, Box::new(next), key_index);
+            }
+            if scan.next_free > 0 {
+                self.counters.push((scan.key_id, scan.next_free));
+            }
+            self.phase = Phase::NextKey(key_index + 1);
+            return Ok(Next::Io(Io::Progress(Progress {
+                phase: "restoring",
+                done: key_index + 1,
+                total: self.key_ids.len(),
+            })));
+        }
+        let n = scan.window.len().min(RESTORE_CHUNK);
+        let chunk: Vec<(u64, PendingCoin)> = scan.window.drain(..n).collect();
+        let req = RestoreRequest {
+            blinded: chunk.iter().map(|(_, p)| p.blinded.clone()).collect(),
+        };
+        let (call, io) = Await::<api::Restore>::at_base(s.bank(), &(), &req)?;
+        self.phase = Phase::Asked(call, scan, key_index, chunk);
+        Ok(Next::Io(io))
+    }
+
+    /// The next key whose spent list is needed, or the whole restore written.
+    fn lists_or_write(&mut self, s: &State) -> Result<Next<RestoreReport>, WalletError> {
+        if let Some(key_id) = self
+            .found
+            .iter()
+            .map(|r| r.coin.key_id)
+            .find(|k| !self.lists.contains_key(k))
+        {
+            let (call, io) = Await::<api::SpentCoins>::at_base(s.bank(), &key_id, &())?;
+            self.phase = Phase::SpentList(call, key_id);
+            return Ok(Next::Io(io));
+        }
+        // Which found coins are spent: checked here against each key's
+        // public spent list, the same for every client.
+        let unspent: Vec<CoinRecord> = self
+            .found
+            .iter()
+            .filter(|r| {
+                !self
+                    .lists
+                    .get(&r.coin.key_id)
+                    .is_some_and(|l| l.contains(&r.coin.serial))
+            })
+            .cloned()
+            .collect();
+        let report = RestoreReport {
+            found: self.found.len(),
+            unspent: unspent.len(),
+            value: unspent.iter().map(|r| r.value).sum(),
+        };
+        // One batch: the wallet exists in the store only with its counters set
+        // past every restored coin, so new coins never reuse their secrets.
+        let mut b = Batch::default();
+        for (k, n) in &self.counters {
+            b.raw(Write::Put(counter_key(k), n.to_string()));
+        }
+        for w in std::mem::take(&mut self.identity) {
+            b.raw(w);
+        }
+        for r in unspent {
+            b.put_coin(r)?;
+        }
+        b.history(
+            s.now(),
+            report.value,
+            Event::Restored {
+                coins: report.unspent,
+            },
+        )?;
+        self.phase = Phase::Writing(report);
+        Ok(Next::Io(Io::Commit(b)))
+    }
+}
+
+impl Machine for Restore {
+    type Output = RestoreReport;
+
+    fn resume(&mut self, s: &State, input: Input) -> Result<Next<RestoreReport>, WalletError> {
+        match std::mem::replace(&mut self.phase, Phase::Finished) {
+            Phase::NextKey(i) => match self.key_ids.get(i).copied() {
+                Some(key_id) => {
+                    let scan = self.window(s, key_id, 0, 0)?;
+                    self.ask(s, Box::new(scan), i)
+                }
+                None => self.lists_or_write(s),
+            },
+            Phase::Asked(call, mut scan, i, chunk) => {
+                let resp = call.receive(input)?;
+                if resp.blind_signatures.len() != chunk.len() {
+                    return Err(WalletError::BadAnswer {
+                        url: call.url().to_owned(),
+                        reason: "wrong number of answers".into(),
+                    });
+                }
+                let key = s.known_key(&scan.key_id)?;
+                for ((counter, p), sig) in chunk.iter().zip(&resp.blind_signatures) {
+                    let Some(sig) = sig else { continue };
+                    let coin = p.finalize(&key.key, &sig.0).map_err(|_| {
+                        WalletError::Tampered("a restored blind signature does not verify".into())
+                    })?;
+                    scan.hit = true;
+                    scan.next_free = scan.next_free.max(counter + 1);
+                    self.found.push(CoinRecord {
+                        coin,
+                        value: key.info.value.value,
+                        deposit_until: key.info.deposit_until,
+                        reserved_by: None,
+                    });
+                }
+                self.ask(s, scan, i)
+            }
+            Phase::SpentList(call, key_id) => {
+                let list = call.receive(input)?;
+                let set = list
+                    .verify(&s.meta.master_key, &key_id)
+                    .map_err(|e| WalletError::Tampered(e.to_string()))?;
+                self.lists.insert(key_id, set);
+                self.lists_or_write(s)
+            }
+            Phase::Writing(report) => {
+                input.committed()?;
+                Ok(Next::Done(report))
+            }
+            Phase::Finished => Err(WalletError::Crypto("restore resumed after its end".into())),
+        }
+    }
+}
+
 impl<S: Store, T: Transport> Wallet<S, T> {
     /// Restores a wallet from its seed phrase into an empty `store`.
     ///
@@ -49,142 +265,13 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         pinned: Option<PublicKey>,
         phrase: &str,
         settings: WalletSettings,
-        mut progress: Option<ProgressFn<'_>>,
+        progress: Option<ProgressFn<'_>>,
     ) -> Result<(Self, RestoreReport), WalletError> {
         let seed = Seed::from_phrase(phrase)?;
-        if store.load_all().await?.iter().any(|(k, _)| k == META_KEY) {
-            return Err(WalletError::WalletExists);
-        }
-        let (signed, keys) = fetch_keys(&net, bank_url, pinned.as_ref()).await?;
-        let gap = settings.restore_gap.max(1);
-        let (mut w, identity) =
-            Self::init(store, net, bank_url, signed, keys, seed, settings).await?;
-        let key_ids: Vec<B32> = w.keys.keys.keys().copied().collect();
-        let mut found: Vec<CoinRecord> = Vec::new();
-        let mut counters: Vec<(B32, u64)> = Vec::new();
-        for (i, key_id) in key_ids.iter().enumerate() {
-            if let Some(p) = progress.as_mut() {
-                p(Progress {
-                    phase: "restoring",
-                    done: i,
-                    total: key_ids.len(),
-                });
-            }
-            let next = w.scan_key(key_id, gap, &mut found).await?;
-            if next > 0 {
-                counters.push((*key_id, next));
-            }
-        }
-        // Which found coins are spent: checked here against each key's public
-        // spent list, the same for every client. Asking the bank about the
-        // coins would show it every coin this wallet holds.
-        let mut lists: BTreeMap<B32, SpentSet> = BTreeMap::new();
-        let mut unspent: Vec<CoinRecord> = Vec::new();
-        for r in &found {
-            let key_id = r.coin.key_id;
-            if let Entry::Vacant(slot) = lists.entry(key_id) {
-                slot.insert(w.spent_list(&key_id).await?);
-            }
-            if !lists
-                .get(&key_id)
-                .is_some_and(|l| l.contains(&r.coin.serial))
-            {
-                unspent.push(r.clone());
-            }
-        }
-        let report = RestoreReport {
-            found: found.len(),
-            unspent: unspent.len(),
-            value: unspent.iter().map(|r| r.value).sum(),
-        };
-        // One batch: the wallet exists in the store only with its counters set
-        // past every restored coin, so new coins never reuse their secrets.
-        let mut b = Batch::default();
-        for (k, n) in &counters {
-            b.raw(Write::Put(counter_key(k), n.to_string()));
-        }
-        for w in identity {
-            b.raw(w);
-        }
-        for r in unspent {
-            b.put_coin(r)?;
-        }
-        b.history(
-            report.value,
-            Event::Restored {
-                coins: report.unspent,
-            },
-        )?;
-        w.commit(b).await?;
-        if let Some(p) = progress.as_mut() {
-            p(Progress {
-                phase: "restoring",
-                done: key_ids.len(),
-                total: key_ids.len(),
-            });
-        }
+        ensure_empty(&store).await?;
+        let (mut w, identity) = Self::connect(store, net, bank_url, pinned, seed, settings).await?;
+        let m = Restore::new(&w.state, identity);
+        let report = w.run(m, progress).await?;
         Ok((w, report))
-    }
-
-    /// The bank's signed list of the coins spent under `key_id`, verified
-    /// against the pinned master key.
-    pub(crate) async fn spent_list(&self, key_id: &B32) -> Result<SpentSet, WalletError> {
-        let url = self.url(&format!("/keys/{}/spent", key_id.to_b64()));
-        let list: SpentList = http::get(&self.net, &url, &[]).await?;
-        list.verify(&self.meta.master_key, key_id)
-            .map_err(|e| WalletError::Tampered(e.to_string()))
-    }
-
-    /// Scans one key's counters; returns the first counter never used.
-    async fn scan_key(
-        &self,
-        key_id: &B32,
-        gap: u64,
-        found: &mut Vec<CoinRecord>,
-    ) -> Result<u64, WalletError> {
-        let key = self.known_key(key_id)?;
-        let mut start = 0u64;
-        let mut next_free = 0u64;
-        loop {
-            let counters: Vec<u64> = (start..start + gap).collect();
-            let pending: Vec<(u64, _)> = counters
-                .iter()
-                .copied()
-                .zip(self.seed.coins(key, &counters)?)
-                .collect();
-            let mut hit = false;
-            for chunk in pending.chunks(RESTORE_CHUNK) {
-                let req = RestoreRequest {
-                    blinded: chunk.iter().map(|(_, p)| p.blinded.clone()).collect(),
-                };
-                let resp: RestoreResponse =
-                    http::post(&self.net, &self.url("/restore"), &req).await?;
-                if resp.blind_signatures.len() != chunk.len() {
-                    return Err(WalletError::BadAnswer {
-                        url: self.url("/restore"),
-                        reason: "wrong number of answers".into(),
-                    });
-                }
-                for ((counter, p), sig) in chunk.iter().zip(&resp.blind_signatures) {
-                    let Some(sig) = sig else { continue };
-                    let coin = p.finalize(&key.key, &sig.0).map_err(|_| {
-                        WalletError::Tampered("a restored blind signature does not verify".into())
-                    })?;
-                    hit = true;
-                    next_free = next_free.max(counter + 1);
-                    found.push(CoinRecord {
-                        coin,
-                        value: key.info.value.value,
-                        deposit_until: key.info.deposit_until,
-                        reserved_by: None,
-                    });
-                }
-                crate::platform::yield_now().await;
-            }
-            if !hit {
-                return Ok(next_free);
-            }
-            start += gap;
-        }
     }
 }

@@ -1,31 +1,29 @@
-//! Test harness: a real mint (bank + demo shop, SQLite in a temp dir) on a
-//! loopback port, and fault injectors around the real transport and store.
+//! Test harness: a real bank and shop (in this process, SQLite in temp
+//! dirs) on one test clock the wallet shares, and fault injectors around the
+//! real transport and store.
 #![allow(dead_code)]
 
 use std::cell::{Cell, RefCell};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
-use clap::Parser;
+use ecash_core::client::{HttpRequest, MerchantClient};
+use ecash_testkit::{InProcMerchant, InProcMint, TestClock};
 use wallet_wasm::Offer;
 use wallet_wasm::store::sqlite::SqliteStore;
 use wallet_wasm::store::{Store, StoreError, Write};
-use wallet_wasm::transport::http::ReqwestTransport;
-use wallet_wasm::transport::{Response, Transport, TransportError};
+use wallet_wasm::transport::{HttpResponse, ReqwestTransport, Transport, TransportError};
 use wallet_wasm::{Wallet, WalletSettings};
 
-/// A mint running in this process on its own actix system thread.
+/// A bank and a shop banking there, both on `clock`.
 pub struct Mint {
+    /// The bank's URL.
     pub url: String,
-    pub dir: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    /// The shop's URL (its origin).
+    pub shop_url: String,
+    pub clock: Arc<TestClock>,
+    pub bank: InProcMint,
+    pub shop: InProcMerchant,
 }
 
 impl Mint {
@@ -33,85 +31,93 @@ impl Mint {
         Self::start_with(&[])
     }
 
+    /// With extra flags for the bank (`--payreq-ttl-secs` goes to the shop).
     pub fn start_with(extra: &[&str]) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
-        let mut args: Vec<String> = [
-            "mint-server",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-            dir.path().to_str().expect("utf8 path"),
-            "--demo-faucet",
-            "--max-denomination-exp",
-            "10",
-            "--web-dir",
-            "/nonexistent",
-            "--rate-limit",
-            "100000",
-            "--rate-burst",
-            "100000",
-            "--workers",
-            "2",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let config = mint_server::config::Config::parse_from(args);
-        std::thread::spawn(move || {
-            if let Err(e) = actix_web::rt::System::new().block_on(mint_server::run(config)) {
-                eprintln!("mint stopped: {e}");
+        let (mut bank_args, mut shop_args) = (Vec::new(), Vec::new());
+        let mut it = extra.iter();
+        while let Some(a) = it.next() {
+            if *a == "--payreq-ttl-secs" {
+                shop_args.push(*a);
+                shop_args.extend(it.next());
+            } else {
+                bank_args.push(*a);
             }
-        });
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "mint did not start");
-            std::thread::sleep(Duration::from_millis(50));
         }
+        let clock = Arc::new(TestClock::at(ecash_testkit::now()));
+        let bank = InProcMint::start(&bank_args, clock.clone());
+        let shop = InProcMerchant::start(&bank, &shop_args, clock.clone());
         Self {
-            url: format!("http://127.0.0.1:{port}"),
-            dir,
+            url: bank.url.clone(),
+            shop_url: shop.url.clone(),
+            clock,
+            bank,
+            shop,
         }
     }
 
-    /// A fresh order at the demo shop: its payment request, from the shop's origin.
+    /// A fresh order at the shop: its payment request, from the shop's origin.
     pub async fn order(&self, item_id: &str) -> Offer {
-        let net = ReqwestTransport::new().expect("http");
-        let r = net
-            .post_json(
-                &format!("{}/shop/api/orders", self.url),
-                format!(r#"{{"item_id":"{item_id}"}}"#),
-            )
-            .await
-            .expect("order");
-        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        let shop = MerchantClient::new(&self.shop_url, ReqwestTransport::new().expect("http"));
         Offer {
-            payreq: serde_json::from_slice(&r.body).expect("payreq"),
-            origin: self.url.clone(),
+            payreq: shop.order(item_id).await.expect("order"),
+            origin: self.shop_url.clone(),
         }
     }
 
-    /// The shop's view of an order (`paid` etc.).
-    pub async fn order_url(&self, payreq_id: &str) -> String {
-        format!("{}/shop/api/orders/{payreq_id}", self.url)
+    /// The URL wallets fetch an order's payment request from.
+    pub fn payreq_url(&self, payreq_id: &str) -> String {
+        MerchantClient::new(&self.shop_url, ReqwestTransport::new().expect("http"))
+            .payreq_url(payreq_id)
     }
-}
 
-pub fn settings() -> WalletSettings {
-    WalletSettings {
-        restore_gap: 8,
-        ..WalletSettings::default()
+    /// The shop keeper's list of orders.
+    pub async fn shop_orders(&self) -> ecash_core::shop::OrderList {
+        MerchantClient::new(&self.shop_url, ReqwestTransport::new().expect("http"))
+            .orders(&self.shop.admin_token)
+            .await
+            .expect("orders")
+    }
+
+    /// Now, on every party's clock.
+    pub fn now(&self) -> u64 {
+        use ecash_core::Clock;
+        self.clock.now()
+    }
+
+    /// Moves every party's clock forward (the bank's keys rotate with it).
+    pub fn advance(&self, secs: u64) {
+        self.bank.advance(&self.clock, secs);
+    }
+
+    /// Wallet settings on this world's clock.
+    pub fn settings(&self) -> WalletSettings {
+        WalletSettings {
+            restore_gap: 8,
+            clock: self.clock.clone(),
+            ..WalletSettings::default()
+        }
     }
 }
 
 pub type NativeWallet = Wallet<SqliteStore, Flaky>;
 
+/// No coin the wallet holds is spent at the bank.
+pub async fn assert_all_unspent<S: Store, T: Transport>(w: &Wallet<S, T>, mint: &Mint) {
+    let bank =
+        ecash_core::client::BankClient::new(&mint.url, ReqwestTransport::new().expect("http"));
+    let serials: Vec<ecash_core::B32> = w.coins().iter().map(|r| r.coin.serial).collect();
+    if serials.is_empty() {
+        return;
+    }
+    let spent = bank.coin_state(serials).await.expect("state");
+    assert!(spent.iter().all(|f| !f), "the wallet holds a spent coin");
+}
+
 /// A new wallet in a fresh SQLite file under `dir`, funded through the faucet.
 pub async fn funded(mint: &Mint, dir: &Path, name: &str, faucet: u64) -> (NativeWallet, PathBuf) {
     let path = dir.join(format!("{name}.db"));
     let store = SqliteStore::open(&path).expect("store");
-    let (mut w, _phrase) = Wallet::create(store, Flaky::new(), &mint.url, None, settings())
+    let (mut w, _phrase) = Wallet::create(store, Flaky::new(), &mint.url, None, mint.settings())
         .await
         .expect("create wallet");
     if faucet > 0 {
@@ -120,11 +126,11 @@ pub async fn funded(mint: &Mint, dir: &Path, name: &str, faucet: u64) -> (Native
     (w, path)
 }
 
-pub async fn reopen(path: &Path) -> NativeWallet {
+pub async fn reopen(mint: &Mint, path: &Path) -> NativeWallet {
     Wallet::open(
         SqliteStore::open(path).expect("store"),
         Flaky::new(),
-        settings(),
+        mint.settings(),
     )
     .await
     .expect("reopen")
@@ -185,9 +191,9 @@ impl Flaky {
         self.offline.set(false);
     }
 
-    async fn run<F>(&self, url: &str, send: F) -> Result<Response, TransportError>
+    async fn run<F>(&self, url: &str, send: F) -> Result<HttpResponse, TransportError>
     where
-        F: AsyncFnOnce() -> Result<Response, TransportError>,
+        F: AsyncFnOnce() -> Result<HttpResponse, TransportError>,
     {
         self.requests.borrow_mut().push(url.to_owned());
         if self.offline.get() {
@@ -208,8 +214,9 @@ impl Flaky {
                 ));
             }
             Fault::Refuse(status, body) => {
-                return Ok(Response {
+                return Ok(HttpResponse {
                     status: *status,
+                    headers: vec![],
                     body: body.clone(),
                 });
             }
@@ -219,8 +226,9 @@ impl Flaky {
         let rules = self.rules.borrow();
         match &rules[idx].fault {
             Fault::CutBefore | Fault::Refuse(..) => unreachable!("answered above"),
-            Fault::Replace(status, body) => Ok(Response {
+            Fault::Replace(status, body) => Ok(HttpResponse {
                 status: *status,
+                headers: vec![],
                 body: body.clone(),
             }),
             Fault::DropAnswer => Err(TransportError(
@@ -237,14 +245,14 @@ impl Flaky {
 }
 
 impl Transport for Flaky {
-    async fn get(&self, url: &str, headers: &[(&str, String)]) -> Result<Response, TransportError> {
-        self.run(url, async || self.inner.get(url, headers).await)
-            .await
-    }
-    async fn post_json(&self, url: &str, body: String) -> Result<Response, TransportError> {
-        self.posts.borrow_mut().push((url.to_owned(), body.clone()));
-        self.run(url, async || self.inner.post_json(url, body).await)
-            .await
+    async fn send(&self, req: HttpRequest) -> Result<HttpResponse, TransportError> {
+        if let Some((_, body)) = &req.body {
+            self.posts
+                .borrow_mut()
+                .push((req.url.clone(), String::from_utf8_lossy(body).into_owned()));
+        }
+        let url = req.url.clone();
+        self.run(&url, async || self.inner.send(req).await).await
     }
 }
 

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wallet_wasm::store::indexeddb::IndexedDbStore;
-use wallet_wasm::transport::fetch::FetchTransport;
+use wallet_wasm::transport::FetchTransport;
 use wallet_wasm::{Progress, Wallet, WalletError, WalletSettings};
 
 use crate::state::{AppState, Busy, DB_NAME, Screen, Tone, set_wallet, wallet};

@@ -1,0 +1,186 @@
+//! The merchant's link to its bank: HTTP only, through the typed client,
+//! and trust only in the master key the merchant was configured with (no
+//! trust on first use). The key set is checked against it; so is every ack.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use ecash_core::client::{BankClient, CallError};
+use ecash_core::messages::{Deposit, DepositAck, RegisterAccount, account_id};
+use ecash_core::{Amount, B32, Clock, Keypair, PublicKey, Signed, VerifiedKeySet};
+use ecash_http::ReqwestTransport;
+
+/// The bank refused the merchant, or could not be trusted.
+#[derive(Debug, thiserror::Error)]
+pub enum BankLinkError {
+    /// The bank did not answer in time.
+    #[error("the bank at {url} did not answer within {secs} s: {last}")]
+    Unreachable {
+        /// Its URL.
+        url: String,
+        /// How long the merchant waited.
+        secs: u64,
+        /// The last failure.
+        last: String,
+    },
+    /// The bank's key set is not signed by the pinned master key.
+    #[error("the bank's key set does not verify against the configured master key: {0}")]
+    KeySet(#[from] ecash_core::keyset::KeySetError),
+    /// The bank refused to register the merchant's account.
+    #[error("registering the merchant's account: {0}")]
+    Register(CallError),
+    /// The bank's key set changed its bank id or currency.
+    #[error("the bank's key set changed its {0}")]
+    Changed(&'static str),
+    /// A call failed.
+    #[error(transparent)]
+    Call(#[from] CallError),
+}
+
+/// The bank, as the merchant reaches and trusts it.
+pub struct BankLink {
+    client: BankClient<ReqwestTransport>,
+    master: PublicKey,
+    keys: RwLock<(Arc<VerifiedKeySet>, u64)>,
+    clock: Arc<dyn Clock>,
+}
+
+/// How long a fetched key set is used before it is fetched again, seconds.
+const KEYS_MAX_AGE: u64 = 600;
+
+impl BankLink {
+    /// Connects to the bank at `url`, waiting up to `wait` for it to answer
+    /// (it may be starting too), and checks its key set against `master`.
+    pub async fn connect(
+        url: &str,
+        master: PublicKey,
+        timeout: Duration,
+        wait: Duration,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, BankLinkError> {
+        let net = ReqwestTransport::with_timeout(timeout).map_err(|e| CallError::Unreachable {
+            url: url.to_owned(),
+            reason: e.0,
+        })?;
+        let client = BankClient::new(url, net);
+        let started = std::time::Instant::now();
+        let mut said = std::time::Instant::now();
+        let signed = loop {
+            match client.keys().await {
+                Ok(s) => break s,
+                Err(e) if e.is_transient() && started.elapsed() < wait => {
+                    if said.elapsed() >= Duration::from_secs(5) {
+                        tracing::info!(bank = %url, error = %e, "waiting for the bank");
+                        said = std::time::Instant::now();
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => {
+                    return Err(BankLinkError::Unreachable {
+                        url: url.to_owned(),
+                        secs: wait.as_secs(),
+                        last: e.to_string(),
+                    });
+                }
+            }
+        };
+        let keys = VerifiedKeySet::verify(&signed, &master)?;
+        let now = clock.now();
+        Ok(Self {
+            client,
+            master,
+            keys: RwLock::new((Arc::new(keys), now)),
+            clock,
+        })
+    }
+
+    /// The bank's verified key set (fetched again when old; a failure to
+    /// fetch keeps the one in hand).
+    pub async fn keys(&self) -> Arc<VerifiedKeySet> {
+        let (_, at) = self.current();
+        if at.saturating_add(KEYS_MAX_AGE) < self.clock.now()
+            && let Err(e) = self.refresh().await
+        {
+            tracing::warn!(error = %e, "key set not refreshed");
+        }
+        self.current().0
+    }
+
+    fn current(&self) -> (Arc<VerifiedKeySet>, u64) {
+        match self.keys.read() {
+            Ok(g) => (g.0.clone(), g.1),
+            Err(p) => {
+                let g = p.into_inner();
+                (g.0.clone(), g.1)
+            }
+        }
+    }
+
+    /// Fetches the key set again, checked against the pinned key; the bank
+    /// id and currency may not change under a running shop.
+    pub async fn refresh(&self) -> Result<(), BankLinkError> {
+        let signed = self.client.keys().await?;
+        let fresh = VerifiedKeySet::verify(&signed, &self.master)?;
+        let (old, _) = self.current();
+        if fresh.set.bank_id != old.set.bank_id {
+            return Err(BankLinkError::Changed("bank id"));
+        }
+        if fresh.set.currency != old.set.currency {
+            return Err(BankLinkError::Changed("currency"));
+        }
+        let now = self.clock.now();
+        match self.keys.write() {
+            Ok(mut g) => *g = (Arc::new(fresh), now),
+            Err(p) => *p.into_inner() = (Arc::new(fresh), now),
+        }
+        Ok(())
+    }
+
+    /// Registers `key` as the merchant's account (the same key again is
+    /// the same account); returns its id.
+    pub async fn register(&self, key: &Keypair, label: &str) -> Result<String, BankLinkError> {
+        let req = Signed::sign(
+            RegisterAccount {
+                public_key: key.public(),
+                label: label.to_owned(),
+                timestamp: self.clock.now(),
+            },
+            key,
+        );
+        let created = self
+            .client
+            .register(&req)
+            .await
+            .map_err(BankLinkError::Register)?;
+        if created.account_id != account_id(&key.public()) {
+            return Err(BankLinkError::Register(CallError::BadAnswer {
+                url: self.client.base().to_owned(),
+                reason: "the account id is not the hash of the merchant's key".into(),
+            }));
+        }
+        Ok(created.account_id)
+    }
+
+    /// `POST /deposit`.
+    pub async fn deposit(&self, d: &Signed<Deposit>) -> Result<Signed<DepositAck>, CallError> {
+        self.client.deposit(d).await
+    }
+
+    /// Whether `ack` is the bank's (the pinned master key's) ack of this
+    /// payment, of this amount, to this merchant, at this bank.
+    pub fn ack_holds(
+        &self,
+        ack: &Signed<DepositAck>,
+        payment_id: &B32,
+        amount: &Amount,
+        merchant: &str,
+        bank_id: &str,
+    ) -> bool {
+        ack.verify(&self.master).is_ok()
+            && ack.body.result == "accepted"
+            && &ack.body.payment_id == payment_id
+            && &ack.body.amount == amount
+            && ack.body.merchant_acc_id == merchant
+            && ack.body.bank_id == bank_id
+    }
+}

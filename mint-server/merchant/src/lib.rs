@@ -1,0 +1,238 @@
+//! The demo merchant of browser e-cash: a party of its own, with its own
+//! key, database and account, that talks to its bank only over HTTP through
+//! the protocol's typed client and trusts only the bank's signatures,
+//! checked against the master key it was configured with.
+//!
+//! - [`config`]: flags and environment;
+//! - [`bank`]: the link to the bank (pinned key, key set, deposits, acks);
+//! - [`catalog`]: what it sells;
+//! - [`store`]: its orders, in its own SQLite file;
+//! - [`shop`]: orders, payments, receipts, goods, the shop keeper's list;
+//! - [`http`]: its routes, as the protocol describes them, and its pages.
+
+pub mod bank;
+pub mod catalog;
+pub mod config;
+pub mod http;
+pub mod shop;
+pub mod store;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{HttpServer, web};
+use ecash_core::clock::SystemClock;
+use ecash_core::{B32, Clock, Keypair};
+use ecash_serve::{Edge, client_addr, limits, ready, security};
+
+use crate::bank::BankLink;
+use crate::config::Config;
+use crate::shop::{Shop, ShopSettings};
+use crate::store::ShopStore;
+
+/// The merchant could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A configuration value is refused.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// Its files: key, token, database.
+    #[error("shop storage: {0}")]
+    Storage(String),
+    /// The bank: unreachable, untrusted, or refusing the account.
+    #[error(transparent)]
+    Bank(#[from] bank::BankLinkError),
+    /// Binding or serving failed.
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A merchant that listens.
+#[derive(Clone)]
+pub struct Started {
+    /// Its public base URL.
+    pub url: String,
+    /// Its account at the bank.
+    pub account_id: String,
+    /// The shop keeper's admin token.
+    pub admin_token: String,
+    /// Stops the server.
+    pub handle: actix_web::dev::ServerHandle,
+}
+
+/// Runs the merchant on the system clock until SIGINT/SIGTERM.
+pub async fn run(config: Config) -> Result<(), ServeError> {
+    serve(config, Arc::new(SystemClock), None).await
+}
+
+/// A secret file's contents, made (32 random bytes, base64url, mode 0600) if missing.
+fn secret(path: &Path) -> Result<B32, ServeError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => B32::from_b64(text.trim())
+            .ok_or_else(|| ServeError::Storage(format!("{} is corrupt", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut bytes = [0u8; 32];
+            getrandom::fill(&mut bytes).map_err(|e| ServeError::Storage(e.to_string()))?;
+            let value = B32::from_array(bytes);
+            write_secret(path, &value.to_b64())?;
+            Ok(value)
+        }
+        Err(e) => Err(ServeError::Storage(format!("{}: {e}", path.display()))),
+    }
+}
+
+fn write_secret(path: &Path, text: &str) -> Result<(), ServeError> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let fail = |e: std::io::Error| ServeError::Storage(format!("{}: {e}", path.display()));
+    let mut f = opts.open(path).map_err(fail)?;
+    f.write_all(text.as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(fail)
+}
+
+/// Runs the merchant on `clock`; once it listens, sends where on `started`.
+pub async fn serve(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    started: Option<std::sync::mpsc::Sender<Started>>,
+) -> Result<(), ServeError> {
+    let routes = http::routes();
+    routes
+        .check(ecash_core::api::merchant)
+        .map_err(ServeError::Config)?;
+    let openapi = http::OpenApiDoc(Arc::new(
+        serde_json::to_string(&http::openapi_document())
+            .map_err(|e| ServeError::Config(format!("the API document: {e}")))?,
+    ));
+    let master = http::parse_master(&config.bank_master_key).map_err(ServeError::Config)?;
+    let bank_url = ecash_serve::origin_of(&config.bank_url)
+        .map_err(|e| ServeError::Config(format!("--bank-url {:?}: {e}", config.bank_url)))?;
+    let wallet_url = match &config.wallet_url {
+        Some(w) => ecash_serve::origin_of(w)
+            .map_err(|e| ServeError::Config(format!("--wallet-url {w:?}: {e}")))?,
+        None => bank_url.clone(),
+    };
+    let order_origins = ecash_serve::origins("--order-origin", &config.order_origins)
+        .map_err(ServeError::Config)?;
+
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| ServeError::Storage(format!("{}: {e}", config.data_dir.display())))?;
+    let key = Keypair::from_secret_bytes(&secret(&config.data_dir.join("merchant.key"))?.0);
+    let admin_token = secret(&config.data_dir.join("admin.token"))?.to_b64();
+    let store = ShopStore::open(&config.data_dir.join("shop.db"))
+        .map_err(|e| ServeError::Storage(e.to_string()))?;
+
+    let link = BankLink::connect(
+        &bank_url,
+        master,
+        Duration::from_secs(config.bank_timeout_secs.max(1)),
+        Duration::from_secs(config.bank_wait_secs),
+        clock.clone(),
+    )
+    .await?;
+    let account_id = link.register(&key, &config.label).await?;
+
+    let listener = std::net::TcpListener::bind(config.listen)?;
+    let addr = listener.local_addr()?;
+    let base_url =
+        ecash_serve::public_base(config.public_url.as_deref(), addr).map_err(ServeError::Config)?;
+    let shop = Arc::new(Shop::new(
+        link,
+        key,
+        account_id.clone(),
+        store,
+        ShopSettings {
+            base_url: base_url.clone(),
+            wallet_url,
+            payreq_ttl: config.payreq_ttl_secs,
+            order_origins,
+            admin_token: admin_token.clone(),
+        },
+        clock,
+    ));
+    let clients =
+        client_addr::ClientAddr::new(config.trusted_proxies.clone(), &config.client_ip_header)
+            .map_err(ServeError::Config)?;
+    let limits = limits::Limits::new(
+        config.rate_limit_per_sec,
+        config.rate_limit_burst,
+        Duration::from_secs(config.request_timeout_secs),
+        clients,
+    );
+    let edge = Edge {
+        limits: limits.clone(),
+        policies: security::Policies::new(http::pages::SHOP_CSP).map_err(ServeError::Config)?,
+        max_body_bytes: config.max_body_bytes,
+    };
+    let shop_data = web::Data::from(shop.clone());
+    let openapi = web::Data::new(openapi);
+    let server = HttpServer::new(move || {
+        ecash_serve::app(edge.clone())
+            .app_data(shop_data.clone())
+            .app_data(openapi.clone())
+            .configure(|c| routes.configure(c))
+    })
+    .shutdown_timeout(10)
+    .client_request_timeout(Duration::from_secs(config.request_timeout_secs));
+    let server = match config.workers {
+        Some(n) => server.workers(n),
+        None => server,
+    };
+    let server = server.listen(listener)?.run();
+
+    println!("merchant listening on http://{addr}");
+    println!("shop at {base_url}/ (account {account_id} at {bank_url})");
+    println!("orders page for the shop keeper: {base_url}/orders#key={admin_token}");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    if let Some(path) = &config.ready_file {
+        ready::Ready {
+            server: "merchant".into(),
+            url: base_url.clone(),
+            pid: std::process::id(),
+            master_public_key: None,
+            account_id: Some(account_id.clone()),
+        }
+        .write(path)?;
+    }
+    if let Some(tx) = started {
+        let _ = tx.send(Started {
+            url: base_url,
+            account_id,
+            admin_token,
+            handle: server.handle(),
+        });
+    }
+    let settler = actix_web::rt::spawn(settle(
+        shop,
+        limits,
+        Duration::from_secs(config.settle_every_secs.max(1)),
+    ));
+    let result = server.await;
+    settler.abort();
+    result?;
+    Ok(())
+}
+
+/// Sends payments whose outcome at the bank is unknown again, on schedule
+/// (the first round at start: claims left by a previous process), and
+/// trims the rate limiter.
+async fn settle(shop: Arc<Shop>, limits: Arc<limits::Limits>, every: Duration) {
+    loop {
+        match shop.settle().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(settled = n, "payments settled with the bank"),
+            Err(e) => tracing::warn!(error = %e, "settling payments"),
+        }
+        limits.shrink();
+        tokio::time::sleep(every).await;
+    }
+}

@@ -1,0 +1,627 @@
+//! The shop's own books: orders, their claims and their answers, in the
+//! shop's own SQLite file (WAL, `synchronous=FULL`).
+//!
+//! An order takes one payment. The payment claims it before it goes to the
+//! bank, with the request's token; the claim ends one of three ways: paid
+//! ([`ShopStore::mark_paid`]), released because the bank refused the payment
+//! ([`ShopStore::release`]), or abandoned because nobody knows whether the
+//! bank took it ([`ShopStore::abandon`]). An abandoned claim keeps the
+//! payment, so the same payment (sent again, or by the shop's settler) can
+//! finish it, and no other payment can take an order the bank may hold.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use ecash_core::B32;
+use ecash_core::shop::{OrderState, OrderSummary};
+use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite_migration::{M, Migrations};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` counts them
+/// (the first three are those of the shop that lived inside the mint).
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![
+        M::up(
+            "CREATE TABLE IF NOT EXISTS orders (
+                payreq_id   TEXT PRIMARY KEY,
+                item_id     TEXT NOT NULL,
+                payreq      TEXT NOT NULL,
+                created_at  INTEGER NOT NULL,
+                payment_id  BLOB,
+                response    TEXT,
+                paid_at     INTEGER
+            );",
+        ),
+        // An order takes one payment: the first to claim it, before any deposit.
+        M::up(
+            "ALTER TABLE orders ADD COLUMN claimed_by BLOB;
+             CREATE INDEX orders_unpaid ON orders(created_at) WHERE payment_id IS NULL;",
+        ),
+        // A claim belongs to the request that made it (its token), since it.
+        M::up(
+            "ALTER TABLE orders ADD COLUMN claim_token BLOB;
+             ALTER TABLE orders ADD COLUMN claimed_at INTEGER;",
+        ),
+        // The claiming payment, to finish an abandoned claim; price and expiry
+        // for the shop keeper's list.
+        M::up(
+            "ALTER TABLE orders ADD COLUMN claim_payment TEXT;
+             ALTER TABLE orders ADD COLUMN amount INTEGER;
+             ALTER TABLE orders ADD COLUMN expires_at INTEGER;
+             CREATE INDEX orders_abandoned ON orders(claimed_at)
+                 WHERE payment_id IS NULL AND claimed_by IS NOT NULL AND claim_token IS NULL;",
+        ),
+    ])
+}
+
+/// Most unpaid orders kept at once.
+pub const MAX_UNPAID: u64 = 50_000;
+
+/// How claiming an order for a payment went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The order is now reserved for this request of this payment.
+    Won,
+    /// Won, taking over this payment's own earlier claim (abandoned, or
+    /// left by a process that died): an earlier request of it may still be
+    /// at the bank.
+    Resumed,
+    /// A request is depositing a payment for the order right now (this
+    /// payment's or another's), or another payment's outcome is unknown.
+    Busy,
+    /// Another payment paid the order.
+    Taken,
+    /// No such order.
+    Missing,
+}
+
+/// Shop storage failed.
+#[derive(Debug, thiserror::Error)]
+#[error("shop database: {0}")]
+pub struct ShopDbError(String);
+
+fn db<E: std::fmt::Display>(e: E) -> ShopDbError {
+    ShopDbError(e.to_string())
+}
+
+/// One order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    /// The payreq id.
+    pub payreq_id: String,
+    /// Item sold.
+    pub item_id: String,
+    /// The payreq as JSON.
+    pub payreq_json: String,
+    /// Payment id once paid.
+    pub payment_id: Option<B32>,
+    /// The answer given to the payer, once paid.
+    pub response_json: Option<String>,
+    /// The payment that claimed it, while claimed.
+    pub claimed_by: Option<B32>,
+}
+
+/// A new order to store.
+#[derive(Debug, Clone)]
+pub struct NewOrder<'a> {
+    /// Its payreq id.
+    pub payreq_id: &'a str,
+    /// The item.
+    pub item_id: &'a str,
+    /// The payreq as JSON.
+    pub payreq_json: &'a str,
+    /// Its price, minor units.
+    pub amount: u64,
+    /// When made.
+    pub now: u64,
+    /// When its payreq expires.
+    pub expires_at: u64,
+}
+
+/// An abandoned claim: the payment whose outcome at the bank is unknown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Abandoned {
+    /// The order.
+    pub payreq_id: String,
+    /// The payment, as JSON.
+    pub payment_json: String,
+}
+
+/// Orders in SQLite.
+pub struct ShopStore {
+    conn: Mutex<Connection>,
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn b32(v: Option<Vec<u8>>) -> Result<Option<B32>, ShopDbError> {
+    v.map(|v| {
+        <[u8; 32]>::try_from(v.as_slice())
+            .map(ecash_core::Fixed)
+            .map_err(|_| db("bad payment id"))
+    })
+    .transpose()
+}
+
+impl ShopStore {
+    /// Opens or creates the shop database and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, ShopDbError> {
+        let mut conn = Connection::open(path).map_err(db)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(db)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db)?;
+        migrations().to_latest(&mut conn).map_err(db)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>, ShopDbError> {
+        self.conn
+            .lock()
+            .map_err(|_| ShopDbError("lock poisoned".into()))
+    }
+
+    /// Stores a new order, unless `max_unpaid` unpaid orders are open
+    /// already (`Ok(false)`). Forgets unclaimed unpaid orders created before
+    /// `forget_before`, and when full, those created before `expired_before`
+    /// (expired ones); a live order is never pushed out by new ones.
+    pub fn insert(
+        &self,
+        o: &NewOrder<'_>,
+        expired_before: u64,
+        forget_before: u64,
+        max_unpaid: u64,
+    ) -> Result<bool, ShopDbError> {
+        let conn = self.conn()?;
+        let forget = |before: u64| {
+            conn.execute(
+                "DELETE FROM orders WHERE payment_id IS NULL AND claimed_by IS NULL AND created_at < ?1",
+                params![to_i64(before)],
+            )
+            .map_err(db)
+        };
+        let unpaid = || -> Result<u64, ShopDbError> {
+            let n: i64 = conn
+                .query_row(
+                    "SELECT COUNT(*) FROM orders WHERE payment_id IS NULL",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(db)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        };
+        forget(forget_before)?;
+        if unpaid()? >= max_unpaid {
+            forget(expired_before)?;
+            if unpaid()? >= max_unpaid {
+                return Ok(false);
+            }
+        }
+        conn.execute(
+            "INSERT INTO orders (payreq_id, item_id, payreq, created_at, amount, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                o.payreq_id,
+                o.item_id,
+                o.payreq_json,
+                to_i64(o.now),
+                to_i64(o.amount),
+                to_i64(o.expires_at)
+            ],
+        )
+        .map_err(db)?;
+        Ok(true)
+    }
+
+    /// Reserves an unpaid order for one request (`token`) of a payment,
+    /// atomically: of two requests racing for one order, exactly one wins,
+    /// before either is deposited. The same payment may take over a claim
+    /// that was abandoned, or made before `stale_before` (the start of this
+    /// process: its request died with the last one); another payment's
+    /// claim never, since that payment may be at the bank.
+    pub fn claim(
+        &self,
+        payreq_id: &str,
+        payment_id: &B32,
+        payment_json: &str,
+        token: &[u8; 16],
+        now: u64,
+        stale_before: u64,
+    ) -> Result<Claim, ShopDbError> {
+        let conn = self.conn()?;
+        // Read and update under one lock: the shop is this store's only writer.
+        let before: Option<Option<Vec<u8>>> = conn
+            .query_row(
+                "SELECT claimed_by FROM orders WHERE payreq_id = ?1",
+                params![payreq_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)?;
+        let n = conn
+            .execute(
+                "UPDATE orders SET claimed_by = ?2, claim_token = ?3, claimed_at = ?4, claim_payment = ?6
+                 WHERE payreq_id = ?1 AND payment_id IS NULL
+                 AND (claimed_by IS NULL
+                      OR (claimed_by = ?2 AND (claim_token IS NULL OR claimed_at < ?5)))",
+                params![
+                    payreq_id,
+                    &payment_id.0[..],
+                    &token[..],
+                    to_i64(now),
+                    to_i64(stale_before),
+                    payment_json
+                ],
+            )
+            .map_err(db)?;
+        if n == 1 {
+            let own = before.flatten().as_deref() == Some(&payment_id.0[..]);
+            return Ok(if own { Claim::Resumed } else { Claim::Won });
+        }
+        let paid: Option<Option<Vec<u8>>> = conn
+            .query_row(
+                "SELECT payment_id FROM orders WHERE payreq_id = ?1",
+                params![payreq_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)?;
+        Ok(match paid {
+            None => Claim::Missing,
+            Some(Some(_)) => Claim::Taken,
+            Some(None) => Claim::Busy,
+        })
+    }
+
+    /// Gives up the claim made with `token`: the bank refused its payment,
+    /// so another payment may pay. Another request's claim is left alone.
+    pub fn release(&self, payreq_id: &str, token: &[u8; 16]) -> Result<(), ShopDbError> {
+        self.conn()?
+            .execute(
+                "UPDATE orders SET claimed_by = NULL, claim_token = NULL, claimed_at = NULL,
+                        claim_payment = NULL
+                 WHERE payreq_id = ?1 AND claim_token = ?2 AND payment_id IS NULL",
+                params![payreq_id, &token[..]],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    /// Ends the request's hold on its claim, keeping the claim for its
+    /// payment: whether the bank took it is unknown (the bank did not
+    /// answer). The same payment, sent again or by the settler, finishes it.
+    pub fn abandon(&self, payreq_id: &str, token: &[u8; 16]) -> Result<(), ShopDbError> {
+        self.conn()?
+            .execute(
+                "UPDATE orders SET claim_token = NULL
+                 WHERE payreq_id = ?1 AND claim_token = ?2 AND payment_id IS NULL",
+                params![payreq_id, &token[..]],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    /// Claims whose outcome is unknown: abandoned ones, and those made
+    /// before `stale_before` (by a process that died), oldest first.
+    pub fn abandoned(
+        &self,
+        stale_before: u64,
+        limit: usize,
+    ) -> Result<Vec<Abandoned>, ShopDbError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT payreq_id, claim_payment FROM orders
+                 WHERE payment_id IS NULL AND claimed_by IS NOT NULL AND claim_payment IS NOT NULL
+                 AND (claim_token IS NULL OR claimed_at < ?1)
+                 ORDER BY claimed_at LIMIT ?2",
+            )
+            .map_err(db)?;
+        let rows = stmt
+            .query_map(
+                params![
+                    to_i64(stale_before),
+                    i64::try_from(limit).unwrap_or(i64::MAX)
+                ],
+                |r| {
+                    Ok(Abandoned {
+                        payreq_id: r.get(0)?,
+                        payment_json: r.get(1)?,
+                    })
+                },
+            )
+            .map_err(db)?;
+        rows.map(|r| r.map_err(db)).collect()
+    }
+
+    /// Number of orders stored (for tests and operators).
+    pub fn count(&self) -> Result<u64, ShopDbError> {
+        let n: i64 = self
+            .conn()?
+            .query_row("SELECT COUNT(*) FROM orders", [], |r| r.get(0))
+            .map_err(db)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// The order, if any.
+    pub fn get(&self, payreq_id: &str) -> Result<Option<Order>, ShopDbError> {
+        let row = self
+            .conn()?
+            .query_row(
+                "SELECT item_id, payreq, payment_id, response, claimed_by FROM orders WHERE payreq_id = ?1",
+                params![payreq_id],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<Vec<u8>>>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, Option<Vec<u8>>>(4)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(db)?;
+        row.map(|(item_id, payreq_json, pid, response_json, claimed)| {
+            Ok(Order {
+                payreq_id: payreq_id.to_owned(),
+                item_id,
+                payreq_json,
+                payment_id: b32(pid)?,
+                response_json,
+                claimed_by: b32(claimed)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Marks an order paid by the payment that claimed it, with the answer
+    /// given, unless it is paid already. Returns the answer that stands
+    /// (`None`: another payment holds the order).
+    pub fn mark_paid(
+        &self,
+        payreq_id: &str,
+        payment_id: &B32,
+        response: &str,
+        now: u64,
+    ) -> Result<Option<String>, ShopDbError> {
+        let conn = self.conn()?;
+        conn.execute(
+            "UPDATE orders SET payment_id = ?2, response = ?3, paid_at = ?4,
+                    claim_token = NULL, claim_payment = NULL
+             WHERE payreq_id = ?1 AND payment_id IS NULL AND claimed_by = ?2",
+            params![payreq_id, &payment_id.0[..], response, to_i64(now)],
+        )
+        .map_err(db)?;
+        conn.query_row(
+            "SELECT response FROM orders WHERE payreq_id = ?1 AND payment_id = ?2",
+            params![payreq_id, &payment_id.0[..]],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db)
+    }
+
+    /// The newest `limit` orders, as the shop keeper sees them at `now`,
+    /// with the titles `title` gives, and the number and value of paid orders.
+    pub fn list(
+        &self,
+        now: u64,
+        limit: usize,
+        title: impl Fn(&str) -> String,
+        currency: &ecash_core::Currency,
+    ) -> Result<(Vec<OrderSummary>, u64, u64), ShopDbError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT payreq_id, item_id, created_at, COALESCE(amount, 0), COALESCE(expires_at, 0),
+                        payment_id IS NOT NULL, claimed_by IS NOT NULL, paid_at
+                 FROM orders ORDER BY created_at DESC, payreq_id LIMIT ?1",
+            )
+            .map_err(db)?;
+        let rows = stmt
+            .query_map(params![i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, bool>(5)?,
+                    r.get::<_, bool>(6)?,
+                    r.get::<_, Option<i64>>(7)?,
+                ))
+            })
+            .map_err(db)?;
+        let u = |v: i64| u64::try_from(v).unwrap_or(0);
+        let mut orders = Vec::new();
+        for row in rows {
+            let (payreq_id, item_id, created, amount, expires, paid, claimed, paid_at) =
+                row.map_err(db)?;
+            let state = if paid {
+                OrderState::Paid
+            } else if claimed {
+                OrderState::Paying
+            } else if u(expires) < now {
+                OrderState::Expired
+            } else {
+                OrderState::Open
+            };
+            orders.push(OrderSummary {
+                title: title(&item_id),
+                payreq_id,
+                item_id,
+                amount: ecash_core::Amount::new(currency.clone(), u(amount)),
+                created_at: u(created),
+                expires_at: u(expires),
+                state,
+                paid_at: paid_at.map(u),
+            });
+        }
+        let (n, value): (i64, i64) = conn
+            .query_row(
+                "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM orders WHERE payment_id IS NOT NULL",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(db)?;
+        Ok((orders, u(n), u(value)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(id: &str, now: u64) -> NewOrder<'_> {
+        NewOrder {
+            payreq_id: id,
+            item_id: "haiku",
+            payreq_json: "{}",
+            amount: 25,
+            now,
+            expires_at: now + 10,
+        }
+    }
+
+    fn catalog_title(id: &str) -> String {
+        id.to_owned()
+    }
+
+    #[test]
+    fn migrations_are_valid() {
+        migrations()
+            .validate()
+            .expect("every migration applies in order");
+    }
+
+    #[test]
+    #[allow(clippy::needless_range_loop)] // `i` is the order's time, too
+    fn unpaid_orders_are_capped_and_claims_belong_to_their_request() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let s = ShopStore::open(&dir.path().join("shop.db")).expect("open");
+        // Five open orders at most; new ones are refused while all are live ...
+        let ids: Vec<String> = (0..40).map(|i| format!("o{i}")).collect();
+        for i in 0..5usize {
+            assert!(
+                s.insert(&order(&ids[i], i as u64), 0, 0, 5)
+                    .expect("insert")
+            );
+        }
+        assert!(
+            !s.insert(&order(&ids[5], 5), 0, 0, 5).expect("insert"),
+            "full"
+        );
+        assert_eq!(s.count().expect("count"), 5);
+        // ... and push out only expired ones (older than 3 here), when full.
+        for i in 5..12usize {
+            let now = i as u64;
+            assert!(
+                s.insert(&order(&ids[i], now), now - 3, 0, 5)
+                    .expect("insert")
+            );
+        }
+        assert_eq!(s.count().expect("count"), 4);
+        assert!(s.get("o8").expect("get").is_some() && s.get("o7").expect("get").is_none());
+        let (p1, p2) = (ecash_core::Fixed([1; 32]), ecash_core::Fixed([2; 32]));
+        let (t1, t2) = ([1u8; 16], [2u8; 16]);
+        assert_eq!(
+            s.claim("o11", &p1, "P1", &t1, 100, 0).expect("claim"),
+            Claim::Won
+        );
+        assert_eq!(s.get("o11").expect("get").expect("o").claimed_by, Some(p1));
+        // Another payment, or the same one from another request: busy.
+        assert_eq!(
+            s.claim("o11", &p2, "P2", &t2, 101, 0).expect("claim"),
+            Claim::Busy
+        );
+        assert_eq!(
+            s.claim("o11", &p1, "P1", &t2, 101, 50).expect("claim"),
+            Claim::Busy
+        );
+        // A release with another request's token changes nothing.
+        s.release("o11", &t2).expect("release");
+        assert_eq!(
+            s.claim("o11", &p2, "P2", &t2, 102, 0).expect("claim"),
+            Claim::Busy
+        );
+        // The same payment may take over a stale claim (its request died) ...
+        assert_eq!(
+            s.claim("o11", &p1, "P1", &t2, 300, 200).expect("claim"),
+            Claim::Resumed
+        );
+        // ... and the first request's token no longer releases it.
+        s.release("o11", &t1).expect("release");
+        assert_eq!(
+            s.claim("o11", &p2, "P2", &t1, 301, 0).expect("claim"),
+            Claim::Busy
+        );
+        // Abandoned: the same payment may take it over, another may not,
+        // and the settler finds it.
+        s.abandon("o11", &t2).expect("abandon");
+        assert_eq!(
+            s.claim("o11", &p2, "P2", &t1, 302, 0).expect("claim"),
+            Claim::Busy
+        );
+        let stuck = s.abandoned(0, 10).expect("abandoned");
+        assert_eq!(
+            stuck,
+            vec![Abandoned {
+                payreq_id: "o11".into(),
+                payment_json: "P1".into()
+            }]
+        );
+        assert_eq!(
+            s.claim("o11", &p1, "P1", &t1, 302, 0).expect("claim"),
+            Claim::Resumed
+        );
+        assert!(
+            s.abandoned(0, 10).expect("abandoned").is_empty(),
+            "held again"
+        );
+        // Another payment cannot mark an order claimed by the first ...
+        assert_eq!(s.mark_paid("o11", &p2, "other", 302).expect("mark"), None);
+        assert_eq!(
+            s.mark_paid("o11", &p1, "answer", 302).expect("mark"),
+            Some("answer".to_owned())
+        );
+        // ... and marking again returns the answer that stands.
+        assert_eq!(
+            s.mark_paid("o11", &p1, "again", 303).expect("mark"),
+            Some("answer".to_owned())
+        );
+        assert_eq!(
+            s.claim("o11", &p2, "P2", &t1, 303, 400).expect("claim"),
+            Claim::Taken
+        );
+        assert_eq!(
+            s.claim("nope", &p2, "P2", &t1, 303, 0).expect("claim"),
+            Claim::Missing
+        );
+        // Claimed and paid orders survive the cap.
+        for i in 20..40usize {
+            s.insert(&order(&ids[i], i as u64), 1000, 1000, 5)
+                .expect("insert");
+        }
+        assert!(s.get("o11").expect("get").is_some());
+        let currency = ecash_core::Currency::new("DEMO").expect("currency");
+        let (list, paid, value) = s
+            .list(47, 200, |i| format!("title of {i}"), &currency)
+            .expect("list");
+        assert_eq!((paid, value), (1, 25));
+        let o11 = list.iter().find(|o| o.payreq_id == "o11").expect("listed");
+        assert_eq!((o11.state, o11.paid_at), (OrderState::Paid, Some(302)));
+        assert_eq!(o11.title, "title of haiku");
+        assert!(list.windows(2).all(|w| w[0].created_at >= w[1].created_at));
+        let state = |id: &str| list.iter().find(|o| o.payreq_id == id).map(|o| o.state);
+        assert_eq!(state("o39"), Some(OrderState::Open), "expires at 49");
+        let (later, _, _) = s.list(50, 200, catalog_title, &currency).expect("list");
+        assert_eq!(later.first().map(|o| o.state), Some(OrderState::Expired));
+    }
+}

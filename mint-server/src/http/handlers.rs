@@ -1,0 +1,190 @@
+//! Thin handlers: parse, call bank logic on a blocking thread, answer the
+//! endpoint's type. Each handler's answer names its endpoint, which is how
+//! [`super::routes`] knows where it is served.
+
+use std::sync::Arc;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use ecash_core::api::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use ecash_core::messages::*;
+use ecash_core::{ErrorCode, Fixed, Signature, Signed};
+use ecash_serve::{Answer, Cached, HttpError, Reply, blocking};
+
+use crate::bank::{Bank, BankResult};
+
+type Json<E> = Result<Answer<E>, HttpError>;
+
+/// Runs `f` on the bank off the async workers (RSA and SQLite block).
+async fn on_bank<T, F>(bank: &web::Data<Bank>, f: F) -> Result<T, HttpError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Bank) -> BankResult<T> + Send + 'static,
+{
+    let bank: Arc<Bank> = bank.clone().into_inner();
+    blocking(move || f(&bank)).await
+}
+
+/// `GET /keys`: the signed set, encoded once per rotation.
+pub async fn keys(bank: web::Data<Bank>) -> Result<Cached<api::Keys>, HttpError> {
+    Ok(Cached::new(Arc::new(bank.key_set_json()), 60))
+}
+
+/// `GET /keys/{key_id}/spent`: one list for every client, cacheable.
+pub async fn spent_list(
+    bank: web::Data<Bank>,
+    key_id: web::Path<String>,
+) -> Result<Cached<api::SpentCoins>, HttpError> {
+    let key_id = Fixed::from_b64(&key_id)
+        .ok_or_else(|| HttpError::new(ErrorCode::InvalidField, "key id is not 32 bytes"))?;
+    let json = on_bank(&bank, move |b| b.spent_list(&key_id)).await?;
+    let max_age = bank.settings().spent_list_max_age.as_secs();
+    Ok(Cached::new(json, max_age))
+}
+
+/// Whether `/metrics` is served (`--metrics`).
+#[derive(Debug, Clone, Copy)]
+pub struct MetricsOn(pub bool);
+
+/// `GET /metrics`: counters of costly work, when enabled.
+pub async fn metrics(
+    bank: web::Data<Bank>,
+    on: Option<web::Data<MetricsOn>>,
+) -> Result<Reply<api::Metrics>, HttpError> {
+    if !on.is_some_and(|m| m.0) {
+        return Err(HttpError::new(
+            ErrorCode::NotFound,
+            "metrics are off on this bank (--metrics)",
+        ));
+    }
+    Ok(Reply::new(
+        HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4")
+            .body(bank.metrics().render()),
+    ))
+}
+
+/// `POST /accounts`
+pub async fn register(
+    bank: web::Data<Bank>,
+    body: web::Json<Signed<RegisterAccount>>,
+) -> Json<api::Register> {
+    let body = body.into_inner();
+    Ok(Answer(on_bank(&bank, move |b| b.register(&body)).await?))
+}
+
+/// `GET /accounts/{id}` (signed query in headers)
+pub async fn account(
+    bank: web::Data<Bank>,
+    id: web::Path<String>,
+    req: HttpRequest,
+) -> Json<api::Statement> {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let ts = header(TIMESTAMP_HEADER)
+        .and_then(|v| v.parse::<u64>().ok())
+        .ok_or_else(|| {
+            HttpError::new(
+                ErrorCode::BadSignature,
+                format!("missing or bad {TIMESTAMP_HEADER} header"),
+            )
+        })?;
+    let sig = header(SIGNATURE_HEADER)
+        .and_then(|v| Fixed::from_b64(&v))
+        .map(Signature)
+        .ok_or_else(|| {
+            HttpError::new(
+                ErrorCode::BadSignature,
+                format!("missing or bad {SIGNATURE_HEADER} header"),
+            )
+        })?;
+    let id = id.into_inner();
+    Ok(Answer(
+        on_bank(&bank, move |b| b.statement(&id, ts, &sig)).await?,
+    ))
+}
+
+/// `GET /accounts/{id}/public-key`
+pub async fn public_key(bank: web::Data<Bank>, id: web::Path<String>) -> Json<api::PublicKeyOf> {
+    let id = id.into_inner();
+    let public_key = on_bank(&bank, move |b| b.public_key(&id)).await?;
+    Ok(Answer(AccountKey { public_key }))
+}
+
+/// `POST /accounts/{id}/faucet`
+pub async fn faucet(
+    bank: web::Data<Bank>,
+    id: web::Path<String>,
+    body: web::Json<FaucetRequest>,
+) -> Json<api::Faucet> {
+    let (id, body) = (id.into_inner(), body.into_inner());
+    Ok(Answer(on_bank(&bank, move |b| b.faucet(&id, &body)).await?))
+}
+
+/// `POST /withdraw`
+pub async fn withdraw(
+    bank: web::Data<Bank>,
+    body: web::Json<Signed<WithdrawRequest>>,
+) -> Json<api::Withdraw> {
+    let body = body.into_inner();
+    Ok(Answer(on_bank(&bank, move |b| b.withdraw(&body)).await?))
+}
+
+/// `POST /deposit`
+pub async fn deposit(
+    bank: web::Data<Bank>,
+    body: web::Json<Signed<Deposit>>,
+) -> Json<api::Deposit> {
+    let body = body.into_inner();
+    Ok(Answer(on_bank(&bank, move |b| b.deposit(&body)).await?))
+}
+
+/// `POST /exchange`
+pub async fn exchange(
+    bank: web::Data<Bank>,
+    body: web::Json<ExchangeRequest>,
+) -> Json<api::Exchange> {
+    let body = body.into_inner();
+    Ok(Answer(on_bank(&bank, move |b| b.exchange(&body)).await?))
+}
+
+/// `POST /coins/state`
+pub async fn coin_state(
+    bank: web::Data<Bank>,
+    body: web::Json<CoinStateRequest>,
+) -> Json<api::CoinState> {
+    let body = body.into_inner();
+    Ok(Answer(on_bank(&bank, move |b| b.coin_state(&body)).await?))
+}
+
+/// `POST /proofs`
+pub async fn proofs(bank: web::Data<Bank>, body: web::Json<ProofRequest>) -> Json<api::Proof> {
+    let body = body.into_inner();
+    Ok(Answer(on_bank(&bank, move |b| b.proof(&body)).await?))
+}
+
+/// `POST /restore`
+pub async fn restore(bank: web::Data<Bank>, body: web::Json<RestoreRequest>) -> Json<api::Restore> {
+    let body = body.into_inner();
+    Ok(Answer(on_bank(&bank, move |b| b.restore(&body)).await?))
+}
+
+/// `GET /healthz`: the database answers.
+pub async fn healthz(bank: web::Data<Bank>) -> Json<api::Health> {
+    on_bank(&bank, |b| Ok(b.storage().account("")?)).await?;
+    Ok(Answer(Health {
+        status: "ok".into(),
+    }))
+}
+
+/// The OpenAPI document, generated and encoded once at start.
+#[derive(Debug, Clone)]
+pub struct OpenApiDoc(pub Arc<String>);
+
+/// `GET /openapi.json`
+pub async fn openapi(doc: web::Data<OpenApiDoc>) -> Result<Cached<api::OpenApi>, HttpError> {
+    Ok(Cached::new(doc.0.clone(), 300))
+}

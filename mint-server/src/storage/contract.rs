@@ -1,0 +1,344 @@
+//! The contract every [`Storage`] keeps, as a test suite any backend runs:
+//! `contract::run(|| MyStorage::open(...))`. Each check builds a fresh store
+//! with `make`; the concurrency checks share one store between threads.
+//!
+//! A backend that passes it keeps the books the bank relies on: money moves
+//! once, in one transaction, with a ledger entry; a coin is spent once; a
+//! request id is answered, not executed, twice; and the totals balance.
+
+// A test suite: a broken promise fails it with a panic.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ecash_core::{B32, Fixed};
+
+use super::*;
+
+fn id(n: u8) -> B32 {
+    Fixed([n; 32])
+}
+
+fn serial(n: u32) -> B32 {
+    let mut s = [0xee; 32];
+    s[..4].copy_from_slice(&n.to_be_bytes());
+    Fixed(s)
+}
+
+fn deposit(payment: u8, merchant: &str, amount: u64, serials: &[B32]) -> NewDeposit {
+    NewDeposit {
+        payment_id: id(payment),
+        merchant_acc_id: merchant.into(),
+        amount,
+        spent: serials.iter().map(|s| (*s, id(0))).collect(),
+        payer_code_hash: id(2),
+        payment_info_json: "{}".into(),
+        ack_json: format!("ack {payment}"),
+        now: 7,
+    }
+}
+
+fn withdrawal(request: u8, hash: u8, account: &str, amount: u64) -> NewWithdrawal {
+    NewWithdrawal {
+        request_id: id(request),
+        request_hash: id(hash),
+        account_id: account.into(),
+        amount,
+        signatures: vec![(id(100 + request), vec![request, 1, 2])],
+        response_json: format!("resp {request}"),
+        now: 3,
+    }
+}
+
+fn exchange(request: u8, hash: u8, serials: &[B32]) -> NewExchange {
+    NewExchange {
+        request_id: id(request),
+        request_hash: id(hash),
+        spent: serials.iter().map(|s| (*s, id(0))).collect(),
+        signatures: vec![(id(200 + request), vec![9])],
+        response_json: format!("exch {request}"),
+        now: 4,
+    }
+}
+
+/// Runs every check of the contract on stores made by `make`.
+pub fn run<S: Storage>(make: impl Fn() -> S) {
+    accounts_and_ledgers(&make());
+    withdrawals_debit_once(&make());
+    exchanges_spend_once(&make());
+    deposits_credit_once(&make());
+    spent_lookups_and_lists(&make());
+    proofs_and_totals(&make());
+    closed_stores_refuse_work(&make());
+    concurrent_deposits_of_one_coin(Arc::new(make()));
+    concurrent_withdrawals_never_overdraw(Arc::new(make()));
+    concurrent_exchange_and_deposit_of_one_coin(Arc::new(make()));
+}
+
+fn accounts_and_ledgers<S: Storage>(s: &S) {
+    assert_eq!(s.account("a").expect("query"), None);
+    s.create_account("a", &[1; 32], "alice", 5).expect("create");
+    assert!(matches!(
+        s.create_account("a", &[2; 32], "again", 5),
+        Err(StorageError::AccountExists)
+    ));
+    let a = s.account("a").expect("query").expect("exists");
+    assert_eq!((a.id.as_str(), a.public_key, a.balance), ("a", [1; 32], 0));
+    assert_eq!(s.faucet_credit("a", 10, 6).expect("credit"), 10);
+    assert_eq!(s.faucet_credit("a", 5, 7).expect("credit"), 15);
+    assert!(matches!(
+        s.faucet_credit("nobody", 1, 7),
+        Err(StorageError::UnknownAccount(_))
+    ));
+    assert!(matches!(
+        s.faucet_credit("a", u64::MAX, 8),
+        Err(StorageError::Overflow)
+    ));
+    assert_eq!(s.account("a").expect("query").expect("a").balance, 15);
+    let ledger = s.ledger("a").expect("ledger");
+    let deltas: Vec<i64> = ledger.iter().map(|e| e.delta).collect();
+    assert_eq!(
+        deltas,
+        vec![10, 5],
+        "oldest first, the refused credit absent"
+    );
+    assert!(ledger.iter().all(|e| e.reason == "faucet"));
+    assert!(s.ledger("nobody").expect("ledger").is_empty());
+}
+
+fn withdrawals_debit_once<S: Storage>(s: &S) {
+    s.create_account("a", &[1; 32], "", 0).expect("create");
+    s.faucet_credit("a", 10, 0).expect("credit");
+    let w = withdrawal(1, 2, "a", 8);
+    assert_eq!(s.withdrawal(&w.request_id).expect("query"), None);
+    let first = s.commit_withdrawal(&w).expect("withdraw");
+    assert_eq!(first.response_json, "resp 1");
+    assert_eq!(s.commit_withdrawal(&w).expect("replay"), first);
+    assert_eq!(s.withdrawal(&w.request_id).expect("query"), Some(first));
+    assert_eq!(s.account("a").expect("q").expect("a").balance, 2, "once");
+    let reuse = withdrawal(1, 9, "a", 1);
+    assert!(matches!(
+        s.commit_withdrawal(&reuse),
+        Err(StorageError::RequestIdReused)
+    ));
+    match s.commit_withdrawal(&withdrawal(7, 7, "a", 8)) {
+        Err(StorageError::InsufficientFunds { balance, needed }) => {
+            assert_eq!((balance, needed), (2, 8));
+        }
+        other => panic!("expected InsufficientFunds, got {other:?}"),
+    }
+    assert_eq!(
+        s.withdrawal(&id(7)).expect("query"),
+        None,
+        "nothing recorded"
+    );
+    assert!(matches!(
+        s.commit_withdrawal(&withdrawal(8, 8, "nobody", 1)),
+        Err(StorageError::UnknownAccount(_))
+    ));
+    assert_eq!(
+        s.blind_signatures(&[id(101), id(107), id(1)])
+            .expect("query"),
+        vec![Some(vec![1, 1, 2]), None, None]
+    );
+    let ledger = s.ledger("a").expect("ledger");
+    assert_eq!(
+        ledger.last().map(|e| (e.delta, e.reason.as_str())),
+        Some((-8, "withdraw"))
+    );
+}
+
+fn exchanges_spend_once<S: Storage>(s: &S) {
+    let x = exchange(1, 1, &[serial(1), serial(2)]);
+    assert_eq!(s.exchange(&x.request_id).expect("query"), None);
+    let first = s.commit_exchange(&x).expect("exchange");
+    assert_eq!(s.commit_exchange(&x).expect("replay"), first);
+    assert_eq!(s.exchange(&x.request_id).expect("query"), Some(first));
+    assert_eq!(
+        s.spent(&[serial(1), serial(2), serial(3)]).expect("spent"),
+        vec![true, true, false]
+    );
+    assert!(matches!(
+        s.commit_exchange(&exchange(1, 2, &[serial(5)])),
+        Err(StorageError::RequestIdReused)
+    ));
+    match s.commit_exchange(&exchange(3, 3, &[serial(3), serial(2), serial(1)])) {
+        Err(StorageError::Spent(v)) => {
+            let mut v = v;
+            v.sort();
+            let mut want = vec![serial(1), serial(2)];
+            want.sort();
+            assert_eq!(v, want, "every spent coin named");
+        }
+        other => panic!("expected Spent, got {other:?}"),
+    }
+    assert_eq!(
+        s.spent(&[serial(3)]).expect("spent"),
+        vec![false],
+        "nothing recorded"
+    );
+    assert_eq!(s.exchange(&id(3)).expect("query"), None);
+    assert_eq!(
+        s.blind_signatures(&[id(201), id(203)]).expect("query"),
+        vec![Some(vec![9]), None]
+    );
+}
+
+fn deposits_credit_once<S: Storage>(s: &S) {
+    s.create_account("m", &[1; 32], "shop", 0).expect("create");
+    let d = deposit(1, "m", 5, &[serial(10), serial(11)]);
+    assert_eq!(s.deposit(&d.payment_id).expect("query"), None);
+    let first = s.commit_deposit(&d).expect("deposit");
+    assert_eq!(first.ack_json, "ack 1");
+    assert_eq!((first.payment_id, first.deposited_at), (d.payment_id, 7));
+    assert_eq!(s.commit_deposit(&d).expect("replay"), first);
+    assert_eq!(s.deposit(&d.payment_id).expect("query"), Some(first));
+    assert_eq!(s.account("m").expect("q").expect("m").balance, 5);
+    // Another payment reusing one serial: refused, nothing recorded.
+    match s.commit_deposit(&deposit(3, "m", 5, &[serial(12), serial(11)])) {
+        Err(StorageError::Spent(v)) => assert_eq!(v, vec![serial(11)]),
+        other => panic!("expected Spent, got {other:?}"),
+    }
+    assert_eq!(s.spent(&[serial(12)]).expect("q"), vec![false]);
+    assert_eq!(s.deposit(&id(3)).expect("query"), None);
+    assert_eq!(s.account("m").expect("q").expect("m").balance, 5);
+    // A serial twice in one payment is refused too.
+    assert!(matches!(
+        s.commit_deposit(&deposit(4, "m", 2, &[serial(13), serial(13)])),
+        Err(StorageError::Spent(_))
+    ));
+    assert_eq!(s.spent(&[serial(13)]).expect("q"), vec![false]);
+    assert!(matches!(
+        s.commit_deposit(&deposit(5, "nobody", 1, &[serial(14)])),
+        Err(StorageError::UnknownAccount(_))
+    ));
+    assert_eq!(s.spent(&[serial(14)]).expect("q"), vec![false]);
+    let ledger = s.ledger("m").expect("ledger");
+    assert_eq!(ledger.len(), 1);
+    assert_eq!((ledger[0].delta, ledger[0].reason.as_str()), (5, "deposit"));
+}
+
+fn spent_lookups_and_lists<S: Storage>(s: &S) {
+    s.create_account("m", &[1; 32], "", 0).expect("create");
+    let mut d = deposit(1, "m", 2, &[serial(1), serial(2)]);
+    d.spent[1].1 = id(50);
+    s.commit_deposit(&d).expect("deposit");
+    let mut x = exchange(9, 9, &[serial(3)]);
+    x.spent[0].1 = id(50);
+    s.commit_exchange(&x).expect("exchange");
+    let mut under = s.spent_serials(&id(50)).expect("list");
+    under.sort();
+    let mut want = vec![serial(2), serial(3)];
+    want.sort();
+    assert_eq!(under, want, "by the key each coin was spent under");
+    assert_eq!(s.spent_serials(&id(0)).expect("list"), vec![serial(1)]);
+    assert!(s.spent_serials(&id(77)).expect("list").is_empty());
+    assert!(s.spent(&[]).expect("empty").is_empty());
+}
+
+fn proofs_and_totals<S: Storage>(s: &S) {
+    assert_eq!(s.totals().expect("totals"), Totals::default());
+    s.create_account("a", &[1; 32], "", 0).expect("create");
+    s.create_account("m", &[2; 32], "", 0).expect("create");
+    s.faucet_credit("a", 100, 0).expect("credit");
+    s.commit_withdrawal(&withdrawal(1, 1, "a", 60))
+        .expect("withdraw");
+    s.commit_deposit(&deposit(1, "m", 25, &[serial(1)]))
+        .expect("deposit");
+    let t = s.totals().expect("totals");
+    assert_eq!((t.credited, t.balances, t.outstanding), (100, 65, 35));
+    assert_eq!(t.balances + t.outstanding, t.credited, "the books balance");
+    s.record_proof(&id(1), "{\"proof\":1}", 9).expect("proof");
+    s.record_proof(&id(1), "{\"proof\":2}", 10)
+        .expect("a second proof of one payment");
+}
+
+fn closed_stores_refuse_work<S: Storage>(s: &S) {
+    s.create_account("a", &[1; 32], "", 0).expect("create");
+    s.close().expect("close");
+    assert!(s.account("a").is_err(), "closed storage refuses work");
+    assert!(s.faucet_credit("a", 1, 0).is_err());
+}
+
+fn concurrent_deposits_of_one_coin<S: Storage>(s: Arc<S>) {
+    s.create_account("m", &[1; 32], "shop", 0).expect("create");
+    // 48 deposits at once: pairs share a serial (exactly one of each pair
+    // wins), and every deposit is sent twice (the replay gets the same answer).
+    let threads: Vec<_> = (0..96u32)
+        .map(|i| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let n = i % 48;
+                let mut pid = [0u8; 32];
+                pid[..4].copy_from_slice(&n.to_be_bytes());
+                let d = NewDeposit {
+                    payment_id: Fixed(pid),
+                    ack_json: format!("ack {n}"),
+                    ..deposit(0, "m", 1, &[serial(n / 2)])
+                };
+                (n, s.commit_deposit(&d).map(|r| r.ack_json))
+            })
+        })
+        .collect();
+    let mut won = BTreeMap::new();
+    for t in threads {
+        let (n, r) = t.join().expect("thread");
+        match r {
+            Ok(ack) => {
+                assert_eq!(ack, format!("ack {n}"), "each deposit its own answer");
+                won.insert(n, ());
+            }
+            Err(StorageError::Spent(_)) => {}
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert_eq!(won.len(), 24, "{won:?}");
+    for pair in 0..24u32 {
+        assert!(won.contains_key(&(2 * pair)) ^ won.contains_key(&(2 * pair + 1)));
+    }
+    assert_eq!(s.account("m").expect("q").expect("m").balance, 24);
+}
+
+fn concurrent_withdrawals_never_overdraw<S: Storage>(s: Arc<S>) {
+    s.create_account("a", &[1; 32], "", 0).expect("create");
+    s.faucet_credit("a", 50, 0).expect("credit");
+    let threads: Vec<_> = (0..16u8)
+        .map(|i| {
+            let s = s.clone();
+            std::thread::spawn(move || s.commit_withdrawal(&withdrawal(i + 1, i + 1, "a", 7)))
+        })
+        .collect();
+    let mut ok = 0;
+    for t in threads {
+        match t.join().expect("thread") {
+            Ok(_) => ok += 1,
+            Err(StorageError::InsufficientFunds { .. }) => {}
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert_eq!(ok, 7, "50 holds seven withdrawals of 7");
+    assert_eq!(s.account("a").expect("q").expect("a").balance, 1);
+    let t = s.totals().expect("totals");
+    assert_eq!(t.balances + t.outstanding, t.credited);
+}
+
+fn concurrent_exchange_and_deposit_of_one_coin<S: Storage>(s: Arc<S>) {
+    s.create_account("m", &[1; 32], "", 0).expect("create");
+    for round in 0..20u32 {
+        let coin = serial(1000 + round);
+        let (a, b) = (s.clone(), s.clone());
+        let x = std::thread::spawn(move || {
+            let mut x = exchange(0, 0, &[coin]);
+            x.request_id.0[..4].copy_from_slice(&round.to_be_bytes());
+            a.commit_exchange(&x).is_ok()
+        });
+        let d = std::thread::spawn(move || {
+            let mut d = deposit(0, "m", 1, &[coin]);
+            d.payment_id.0[..4].copy_from_slice(&round.to_be_bytes());
+            b.commit_deposit(&d).is_ok()
+        });
+        let (x, d) = (x.join().expect("thread"), d.join().expect("thread"));
+        assert!(x ^ d, "round {round}: exactly one spends the coin");
+    }
+}

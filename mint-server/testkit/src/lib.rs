@@ -1,0 +1,75 @@
+//! The test kit: every test and benchmark starts the parties it needs here.
+//!
+//! - [`process`]: `mint-server` and `merchant` as real processes on free
+//!   loopback ports with fresh data dirs, found through their ready files;
+//!   stop, kill (SIGKILL) and restart on the same port and data;
+//! - [`inproc`]: the same servers inside the test process, on a
+//!   [`TestClock`] the test moves (and keys rotated with it), so expiry and
+//!   rotation tests never sleep;
+//! - [`client`]: a blocking client over the protocol's typed client, with
+//!   the steps tests repeat (accounts, withdrawals, payments, deposits);
+//! - [`proxy`]: a proxy that drops, delays, cuts, duplicates or rewrites.
+//!
+//! A kit is test code: where something it starts does not behave, it
+//! panics with what it saw.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+pub mod client;
+pub mod inproc;
+pub mod process;
+pub mod proxy;
+
+pub use client::{Account, Shop, SyncBank, refused};
+pub use ecash_core::clock::TestClock;
+pub use inproc::{InProcMerchant, InProcMint};
+pub use process::{MerchantProc, MintProc};
+
+/// Unix seconds on the system clock.
+pub fn now() -> u64 {
+    use ecash_core::Clock;
+    ecash_core::clock::SystemClock.now()
+}
+
+/// 32 bytes from the OS.
+pub fn random32() -> [u8; 32] {
+    let mut b = [0u8; 32];
+    getrandom::fill(&mut b).expect("OS random numbers");
+    b
+}
+
+/// A free loopback port (for a server started next).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Flags every test mint gets unless the test sets them: small
+/// denominations (fast key generation), no web wallet, no rate limit.
+pub const MINT_TEST_DEFAULTS: &[(&str, &str)] = &[
+    ("--max-denomination-exp", "10"),
+    ("--web-dir", "/nonexistent"),
+    ("--rate-limit", "100000"),
+    ("--rate-burst", "100000"),
+];
+
+/// Flags every test merchant gets unless the test sets them.
+pub const MERCHANT_TEST_DEFAULTS: &[(&str, &str)] = &[
+    ("--rate-limit", "100000"),
+    ("--rate-burst", "100000"),
+    ("--bank-wait-secs", "30"),
+];
+
+/// `defaults` the test did not set itself, then `args`.
+pub fn with_defaults(defaults: &[(&str, &str)], args: &[String]) -> Vec<String> {
+    let mut all = Vec::new();
+    for (flag, value) in defaults {
+        if !args.iter().any(|a| a == flag) {
+            all.extend([flag.to_string(), value.to_string()]);
+        }
+    }
+    all.extend(args.iter().cloned());
+    all
+}

@@ -1,0 +1,333 @@
+//! Servers as real processes: the binaries this workspace builds, each on a
+//! free loopback port it keeps across restarts, with a fresh data dir, found
+//! through the ready file it writes once it listens.
+//!
+//! Binaries are found next to the running test or benchmark (cargo puts
+//! them in `target/<profile>/`), or where `MINT_BIN` / `MERCHANT_BIN` say,
+//! to run the suites against another build.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ecash_core::PublicKey;
+use ecash_serve::ready::Ready;
+
+use crate::client::{Shop, SyncBank};
+
+/// The path of workspace binary `name`: `$<NAME>_BIN` (`MINT_BIN` for
+/// `mint-server`), else next to the running executable.
+pub fn binary(name: &str) -> PathBuf {
+    let var = match name {
+        "mint-server" => "MINT_BIN".to_owned(),
+        other => format!("{}_BIN", other.to_ascii_uppercase().replace('-', "_")),
+    };
+    if let Some(p) = std::env::var_os(&var) {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("own path");
+    let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir
+        .file_name()
+        .is_some_and(|n| n == "deps" || n == "examples")
+    {
+        dir.pop();
+    }
+    let bin = dir.join(name);
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (cargo build -p {}), or set {var}",
+        bin.display(),
+        if name == "mint-server" {
+            "mint-server"
+        } else {
+            name
+        }
+    );
+    bin
+}
+
+/// One server process.
+pub struct Process {
+    name: &'static str,
+    child: Option<Child>,
+    /// Data dir (also holds `server.log` and `ready.json`).
+    pub dir: tempfile::TempDir,
+    port: u16,
+    args: Vec<String>,
+    /// What its ready file said at its last start.
+    pub ready: Ready,
+}
+
+impl Process {
+    /// Starts binary `name` with `args` (after `--listen`, `--data-dir`, `--ready-file`).
+    pub fn start(name: &'static str, args: Vec<String>) -> Self {
+        let mut p = Self {
+            name,
+            child: None,
+            dir: tempfile::tempdir().expect("tempdir"),
+            port: crate::free_port(),
+            args,
+            ready: Ready {
+                server: String::new(),
+                url: String::new(),
+                pid: 0,
+                master_public_key: None,
+                account_id: None,
+            },
+        };
+        p.start_again();
+        p
+    }
+
+    fn ready_path(&self) -> PathBuf {
+        self.dir.path().join("ready.json")
+    }
+
+    /// The data dir.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().to_owned()
+    }
+
+    /// What it wrote to stderr (tracing and the access log), every run so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// Its base URL.
+    pub fn url(&self) -> &str {
+        &self.ready.url
+    }
+
+    /// The address it listens on, as a URL: where to reach it when its
+    /// public URL (`--public-url`) is not this machine.
+    pub fn local_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The port it listens on (kept across restarts).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Starts it again after a stop or kill, on the same port and data dir.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "{} is still running", self.name);
+        let _ = std::fs::remove_file(self.ready_path());
+        // Appended: a restarted server keeps the log of its earlier runs.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("server.log"))
+            .expect("log file");
+        let mut child = Command::new(binary(self.name))
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--data-dir")
+            .arg(self.dir.path())
+            .arg("--ready-file")
+            .arg(self.ready_path())
+            .args(&self.args)
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", self.name));
+        // Keep draining stdout so the server never blocks on a full pipe.
+        let stdout = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || for _ in BufReader::new(stdout).lines() {});
+        let deadline = Instant::now() + Duration::from_secs(180);
+        let ready = loop {
+            if let Some(r) = Ready::read(&self.ready_path()) {
+                break r;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "{} exited ({status}) before it listened:\n{}",
+                    self.name,
+                    self.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not get ready:\n{}",
+                self.name,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        self.ready = ready;
+        self.child = Some(child);
+    }
+
+    /// Graceful stop (SIGTERM), waiting for a clean exit.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if let Ok(Some(status)) = c.try_wait() {
+                    assert!(status.success(), "{} exited with {status}", self.name);
+                    break;
+                }
+                if Instant::now() > deadline {
+                    let _ = c.kill();
+                    panic!("{} did not stop within 20 s", self.name);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// Kills it at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Stops it, then starts it again.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.start_again();
+    }
+
+    /// Whether it is running (as far as this kit started it).
+    pub fn running(&self) -> bool {
+        self.child.is_some()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A `mint-server` process.
+pub struct MintProc {
+    /// The process.
+    pub proc: Process,
+    /// Its master public key (from its ready file).
+    pub master: PublicKey,
+}
+
+impl MintProc {
+    /// A mint with the demo faucet on and the test defaults, plus `args`.
+    pub fn start(args: &[&str]) -> Self {
+        let with_faucet: Vec<&str> = std::iter::once("--demo-faucet")
+            .chain(args.iter().copied())
+            .collect();
+        Self::start_with(&with_faucet)
+    }
+
+    /// A mint with the test defaults the test does not override, and exactly `args`.
+    pub fn start_with(args: &[&str]) -> Self {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let proc = Process::start(
+            "mint-server",
+            crate::with_defaults(crate::MINT_TEST_DEFAULTS, &args),
+        );
+        let master = master_of(&proc.ready);
+        Self { proc, master }
+    }
+
+    /// Its base URL.
+    pub fn url(&self) -> &str {
+        self.proc.url()
+    }
+
+    /// A blocking client that trusts the pinned master key.
+    pub fn client(&self) -> SyncBank {
+        SyncBank::connect(self.url(), &self.master)
+    }
+}
+
+fn master_of(ready: &Ready) -> PublicKey {
+    let b64 = ready
+        .master_public_key
+        .as_deref()
+        .expect("a mint's ready file names its master key");
+    PublicKey(ecash_core::B32::from_b64(b64).expect("a master key"))
+}
+
+/// A `merchant` process.
+pub struct MerchantProc {
+    /// The process.
+    pub proc: Process,
+    /// Its account at the bank.
+    pub account_id: String,
+    /// The shop keeper's token.
+    pub admin_token: String,
+}
+
+impl MerchantProc {
+    /// A merchant banking at the mint at `bank_url` with `master`, plus `args`.
+    pub fn start(bank_url: &str, master: &PublicKey, args: &[&str]) -> Self {
+        let mut all: Vec<String> = vec![
+            "--bank-url".into(),
+            bank_url.into(),
+            "--bank-master-key".into(),
+            master.0.to_b64(),
+        ];
+        all.extend(args.iter().map(|a| a.to_string()));
+        let proc = Process::start(
+            "merchant",
+            crate::with_defaults(crate::MERCHANT_TEST_DEFAULTS, &all),
+        );
+        let account_id = proc
+            .ready
+            .account_id
+            .clone()
+            .expect("a merchant's ready file names its account");
+        let admin_token = std::fs::read_to_string(proc.dir.path().join("admin.token"))
+            .expect("the admin token")
+            .trim()
+            .to_owned();
+        Self {
+            proc,
+            account_id,
+            admin_token,
+        }
+    }
+
+    /// A merchant banking at `mint`.
+    pub fn at(mint: &MintProc, args: &[&str]) -> Self {
+        Self::start(mint.url(), &mint.master, args)
+    }
+
+    /// Its base URL.
+    pub fn url(&self) -> &str {
+        self.proc.url()
+    }
+
+    /// A blocking client of the shop.
+    pub fn client(&self) -> Shop {
+        Shop::connect(self.url())
+    }
+}
+
+/// The merchant's own key, from its data dir (`merchant.key`): what its
+/// receipts are signed with and its deposits at the bank.
+pub fn merchant_key(data_dir: &Path) -> ecash_core::Keypair {
+    let text = std::fs::read_to_string(data_dir.join("merchant.key")).expect("merchant.key");
+    let secret = ecash_core::B32::from_b64(text.trim()).expect("a key in merchant.key");
+    ecash_core::Keypair::from_secret_bytes(&secret.0)
+}
+
+/// Runs binary `name` with `args` on a fresh data dir and expects it to
+/// refuse to start; returns what it printed on stderr.
+pub fn refuses_to_start(name: &str, args: &[&str]) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(binary(name))
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {name}: {e}"));
+    assert!(!out.status.success(), "{name} started with {args:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}

@@ -1,0 +1,324 @@
+//! Paying: a shop's payment request paid with exact coins sealed to the
+//! bank ([`Pay`]); coins handed over as a token ([`Send`]); a payment proved
+//! with the bank's signed statement ([`Prove`]).
+
+use ecash_core::api;
+use ecash_core::messages::PaymentProof;
+use ecash_core::{B32, Bytes, Coin, Signed, payment};
+use serde::{Deserialize, Serialize};
+
+use super::batch::Batch;
+use super::exchange::ExactCoins;
+use super::io::{Await, Input, Io, Machine, Next};
+use super::journal::{Drive, ask_proof, check_proof};
+use super::{State, Wallet, answers, keys::Single};
+use crate::error::WalletError;
+use crate::links;
+use crate::platform;
+use crate::records::*;
+use crate::store::Store;
+use crate::token::{self, TokenBody};
+use crate::transport::Transport;
+
+/// A finished payment.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PaymentDone {
+    /// The history line with receipt and payer code.
+    pub entry: HistoryEntry,
+}
+
+impl PaymentDone {
+    /// Where to send the payer for the goods (checked, payment id in the fragment).
+    pub fn goods_link(&self) -> Option<String> {
+        self.entry.event.goods_link()
+    }
+
+    /// Why the shop's link back was refused, if it was.
+    pub fn link_refused(&self) -> Option<&str> {
+        match &self.entry.event {
+            Event::Paid { link_refused, .. } => link_refused.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+enum PayPhase {
+    Coins(Box<ExactCoins>),
+    Journal(Box<Operation>),
+    Drive(Box<Drive>),
+    Finished,
+}
+
+/// Pays a payment request: exact coins, sealed to the bank, posted to the
+/// shop; yields the history line with the verified receipt.
+pub(crate) struct Pay {
+    offer: Option<Offer>,
+    phase: PayPhase,
+}
+
+use super::answers::Offer;
+
+impl Pay {
+    pub(crate) fn new(s: &State, offer: Offer) -> Result<Self, WalletError> {
+        answers::check_offer(&s.keys.set, &offer, s.now())?;
+        if let Some(op) = s.ops.values().find(|o| {
+            matches!(&o.kind, OpKind::Pay { payreq: p, .. } if p.payreq_id == offer.payreq.payreq_id)
+        }) {
+            return Err(WalletError::Interrupted {
+                op: op.id.clone(),
+                source: Box::new(WalletError::Payreq(
+                    "a payment for this request is already under way".into(),
+                )),
+            });
+        }
+        let amount = offer.payreq.amount.value;
+        Ok(Self {
+            offer: Some(offer),
+            phase: PayPhase::Coins(Box::new(ExactCoins::new(amount))),
+        })
+    }
+
+    fn journal(&mut self, s: &State, serials: Vec<B32>) -> Result<Next<PaymentDone>, WalletError> {
+        let Offer { payreq, origin } = self
+            .offer
+            .take()
+            .ok_or_else(|| WalletError::Crypto("payment prepared twice".into()))?;
+        let coins: Vec<Coin> = serials
+            .iter()
+            .filter_map(|c| s.coins.get(c).map(|r| r.coin.clone()))
+            .collect();
+        let payer_code = platform::random::<32>()?.to_vec();
+        let info = payment::info_for(
+            &payreq,
+            &s.keys.set.bank_id,
+            coins.len() as u32,
+            s.now(),
+            &payer_code,
+        );
+        let sealed = payment::seal(&s.keys.encryption_key, info, coins)
+            .map_err(|e| WalletError::Crypto(format!("sealing the coins: {e}")))?;
+        let op = s.operation(OpKind::Pay {
+            payreq,
+            origin,
+            payment: sealed,
+            payer_code: Bytes(payer_code),
+            serials,
+        })?;
+        let mut b = Batch::default();
+        s.reserve_coins(&mut b, &op)?;
+        b.put_op(op.clone())?;
+        self.phase = PayPhase::Journal(Box::new(op));
+        Ok(Next::Io(Io::Commit(b)))
+    }
+}
+
+impl Machine for Pay {
+    type Output = PaymentDone;
+
+    fn resume(&mut self, s: &State, mut input: Input) -> Result<Next<PaymentDone>, WalletError> {
+        loop {
+            match std::mem::replace(&mut self.phase, PayPhase::Finished) {
+                PayPhase::Coins(mut c) => match c.resume(s, input)? {
+                    Next::Io(io) => {
+                        self.phase = PayPhase::Coins(c);
+                        return Ok(Next::Io(io));
+                    }
+                    Next::Done(serials) => return self.journal(s, serials),
+                },
+                PayPhase::Journal(op) => {
+                    input.committed()?;
+                    self.phase = PayPhase::Drive(Box::new(Drive::new(*op, None)));
+                    input = Input::Start;
+                }
+                PayPhase::Drive(mut d) => match d.resume(s, input)? {
+                    Next::Io(io) => {
+                        self.phase = PayPhase::Drive(d);
+                        return Ok(Next::Io(io));
+                    }
+                    Next::Done(Some(entry)) => return Ok(Next::Done(PaymentDone { entry })),
+                    Next::Done(None) => {
+                        return Err(WalletError::BadAnswer {
+                            url: String::new(),
+                            reason: "payment finished without a record".into(),
+                        });
+                    }
+                },
+                PayPhase::Finished => {
+                    return Err(WalletError::Crypto("payment resumed after its end".into()));
+                }
+            }
+        }
+    }
+}
+
+/// Takes `amount` out of the wallet as a transfer token for another wallet.
+pub(crate) struct Send {
+    coins: ExactCoins,
+    token: Option<String>,
+}
+
+impl Send {
+    pub(crate) fn new(amount: u64) -> Self {
+        Self {
+            coins: ExactCoins::new(amount),
+            token: None,
+        }
+    }
+}
+
+impl Machine for Send {
+    type Output = String;
+
+    fn resume(&mut self, s: &State, input: Input) -> Result<Next<String>, WalletError> {
+        if let Some(token) = self.token.take() {
+            input.committed()?;
+            return Ok(Next::Done(token));
+        }
+        let serials = match self.coins.resume(s, input)? {
+            Next::Io(io) => return Ok(Next::Io(io)),
+            Next::Done(serials) => serials,
+        };
+        let coins: Vec<Coin> = serials
+            .iter()
+            .filter_map(|c| s.coins.get(c).map(|r| r.coin.clone()))
+            .collect();
+        let amount = coins
+            .iter()
+            .filter_map(|c| s.coins.get(&c.serial).map(|r| r.value))
+            .sum();
+        let token = token::encode(&TokenBody {
+            bank_url: s.meta.bank_url.clone(),
+            bank_id: s.keys.set.bank_id.clone(),
+            coins,
+        })?;
+        let mut b = Batch::default();
+        for c in &serials {
+            b.del_coin(*c);
+        }
+        b.history(
+            s.now(),
+            amount,
+            Event::Sent {
+                token: token.clone(),
+            },
+        )?;
+        self.token = Some(token);
+        Ok(Next::Io(Io::Commit(b)))
+    }
+}
+
+/// Asks the bank for a signed proof of a payment, revealing its payer code,
+/// and keeps it with the payment's history line.
+pub(crate) struct Prove {
+    entry: HistoryEntry,
+    payment_id: B32,
+    payer_code: Bytes,
+    call: Option<Await<api::Proof>>,
+    proof: Option<Signed<PaymentProof>>,
+}
+
+impl Prove {
+    pub(crate) fn new(s: &State, payment_id: &B32) -> Result<Self, WalletError> {
+        let entry = s
+            .history
+            .values()
+            .find(|e| matches!(&e.event, Event::Paid { payment_id: p, .. } if p == payment_id))
+            .cloned()
+            .ok_or_else(|| WalletError::Input("no payment with this id in the history".into()))?;
+        let Event::Paid { payer_code, .. } = &entry.event else {
+            return Err(WalletError::Input("not a payment".into()));
+        };
+        Ok(Self {
+            payer_code: payer_code.clone(),
+            entry,
+            payment_id: *payment_id,
+            call: None,
+            proof: None,
+        })
+    }
+}
+
+impl Machine for Prove {
+    type Output = Signed<PaymentProof>;
+
+    fn resume(&mut self, s: &State, input: Input) -> Result<Next<Self::Output>, WalletError> {
+        if let Some(proof) = self.proof.take() {
+            input.committed()?;
+            return Ok(Next::Done(proof));
+        }
+        let Some(call) = self.call.take() else {
+            let (call, io) = ask_proof(s, &self.payment_id, &self.payer_code)?;
+            self.call = Some(call);
+            return Ok(Next::Io(io));
+        };
+        let proof = check_proof(s, &self.payment_id, &self.payer_code, call.receive(input)?)?;
+        let mut entry = self.entry.clone();
+        if let Event::Paid { proof: p, .. } = &mut entry.event {
+            *p = Some(proof.clone());
+        }
+        let mut b = Batch::default();
+        b.put_history(entry)?;
+        self.proof = Some(proof);
+        Ok(Next::Io(Io::Commit(b)))
+    }
+}
+
+impl<S: Store, T: Transport> Wallet<S, T> {
+    /// Pays a payment request: exact coins, sealed to the bank, posted to the
+    /// shop; returns the history line with the verified receipt.
+    pub async fn pay(&mut self, offer: Offer) -> Result<PaymentDone, WalletError> {
+        let m = Pay::new(&self.state, offer)?;
+        self.run(m, None).await
+    }
+
+    /// Takes `amount` out of the wallet as a transfer token for another wallet.
+    pub async fn send(&mut self, amount: u64) -> Result<String, WalletError> {
+        self.run(Send::new(amount), None).await
+    }
+
+    /// Asks the bank for a signed proof of a payment, revealing its payer code.
+    pub async fn prove_payment(
+        &mut self,
+        payment_id: &B32,
+    ) -> Result<Signed<PaymentProof>, WalletError> {
+        let m = Prove::new(&self.state, payment_id)?;
+        self.run(m, None).await
+    }
+
+    /// Fetches a payment request from a shop URL (https, or http on this machine).
+    pub async fn fetch_payreq(&self, url: &str) -> Result<Offer, WalletError> {
+        let u = links::web_url(url)
+            .map_err(|e| WalletError::Payreq(format!("the payment request's address: {e}")))?;
+        let origin = u.origin().ascii_serialization();
+        let call = Single::<api::PayreqApi>::at_url(u.as_str(), &())?;
+        let payreq = self.run_stateless(call).await?;
+        Ok(Offer { payreq, origin })
+    }
+
+    /// Checks a payment request against this wallet's bank, the clock, and
+    /// the link rule: its pay and fulfillment URLs must lie on the origin it
+    /// came from.
+    pub fn check_payreq(&self, offer: &Offer) -> Result<(), WalletError> {
+        answers::check_offer(&self.state.keys.set, offer, self.state.now())
+    }
+
+    /// A payment request from what a user or page hands over: the request as
+    /// JSON (its origin is then its pay URL's), its URL, or a `web+ecash:`
+    /// link to it (percent-encoded or not).
+    pub async fn resolve_payreq(&self, input: &str) -> Result<Offer, WalletError> {
+        let s = input.trim();
+        if s.starts_with('{') {
+            return answers::offer_from_json(s);
+        }
+        let url = s.strip_prefix("web+ecash:").unwrap_or(s);
+        let url = if url.contains("://") {
+            url.to_owned()
+        } else {
+            percent_encoding::percent_decode_str(url)
+                .decode_utf8()
+                .map_err(|_| WalletError::Payreq("the link is not UTF-8".into()))?
+                .into_owned()
+        };
+        self.fetch_payreq(&url).await
+    }
+}
