@@ -43,7 +43,7 @@ test-native:
 	cargo test --workspace --exclude browser-e2e
 
 # Across crates, against the real mint-server binary: the web wallet in
-# headless Chromium (tests/browser.rs, with a hostile shop), two wallets
+# headless Chromium (tests/browser.rs; a hostile shop, tests/hostile_shop.rs), two wallets
 # through a fault proxy (tests/faults.rs, 20 s), and the mint's log after
 # every operation (tests/privacy.rs).
 test-e2e:

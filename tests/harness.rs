@@ -333,6 +333,11 @@ pub fn year_of(t: u64) -> i64 {
     yoe + era * 400 + i64::from(month <= 2)
 }
 
+/// A check that a text shows exactly the money `s` (e.g. "1.00 DEMO").
+pub fn money(s: &str) -> impl Fn(&str) -> bool + '_ {
+    move |t: &str| t.trim() == s
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -93,10 +93,13 @@ pub struct KeyState {
     /// `signed` as JSON, ready to serve.
     pub signed_json: String,
     /// Keys not yet past `deposit_until`, by key id.
-    pub active: HashMap<B32, Arc<DenomKey>>,
+    pub active: Active,
     /// Keys past `deposit_until`, kept public-only to name them in errors.
     pub expired: HashMap<B32, DenominationKey>,
 }
+
+/// Keys in their window, by key id.
+type Active = HashMap<B32, Arc<DenomKey>>;
 
 /// Key schedule parameters.
 #[derive(Debug, Clone)]
@@ -230,32 +233,59 @@ impl MintKeys {
     fn rotate_ahead(&self, now: u64, ahead: u64) -> Result<bool, KeyError> {
         let _one_at_a_time = self.rotating.lock().unwrap_or_else(|p| p.into_inner());
         let s = &self.schedule;
-        let denom_dir = self.dir.join("denominations");
-        let mut records = load_records(&denom_dir, s.withdraw_period)?;
+        let mut records = load_records(&self.dir.join("denominations"), s.withdraw_period)?;
         records.retain(|(info, _)| info.value.currency == s.currency);
-        // The signed set ties each key's window to its period index and the
-        // period length: keys made with another length cannot be published.
-        if let Some((info, _)) = records.iter().find(|(info, _)| {
-            info.deposit_until >= now
-                && (info.withdraw_from != info.period.saturating_mul(s.withdraw_period)
-                    || info.withdraw_until
-                        != info.withdraw_from.saturating_add(s.withdraw_period - 1))
-        }) {
-            return Err(KeyError::Config(format!(
-                "key {} was made for withdraw periods of {} s, not {} s: keep the old \
-                 --withdraw-period-secs until its keys expire, or use a new data dir",
-                info.key_id,
-                info.withdraw_until.saturating_sub(info.withdraw_from) + 1,
-                s.withdraw_period
-            )));
+        self.check_periods(&records, now)?;
+        let created = self.create_missing(&mut records, now, ahead)?;
+        let old = self.current();
+        let (active, expired) = self.load_live(records, &old, now)?;
+        let same_keys =
+            old.active.len() == active.len() && active.keys().all(|k| old.active.contains_key(k));
+        if same_keys && !created && !old.signed_json.is_empty() {
+            return Ok(false);
         }
+        self.publish(active, expired, now)?;
+        Ok(true)
+    }
 
-        // Wallets require the next period's keys in every set they fetch.
-        // Rotations create them a whole period early (two ahead), so a late
-        // tick or slow key generation at the turn of a period never leaves
-        // a set without them; and any rotation (the first at start, too)
-        // creates the period after next when it begins within two ticks.
-        // Nearest periods first.
+    /// The signed set ties each key's window to its period index and the
+    /// period length: keys made with another length cannot be published.
+    fn check_periods(
+        &self,
+        records: &[(DenominationKey, PathBuf)],
+        now: u64,
+    ) -> Result<(), KeyError> {
+        let period = self.schedule.withdraw_period;
+        let Some((info, _)) = records.iter().find(|(info, _)| {
+            info.deposit_until >= now
+                && (info.withdraw_from != info.period.saturating_mul(period)
+                    || info.withdraw_until != info.withdraw_from.saturating_add(period - 1))
+        }) else {
+            return Ok(());
+        };
+        Err(KeyError::Config(format!(
+            "key {} was made for withdraw periods of {} s, not {period} s: keep the old \
+             --withdraw-period-secs until its keys expire, or use a new data dir",
+            info.key_id,
+            info.withdraw_until.saturating_sub(info.withdraw_from) + 1,
+        )))
+    }
+
+    /// Creates the keys missing from `records`; whether it made any.
+    ///
+    /// Wallets require the next period's keys in every set they fetch.
+    /// Rotations create them a whole period early (two ahead), so a late
+    /// tick or slow key generation at the turn of a period never leaves a
+    /// set without them; and any rotation (the first at start, too) creates
+    /// the period after next when it begins within two ticks. Nearest
+    /// periods first.
+    fn create_missing(
+        &self,
+        records: &mut Vec<(DenominationKey, PathBuf)>,
+        now: u64,
+        ahead: u64,
+    ) -> Result<bool, KeyError> {
+        let s = &self.schedule;
         let period = now / s.withdraw_period;
         let soon =
             (now + s.withdraw_period + 2 * rotation_tick(s.withdraw_period)) / s.withdraw_period;
@@ -273,8 +303,17 @@ impl MintKeys {
                 }
             }
         }
+        Ok(created)
+    }
 
-        let old = self.current();
+    /// The keys still in their window (loaded, or kept from `old`) and the
+    /// expired ones (their private keys deleted).
+    fn load_live(
+        &self,
+        records: Vec<(DenominationKey, PathBuf)>,
+        old: &KeyState,
+        now: u64,
+    ) -> Result<(Active, HashMap<B32, DenominationKey>), KeyError> {
         let mut active = HashMap::new();
         let mut expired = HashMap::new();
         for (info, secret_path) in records {
@@ -289,33 +328,40 @@ impl MintKeys {
                 // Loaded before: keep it (and its signer) rather than parse it again.
                 active.insert(info.key_id, k.clone());
             } else {
-                let secret = read_rsa(&secret_path)?;
-                let public = secret.to_public_key();
-                if RsaPublicKeyData::from_key(&public).key_id() != info.key_id {
-                    return Err(KeyError::Corrupt(
-                        secret_path,
-                        "private key does not match its record".into(),
-                    ));
-                }
-                let signer = crate::signer::build(s.signer, &secret)
-                    .map_err(|e| KeyError::Corrupt(secret_path.clone(), e))?;
-                active.insert(
-                    info.key_id,
-                    Arc::new(DenomKey {
-                        info,
-                        secret,
-                        signer,
-                        public,
-                    }),
-                );
+                active.insert(info.key_id, Arc::new(self.load_key(info, &secret_path)?));
             }
         }
+        Ok((active, expired))
+    }
 
-        let same_keys =
-            old.active.len() == active.len() && active.keys().all(|k| old.active.contains_key(k));
-        if same_keys && !created && !old.signed_json.is_empty() {
-            return Ok(false);
+    /// A denomination key's private half, checked against its record.
+    fn load_key(&self, info: DenominationKey, secret_path: &Path) -> Result<DenomKey, KeyError> {
+        let secret = read_rsa(secret_path)?;
+        let public = secret.to_public_key();
+        if RsaPublicKeyData::from_key(&public).key_id() != info.key_id {
+            return Err(KeyError::Corrupt(
+                secret_path.to_path_buf(),
+                "private key does not match its record".into(),
+            ));
         }
+        let signer = crate::signer::build(self.schedule.signer, &secret)
+            .map_err(|e| KeyError::Corrupt(secret_path.to_path_buf(), e))?;
+        Ok(DenomKey {
+            info,
+            secret,
+            signer,
+            public,
+        })
+    }
+
+    /// Signs the key set of `active` and makes it the current state.
+    fn publish(
+        &self,
+        active: Active,
+        expired: HashMap<B32, DenominationKey>,
+        now: u64,
+    ) -> Result<(), KeyError> {
+        let s = &self.schedule;
         let mut denominations: Vec<DenominationKey> =
             active.values().map(|k| k.info.clone()).collect();
         denominations.sort_by_key(|d| (d.value.value, d.withdraw_from));
@@ -341,7 +387,7 @@ impl MintKeys {
             Ok(mut g) => *g = state,
             Err(poisoned) => *poisoned.into_inner() = state,
         }
-        Ok(true)
+        Ok(())
     }
 
     fn create_key(

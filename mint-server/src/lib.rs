@@ -18,13 +18,14 @@ pub mod keys;
 pub mod signer;
 pub mod storage;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{HttpServer, web};
 use ecash_core::clock::SystemClock;
 use ecash_core::{Clock, Currency};
-use ecash_serve::{Edge, client_addr, limits, ready, security};
+use ecash_serve::{Edge, EdgeSettings, limits, ready};
 
 use crate::bank::{Bank, BankSettings};
 use crate::config::Config;
@@ -100,6 +101,50 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     serve(config, Arc::new(SystemClock), None).await
 }
 
+/// The API document, serialized once at start.
+fn openapi_json() -> Result<http::handlers::OpenApiDoc, ServeError> {
+    let json = serde_json::to_string(&http::openapi_document())
+        .map_err(|e| ServeError::Config(format!("the API document: {e}")))?;
+    Ok(http::handlers::OpenApiDoc(Arc::new(json)))
+}
+
+/// The edge the flags describe: limits, the wallet's policy, body limit.
+fn edge(config: &Config) -> Result<Edge, ServeError> {
+    let ancestors = config
+        .frame_ancestor_origins()
+        .map_err(ServeError::Config)?;
+    Edge::new(EdgeSettings {
+        page_csp: &http::wallet::wallet_policy(&ancestors),
+        max_body_bytes: config.max_body_bytes,
+        rate_per_sec: config.rate_limit_per_sec,
+        rate_burst: config.rate_limit_burst,
+        request_timeout: Duration::from_secs(config.request_timeout_secs),
+        trusted_proxies: config.trusted_proxies.clone(),
+        client_ip_header: &config.client_ip_header,
+    })
+    .map_err(ServeError::Config)
+}
+
+/// Prints where the mint listens and its master key (to pin), and writes
+/// the ready file.
+fn announce(config: &Config, bank: &Bank, addr: SocketAddr, url: &str) -> std::io::Result<()> {
+    let master = bank.keys().master.public();
+    println!("mint-server listening on http://{addr}");
+    println!(
+        "master key fingerprint {} (pin this in wallets and merchants: {})",
+        master.fingerprint(),
+        master.0.to_b64()
+    );
+    ready::Ready {
+        server: "mint-server".into(),
+        url: url.to_owned(),
+        pid: std::process::id(),
+        master_public_key: Some(master.0.to_b64()),
+        account_id: None,
+    }
+    .announce(config.ready_file.as_deref())
+}
+
 /// Runs the mint on `clock`; once it listens, sends where on `started`.
 pub async fn serve(
     config: Config,
@@ -110,37 +155,17 @@ pub async fn serve(
     routes
         .check(ecash_core::api::bank)
         .map_err(ServeError::Config)?;
-    let openapi = http::handlers::OpenApiDoc(Arc::new(
-        serde_json::to_string(&http::openapi_document())
-            .map_err(|e| ServeError::Config(format!("the API document: {e}")))?,
-    ));
+    let openapi = web::Data::new(openapi_json()?);
     let bank = open_bank(&config, clock)?;
     // Bind first: the public URL defaults to the address actually bound.
     let listener = std::net::TcpListener::bind(config.listen)?;
     let addr = listener.local_addr()?;
     let public_url = config.public_base(addr).map_err(ServeError::Config)?;
-    let clients =
-        client_addr::ClientAddr::new(config.trusted_proxies.clone(), &config.client_ip_header)
-            .map_err(ServeError::Config)?;
-    let limits = limits::Limits::new(
-        config.rate_limit_per_sec,
-        config.rate_limit_burst,
-        Duration::from_secs(config.request_timeout_secs),
-        clients,
-    );
-    let ancestors = config
-        .frame_ancestor_origins()
-        .map_err(ServeError::Config)?;
-    let edge = Edge {
-        limits: limits.clone(),
-        policies: security::Policies::new(&http::wallet::wallet_policy(&ancestors))
-            .map_err(ServeError::Config)?,
-        max_body_bytes: config.max_body_bytes,
-    };
+    let edge = edge(&config)?;
+    let limits = edge.limits.clone();
 
     let bank_data = web::Data::from(bank.clone());
     let metrics_on = web::Data::new(http::handlers::MetricsOn(config.metrics));
-    let openapi = web::Data::new(openapi);
     let web_dir = config.web_dir.clone();
     let serve_wallet = web_dir.join("index.html").exists();
     let server = HttpServer::new(move || {
@@ -163,25 +188,7 @@ pub async fn serve(
     };
     let server = server.listen(listener)?.run();
 
-    let master = bank.keys().master.public();
-    println!("mint-server listening on http://{addr}");
-    println!(
-        "master key fingerprint {} (pin this in wallets and merchants: {})",
-        master.fingerprint(),
-        master.0.to_b64()
-    );
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
-    if let Some(path) = &config.ready_file {
-        ready::Ready {
-            server: "mint-server".into(),
-            url: public_url.clone(),
-            pid: std::process::id(),
-            master_public_key: Some(master.0.to_b64()),
-            account_id: None,
-        }
-        .write(path)?;
-    }
+    announce(&config, &bank, addr, &public_url)?;
     if let Some(tx) = started {
         let _ = tx.send(Started {
             url: public_url,

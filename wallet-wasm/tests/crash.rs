@@ -173,12 +173,20 @@ async fn wallet_with(mint: &Mint, path: &std::path::Path, coins: u64) -> NativeW
     w
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn every_operation_survives_a_death_at_every_step() {
-    let mint = Mint::start();
-    let mut steps = Vec::new();
+/// Fails unless deaths were found at enough steps of `op` (else the
+/// steps were not all reached).
+fn reached_every_step(op: &str, deaths: usize) {
+    println!("{op}: {deaths} deaths survived");
+    assert!(
+        deaths >= 4,
+        "{op}: only {deaths} deaths: the steps were not all reached"
+    );
+}
 
-    // Withdraw: the account is debited once, for exactly the coins kept.
+/// Withdraw: the account is debited once, for exactly the coins kept.
+#[tokio::test(flavor = "current_thread")]
+async fn a_withdrawal_survives_a_death_at_every_step() {
+    let mint = Mint::start();
     let n = at_every_step(
         &mint,
         "withdraw",
@@ -203,9 +211,13 @@ async fn every_operation_survives_a_death_at_every_step() {
         },
     )
     .await;
-    steps.push(("withdraw", n));
+    reached_every_step("withdraw", n);
+}
 
-    // Exchange every coin: the same value, and never a coin twice.
+/// Exchange every coin: the same value, and never a coin twice.
+#[tokio::test(flavor = "current_thread")]
+async fn an_exchange_survives_a_death_at_every_step() {
+    let mint = Mint::start();
     let n = at_every_step(
         &mint,
         "exchange",
@@ -216,9 +228,13 @@ async fn every_operation_survives_a_death_at_every_step() {
         },
     )
     .await;
-    steps.push(("exchange", n));
+    reached_every_step("exchange", n);
+}
 
-    // Pay with change (25 from 64): paid once or not at all, nothing lost.
+/// Pay with change (25 from 64): paid once or not at all, nothing lost.
+#[tokio::test(flavor = "current_thread")]
+async fn a_payment_survives_a_death_at_every_step() {
+    let mint = Mint::start();
     let n = at_every_step(
         &mint,
         "pay",
@@ -237,9 +253,13 @@ async fn every_operation_survives_a_death_at_every_step() {
         },
     )
     .await;
-    steps.push(("pay", n));
+    reached_every_step("pay", n);
+}
 
-    // Send: the coins leave only with the token in the history.
+/// Send: the coins leave only with the token in the history.
+#[tokio::test(flavor = "current_thread")]
+async fn a_send_survives_a_death_at_every_step() {
+    let mint = Mint::start();
     let n = at_every_step(
         &mint,
         "send",
@@ -263,10 +283,14 @@ async fn every_operation_survives_a_death_at_every_step() {
         },
     )
     .await;
-    steps.push(("send", n));
+    reached_every_step("send", n);
+}
 
-    // Receive: the token's value arrives once; a token not yet claimed can
-    // be claimed again.
+/// Receive: the token's value arrives once; a token not yet claimed can
+/// be claimed again.
+#[tokio::test(flavor = "current_thread")]
+async fn a_receive_survives_a_death_at_every_step() {
+    let mint = Mint::start();
     let token = {
         let dir = tempfile::tempdir().expect("tmp");
         let mut sender = wallet_with(&mint, &dir.path().join("sender.db"), 0).await;
@@ -302,9 +326,13 @@ async fn every_operation_survives_a_death_at_every_step() {
         },
     )
     .await;
-    steps.push(("receive", n));
+    reached_every_step("receive", n);
+}
 
-    // Restore: a wallet that exists is whole; one cut half-way does not exist.
+/// Restore: a wallet that exists is whole; one cut half-way does not exist.
+#[tokio::test(flavor = "current_thread")]
+async fn a_restore_survives_a_death_at_every_step() {
+    let mint = Mint::start();
     let phrase_dir = tempfile::tempdir().expect("tmp");
     let (phrase, value) = {
         let mut w = wallet_with(&mint, &phrase_dir.path().join("orig.db"), 200).await;
@@ -367,13 +395,5 @@ async fn every_operation_survives_a_death_at_every_step() {
             restores += 1;
         }
     }
-    steps.push(("restore", restores));
-
-    println!("deaths survived per operation: {steps:?}");
-    for (op, n) in steps {
-        assert!(
-            n >= 4,
-            "{op}: only {n} deaths: the steps were not all reached"
-        );
-    }
+    reached_every_step("restore", restores);
 }

@@ -17,6 +17,7 @@ pub mod http;
 pub mod shop;
 pub mod store;
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +25,7 @@ use std::time::Duration;
 use actix_web::{HttpServer, web};
 use ecash_core::clock::SystemClock;
 use ecash_core::{B32, Clock, Keypair};
-use ecash_serve::{Edge, client_addr, limits, ready, security};
+use ecash_serve::{Edge, EdgeSettings, limits, ready};
 
 use crate::bank::BankLink;
 use crate::config::Config;
@@ -98,6 +99,90 @@ fn write_secret(path: &Path, text: &str) -> Result<(), ServeError> {
         .map_err(fail)
 }
 
+/// The API document, serialized once at start.
+fn openapi_json() -> Result<http::OpenApiDoc, ServeError> {
+    let json = serde_json::to_string(&http::openapi_document())
+        .map_err(|e| ServeError::Config(format!("the API document: {e}")))?;
+    Ok(http::OpenApiDoc(Arc::new(json)))
+}
+
+/// The edge the flags describe: limits, the shop's policy, body limit.
+fn edge(config: &Config) -> Result<Edge, ServeError> {
+    Edge::new(EdgeSettings {
+        page_csp: http::pages::SHOP_CSP,
+        max_body_bytes: config.max_body_bytes,
+        rate_per_sec: config.rate_limit_per_sec,
+        rate_burst: config.rate_limit_burst,
+        request_timeout: Duration::from_secs(config.request_timeout_secs),
+        trusted_proxies: config.trusted_proxies.clone(),
+        client_ip_header: &config.client_ip_header,
+    })
+    .map_err(ServeError::Config)
+}
+
+/// The origins the flags name, checked: the bank, the wallet, storefronts.
+struct Origins {
+    bank: String,
+    wallet: String,
+    orders: Vec<String>,
+}
+
+impl Origins {
+    fn of(config: &Config) -> Result<Self, ServeError> {
+        let bank = ecash_serve::origin_of(&config.bank_url)
+            .map_err(|e| ServeError::Config(format!("--bank-url {:?}: {e}", config.bank_url)))?;
+        let wallet = match &config.wallet_url {
+            Some(w) => ecash_serve::origin_of(w)
+                .map_err(|e| ServeError::Config(format!("--wallet-url {w:?}: {e}")))?,
+            None => bank.clone(),
+        };
+        let orders = ecash_serve::origins("--order-origin", &config.order_origins)
+            .map_err(ServeError::Config)?;
+        Ok(Self {
+            bank,
+            wallet,
+            orders,
+        })
+    }
+}
+
+/// The shop's own files, made on first start: its key, the shop keeper's
+/// token, its database.
+fn open_files(config: &Config) -> Result<(Keypair, String, ShopStore), ServeError> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| ServeError::Storage(format!("{}: {e}", config.data_dir.display())))?;
+    let key = Keypair::from_secret_bytes(&secret(&config.data_dir.join("merchant.key"))?.0);
+    let admin_token = secret(&config.data_dir.join("admin.token"))?.to_b64();
+    let store = ShopStore::open(&config.data_dir.join("shop.db"))
+        .map_err(|e| ServeError::Storage(e.to_string()))?;
+    Ok((key, admin_token, store))
+}
+
+/// Prints where the shop listens and the shop keeper's page, and writes
+/// the ready file.
+fn announce(
+    config: &Config,
+    addr: SocketAddr,
+    started: &Started,
+    bank_url: &str,
+) -> std::io::Result<()> {
+    let (url, account) = (&started.url, &started.account_id);
+    println!("merchant listening on http://{addr}");
+    println!("shop at {url}/ (account {account} at {bank_url})");
+    println!(
+        "orders page for the shop keeper: {url}/orders#key={}",
+        started.admin_token
+    );
+    ready::Ready {
+        server: "merchant".into(),
+        url: url.clone(),
+        pid: std::process::id(),
+        master_public_key: None,
+        account_id: Some(account.clone()),
+    }
+    .announce(config.ready_file.as_deref())
+}
+
 /// Runs the merchant on `clock`; once it listens, sends where on `started`.
 pub async fn serve(
     config: Config,
@@ -108,30 +193,15 @@ pub async fn serve(
     routes
         .check(ecash_core::api::merchant)
         .map_err(ServeError::Config)?;
-    let openapi = http::OpenApiDoc(Arc::new(
-        serde_json::to_string(&http::openapi_document())
-            .map_err(|e| ServeError::Config(format!("the API document: {e}")))?,
-    ));
+    let openapi = web::Data::new(openapi_json()?);
     let master = http::parse_master(&config.bank_master_key).map_err(ServeError::Config)?;
-    let bank_url = ecash_serve::origin_of(&config.bank_url)
-        .map_err(|e| ServeError::Config(format!("--bank-url {:?}: {e}", config.bank_url)))?;
-    let wallet_url = match &config.wallet_url {
-        Some(w) => ecash_serve::origin_of(w)
-            .map_err(|e| ServeError::Config(format!("--wallet-url {w:?}: {e}")))?,
-        None => bank_url.clone(),
-    };
-    let order_origins = ecash_serve::origins("--order-origin", &config.order_origins)
-        .map_err(ServeError::Config)?;
-
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| ServeError::Storage(format!("{}: {e}", config.data_dir.display())))?;
-    let key = Keypair::from_secret_bytes(&secret(&config.data_dir.join("merchant.key"))?.0);
-    let admin_token = secret(&config.data_dir.join("admin.token"))?.to_b64();
-    let store = ShopStore::open(&config.data_dir.join("shop.db"))
-        .map_err(|e| ServeError::Storage(e.to_string()))?;
+    let origins = Origins::of(&config)?;
+    let edge = edge(&config)?;
+    let limits = edge.limits.clone();
+    let (key, admin_token, store) = open_files(&config)?;
 
     let link = BankLink::connect(
-        &bank_url,
+        &origins.bank,
         master,
         Duration::from_secs(config.bank_timeout_secs.max(1)),
         Duration::from_secs(config.bank_wait_secs),
@@ -144,36 +214,22 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     let base_url =
         ecash_serve::public_base(config.public_url.as_deref(), addr).map_err(ServeError::Config)?;
+    let settings = ShopSettings {
+        base_url: base_url.clone(),
+        wallet_url: origins.wallet,
+        payreq_ttl: config.payreq_ttl_secs,
+        order_origins: origins.orders,
+        admin_token: admin_token.clone(),
+    };
     let shop = Arc::new(Shop::new(
         link,
         key,
         account_id.clone(),
         store,
-        ShopSettings {
-            base_url: base_url.clone(),
-            wallet_url,
-            payreq_ttl: config.payreq_ttl_secs,
-            order_origins,
-            admin_token: admin_token.clone(),
-        },
+        settings,
         clock,
     ));
-    let clients =
-        client_addr::ClientAddr::new(config.trusted_proxies.clone(), &config.client_ip_header)
-            .map_err(ServeError::Config)?;
-    let limits = limits::Limits::new(
-        config.rate_limit_per_sec,
-        config.rate_limit_burst,
-        Duration::from_secs(config.request_timeout_secs),
-        clients,
-    );
-    let edge = Edge {
-        limits: limits.clone(),
-        policies: security::Policies::new(http::pages::SHOP_CSP).map_err(ServeError::Config)?,
-        max_body_bytes: config.max_body_bytes,
-    };
     let shop_data = web::Data::from(shop.clone());
-    let openapi = web::Data::new(openapi);
     let server = HttpServer::new(move || {
         ecash_serve::app(edge.clone())
             .app_data(shop_data.clone())
@@ -188,28 +244,15 @@ pub async fn serve(
     };
     let server = server.listen(listener)?.run();
 
-    println!("merchant listening on http://{addr}");
-    println!("shop at {base_url}/ (account {account_id} at {bank_url})");
-    println!("orders page for the shop keeper: {base_url}/orders#key={admin_token}");
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
-    if let Some(path) = &config.ready_file {
-        ready::Ready {
-            server: "merchant".into(),
-            url: base_url.clone(),
-            pid: std::process::id(),
-            master_public_key: None,
-            account_id: Some(account_id.clone()),
-        }
-        .write(path)?;
-    }
+    let here = Started {
+        url: base_url,
+        account_id,
+        admin_token,
+        handle: server.handle(),
+    };
+    announce(&config, addr, &here, &origins.bank)?;
     if let Some(tx) = started {
-        let _ = tx.send(Started {
-            url: base_url,
-            account_id,
-            admin_token,
-            handle: server.handle(),
-        });
+        let _ = tx.send(here);
     }
     let settler = actix_web::rt::spawn(settle(
         shop,

@@ -20,7 +20,9 @@ pub mod ready;
 pub mod routes;
 pub mod security;
 
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -39,6 +41,42 @@ pub struct Edge {
     pub policies: security::Policies,
     /// Largest JSON body, in bytes.
     pub max_body_bytes: usize,
+}
+
+/// The edge as a server's flags give it.
+pub struct EdgeSettings<'a> {
+    /// The policy of the server's own pages.
+    pub page_csp: &'a str,
+    /// Largest JSON body, in bytes.
+    pub max_body_bytes: usize,
+    /// Requests per second allowed per client address (sustained).
+    pub rate_per_sec: u32,
+    /// Burst size of the per-address rate limit.
+    pub rate_burst: u32,
+    /// A request taking longer is answered 503 `timeout`.
+    pub request_timeout: Duration,
+    /// Reverse proxies that may name the client.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// The header in which they name it.
+    pub client_ip_header: &'a str,
+}
+
+impl Edge {
+    /// The edge `settings` describe, or why they are refused.
+    pub fn new(settings: EdgeSettings<'_>) -> Result<Self, String> {
+        let clients =
+            client_addr::ClientAddr::new(settings.trusted_proxies, settings.client_ip_header)?;
+        Ok(Self {
+            limits: limits::Limits::new(
+                settings.rate_per_sec,
+                settings.rate_burst,
+                settings.request_timeout,
+                clients,
+            ),
+            policies: security::Policies::new(settings.page_csp)?,
+            max_body_bytes: settings.max_body_bytes,
+        })
+    }
 }
 
 /// An app with the shared edge: CORS for any origin (no cookies or other

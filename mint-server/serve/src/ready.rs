@@ -35,6 +35,17 @@ impl Ready {
         std::fs::rename(&tmp, path)
     }
 
+    /// Flushes what the server printed, then writes `self` to `path` if
+    /// one is given: whoever waits for the file sees the log lines first.
+    pub fn announce(&self, path: Option<&Path>) -> std::io::Result<()> {
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        match path {
+            Some(path) => self.write(path),
+            None => Ok(()),
+        }
+    }
+
     /// Reads a ready file, if it is there and whole.
     pub fn read(path: &Path) -> Option<Self> {
         serde_json::from_slice(&std::fs::read(path).ok()?).ok()

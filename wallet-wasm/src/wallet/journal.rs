@@ -1,5 +1,6 @@
-//! The journal: a journaled operation run to its end ([`Drive`]), and
-//! [`Recover`], which runs every unfinished one.
+//! The journal: a journaled operation run to its end ([`Drive`]); the
+//! recovery that runs every unfinished one is in `recover`, the settling of
+//! an unanswered payment with the bank in `settle`.
 //!
 //! An operation is in the store before its request leaves. [`Drive`] sends
 //! it (again, on recovery: every request is idempotent at the bank and the
@@ -14,10 +15,8 @@ use ecash_core::messages::{
     CoinStateRequest, ExchangeRequest, PaymentProof, ProofRequest, payer_code_hash,
 };
 use ecash_core::{B32, Bytes, Coin, Fixed, PendingCoin, Signed};
-use serde::{Deserialize, Serialize};
 
 use super::batch::Batch;
-use super::exchange::ExchangeCoins;
 use super::io::{Await, Input, Io, Machine, Next};
 use super::keys::RefreshKeys;
 use super::outputs::{DeriveOutputs, Finalizer};
@@ -26,6 +25,8 @@ use crate::error::WalletError;
 use crate::links;
 use crate::platform;
 use crate::records::*;
+
+mod settle;
 
 /// How many times a refused reclaim is journaled again with fresh outputs.
 const MAX_RECLAIM_RENEWALS: u32 = 3;
@@ -147,7 +148,7 @@ pub(crate) fn check_proof(
     Ok(proof)
 }
 
-fn out_of_turn() -> WalletError {
+pub(super) fn out_of_turn() -> WalletError {
     WalletError::Crypto("the journal was resumed out of turn".into())
 }
 
@@ -201,210 +202,114 @@ impl Drive {
     /// One step; an `Err` is a transient stop.
     fn step(&mut self, s: &State, mut input: Input) -> Stepped {
         loop {
-            match std::mem::replace(&mut self.phase, Phase::Finished) {
-                Phase::Attempt => return self.attempt(s),
-                Phase::Withdraw(call) => match call.receive(input) {
-                    Ok(sigs) => {
-                        let OpKind::Withdraw { request, outputs } = &self.op.kind else {
-                            return Err(out_of_turn());
-                        };
-                        let f = Finalizer::new(
-                            s,
-                            &request.body.request_id,
-                            outputs,
-                            self.pending.take(),
-                            sigs,
-                        )?;
-                        self.phase = Phase::Unblind(Box::new(f));
-                        input = Input::Start;
-                    }
-                    Err(e) => return self.refused(s, e),
-                },
-                Phase::Exchange(call) => match call.receive(input) {
-                    Ok(sigs) => {
-                        let OpKind::Exchange {
-                            request, outputs, ..
-                        } = &self.op.kind
-                        else {
-                            return Err(out_of_turn());
-                        };
-                        let f = Finalizer::new(
-                            s,
-                            &request.request_id,
-                            outputs,
-                            self.pending.take(),
-                            sigs,
-                        )?;
-                        self.phase = Phase::Unblind(Box::new(f));
-                        input = Input::Start;
-                    }
-                    Err(e) => return self.refused(s, e),
-                },
-                Phase::Unblind(mut f) => {
-                    if !f.finished()
-                        && let Some(p) = f.advance(s)?
-                    {
-                        self.phase = Phase::Unblind(f);
-                        return Ok(Next::Io(Io::Progress(p)));
-                    }
-                    return self.resolve_outputs(s, f.into_coins());
+            let next = match std::mem::replace(&mut self.phase, Phase::Finished) {
+                Phase::Attempt => Some(self.attempt(s)?),
+                Phase::Withdraw(call) => {
+                    let answer = call.receive(input);
+                    self.unblind(s, answer)?
                 }
-                Phase::Pay(call, origin) => return self.answered(s, call.receive(input), origin),
+                Phase::Exchange(call) => {
+                    let answer = call.receive(input);
+                    self.unblind(s, answer)?
+                }
+                Phase::Unblind(f) => Some(self.unblinding(s, f)?),
+                Phase::Pay(call, origin) => Some(self.answered(s, call.receive(input), origin)?),
                 Phase::Resolving(outcome) => {
                     input.committed()?;
-                    match outcome {
-                        // A payment made (even one its shop refused and deposited
-                        // anyway) is the outcome; otherwise the first refusal is.
-                        Outcome::Done(Some(entry)) => return Ok(Next::Done(Ok(Some(*entry)))),
-                        Outcome::Done(None) => {
-                            return Ok(Next::Done(self.carried.take().map_or(Ok(None), Err)));
-                        }
-                        Outcome::Failed(e) => {
-                            return Ok(Next::Done(Err(self.carried.take().unwrap_or(e))));
-                        }
-                        Outcome::Then(next, pending, e) => {
-                            self.carried.get_or_insert(*e);
-                            self.op = *next;
-                            self.pending = Some(pending);
-                            self.phase = Phase::Attempt;
-                            input = Input::Start;
-                        }
-                    }
+                    self.resolved(outcome)
                 }
                 Phase::ReclaimProof(call, refusal) => {
-                    let OpKind::Exchange {
-                        reclaims: Some(paid),
-                        request,
-                        ..
-                    } = &self.op.kind
-                    else {
-                        return Err(out_of_turn());
-                    };
-                    match call
-                        .receive(input)
-                        .and_then(|p| check_proof(s, &paid.payment_id, &paid.payer_code, p))
-                    {
-                        Ok(proof) => return self.paid_after_all(s, proof),
-                        Err(pe) if pe.is_transient() => return Err(pe),
-                        Err(_) => {}
-                    }
-                    // Refused for another reason (its output keys expired while
-                    // it waited): the payment's record stays, and the coins are
-                    // taken back again with fresh outputs, a few times at most.
-                    let _ = request;
-                    if refusal.spent_serials().is_empty() && paid.renewals < MAX_RECLAIM_RENEWALS {
-                        self.phase = Phase::RenewKeys(RefreshKeys::always(), refusal);
-                        input = Input::Start;
-                    } else {
-                        return self.undo(s, refusal);
-                    }
+                    self.reclaim_proved(s, call.receive(input), refusal)?
                 }
                 Phase::RenewKeys(mut keys, refusal) => match keys.resume(s, input)? {
                     Next::Io(io) => {
                         self.phase = Phase::RenewKeys(keys, refusal);
-                        return Ok(Next::Io(io));
+                        Some(Next::Io(io))
                     }
                     Next::Done(()) => {
-                        let OpKind::Exchange {
-                            reclaims: Some(paid),
-                            request,
-                            ..
-                        } = &self.op.kind
-                        else {
-                            return Err(out_of_turn());
-                        };
-                        let mut again = (**paid).clone();
-                        again.renewals += 1;
-                        let mut batch = Batch::default();
-                        batch.del_op(&self.op.id);
-                        let plan = ReclaimPlan {
-                            batch,
-                            coins: request.coins.clone(),
-                            paid: again,
-                            why: format!("reclaim refused: {refusal}"),
-                        };
-                        self.start_reclaim(s, plan, refusal)?;
-                        input = Input::Start;
+                        self.renew_reclaim(s, refusal)?;
+                        None
                     }
                 },
                 Phase::Reclaim(mut derive, plan, refusal) => match derive.resume(s, input)? {
                     Next::Io(io) => {
                         self.phase = Phase::Reclaim(derive, plan, refusal);
-                        return Ok(Next::Io(io));
+                        Some(Next::Io(io))
                     }
                     Next::Done((outputs, pending)) => {
-                        let ReclaimPlan {
-                            mut batch,
-                            coins,
-                            paid,
-                            why,
-                        } = *plan;
-                        let mut next = s.operation(OpKind::Exchange {
-                            request: ExchangeRequest {
-                                request_id: Fixed(platform::random::<32>()?),
-                                coins,
-                                outputs: pending.iter().map(|p| p.blinded.clone()).collect(),
-                            },
-                            outputs,
-                            purpose: ExchangePurpose::Reclaim,
-                            reclaims: Some(Box::new(paid)),
-                        })?;
-                        next.last_error = Some(why);
-                        s.reserve_coins(&mut batch, &next)?;
-                        batch.put_op(next.clone())?;
-                        self.phase = Phase::Resolving(Outcome::Then(
-                            Box::new(next),
-                            pending,
-                            Box::new(refusal),
-                        ));
-                        return Ok(Next::Io(Io::Commit(batch)));
+                        Some(self.journal_reclaim(s, *plan, outputs, pending, refusal)?)
                     }
                 },
-                Phase::SpentFlags {
-                    call,
-                    mut flags,
-                    why,
-                } => {
-                    let r = call.receive(input)?;
-                    let serials = self.op.kind.inputs();
-                    let asked = serials.len().saturating_sub(flags.len()).min(STATE_CHUNK);
-                    if r.spent.len() != asked {
-                        return Err(WalletError::BadAnswer {
-                            url: call.url().to_owned(),
-                            reason: "wrong number of flags".into(),
-                        });
-                    }
-                    flags.extend(r.spent);
-                    return self.settle_flags(s, flags, why);
+                Phase::SpentFlags { call, flags, why } => {
+                    Some(self.flags_answered(s, &call, input, flags, why)?)
                 }
                 Phase::SettleProof(call, why) => {
-                    let OpKind::Pay {
-                        payment,
-                        payer_code,
-                        ..
-                    } = &self.op.kind
-                    else {
-                        return Err(out_of_turn());
-                    };
-                    let payment_id = payment.payment_id();
-                    let proof = match call
-                        .receive(input)
-                        .and_then(|p| check_proof(s, &payment_id, payer_code, p))
-                    {
-                        Ok(p) => Some(p),
-                        Err(pe) if pe.is_transient() => return Err(pe),
-                        Err(_) => None,
-                    };
-                    return self.settle_spent(s, proof, why);
+                    Some(self.settle_proved(s, call.receive(input), why)?)
                 }
                 Phase::SettleKeys(mut keys, spent, why) => match keys.resume(s, input)? {
                     Next::Io(io) => {
                         self.phase = Phase::SettleKeys(keys, spent, why);
-                        return Ok(Next::Io(io));
+                        Some(Next::Io(io))
                     }
-                    Next::Done(()) => return self.settle_unspent(s, &spent, why),
+                    Next::Done(()) => Some(self.settle_unspent(s, &spent, why)?),
                 },
                 Phase::Noting(_) | Phase::Finished => return Err(out_of_turn()),
+            };
+            if let Some(next) = next {
+                return Ok(next);
+            }
+            input = Input::Start;
+        }
+    }
+
+    /// The bank's answer to a withdraw or exchange: its signatures to
+    /// unblind, or its refusal.
+    fn unblind(
+        &mut self,
+        s: &State,
+        answer: Result<ecash_core::messages::BlindSignatures, WalletError>,
+    ) -> Result<Option<Next<Final>>, WalletError> {
+        let sigs = match answer {
+            Ok(sigs) => sigs,
+            Err(e) => return self.refused(s, e).map(Some),
+        };
+        let (request_id, outputs) = match &self.op.kind {
+            OpKind::Withdraw { request, outputs } => (request.body.request_id, outputs),
+            OpKind::Exchange {
+                request, outputs, ..
+            } => (request.request_id, outputs),
+            OpKind::Pay { .. } => return Err(out_of_turn()),
+        };
+        let f = Finalizer::new(s, &request_id, outputs, self.pending.take(), sigs)?;
+        self.phase = Phase::Unblind(Box::new(f));
+        Ok(None)
+    }
+
+    /// The next chunk unblinded, or the new coins written.
+    fn unblinding(&mut self, s: &State, mut f: Box<Finalizer>) -> Stepped {
+        if !f.finished()
+            && let Some(p) = f.advance(s)?
+        {
+            self.phase = Phase::Unblind(f);
+            return Ok(Next::Io(Io::Progress(p)));
+        }
+        self.resolve_outputs(s, f.into_coins())
+    }
+
+    /// The resolving batch is written: the outcome, or the follow-up operation.
+    fn resolved(&mut self, outcome: Outcome) -> Option<Next<Final>> {
+        match outcome {
+            // A payment made (even one its shop refused and deposited
+            // anyway) is the outcome; otherwise the first refusal is.
+            Outcome::Done(Some(entry)) => Some(Next::Done(Ok(Some(*entry)))),
+            Outcome::Done(None) => Some(Next::Done(self.carried.take().map_or(Ok(None), Err))),
+            Outcome::Failed(e) => Some(Next::Done(Err(self.carried.take().unwrap_or(e)))),
+            Outcome::Then(next, pending, e) => {
+                self.carried.get_or_insert(*e);
+                self.op = *next;
+                self.pending = Some(pending);
+                self.phase = Phase::Attempt;
+                None
             }
         }
     }
@@ -606,376 +511,5 @@ impl Drive {
         b.del_op(&self.op.id);
         self.phase = Phase::Resolving(Outcome::Failed(e));
         Ok(Next::Io(Io::Commit(b)))
-    }
-
-    /// A reclaimed payment was deposited after all: its coins are gone, and
-    /// the bank's proof stands in for the receipt.
-    fn paid_after_all(&mut self, s: &State, proof: Signed<PaymentProof>) -> Stepped {
-        let OpKind::Exchange {
-            reclaims: Some(paid),
-            ..
-        } = &self.op.kind
-        else {
-            return Err(out_of_turn());
-        };
-        let mut b = Batch::default();
-        for serial in self.op.kind.inputs() {
-            if s.coins.contains_key(&serial) {
-                b.del_coin(serial);
-            }
-        }
-        b.del_op(&self.op.id);
-        let entry = paid_entry(s, paid, proof)?;
-        b.put_history(entry.clone())?;
-        self.phase = Phase::Resolving(Outcome::Done(Some(Box::new(entry))));
-        Ok(Next::Io(Io::Commit(b)))
-    }
-
-    /// The shop refused a payment for good: asks the bank which of its coins
-    /// it holds. Only ever asked about the coins of this one payment, which
-    /// the payment already showed the bank together, never about the coins
-    /// the wallet holds.
-    fn settle_refused(&mut self, s: &State, why: WalletError) -> Stepped {
-        if !matches!(self.op.kind, OpKind::Pay { .. }) {
-            return Err(out_of_turn());
-        }
-        self.settle_flags(s, Vec::new(), why)
-    }
-
-    /// Asks about the next chunk of the payment's coins, or settles once all are known.
-    fn settle_flags(&mut self, s: &State, flags: Vec<bool>, why: WalletError) -> Stepped {
-        let serials = self.op.kind.inputs();
-        if flags.len() < serials.len() {
-            let end = (flags.len() + STATE_CHUNK).min(serials.len());
-            let (call, io) = Await::<api::CoinState>::at_base(
-                s.bank(),
-                &(),
-                &CoinStateRequest {
-                    serials: serials[flags.len()..end].to_vec(),
-                },
-            )?;
-            self.phase = Phase::SpentFlags { call, flags, why };
-            return Ok(Next::Io(io));
-        }
-        let OpKind::Pay {
-            payment,
-            payer_code,
-            ..
-        } = &self.op.kind
-        else {
-            return Err(out_of_turn());
-        };
-        if flags.iter().all(|f| *f) {
-            let (call, io) = ask_proof(s, &payment.payment_id(), payer_code)?;
-            self.phase = Phase::SettleProof(call, why);
-            return Ok(Next::Io(io));
-        }
-        self.phase = Phase::SettleKeys(RefreshKeys::when_stale(), flags, why);
-        self.step(s, Input::Start)
-    }
-
-    /// Every coin of a refused payment is spent: the bank's proof (if it has
-    /// the payment) stands in for the receipt; else the coins were spent elsewhere.
-    fn settle_spent(
-        &mut self,
-        s: &State,
-        proof: Option<Signed<PaymentProof>>,
-        why: WalletError,
-    ) -> Stepped {
-        let OpKind::Pay {
-            payreq,
-            origin,
-            payment,
-            payer_code,
-            serials,
-        } = &self.op.kind
-        else {
-            return Err(out_of_turn());
-        };
-        let origin = pay_origin(payreq, origin)?;
-        let mut b = Batch::default();
-        for serial in serials {
-            b.del_coin(*serial);
-        }
-        b.del_op(&self.op.id);
-        let Some(proof) = proof else {
-            b.history(
-                s.now(),
-                payreq.amount.value,
-                Event::SpentElsewhere {
-                    coins: serials.len(),
-                },
-            )?;
-            self.phase = Phase::Resolving(Outcome::Failed(why));
-            return Ok(Next::Io(Io::Commit(b)));
-        };
-        let paid = ReclaimedPayment {
-            payreq: payreq.clone(),
-            origin,
-            payment_id: payment.payment_id(),
-            payer_code: payer_code.clone(),
-            renewals: 0,
-        };
-        let entry = paid_entry(s, &paid, proof)?;
-        b.put_history(entry.clone())?;
-        self.phase = Phase::Resolving(Outcome::Done(Some(Box::new(entry))));
-        Ok(Next::Io(Io::Commit(b)))
-    }
-
-    /// Some coins of a refused payment are unspent: take them back with an
-    /// exchange, so the shop can never deposit them later; drop the ones
-    /// someone else spent.
-    fn settle_unspent(&mut self, s: &State, spent: &[bool], why: WalletError) -> Stepped {
-        let OpKind::Pay {
-            payreq,
-            origin,
-            payment,
-            payer_code,
-            serials,
-        } = &self.op.kind
-        else {
-            return Err(out_of_turn());
-        };
-        let origin = pay_origin(payreq, origin)?;
-        let mut batch = Batch::default();
-        let (mut keep, mut gone, mut gone_value) = (vec![], 0usize, 0u64);
-        for (serial, is_spent) in serials.iter().zip(spent) {
-            let Some(r) = s.coins.get(serial) else {
-                continue;
-            };
-            if *is_spent {
-                gone += 1;
-                gone_value += r.value;
-                batch.del_coin(*serial);
-            } else {
-                keep.push(r.coin.clone());
-            }
-        }
-        if gone > 0 {
-            batch.history(s.now(), gone_value, Event::SpentElsewhere { coins: gone })?;
-        }
-        batch.del_op(&self.op.id);
-        if keep.is_empty() {
-            self.phase = Phase::Resolving(Outcome::Failed(why));
-            return Ok(Next::Io(Io::Commit(batch)));
-        }
-        let plan = ReclaimPlan {
-            batch,
-            coins: keep,
-            paid: ReclaimedPayment {
-                payreq: payreq.clone(),
-                origin,
-                payment_id: payment.payment_id(),
-                payer_code: payer_code.clone(),
-                renewals: 0,
-            },
-            why: format!("payment refused: {why}"),
-        };
-        self.start_reclaim(s, plan, why)?;
-        self.step(s, Input::Start)
-    }
-
-    /// Starts making the outputs of a reclaim of `plan.coins`.
-    fn start_reclaim(
-        &mut self,
-        s: &State,
-        plan: ReclaimPlan,
-        refusal: WalletError,
-    ) -> Result<(), WalletError> {
-        let value: u64 = plan
-            .coins
-            .iter()
-            .filter_map(|c| s.keys.key(&c.key_id).map(|k| k.info.value.value))
-            .sum();
-        let out = denominations_of(value, &s.withdraw_denominations())
-            .map_err(|_| WalletError::Input("cannot split the reclaimed value".into()))?;
-        self.phase = Phase::Reclaim(Box::new(DeriveOutputs::new(out)), Box::new(plan), refusal);
-        Ok(())
-    }
-}
-
-/// The history line of a payment the bank proved.
-fn paid_entry(
-    s: &State,
-    paid: &ReclaimedPayment,
-    proof: Signed<PaymentProof>,
-) -> Result<HistoryEntry, WalletError> {
-    Ok(HistoryEntry {
-        id: new_id()?,
-        at: s.now(),
-        amount: paid.payreq.amount.value,
-        event: Event::Paid {
-            payreq: paid.payreq.clone(),
-            payment_id: paid.payment_id,
-            payer_code: paid.payer_code.clone(),
-            receipt: None,
-            deposit_ack: None,
-            proof: Some(proof),
-            fulfillment_url: links::on_origin(&paid.payreq.fulfillment_url, &paid.origin).ok(),
-            origin: paid.origin.clone(),
-            link_refused: None,
-        },
-    })
-}
-
-/// What [`Recover`] did.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecoverReport {
-    /// Journaled operations found.
-    pub resumed: usize,
-    /// Of those, finished.
-    pub completed: usize,
-    /// Of those, refused for good and undone (coins given back).
-    pub undone: usize,
-    /// Of those, still unfinished (network still down).
-    pub still_pending: usize,
-    /// Coins near expiry exchanged for fresh ones.
-    pub refreshed: usize,
-    /// Problems that did not stop recovery.
-    pub problems: Vec<String>,
-}
-
-enum RecoverPhase {
-    Keys(RefreshKeys),
-    /// The next journaled operation, or the expiring coins.
-    Next(Vec<String>),
-    Op(Box<Drive>, Vec<String>),
-    Refresh(Box<ExchangeCoins>, usize),
-    Finished,
-}
-
-/// After a crash or a cut connection: finishes or undoes every journaled
-/// operation (a payment whose shop is gone is settled with the bank once
-/// its request has expired), and exchanges coins whose key is about to
-/// expire. It asks the bank nothing about the coins the wallet holds.
-pub(crate) struct Recover {
-    report: RecoverReport,
-    phase: RecoverPhase,
-}
-
-impl Recover {
-    pub(crate) fn new() -> Self {
-        Self {
-            report: RecoverReport::default(),
-            phase: RecoverPhase::Keys(RefreshKeys::always()),
-        }
-    }
-
-    /// Starts the refresh of coins near expiry, or finishes.
-    fn expiring(&mut self, s: &State) -> Result<Next<RecoverReport>, WalletError> {
-        // No question about the free coins goes to the bank: asking which of
-        // them are spent would show it every coin this wallet holds. A coin
-        // spent elsewhere (a copy of this wallet) is found when it is next
-        // paid or exchanged, and dropped then.
-        let t = s.now();
-        let horizon = t.saturating_add(s.settings.expiry_margin_secs);
-        let expiring: Vec<(B32, u64)> = s
-            .coins
-            .values()
-            .filter(|r| {
-                r.reserved_by.is_none() && r.deposit_until >= t && r.deposit_until <= horizon
-            })
-            .map(|r| (r.coin.serial, r.value))
-            .collect();
-        if expiring.is_empty() {
-            return Ok(Next::Done(std::mem::take(&mut self.report)));
-        }
-        let value: u64 = expiring.iter().map(|(_, v)| v).sum();
-        let fresh_enough = s
-            .keys
-            .withdraw_keys(t)
-            .values()
-            .all(|k| k.info.deposit_until > horizon);
-        match ecash_core::amount::split(value, &s.withdraw_denominations()) {
-            Ok(out) if fresh_enough => {
-                let serials: Vec<B32> = expiring.iter().map(|(c, _)| *c).collect();
-                let n = serials.len();
-                self.phase = RecoverPhase::Refresh(
-                    Box::new(ExchangeCoins::own(serials, out, ExchangePurpose::Refresh)),
-                    n,
-                );
-                self.resume(s, Input::Start)
-            }
-            _ => {
-                self.report
-                    .problems
-                    .push("coins near expiry, but the bank offers no longer-lived key yet".into());
-                Ok(Next::Done(std::mem::take(&mut self.report)))
-            }
-        }
-    }
-}
-
-impl Machine for Recover {
-    type Output = RecoverReport;
-
-    fn resume(&mut self, s: &State, mut input: Input) -> Result<Next<RecoverReport>, WalletError> {
-        loop {
-            match std::mem::replace(&mut self.phase, RecoverPhase::Finished) {
-                RecoverPhase::Keys(mut k) => match k.resume(s, input)? {
-                    Next::Io(io) => {
-                        self.phase = RecoverPhase::Keys(k);
-                        return Ok(Next::Io(io));
-                    }
-                    Next::Done(()) => {
-                        let mut ids: Vec<String> = s.ops.keys().cloned().collect();
-                        ids.reverse();
-                        self.phase = RecoverPhase::Next(ids);
-                        input = Input::Start;
-                    }
-                },
-                RecoverPhase::Next(mut ids) => match ids.pop() {
-                    Some(id) => {
-                        if let Some(op) = s.ops.get(&id).cloned() {
-                            self.report.resumed += 1;
-                            self.phase = RecoverPhase::Op(Box::new(Drive::new(op, None)), ids);
-                        } else {
-                            self.phase = RecoverPhase::Next(ids);
-                        }
-                        input = Input::Start;
-                    }
-                    None => return self.expiring(s),
-                },
-                RecoverPhase::Op(mut d, ids) => {
-                    match d.resume(s, input) {
-                        Ok(Next::Io(io)) => {
-                            self.phase = RecoverPhase::Op(d, ids);
-                            return Ok(Next::Io(io));
-                        }
-                        Ok(Next::Done(_)) => self.report.completed += 1,
-                        Err(WalletError::Interrupted { source, .. }) => {
-                            self.report.still_pending += 1;
-                            self.report.problems.push(source.to_string());
-                        }
-                        Err(e) => {
-                            self.report.undone += 1;
-                            self.report.problems.push(e.to_string());
-                        }
-                    }
-                    self.phase = RecoverPhase::Next(ids);
-                    input = Input::Start;
-                }
-                RecoverPhase::Refresh(mut x, n) => {
-                    match x.resume(s, input) {
-                        Ok(Next::Io(io)) => {
-                            self.phase = RecoverPhase::Refresh(x, n);
-                            return Ok(Next::Io(io));
-                        }
-                        Ok(Next::Done(())) => self.report.refreshed = n,
-                        Err(e) => self.report.problems.push(format!("refreshing coins: {e}")),
-                    }
-                    return Ok(Next::Done(std::mem::take(&mut self.report)));
-                }
-                RecoverPhase::Finished => return Err(out_of_turn()),
-            }
-        }
-    }
-}
-
-impl<S: crate::store::Store, T: crate::transport::Transport> super::Wallet<S, T> {
-    /// After a crash or a cut connection: finishes or undoes every journaled
-    /// operation, and exchanges coins whose key is about to expire.
-    pub async fn recover(&mut self) -> Result<RecoverReport, WalletError> {
-        self.run(Recover::new(), None).await
     }
 }

@@ -20,6 +20,7 @@ mod keys;
 mod outputs;
 mod pay;
 mod receive;
+mod recover;
 mod restore;
 mod withdraw;
 
@@ -42,8 +43,8 @@ use crate::store::{Store, StoreError, Write};
 use crate::transport::Transport;
 
 pub use answers::Offer;
-pub use journal::RecoverReport;
 pub use pay::PaymentDone;
+pub use recover::RecoverReport;
 pub use restore::RestoreReport;
 pub use withdraw::WithdrawDone;
 

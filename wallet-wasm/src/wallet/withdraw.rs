@@ -56,6 +56,45 @@ impl Withdraw {
     }
 }
 
+impl Withdraw {
+    /// The balance is known: derive the outputs if it covers the amount.
+    fn funded(&mut self, have: u64, denoms: Vec<Denomination>) -> Result<(), WalletError> {
+        if have < self.amount {
+            return Err(WalletError::InsufficientFunds {
+                need: self.amount,
+                have,
+            });
+        }
+        self.coins = denoms.len();
+        self.phase = Phase::Outputs(Box::new(DeriveOutputs::new(denoms)));
+        Ok(())
+    }
+
+    /// Journals the signed request before it leaves.
+    fn journal(
+        &mut self,
+        s: &State,
+        outputs: Vec<Derivation>,
+        pending: Vec<PendingCoin>,
+    ) -> Result<Next<WithdrawDone>, WalletError> {
+        let request = Signed::sign(
+            WithdrawRequest {
+                account_id: s.meta.account_id.clone(),
+                request_id: Fixed(platform::random::<32>()?),
+                amount: Amount::new(s.keys.set.currency.clone(), self.amount),
+                coins: pending.iter().map(|p| p.blinded.clone()).collect(),
+                timestamp: s.now(),
+            },
+            &s.account,
+        );
+        let op = s.operation(OpKind::Withdraw { request, outputs })?;
+        let mut b = Batch::default();
+        b.put_op(op.clone())?;
+        self.phase = Phase::Journal(Box::new(op), pending);
+        Ok(Next::Io(Io::Commit(b)))
+    }
+}
+
 impl Machine for Withdraw {
     type Output = WithdrawDone;
 
@@ -80,15 +119,7 @@ impl Machine for Withdraw {
                         return Ok(Next::Io(io));
                     }
                     Next::Done(st) => {
-                        let have = st.balance.value;
-                        if have < self.amount {
-                            return Err(WalletError::InsufficientFunds {
-                                need: self.amount,
-                                have,
-                            });
-                        }
-                        self.coins = denoms.len();
-                        self.phase = Phase::Outputs(Box::new(DeriveOutputs::new(denoms)));
+                        self.funded(st.balance.value, denoms)?;
                         input = Input::Start;
                     }
                 },
@@ -97,23 +128,7 @@ impl Machine for Withdraw {
                         self.phase = Phase::Outputs(d);
                         return Ok(Next::Io(io));
                     }
-                    Next::Done((outputs, pending)) => {
-                        let request = Signed::sign(
-                            WithdrawRequest {
-                                account_id: s.meta.account_id.clone(),
-                                request_id: Fixed(platform::random::<32>()?),
-                                amount: Amount::new(s.keys.set.currency.clone(), self.amount),
-                                coins: pending.iter().map(|p| p.blinded.clone()).collect(),
-                                timestamp: s.now(),
-                            },
-                            &s.account,
-                        );
-                        let op = s.operation(OpKind::Withdraw { request, outputs })?;
-                        let mut b = Batch::default();
-                        b.put_op(op.clone())?;
-                        self.phase = Phase::Journal(Box::new(op), pending);
-                        return Ok(Next::Io(Io::Commit(b)));
-                    }
+                    Next::Done((outputs, pending)) => return self.journal(s, outputs, pending),
                 },
                 Phase::Journal(op, pending) => {
                     input.committed()?;

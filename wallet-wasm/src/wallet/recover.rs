@@ -1,0 +1,175 @@
+//! Recovery: every journaled operation finished or undone, and coins near
+//! expiry exchanged, without asking the bank about the coins held.
+
+use ecash_core::B32;
+use serde::{Deserialize, Serialize};
+
+use super::State;
+use super::exchange::ExchangeCoins;
+use super::io::{Input, Machine, Next};
+use super::journal::{Drive, out_of_turn};
+use super::keys::RefreshKeys;
+use crate::error::WalletError;
+use crate::records::ExchangePurpose;
+
+/// What [`Recover`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoverReport {
+    /// Journaled operations found.
+    pub resumed: usize,
+    /// Of those, finished.
+    pub completed: usize,
+    /// Of those, refused for good and undone (coins given back).
+    pub undone: usize,
+    /// Of those, still unfinished (network still down).
+    pub still_pending: usize,
+    /// Coins near expiry exchanged for fresh ones.
+    pub refreshed: usize,
+    /// Problems that did not stop recovery.
+    pub problems: Vec<String>,
+}
+
+enum RecoverPhase {
+    Keys(RefreshKeys),
+    /// The next journaled operation, or the expiring coins.
+    Next(Vec<String>),
+    Op(Box<Drive>, Vec<String>),
+    Refresh(Box<ExchangeCoins>, usize),
+    Finished,
+}
+
+/// After a crash or a cut connection: finishes or undoes every journaled
+/// operation (a payment whose shop is gone is settled with the bank once
+/// its request has expired), and exchanges coins whose key is about to
+/// expire. It asks the bank nothing about the coins the wallet holds.
+pub(crate) struct Recover {
+    report: RecoverReport,
+    phase: RecoverPhase,
+}
+
+impl Recover {
+    pub(crate) fn new() -> Self {
+        Self {
+            report: RecoverReport::default(),
+            phase: RecoverPhase::Keys(RefreshKeys::always()),
+        }
+    }
+
+    /// Starts the refresh of coins near expiry, or finishes.
+    fn expiring(&mut self, s: &State) -> Result<Next<RecoverReport>, WalletError> {
+        // No question about the free coins goes to the bank: asking which of
+        // them are spent would show it every coin this wallet holds. A coin
+        // spent elsewhere (a copy of this wallet) is found when it is next
+        // paid or exchanged, and dropped then.
+        let t = s.now();
+        let horizon = t.saturating_add(s.settings.expiry_margin_secs);
+        let expiring: Vec<(B32, u64)> = s
+            .coins
+            .values()
+            .filter(|r| {
+                r.reserved_by.is_none() && r.deposit_until >= t && r.deposit_until <= horizon
+            })
+            .map(|r| (r.coin.serial, r.value))
+            .collect();
+        if expiring.is_empty() {
+            return Ok(Next::Done(std::mem::take(&mut self.report)));
+        }
+        let value: u64 = expiring.iter().map(|(_, v)| v).sum();
+        let fresh_enough = s
+            .keys
+            .withdraw_keys(t)
+            .values()
+            .all(|k| k.info.deposit_until > horizon);
+        match ecash_core::amount::split(value, &s.withdraw_denominations()) {
+            Ok(out) if fresh_enough => {
+                let serials: Vec<B32> = expiring.iter().map(|(c, _)| *c).collect();
+                let n = serials.len();
+                self.phase = RecoverPhase::Refresh(
+                    Box::new(ExchangeCoins::own(serials, out, ExchangePurpose::Refresh)),
+                    n,
+                );
+                self.resume(s, Input::Start)
+            }
+            _ => {
+                self.report
+                    .problems
+                    .push("coins near expiry, but the bank offers no longer-lived key yet".into());
+                Ok(Next::Done(std::mem::take(&mut self.report)))
+            }
+        }
+    }
+}
+
+impl Machine for Recover {
+    type Output = RecoverReport;
+
+    fn resume(&mut self, s: &State, mut input: Input) -> Result<Next<RecoverReport>, WalletError> {
+        loop {
+            match std::mem::replace(&mut self.phase, RecoverPhase::Finished) {
+                RecoverPhase::Keys(mut k) => match k.resume(s, input)? {
+                    Next::Io(io) => {
+                        self.phase = RecoverPhase::Keys(k);
+                        return Ok(Next::Io(io));
+                    }
+                    Next::Done(()) => {
+                        let mut ids: Vec<String> = s.ops.keys().cloned().collect();
+                        ids.reverse();
+                        self.phase = RecoverPhase::Next(ids);
+                        input = Input::Start;
+                    }
+                },
+                RecoverPhase::Next(mut ids) => match ids.pop() {
+                    Some(id) => {
+                        if let Some(op) = s.ops.get(&id).cloned() {
+                            self.report.resumed += 1;
+                            self.phase = RecoverPhase::Op(Box::new(Drive::new(op, None)), ids);
+                        } else {
+                            self.phase = RecoverPhase::Next(ids);
+                        }
+                        input = Input::Start;
+                    }
+                    None => return self.expiring(s),
+                },
+                RecoverPhase::Op(mut d, ids) => {
+                    match d.resume(s, input) {
+                        Ok(Next::Io(io)) => {
+                            self.phase = RecoverPhase::Op(d, ids);
+                            return Ok(Next::Io(io));
+                        }
+                        Ok(Next::Done(_)) => self.report.completed += 1,
+                        Err(WalletError::Interrupted { source, .. }) => {
+                            self.report.still_pending += 1;
+                            self.report.problems.push(source.to_string());
+                        }
+                        Err(e) => {
+                            self.report.undone += 1;
+                            self.report.problems.push(e.to_string());
+                        }
+                    }
+                    self.phase = RecoverPhase::Next(ids);
+                    input = Input::Start;
+                }
+                RecoverPhase::Refresh(mut x, n) => {
+                    match x.resume(s, input) {
+                        Ok(Next::Io(io)) => {
+                            self.phase = RecoverPhase::Refresh(x, n);
+                            return Ok(Next::Io(io));
+                        }
+                        Ok(Next::Done(())) => self.report.refreshed = n,
+                        Err(e) => self.report.problems.push(format!("refreshing coins: {e}")),
+                    }
+                    return Ok(Next::Done(std::mem::take(&mut self.report)));
+                }
+                RecoverPhase::Finished => return Err(out_of_turn()),
+            }
+        }
+    }
+}
+
+impl<S: crate::store::Store, T: crate::transport::Transport> super::Wallet<S, T> {
+    /// After a crash or a cut connection: finishes or undoes every journaled
+    /// operation, and exchanges coins whose key is about to expire.
+    pub async fn recover(&mut self) -> Result<RecoverReport, WalletError> {
+        self.run(Recover::new(), None).await
+    }
+}
