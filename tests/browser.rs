@@ -200,10 +200,10 @@ async fn goods_and_receipt(w: &Walk, merchant: &MerchantProc, order_id: &str) ->
     );
     assert!(
         !here.contains('?'),
-        "the payment id is in the fragment only: {here}"
+        "the goods key is in the fragment only: {here}"
     );
-    let payment_id = wallet_wasm::links::fragment_value(fragment, "payment_id")
-        .unwrap_or_else(|| panic!("a payment id in the fragment: {here}"));
+    let goods_key = wallet_wasm::links::fragment_value(fragment, "goods_key")
+        .unwrap_or_else(|| panic!("a goods key in the fragment: {here}"));
     // The sticker is an image: an <img> of an SVG data: URL, with a caption.
     let src = attr(&w.a, "#goods figure.goods-image img", "src")
         .await
@@ -232,16 +232,17 @@ async fn goods_and_receipt(w: &Walk, merchant: &MerchantProc, order_id: &str) ->
     assert!(receipt.contains("0.99 DEMO"), "{receipt}");
     assert_eq!(receipt_row(&w.a, "Amount").await, "0.99 DEMO");
     assert_eq!(receipt_row(&w.a, "Order").await, order_id);
-    assert_eq!(receipt_row(&w.a, "Payment").await, payment_id);
+    let payment_id = receipt_row(&w.a, "Payment").await;
     assert!(!receipt_row(&w.a, "Shop's signature").await.is_empty());
     let delivery = w
         .shop
         .goods(
             order_id,
-            ecash_core::B32::from_b64(&payment_id).expect("a payment id"),
+            ecash_core::B32::from_b64(&goods_key).expect("a goods key"),
         )
         .await
         .expect("the goods, again");
+    assert_eq!(delivery.receipt.body.payment_id.to_b64(), payment_id);
     assert_eq!(delivery.kind, GoodsKind::SvgImage);
     let shop_key = w
         .bank

@@ -120,15 +120,16 @@ async fn the_mint_and_merchant_logs_hold_no_secret_after_every_operation() {
             .expect("pay");
         let link = done.goods_link().expect("goods link");
         // A browser opening the link sends no fragment; the page's script
-        // posts the payment id in a body.
+        // posts the goods key in a body.
         let (page, frag) = link.split_once('#').expect("fragment");
         assert_eq!(page, shop.0.url::<api::FulfillmentPage>(&id), "{link}");
         let resp = http.get(&link).send().await.expect("page");
         assert_eq!(resp.status().as_u16(), 200);
-        let pid = wallet_wasm::links::fragment_value(frag, "payment_id").expect("payment id");
-        let pid = ecash_core::B32::from_b64(&pid).expect("a payment id");
-        let goods = shop.goods(&id, pid).await.expect("goods");
-        assert_eq!(goods.receipt.body.payment_id, pid);
+        let key = wallet_wasm::links::fragment_value(frag, "goods_key").expect("goods key");
+        secrets.insert(key.clone());
+        let key = ecash_core::B32::from_b64(&key).expect("a goods key");
+        let goods = shop.goods(&id, key).await.expect("goods");
+        assert!(!goods.goods.is_empty());
         orders.push(id);
     }
     secrets_of(&a, &mut secrets);

@@ -467,9 +467,9 @@ impl<T: Transport> MerchantClient<T> {
     pub async fn goods(
         &self,
         payreq_id: &str,
-        payment_id: crate::B32,
+        goods_key: crate::B32,
     ) -> Result<crate::shop::Delivery, CallError> {
-        let req = crate::shop::GoodsRequest { payment_id };
+        let req = crate::shop::GoodsRequest { goods_key };
         self.0.call::<api::Goods>(payreq_id, &req).await
     }
 

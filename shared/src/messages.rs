@@ -460,7 +460,26 @@ pub fn description_hash(description: &str) -> B32 {
     Fixed(sha256(description.as_bytes()))
 }
 
-/// `H(payer_code)` as it goes into `payment_info`.
+/// The key the shop hands the goods over for: derived from the payer
+/// code, so only the payer has it. The shop learns it when the payer asks
+/// for the goods, and it does not reveal the payer code (which proves the
+/// payment at the bank); the bank sees only its hash.
+pub fn goods_key(payer_code: &[u8]) -> B32 {
+    let mut input = Vec::with_capacity(GOODS_KEY_DOMAIN.len() + payer_code.len());
+    input.extend_from_slice(GOODS_KEY_DOMAIN);
+    input.extend_from_slice(payer_code);
+    Fixed(sha256(&input))
+}
+
+const GOODS_KEY_DOMAIN: &[u8] = b"ecash/v1/goods-key";
+
+/// The hash of a goods key, as the shop checks it.
+pub fn goods_key_hash(goods_key: &B32) -> B32 {
+    Fixed(sha256(&goods_key.0))
+}
+
+/// `H(payer_code)` as it goes into `payment_info`: the hash of its goods
+/// key, so the shop can check the key and the bank the payer code.
 pub fn payer_code_hash(payer_code: &[u8]) -> B32 {
-    Fixed(sha256(payer_code))
+    goods_key_hash(&goods_key(payer_code))
 }

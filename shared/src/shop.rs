@@ -43,13 +43,15 @@ pub struct NewOrder {
     pub item_id: String,
 }
 
-/// `POST /api/orders/{payreq_id}/goods` body: the payment id, in a body and
+/// `POST /api/orders/{payreq_id}/goods` body: the goods key, in a body and
 /// never in a URL, since it is what the goods are handed over for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct GoodsRequest {
-    /// The payment's id (from the wallet's fulfillment link fragment).
-    pub payment_id: B32,
+    /// [`crate::messages::goods_key`] of the payment's payer code (from the
+    /// wallet's fulfillment link fragment). Not the payment id: the bank
+    /// knows that one.
+    pub goods_key: B32,
 }
 
 /// The goods of a paid order.

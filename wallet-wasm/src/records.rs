@@ -148,14 +148,16 @@ pub enum OpKind {
 }
 
 impl Event {
-    /// For a payment: the link to its goods, with the payment id in the
-    /// fragment, if the stored URL still passes the link rule on its origin.
+    /// For a payment: the link to its goods, with the goods key (derived
+    /// from the payer code; the bank, which knows the payment id, cannot
+    /// derive it) in the fragment, if the stored URL still passes the link
+    /// rule on its origin.
     pub fn goods_link(&self) -> Option<String> {
         let Self::Paid {
             fulfillment_url: Some(url),
             origin,
             payreq,
-            payment_id,
+            payer_code,
             ..
         } = self
         else {
@@ -168,7 +170,8 @@ impl Event {
             origin.clone()
         };
         let url = crate::links::on_origin(url, &origin).ok()?;
-        crate::links::with_fragment(&url, "payment_id", &payment_id.to_b64()).ok()
+        let key = ecash_core::messages::goods_key(&payer_code.0);
+        crate::links::with_fragment(&url, "goods_key", &key.to_b64()).ok()
     }
 }
 

@@ -104,7 +104,7 @@ async fn f1_shop_urls_must_stay_on_the_origin_of_the_request() {
             ..
         }
     ));
-    // An honest shop: the link is on its origin, the payment id in the fragment only.
+    // An honest shop: the link is on its origin, the goods key in the fragment only.
     let done = w.pay(mint.order("haiku").await).await.expect("paid");
     let link = done.goods_link().expect("link");
     assert!(
@@ -112,7 +112,7 @@ async fn f1_shop_urls_must_stay_on_the_origin_of_the_request() {
         "{link}"
     );
     assert!(
-        link.contains("#payment_id=") && !link.contains('?'),
+        link.contains("#goods_key=") && !link.contains('?'),
         "{link}"
     );
     for h in w.history() {
@@ -566,4 +566,28 @@ async fn a_wallet_with_a_key_set_of_the_old_format_opens() {
         .await
         .expect("withdraw after reopening");
     assert_eq!(w.balance().total, 10);
+}
+
+/// A bank answering a registration with another account's id is refused
+/// (account ids are hashes of their keys): the wallet would otherwise
+/// sign, withdraw and restore as an account that is not its own.
+#[tokio::test]
+async fn a_registration_naming_another_account_is_refused() {
+    let mint = Mint::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let net = Flaky::new();
+    net.inject(
+        "/accounts",
+        Fault::Tamper(Box::new(|j| {
+            j["account_id"] = serde_json::json!("AAAAAAAAAAAAAAAAAAAAAA")
+        })),
+        1,
+    );
+    let store =
+        wallet_wasm::store::sqlite::SqliteStore::open(&dir.path().join("w.db")).expect("store");
+    let Err(e) = Wallet::create(store, net, &mint.url, None, mint.settings()).await else {
+        panic!("a registration naming another account was accepted");
+    };
+    assert_eq!(e.code(), "bad_answer", "{e}");
+    assert!(e.to_string().contains("not this key's"), "{e}");
 }

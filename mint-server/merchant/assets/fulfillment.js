@@ -1,4 +1,4 @@
-// The fulfillment page: the payment id comes in the URL fragment (never sent
+// The fulfillment page: the goods key comes in the URL fragment (never sent
 // to a server in a URL) and goes to the shop in a request body. Goods are
 // shown as what they are: text as text, an image as an image (an <img> of a
 // data: URL, which runs no script), never as markup in this page.
@@ -8,7 +8,7 @@ const receipt = document.getElementById("receipt");
 const status = document.getElementById("status");
 const goods = document.getElementById("goods");
 const order = receipt.dataset.order;
-const paymentId = new URLSearchParams(location.hash.slice(1)).get("payment_id");
+const goodsKey = new URLSearchParams(location.hash.slice(1)).get("goods_key");
 
 function fail(text) {
   status.textContent = text;
@@ -16,14 +16,14 @@ function fail(text) {
 }
 
 async function show() {
-  if (!paymentId) {
-    fail("This link carries no payment id: open it from your wallet's history.");
+  if (!goodsKey) {
+    fail("This link carries no goods key: open it from your wallet's history.");
     return;
   }
   const r = await fetch(`/api/orders/${encodeURIComponent(order)}/goods`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ payment_id: paymentId }),
+    body: JSON.stringify({ goods_key: goodsKey }),
   });
   const body = await r.json().catch(() => ({}));
   if (!r.ok) {

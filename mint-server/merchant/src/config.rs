@@ -84,6 +84,27 @@ pub struct Config {
     #[arg(long = "rate-burst", env = "SHOP_RATE_BURST", default_value_t = 400)]
     pub rate_limit_burst: u32,
 
+    /// Orders a client address may make per minute (sustained; bursts of
+    /// `--order-burst`): every order is stored until it expires, so one
+    /// client must not fill the order book for everyone.
+    #[arg(long, env = "SHOP_ORDER_RATE", default_value_t = 60)]
+    pub order_rate: u32,
+
+    /// Burst size of the per-address order quota.
+    #[arg(long, env = "SHOP_ORDER_BURST", default_value_t = 30)]
+    pub order_burst: u32,
+
+    /// Payments a client address may send per minute (sustained; bursts of
+    /// `--pay-burst`): each is deposited at the bank, which counts the
+    /// whole shop as one client, so one client's junk must not use up the
+    /// shop's quota there. Keep it well below the bank's rate per client.
+    #[arg(long, env = "SHOP_PAY_RATE", default_value_t = 60)]
+    pub pay_rate: u32,
+
+    /// Burst size of the per-address payment quota.
+    #[arg(long, env = "SHOP_PAY_BURST", default_value_t = 20)]
+    pub pay_burst: u32,
+
     /// A request taking longer than this is answered 503 `timeout`, in seconds.
     #[arg(
         long = "request-timeout-secs",

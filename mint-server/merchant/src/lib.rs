@@ -25,6 +25,7 @@ use std::time::Duration;
 use actix_web::{HttpServer, web};
 use ecash_core::clock::SystemClock;
 use ecash_core::{B32, Clock, Keypair};
+use ecash_serve::limits::ClientQuota;
 use ecash_serve::{Edge, EdgeSettings, limits, ready};
 
 use crate::bank::BankLink;
@@ -221,18 +222,19 @@ pub async fn serve(
         order_origins: origins.orders,
         admin_token: admin_token.clone(),
     };
-    let shop = Arc::new(Shop::new(
-        link,
-        key,
-        account_id.clone(),
-        store,
-        settings,
-        clock,
-    ));
+    let shop = Shop::new(link, key, account_id.clone(), store, settings, clock)
+        .map_err(|e| ServeError::Storage(e.to_string()))?;
+    let shop = Arc::new(shop);
     let shop_data = web::Data::from(shop.clone());
+    let quotas = web::Data::new(http::Quotas {
+        orders: ClientQuota::new(config.order_rate, config.order_burst, "orders"),
+        payments: ClientQuota::new(config.pay_rate, config.pay_burst, "payments"),
+    });
+    let trimmed = quotas.clone();
     let server = HttpServer::new(move || {
         ecash_serve::app(edge.clone())
             .app_data(shop_data.clone())
+            .app_data(quotas.clone())
             .app_data(openapi.clone())
             .configure(|c| routes.configure(c))
     })
@@ -257,6 +259,7 @@ pub async fn serve(
     let settler = actix_web::rt::spawn(settle(
         shop,
         limits,
+        trimmed,
         Duration::from_secs(config.settle_every_secs.max(1)),
     ));
     let result = server.await;
@@ -267,8 +270,13 @@ pub async fn serve(
 
 /// Sends payments whose outcome at the bank is unknown again, on schedule
 /// (the first round at start: claims left by a previous process), and
-/// trims the rate limiter.
-async fn settle(shop: Arc<Shop>, limits: Arc<limits::Limits>, every: Duration) {
+/// trims the rate limiter and the quotas.
+async fn settle(
+    shop: Arc<Shop>,
+    limits: Arc<limits::Limits>,
+    quotas: web::Data<http::Quotas>,
+    every: Duration,
+) {
     loop {
         match shop.settle().await {
             Ok(0) => {}
@@ -276,6 +284,7 @@ async fn settle(shop: Arc<Shop>, limits: Arc<limits::Limits>, every: Duration) {
             Err(e) => tracing::warn!(error = %e, "settling payments"),
         }
         limits.shrink();
+        quotas.shrink();
         tokio::time::sleep(every).await;
     }
 }

@@ -131,9 +131,9 @@ pub struct Shop {
     store: Arc<ShopStore>,
     settings: ShopSettings,
     clock: Arc<dyn Clock>,
-    /// When this process started: a claim made before it belongs to a
-    /// request that died with the previous process.
-    started_at: u64,
+    /// This process, among all that ran the shop: a claim made by another
+    /// belongs to a request that died with it.
+    epoch: [u8; 16],
 }
 
 fn random<const N: usize>() -> Result<[u8; N], ShopError> {
@@ -151,17 +151,16 @@ impl Shop {
         store: ShopStore,
         settings: ShopSettings,
         clock: Arc<dyn Clock>,
-    ) -> Self {
-        let started_at = clock.now();
-        Self {
+    ) -> Result<Self, ShopError> {
+        Ok(Self {
             bank,
             key,
             account_id,
             store: Arc::new(store),
             settings,
             clock,
-            started_at,
-        }
+            epoch: random::<16>()?,
+        })
     }
 
     /// The shop's account at its bank.
@@ -285,11 +284,15 @@ impl Shop {
             .ok_or_else(|| ShopError::NoOrder(payreq_id.to_owned()))
     }
 
-    /// The payment request of an order.
+    /// The payment request of an order no payment holds. Once one does,
+    /// it is `order_taken`: the bank learns the order's id from the
+    /// deposit, and must not read here what was bought.
     pub async fn payreq(&self, payreq_id: &str) -> Result<PayReq, ShopError> {
         let order = self.order(payreq_id).await?;
-        serde_json::from_str(&order.payreq_json)
-            .map_err(|_| ShopError::Internal("a stored payment request is corrupt".into()))
+        if order.claimed_by.is_some() || order.payment_id.is_some() {
+            return Err(ShopError::OrderTaken);
+        }
+        stored_payreq(&order)
     }
 
     /// Accepts a payment for an order: checks it against the payment
@@ -299,7 +302,7 @@ impl Shop {
     /// bank may hold it); another payment is refused with `order_taken`, or
     /// told to retry (`in_progress`) while one is at the bank.
     pub async fn pay(
-        &self,
+        self: Arc<Self>,
         payreq_id: &str,
         payment: Payment,
     ) -> Result<PaymentResponse, ShopError> {
@@ -312,8 +315,7 @@ impl Shop {
             }
             return Err(ShopError::OrderTaken);
         }
-        let payreq: PayReq = serde_json::from_str(&order.payreq_json)
-            .map_err(|_| ShopError::Internal("a stored payment request is corrupt".into()))?;
+        let payreq = stored_payreq(&order)?;
         self.check_payment(&payreq, &payment).await?;
         let now = self.clock.now();
         // Only a payment that claimed the order before can be at the bank.
@@ -323,9 +325,9 @@ impl Shop {
         let token = random::<16>()?;
         let payment_json = serde_json::to_string(&payment)
             .map_err(|_| ShopError::Internal("encoding the payment".into()))?;
-        let (id, started) = (payreq_id.to_owned(), self.started_at);
+        let (id, epoch) = (payreq_id.to_owned(), self.epoch);
         let claim = self
-            .db(move |s| s.claim(&id, &payment_id, &payment_json, &token, now, started))
+            .db(move |s| s.claim(&id, &payment_id, &payment_json, &token, now, &epoch))
             .await?;
         let resumed = match claim {
             Claim::Won => false,
@@ -335,8 +337,16 @@ impl Shop {
             Claim::Taken => return Err(ShopError::OrderTaken),
             Claim::Missing => return Err(ShopError::NoOrder(payreq_id.to_owned())),
         };
-        self.deposit_claimed(payreq_id, &payreq, payment, token, resumed)
-            .await
+        // The deposit runs to its end even if this request is cut off (the
+        // edge's timeout drops the handler): its claim is then settled by
+        // the bank's answer, not left held by a request that is gone.
+        let id = payreq_id.to_owned();
+        actix_web::rt::spawn(async move {
+            self.deposit_claimed(&id, &payreq, payment, token, resumed)
+                .await
+        })
+        .await
+        .map_err(|_| ShopError::Internal("the deposit task failed".into()))?
     }
 
     /// Refuses what the shop can see is wrong before the payment claims
@@ -404,7 +414,9 @@ impl Shop {
                     self.db(move |s| s.abandon(&id, &token)).await?;
                     return Err(ShopError::BadAck);
                 }
-                self.complete(payreq_id, payreq, payment_id, ack).await
+                let key_hash = deposit.body.payment.payment_info.payer_code_hash;
+                self.complete(payreq_id, payreq, payment_id, key_hash, ack)
+                    .await
             }
             Err(e) if refused_for_good(&e, resumed) => {
                 self.db(move |s| s.release(&id, &token)).await?;
@@ -424,12 +436,13 @@ impl Shop {
     }
 
     /// Answers a deposited payment: signs the receipt and marks the order
-    /// paid by it.
+    /// paid by it, its goods for the key whose hash the payment carries.
     async fn complete(
         &self,
         payreq_id: &str,
         payreq: &PayReq,
         payment_id: B32,
+        goods_key_hash: B32,
         ack: Signed<DepositAck>,
     ) -> Result<PaymentResponse, ShopError> {
         let now = self.clock.now();
@@ -453,7 +466,7 @@ impl Shop {
             .map_err(|_| ShopError::Internal("encoding the receipt".into()))?;
         let id = payreq_id.to_owned();
         let stands = self
-            .db(move |s| s.mark_paid(&id, &payment_id, &json, now))
+            .db(move |s| s.mark_paid(&id, &payment_id, &goods_key_hash, &json, now))
             .await?
             .ok_or_else(|| {
                 tracing::error!(order = %payreq_id, "a deposited payment conflicts with the order's claim");
@@ -468,20 +481,20 @@ impl Shop {
     /// lost, or the shop stopped) to the bank again, and settles its claim.
     /// Returns how many orders it settled (paid or freed).
     pub async fn settle(&self) -> Result<usize, ShopError> {
-        let started = self.started_at;
-        let stuck = self.db(move |s| s.abandoned(started, SETTLE_BATCH)).await?;
+        let epoch = self.epoch;
+        let stuck = self.db(move |s| s.abandoned(&epoch, SETTLE_BATCH)).await?;
         let mut settled = 0;
         for a in stuck {
             let Ok(payment) = serde_json::from_str::<Payment>(&a.payment_json) else {
                 tracing::error!(order = %a.payreq_id, "a claimed payment does not parse");
                 continue;
             };
-            let payreq = self.payreq(&a.payreq_id).await?;
+            let payreq = stored_payreq(&self.order(&a.payreq_id).await?)?;
             let (id, pid, json) = (a.payreq_id.clone(), payment.payment_id(), a.payment_json);
             let token = random::<16>()?;
             let now = self.clock.now();
             let claim = self
-                .db(move |s| s.claim(&id, &pid, &json, &token, now, started))
+                .db(move |s| s.claim(&id, &pid, &json, &token, now, &epoch))
                 .await?;
             let resumed = match claim {
                 Claim::Won => false,
@@ -501,13 +514,15 @@ impl Shop {
         Ok(settled)
     }
 
-    /// The goods of a paid order, for the holder of its payment id.
-    pub async fn deliver(&self, payreq_id: &str, payment_id: &B32) -> Result<Delivery, ShopError> {
+    /// The goods of a paid order, for the holder of its goods key (which
+    /// the payer derives from its payer code; the bank has only its hash).
+    pub async fn deliver(&self, payreq_id: &str, goods_key: &B32) -> Result<Delivery, ShopError> {
         let order = self.order(payreq_id).await?;
-        let (Some(paid), Some(resp)) = (order.payment_id, order.response_json) else {
+        let (Some(want), Some(resp)) = (order.goods_key_hash, order.response_json) else {
             return Err(ShopError::NotPaid);
         };
-        if &paid != payment_id {
+        let given = ecash_core::messages::goods_key_hash(goods_key);
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(&given.0[..], &want.0[..])) {
             return Err(ShopError::NoSuchPayment);
         }
         let response: PaymentResponse = serde_json::from_str(&resp)
@@ -561,6 +576,12 @@ fn refused_for_good(e: &CallError, resumed: bool) -> bool {
         CallError::Encode { .. } => true,
         CallError::Unreachable { .. } | CallError::BadAnswer { .. } => false,
     }
+}
+
+/// The payment request an order was made with.
+fn stored_payreq(order: &store::Order) -> Result<PayReq, ShopError> {
+    serde_json::from_str(&order.payreq_json)
+        .map_err(|_| ShopError::Internal("a stored payment request is corrupt".into()))
 }
 
 /// An endpoint's path with one parameter filled in.

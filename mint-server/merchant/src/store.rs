@@ -51,6 +51,18 @@ fn migrations() -> Migrations<'static> {
              CREATE INDEX orders_abandoned ON orders(claimed_at)
                  WHERE payment_id IS NULL AND claimed_by IS NOT NULL AND claim_token IS NULL;",
         ),
+        // A claim names the process that made it (a random epoch per start):
+        // one made by another process belongs to a request that died with
+        // it, even if the new process started within the same second.
+        // And the goods of a paid order go to the holder of the key whose
+        // hash its payment carries.
+        M::up(
+            "ALTER TABLE orders ADD COLUMN claim_epoch BLOB;
+             ALTER TABLE orders ADD COLUMN goods_key_hash BLOB;
+             DROP INDEX orders_abandoned;
+             CREATE INDEX orders_claimed ON orders(claimed_at)
+                 WHERE payment_id IS NULL AND claimed_by IS NOT NULL;",
+        ),
     ])
 }
 
@@ -99,6 +111,8 @@ pub struct Order {
     pub response_json: Option<String>,
     /// The payment that claimed it, while claimed.
     pub claimed_by: Option<B32>,
+    /// The hash of the key its goods go to, once paid.
+    pub goods_key_hash: Option<B32>,
 }
 
 /// A new order to store.
@@ -222,9 +236,9 @@ impl ShopStore {
     /// Reserves an unpaid order for one request (`token`) of a payment,
     /// atomically: of two requests racing for one order, exactly one wins,
     /// before either is deposited. The same payment may take over a claim
-    /// that was abandoned, or made before `stale_before` (the start of this
-    /// process: its request died with the last one); another payment's
-    /// claim never, since that payment may be at the bank.
+    /// that was abandoned, or made by another process than `epoch` (this
+    /// one: its request died with the last one); another payment's claim
+    /// never, since that payment may be at the bank.
     pub fn claim(
         &self,
         payreq_id: &str,
@@ -232,7 +246,7 @@ impl ShopStore {
         payment_json: &str,
         token: &[u8; 16],
         now: u64,
-        stale_before: u64,
+        epoch: &[u8; 16],
     ) -> Result<Claim, ShopDbError> {
         let conn = self.conn()?;
         // Read and update under one lock: the shop is this store's only writer.
@@ -246,16 +260,17 @@ impl ShopStore {
             .map_err(db)?;
         let n = conn
             .execute(
-                "UPDATE orders SET claimed_by = ?2, claim_token = ?3, claimed_at = ?4, claim_payment = ?6
+                "UPDATE orders SET claimed_by = ?2, claim_token = ?3, claimed_at = ?4,
+                        claim_epoch = ?5, claim_payment = ?6
                  WHERE payreq_id = ?1 AND payment_id IS NULL
                  AND (claimed_by IS NULL
-                      OR (claimed_by = ?2 AND (claim_token IS NULL OR claimed_at < ?5)))",
+                      OR (claimed_by = ?2 AND (claim_token IS NULL OR claim_epoch IS NOT ?5)))",
                 params![
                     payreq_id,
                     &payment_id.0[..],
                     &token[..],
                     to_i64(now),
-                    to_i64(stale_before),
+                    &epoch[..],
                     payment_json
                 ],
             )
@@ -307,28 +322,21 @@ impl ShopStore {
         Ok(())
     }
 
-    /// Claims whose outcome is unknown: abandoned ones, and those made
-    /// before `stale_before` (by a process that died), oldest first.
-    pub fn abandoned(
-        &self,
-        stale_before: u64,
-        limit: usize,
-    ) -> Result<Vec<Abandoned>, ShopDbError> {
+    /// Claims whose outcome is unknown: abandoned ones, and those made by
+    /// another process than `epoch` (one that died), oldest first.
+    pub fn abandoned(&self, epoch: &[u8; 16], limit: usize) -> Result<Vec<Abandoned>, ShopDbError> {
         let conn = self.conn()?;
         let mut stmt = conn
             .prepare_cached(
                 "SELECT payreq_id, claim_payment FROM orders
                  WHERE payment_id IS NULL AND claimed_by IS NOT NULL AND claim_payment IS NOT NULL
-                 AND (claim_token IS NULL OR claimed_at < ?1)
+                 AND (claim_token IS NULL OR claim_epoch IS NOT ?1)
                  ORDER BY claimed_at LIMIT ?2",
             )
             .map_err(db)?;
         let rows = stmt
             .query_map(
-                params![
-                    to_i64(stale_before),
-                    i64::try_from(limit).unwrap_or(i64::MAX)
-                ],
+                params![&epoch[..], i64::try_from(limit).unwrap_or(i64::MAX)],
                 |r| {
                     Ok(Abandoned {
                         payreq_id: r.get(0)?,
@@ -354,7 +362,8 @@ impl ShopStore {
         let row = self
             .conn()?
             .query_row(
-                "SELECT item_id, payreq, payment_id, response, claimed_by FROM orders WHERE payreq_id = ?1",
+                "SELECT item_id, payreq, payment_id, response, claimed_by, goods_key_hash
+                 FROM orders WHERE payreq_id = ?1",
                 params![payreq_id],
                 |r| {
                     Ok((
@@ -363,12 +372,13 @@ impl ShopStore {
                         r.get::<_, Option<Vec<u8>>>(2)?,
                         r.get::<_, Option<String>>(3)?,
                         r.get::<_, Option<Vec<u8>>>(4)?,
+                        r.get::<_, Option<Vec<u8>>>(5)?,
                     ))
                 },
             )
             .optional()
             .map_err(db)?;
-        row.map(|(item_id, payreq_json, pid, response_json, claimed)| {
+        row.map(|(item_id, payreq_json, pid, response_json, claimed, key)| {
             Ok(Order {
                 payreq_id: payreq_id.to_owned(),
                 item_id,
@@ -376,6 +386,7 @@ impl ShopStore {
                 payment_id: b32(pid)?,
                 response_json,
                 claimed_by: b32(claimed)?,
+                goods_key_hash: b32(key)?,
             })
         })
         .transpose()
@@ -388,15 +399,22 @@ impl ShopStore {
         &self,
         payreq_id: &str,
         payment_id: &B32,
+        goods_key_hash: &B32,
         response: &str,
         now: u64,
     ) -> Result<Option<String>, ShopDbError> {
         let conn = self.conn()?;
         conn.execute(
-            "UPDATE orders SET payment_id = ?2, response = ?3, paid_at = ?4,
+            "UPDATE orders SET payment_id = ?2, response = ?3, paid_at = ?4, goods_key_hash = ?5,
                     claim_token = NULL, claim_payment = NULL
              WHERE payreq_id = ?1 AND payment_id IS NULL AND claimed_by = ?2",
-            params![payreq_id, &payment_id.0[..], response, to_i64(now)],
+            params![
+                payreq_id,
+                &payment_id.0[..],
+                response,
+                to_i64(now),
+                &goods_key_hash.0[..]
+            ],
         )
         .map_err(db)?;
         conn.query_row(

@@ -213,7 +213,7 @@ fn a_payment_buys_the_goods_with_a_signed_receipt() {
     assert_eq!(bank.balance(&buyer), 350);
 
     // The goods, for the holder of the payment id.
-    let goods = shop.goods(&id, payment.payment_id()).expect("goods");
+    let goods = shop.goods(&id, bank.goods_key(&payment)).expect("goods");
     assert_eq!(
         (goods.kind, goods.title.as_str()),
         (GoodsKind::Text, notes.title.as_str())
@@ -265,7 +265,7 @@ fn the_sticker_is_an_image_and_the_log_names_no_payment() {
     let (_, payment) = bank.pay_from(&buyer, &payreq);
     shop.pay(&payreq.payreq_id, &payment).expect("pay");
     let goods = shop
-        .goods(&payreq.payreq_id, payment.payment_id())
+        .goods(&payreq.payreq_id, bank.goods_key(&payment))
         .expect("goods");
     assert_eq!(goods.kind, GoodsKind::SvgImage);
     assert!(goods.goods.starts_with("<svg"), "{}", goods.goods);

@@ -116,7 +116,7 @@ fn a_lost_answer_holds_the_order_for_its_payment() {
         "its coins untouched"
     );
     assert_eq!(
-        refused(w.shop.goods(id, p.payment_id())),
+        refused(w.shop.goods(id, w.bank.goods_key(&p))),
         (400, ErrorCode::PayreqInvalid),
         "no goods before the bank's ack"
     );
@@ -134,7 +134,7 @@ fn a_lost_answer_holds_the_order_for_its_payment() {
     assert_eq!(w.takings(), 25, "deposited once");
     assert_eq!(refused(w.shop.pay(id, &q)), (409, ErrorCode::OrderTaken));
     assert!(w.bank.spent(&coins_q).iter().all(|s| !s));
-    let goods = w.shop.goods(id, p.payment_id()).expect("goods");
+    let goods = w.shop.goods(id, w.bank.goods_key(&p)).expect("goods");
     assert_eq!(goods.receipt, resp.receipt);
 
     // A twin of a payment whose answer was lost (same id, junk envelope)
@@ -223,7 +223,7 @@ fn after_expiry_the_held_payment_still_completes_and_no_other() {
     assert!(w.bank.spent(&coins_p).iter().all(|s| *s));
     let goods = w
         .shop
-        .goods(&held.payreq_id, p.payment_id())
+        .goods(&held.payreq_id, w.bank.goods_key(&p))
         .expect("goods");
     assert!(!goods.goods.is_empty());
     assert_eq!(w.state(&held.payreq_id), OrderState::Paid);
@@ -244,7 +244,7 @@ fn the_settler_sends_abandoned_payments_again() {
     w.wait_paid(&payreq);
     let goods = w
         .shop
-        .goods(&payreq.payreq_id, p.payment_id())
+        .goods(&payreq.payreq_id, w.bank.goods_key(&p))
         .expect("goods, though the payer never heard back");
     let resp = w
         .shop
@@ -287,7 +287,7 @@ fn a_restarted_merchant_settles_at_start() {
     assert!(w.bank.spent(&coins).iter().all(|s| *s));
     let goods = w
         .shop
-        .goods(&payreq.payreq_id, p.payment_id())
+        .goods(&payreq.payreq_id, w.bank.goods_key(&p))
         .expect("goods");
     assert!(!goods.goods.is_empty());
     assert_eq!(w.takings(), 25);

@@ -203,7 +203,7 @@ fn a_forged_deposit_ack_delivers_nothing() {
         assert!(bank.spent(&coins).iter().all(|s| *s));
         // ... but the shop gives nothing for an ack it cannot check.
         assert_eq!(
-            refused(shop.goods(&payreq.payreq_id, payment.payment_id())),
+            refused(shop.goods(&payreq.payreq_id, bank.goods_key(&payment))),
             (400, ErrorCode::PayreqInvalid),
             "forgery {forgery}"
         );
@@ -225,7 +225,7 @@ fn a_forged_deposit_ack_delivers_nothing() {
             .pay(&payreq.payreq_id, &payment)
             .expect("the bank's ack");
         resp.deposit_ack.verify(&mint.master).expect("genuine");
-        shop.goods(&payreq.payreq_id, payment.payment_id())
+        shop.goods(&payreq.payreq_id, bank.goods_key(&payment))
             .expect("goods");
     }
 }

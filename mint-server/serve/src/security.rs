@@ -8,7 +8,8 @@
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::error::InternalError;
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::web;
 
@@ -42,14 +43,31 @@ impl Policies {
     }
 }
 
-/// Adds the security headers to every response (errors included).
+/// Adds the security headers to every response, errors included: an
+/// error from inside (the rate limit, the timeout) leaves as the response
+/// it makes, with them.
 pub async fn headers(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let policies = req.app_data::<web::Data<Policies>>().cloned();
-    let mut res = next.call(req).await?;
-    let h = res.headers_mut();
+    match next.call(req).await {
+        Ok(mut res) => {
+            secure(res.headers_mut(), policies.as_ref().map(|p| p.get_ref()));
+            Ok(res)
+        }
+        Err(e) => {
+            // The request went down with the inner service, so the error
+            // cannot become a `ServiceResponse` here; it carries its answer.
+            let mut answer = e.error_response();
+            secure(answer.headers_mut(), policies.as_ref().map(|p| p.get_ref()));
+            Err(InternalError::from_response(e.to_string(), answer).into())
+        }
+    }
+}
+
+/// Sets the headers on one answer.
+fn secure(h: &mut HeaderMap, policies: Option<&Policies>) {
     if let Some(p) = policies
         && !h.contains_key(header::CONTENT_SECURITY_POLICY)
     {
@@ -69,7 +87,6 @@ pub async fn headers(
         HeaderName::from_static("cross-origin-opener-policy"),
         HeaderValue::from_static("same-origin"),
     );
-    Ok(res)
 }
 
 #[cfg(test)]

@@ -11,8 +11,9 @@ use crate::storage::NewDeposit;
 impl Bank {
     /// `POST /deposit`: every check, the envelope opened, the ack signed;
     /// then the serials recorded and the merchant credited in one
-    /// transaction. The same payment again answers the stored ack; a coin
-    /// spent meanwhile refuses it whole.
+    /// transaction. The same payment again answers the stored ack (also
+    /// when it commits while this request checks); a coin spent by another
+    /// refuses it whole.
     pub fn deposit(&self, req: &Signed<Deposit>) -> BankResult<Signed<DepositAck>> {
         let body = &req.body;
         let info = &body.payment.payment_info;
@@ -47,7 +48,9 @@ impl Bank {
             ));
         }
         let serials: Vec<B32> = checked.iter().map(|c| c.coin.serial).collect();
-        self.refuse_spent(&serials)?;
+        if let Err(e) = self.refuse_spent(&serials) {
+            return self.deposited_meanwhile(&payment_id, e);
+        }
         let ack = Signed::sign(
             DepositAck {
                 result: "accepted".into(),
@@ -73,7 +76,25 @@ impl Bank {
             .busy_coins
             .take(&serials)
             .ok_or(BankError::InProgress("these coins"))?;
-        let record = self.storage.commit_deposit(&deposit)?;
-        parse_stored(&record.ack_json)
+        match self.storage.commit_deposit(&deposit) {
+            Ok(record) => parse_stored(&record.ack_json),
+            Err(e) => self.deposited_meanwhile(&payment_id, e.into()),
+        }
+    }
+
+    /// A deposit found its coins spent: by this very payment, if an earlier
+    /// request of it committed since the lookup (a retry racing its first
+    /// request), whose ack is then the answer; else `refusal` stands.
+    fn deposited_meanwhile(
+        &self,
+        payment_id: &B32,
+        refusal: BankError,
+    ) -> BankResult<Signed<DepositAck>> {
+        if matches!(refusal, BankError::Spent(_))
+            && let Some(r) = self.storage.deposit(payment_id)?
+        {
+            return parse_stored(&r.ack_json);
+        }
+        Err(refusal)
     }
 }

@@ -25,7 +25,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ecash_core::canonical::sha256;
 use ecash_core::messages::*;
 use ecash_core::{Amount, B32, Bytes, Clock, Currency, Fixed, PublicKey, Signature, Signed};
 
@@ -263,7 +262,7 @@ impl Bank {
             .storage
             .deposit(&req.payment_id)?
             .ok_or(BankError::NoSuchPayment)?;
-        if Fixed(sha256(&req.payer_code.0)) != record.payer_code_hash {
+        if ecash_core::messages::payer_code_hash(&req.payer_code.0) != record.payer_code_hash {
             return Err(BankError::BadPayerCode);
         }
         let payment_info: PaymentInfo = parse_stored(&record.payment_info_json)?;

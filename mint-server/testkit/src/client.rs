@@ -70,6 +70,8 @@ pub struct SyncBank {
     /// The pinned master key.
     pub master: PublicKey,
     clock: Arc<dyn Clock>,
+    /// The payer code of every payment this client sealed, by payment id.
+    payer_codes: std::sync::Mutex<std::collections::HashMap<B32, Vec<u8>>>,
 }
 
 impl SyncBank {
@@ -92,6 +94,7 @@ impl SyncBank {
             keys,
             master: *master,
             clock,
+            payer_codes: Default::default(),
         }
     }
 
@@ -268,7 +271,20 @@ impl SyncBank {
             &payer_code,
         );
         let p = payment::seal(&self.keys.encryption_key, info, coins.to_vec()).expect("seal");
+        self.payer_codes
+            .lock()
+            .expect("payer codes")
+            .insert(p.payment_id(), payer_code.clone());
         (p, payer_code)
+    }
+
+    /// The goods key of a payment this client sealed (its payer's secret).
+    pub fn goods_key(&self, payment: &Payment) -> B32 {
+        let codes = self.payer_codes.lock().expect("payer codes");
+        let code = codes
+            .get(&payment.payment_id())
+            .expect("a payment this client sealed");
+        ecash_core::messages::goods_key(code)
     }
 
     /// Withdraws `payreq`'s amount from `acct` and seals the coins as a
@@ -382,9 +398,9 @@ impl Shop {
         self.rt.block_on(self.shop.pay(payreq_id, payment))
     }
 
-    /// The goods of a paid order.
-    pub fn goods(&self, payreq_id: &str, payment_id: B32) -> Result<Delivery, CallError> {
-        self.rt.block_on(self.shop.goods(payreq_id, payment_id))
+    /// The goods of a paid order, for its goods key.
+    pub fn goods(&self, payreq_id: &str, goods_key: B32) -> Result<Delivery, CallError> {
+        self.rt.block_on(self.shop.goods(payreq_id, goods_key))
     }
 
     /// The shop keeper's list.

@@ -59,6 +59,10 @@ pub const MINT_TEST_DEFAULTS: &[(&str, &str)] = &[
 pub const MERCHANT_TEST_DEFAULTS: &[(&str, &str)] = &[
     ("--rate-limit", "100000"),
     ("--rate-burst", "100000"),
+    ("--order-rate", "1000000"),
+    ("--order-burst", "100000"),
+    ("--pay-rate", "1000000"),
+    ("--pay-burst", "100000"),
     ("--bank-wait-secs", "30"),
 ];
 

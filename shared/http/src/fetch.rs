@@ -5,7 +5,8 @@ use js_sys::{Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    Headers, ReferrerPolicy, Request, RequestCredentials, RequestInit, RequestMode, RequestRedirect,
+    Headers, ReadableStreamDefaultReader, ReferrerPolicy, Request, RequestCredentials, RequestInit,
+    RequestMode, RequestRedirect,
 };
 
 /// HTTP over `fetch`.
@@ -70,13 +71,50 @@ impl Transport for FetchTransport {
                 headers.push((name.to_owned(), v));
             }
         }
-        let buf = JsFuture::from(resp.array_buffer().map_err(|e| js_err("reading", e))?)
-            .await
-            .map_err(|e| js_err("reading the answer", e))?;
+        let body = read_bounded(&resp, crate::MAX_ANSWER_BYTES).await?;
         Ok(HttpResponse {
             status,
             headers,
-            body: Uint8Array::new(&buf).to_vec(),
+            body,
         })
+    }
+}
+
+/// The answer's body, refused past `limit` bytes: before reading when its
+/// length says so, chunk by chunk from its stream otherwise.
+async fn read_bounded(resp: &web_sys::Response, limit: usize) -> Result<Vec<u8>, TransportError> {
+    if let Ok(Some(len)) = resp.headers().get("content-length")
+        && len.trim().parse::<u64>().is_ok_and(|n| n > limit as u64)
+    {
+        return Err(crate::too_large(limit));
+    }
+    let Some(stream) = resp.body() else {
+        return Ok(Vec::new());
+    };
+    let reader: ReadableStreamDefaultReader = stream
+        .get_reader()
+        .dyn_into()
+        .map_err(|e: js_sys::Object| js_err("reading the answer", e.into()))?;
+    let mut body = Vec::new();
+    loop {
+        let next = JsFuture::from(reader.read())
+            .await
+            .map_err(|e| js_err("reading the answer", e))?;
+        let done = Reflect::get(&next, &"done".into())
+            .ok()
+            .and_then(|d| d.as_bool())
+            .unwrap_or(true);
+        if done {
+            return Ok(body);
+        }
+        let chunk: Uint8Array = Reflect::get(&next, &"value".into())
+            .and_then(|v| v.dyn_into())
+            .map_err(|e| js_err("reading the answer", e))?;
+        if body.len() + chunk.length() as usize > limit {
+            // Stop the download; its answer is thrown away.
+            let _ = reader.cancel();
+            return Err(crate::too_large(limit));
+        }
+        body.extend_from_slice(&chunk.to_vec());
     }
 }

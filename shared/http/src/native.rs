@@ -9,6 +9,7 @@ use ecash_core::client::{HttpRequest, HttpResponse, Transport, TransportError};
 #[derive(Debug, Clone)]
 pub struct ReqwestTransport {
     client: reqwest::Client,
+    max_answer: usize,
 }
 
 impl ReqwestTransport {
@@ -26,7 +27,16 @@ impl ReqwestTransport {
             .timeout(timeout)
             .build()
             .map_err(|e| TransportError(format!("HTTP client: {e}")))?;
-        Ok(Self { client })
+        Ok(Self {
+            client,
+            max_answer: crate::MAX_ANSWER_BYTES,
+        })
+    }
+
+    /// The same client, reading answers of at most `bytes`.
+    pub fn with_max_answer(mut self, bytes: usize) -> Self {
+        self.max_answer = bytes;
+        self
     }
 }
 
@@ -42,21 +52,36 @@ impl Transport for ReqwestTransport {
         if let Some((ty, body)) = req.body {
             r = r.header("content-type", ty).body(body);
         }
-        let resp = r.send().await.map_err(|e| TransportError(e.to_string()))?;
+        let mut resp = r.send().await.map_err(|e| TransportError(e.to_string()))?;
         let status = resp.status().as_u16();
         let headers = resp
             .headers()
             .iter()
             .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
             .collect();
-        let body = resp
-            .bytes()
+        // Refused before reading when it says it is too large; counted
+        // chunk by chunk when it does not say (or lies).
+        if resp
+            .content_length()
+            .is_some_and(|n| n > self.max_answer as u64)
+        {
+            return Err(crate::too_large(self.max_answer));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
             .await
-            .map_err(|e| TransportError(format!("reading the answer: {e}")))?;
+            .map_err(|e| TransportError(format!("reading the answer: {e}")))?
+        {
+            if body.len() + chunk.len() > self.max_answer {
+                return Err(crate::too_large(self.max_answer));
+            }
+            body.extend_from_slice(&chunk);
+        }
         Ok(HttpResponse {
             status,
             headers,
-            body: body.to_vec(),
+            body,
         })
     }
 }
@@ -107,6 +132,34 @@ mod tests {
         assert!(req.starts_with("POST /x "), "{req}");
         assert!(req.contains("x-test: 1") && req.contains("content-type: application/json"));
         assert!(req.ends_with("{}"), "{req}");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_answer_over_the_bound_is_refused_with_or_without_a_length() {
+        let t = ReqwestTransport::new().expect("client").with_max_answer(8);
+        let get = |url: String| HttpRequest {
+            method: Method::Get,
+            url,
+            headers: vec![],
+            body: None,
+        };
+        let (url, _) = serve_once(
+            "HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\n123456789",
+        )
+        .await;
+        let e = t.send(get(url)).await.expect_err("too long");
+        assert!(e.0.contains("larger than"), "{e}");
+        let (url, _) = serve_once(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+             5\r\n12345\r\n5\r\n67890\r\n0\r\n\r\n",
+        )
+        .await;
+        let e = t.send(get(url)).await.expect_err("too long, unsaid");
+        assert!(e.0.contains("larger than"), "{e}");
+        let (url, _) =
+            serve_once("HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\n12345678")
+                .await;
+        assert_eq!(t.send(get(url)).await.expect("fits").body, b"12345678");
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -77,12 +77,12 @@ endpoint!(
 );
 
 endpoint!(
-    /// `GET /fulfillment/{payreq_id}`: the goods, once paid (payment id in the fragment).
+    /// `GET /fulfillment/{payreq_id}`: the goods, once paid (goods key in the fragment).
     FulfillmentPage, str, () => String,
     page(
         "fulfillment_page",
         "/fulfillment/{payreq_id}",
-        "The goods and receipt; the page reads the payment id from its URL fragment",
+        "The goods and receipt; the page reads the goods key from its URL fragment",
         &[P_PAYREQ],
         &[],
     )
@@ -142,22 +142,26 @@ endpoint!(
     PayreqApi, str, () => PayReq,
     EndpointInfo {
         params: &[P_PAYREQ],
+        description: "Only while no payment holds the order: once one does, the request \
+            (what is sold) is no longer shown, so the bank, which learns the order's id from \
+            the deposit, cannot read what was bought.",
         ..json(
             "payreq",
             Method::Get,
             "/api/orders/{payreq_id}",
             "An order's payment request",
-            &[ErrorCode::NotFound],
+            &[ErrorCode::NotFound, ErrorCode::OrderTaken],
         )
     }
 );
 
 endpoint!(
-    /// `POST /api/orders/{payreq_id}/goods`: the goods, for the holder of the payment id.
+    /// `POST /api/orders/{payreq_id}/goods`: the goods, for the holder of the goods key.
     Goods, str, GoodsRequest => Delivery,
     EndpointInfo {
         params: &[P_PAYREQ],
-        description: "The payment id travels in the body, never in a URL.",
+        description: "The goods key (derived from the payer code, so the bank, which knows \
+            the payment id, cannot ask) travels in the body, never in a URL.",
         ..json(
             "goods",
             Method::Post,

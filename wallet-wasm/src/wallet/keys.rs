@@ -119,15 +119,24 @@ impl Machine<()> for Connect {
                 .fetched
                 .take()
                 .ok_or_else(|| WalletError::Crypto("registered before the keys".into()))?;
-            let id = match a.receive(input) {
-                Ok(created) => created.account_id,
-                Err(WalletError::Refused { error, .. })
-                    if error.code == ErrorCode::AccountExists =>
-                {
-                    account_id(&self.register.body.public_key)
+            // Account ids are hashes of their keys: the bank's answer must
+            // name this key's, or the wallet would sign for another account.
+            let id = account_id(&self.register.body.public_key);
+            match a.receive(input) {
+                Ok(created) if created.account_id == id => {}
+                Ok(created) => {
+                    return Err(WalletError::BadAnswer {
+                        url: self.bank_url.clone(),
+                        reason: format!(
+                            "registered as account {:?}, not this key's {id:?}",
+                            created.account_id
+                        ),
+                    });
                 }
+                Err(WalletError::Refused { error, .. })
+                    if error.code == ErrorCode::AccountExists => {}
                 Err(e) => return Err(e),
-            };
+            }
             return Ok(Next::Done(Met {
                 signed,
                 verified,

@@ -13,6 +13,7 @@ use ecash_core::api::{self, AUTHORIZATION_HEADER, Endpoint};
 use ecash_core::messages::{Health, Payment};
 use ecash_core::shop::{GoodsRequest, NewOrder};
 use ecash_core::{ErrorCode, PublicKey};
+use ecash_serve::limits::{ClientIp, ClientQuota};
 use ecash_serve::{Answer, Cached, HttpError, Reply, Routes};
 
 use crate::catalog;
@@ -56,6 +57,23 @@ pub fn openapi_document() -> serde_json::Value {
          signed receipts, goods. Every error is JSON {code, message}.",
         ecash_core::api::merchant,
     )
+}
+
+/// The quotas per client of what costs the shop: orders (stored until they
+/// expire) and payments (each deposited at the bank).
+pub struct Quotas {
+    /// Orders made.
+    pub orders: ClientQuota,
+    /// Payments sent.
+    pub payments: ClientQuota,
+}
+
+impl Quotas {
+    /// Forgets clients idle long enough to have full quotas again.
+    pub fn shrink(&self) {
+        self.orders.shrink();
+        self.payments.shrink();
+    }
 }
 
 /// The OpenAPI document, encoded once at start.
@@ -107,10 +125,13 @@ pub async fn item_page(shop: web::Data<Shop>, id: web::Path<String>) -> Page<api
 /// `POST /item/{item_id}/order`: creates an order, then shows it (303).
 pub async fn order_item(
     shop: web::Data<Shop>,
+    quotas: web::Data<Quotas>,
+    client: ClientIp,
     id: web::Path<String>,
     req: HttpRequest,
 ) -> Page<api::OrderItem> {
     same_site(&shop, &req)?;
+    quotas.orders.take(client)?;
     let payreq = shop.create_order(&id).await?;
     let to = api::OrderPage::path(&payreq.payreq_id);
     Ok(Reply::new(
@@ -122,7 +143,12 @@ pub async fn order_item(
 
 /// `GET /order/{payreq_id}`
 pub async fn order_page(shop: web::Data<Shop>, id: web::Path<String>) -> Page<api::OrderPage> {
-    let payreq = shop.payreq(&id).await?;
+    let payreq = match shop.payreq(&id).await {
+        Err(ShopError::OrderTaken) => {
+            return Ok(html(&shop, "Your order", &pages::order_taken(&id), None));
+        }
+        other => other?,
+    };
     let body = pages::order(
         &payreq,
         &shop.payreq_url(&payreq.payreq_id),
@@ -132,8 +158,8 @@ pub async fn order_page(shop: web::Data<Shop>, id: web::Path<String>) -> Page<ap
     Ok(html(&shop, "Your order", &body, None))
 }
 
-/// `GET /fulfillment/{payreq_id}#payment_id=...`: the page's script sends
-/// the payment id (from the fragment) in a request body.
+/// `GET /fulfillment/{payreq_id}#goods_key=...`: the page's script sends
+/// the goods key (from the fragment) in a request body.
 pub async fn fulfillment_page(
     shop: web::Data<Shop>,
     id: web::Path<String>,
@@ -172,10 +198,13 @@ pub async fn items(shop: web::Data<Shop>) -> Json<api::Items> {
 /// `POST /api/orders`
 pub async fn new_order(
     shop: web::Data<Shop>,
+    quotas: web::Data<Quotas>,
+    client: ClientIp,
     req: HttpRequest,
     body: web::Json<NewOrder>,
 ) -> Json<api::NewOrderApi> {
     same_site(&shop, &req)?;
+    quotas.orders.take(client)?;
     Ok(Answer(shop.create_order(&body.item_id).await?))
 }
 
@@ -190,16 +219,19 @@ pub async fn goods(
     id: web::Path<String>,
     body: web::Json<GoodsRequest>,
 ) -> Json<api::Goods> {
-    Ok(Answer(shop.deliver(&id, &body.payment_id).await?))
+    Ok(Answer(shop.deliver(&id, &body.goods_key).await?))
 }
 
 /// `POST /api/pay/{payreq_id}`
 pub async fn pay(
     shop: web::Data<Shop>,
+    quotas: web::Data<Quotas>,
+    client: ClientIp,
     id: web::Path<String>,
     body: web::Json<Payment>,
 ) -> Json<api::Pay> {
-    Ok(Answer(shop.pay(&id, body.into_inner()).await?))
+    quotas.payments.take(client)?;
+    Ok(Answer(shop.into_inner().pay(&id, body.into_inner()).await?))
 }
 
 /// `GET /api/admin/orders` (`Authorization: Bearer <admin token>`)

@@ -157,7 +157,17 @@ pub fn order(
     )
 }
 
-/// The fulfillment page: its script fetches the goods with the payment id
+/// An order a payment holds: what was bought is no longer shown.
+pub fn order_taken(payreq_id: &str) -> String {
+    format!(
+        "<section><h1>Your order</h1><p class='message info' id=order-taken>This order is \
+         paid, or a payment for it is at the bank. Your wallet's history links to the goods.</p>\
+         <dl class=facts><dt>Order</dt><dd>{}</dd></dl></section>",
+        esc(payreq_id)
+    )
+}
+
+/// The fulfillment page: its script fetches the goods with the goods key
 /// from the fragment.
 pub fn fulfillment(payreq_id: &str) -> String {
     format!(

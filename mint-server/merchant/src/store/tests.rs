@@ -59,46 +59,62 @@ fn claims_belong_to_their_request_and_payment() {
     assert!(s.insert(&order("o11", 11), 0, 0, 5).expect("insert"));
     let (p1, p2) = (ecash_core::Fixed([1; 32]), ecash_core::Fixed([2; 32]));
     let (t1, t2) = ([1u8; 16], [2u8; 16]);
-    let claim = |p, json, t, now, stale| s.claim("o11", p, json, t, now, stale).expect("claim");
-    assert_eq!(claim(&p1, "P1", &t1, 100, 0), Claim::Won);
+    let claim = |p, json, t, now, epoch| s.claim("o11", p, json, t, now, epoch).expect("claim");
+    // Two processes: the one that made the first claims, and the next.
+    let (a, b) = (&[0xa; 16], &[0xb; 16]);
+    assert_eq!(claim(&p1, "P1", &t1, 100, a), Claim::Won);
     assert_eq!(s.get("o11").expect("get").expect("o").claimed_by, Some(p1));
     // Another payment, or the same one from another request: busy.
-    assert_eq!(claim(&p2, "P2", &t2, 101, 0), Claim::Busy);
-    assert_eq!(claim(&p1, "P1", &t2, 101, 50), Claim::Busy);
+    assert_eq!(claim(&p2, "P2", &t2, 101, a), Claim::Busy);
+    assert_eq!(claim(&p1, "P1", &t2, 101, a), Claim::Busy);
     // A release with another request's token changes nothing.
     s.release("o11", &t2).expect("release");
-    assert_eq!(claim(&p2, "P2", &t2, 102, 0), Claim::Busy);
+    assert_eq!(claim(&p2, "P2", &t2, 102, a), Claim::Busy);
     // The same payment may take over a stale claim (its request died) ...
-    assert_eq!(claim(&p1, "P1", &t2, 300, 200), Claim::Resumed);
+    assert_eq!(claim(&p1, "P1", &t2, 300, b), Claim::Resumed);
     // ... and the first request's token no longer releases it.
     s.release("o11", &t1).expect("release");
-    assert_eq!(claim(&p2, "P2", &t1, 301, 0), Claim::Busy);
+    assert_eq!(claim(&p2, "P2", &t1, 301, b), Claim::Busy);
     // Abandoned: the same payment may take it over, another may not,
     // and the settler finds it.
     s.abandon("o11", &t2).expect("abandon");
-    assert_eq!(claim(&p2, "P2", &t1, 302, 0), Claim::Busy);
-    let stuck = s.abandoned(0, 10).expect("abandoned");
+    assert_eq!(claim(&p2, "P2", &t1, 302, b), Claim::Busy);
+    let stuck = s.abandoned(&[0xb; 16], 10).expect("abandoned");
     let want = Abandoned {
         payreq_id: "o11".into(),
         payment_json: "P1".into(),
     };
     assert_eq!(stuck, vec![want]);
-    assert_eq!(claim(&p1, "P1", &t1, 302, 0), Claim::Resumed);
+    assert_eq!(claim(&p1, "P1", &t1, 302, b), Claim::Resumed);
     assert!(
-        s.abandoned(0, 10).expect("abandoned").is_empty(),
+        s.abandoned(&[0xb; 16], 10).expect("abandoned").is_empty(),
         "held again"
     );
+    // Seen from another process (started within the same second, too),
+    // the live claim is one that died with its process.
+    assert_eq!(s.abandoned(a, 10).expect("abandoned").len(), 1);
     // Another payment cannot mark an order claimed by the first ...
-    assert_eq!(s.mark_paid("o11", &p2, "other", 302).expect("mark"), None);
+    assert_eq!(
+        s.mark_paid("o11", &p2, &ecash_core::Fixed([9; 32]), "other", 302)
+            .expect("mark"),
+        None
+    );
     let answer = Some("answer".to_owned());
     assert_eq!(
-        s.mark_paid("o11", &p1, "answer", 302).expect("mark"),
+        s.mark_paid("o11", &p1, &ecash_core::Fixed([9; 32]), "answer", 302)
+            .expect("mark"),
         answer
     );
     // ... and marking again returns the answer that stands.
-    assert_eq!(s.mark_paid("o11", &p1, "again", 303).expect("mark"), answer);
-    assert_eq!(claim(&p2, "P2", &t1, 303, 400), Claim::Taken);
-    let missing = s.claim("nope", &p2, "P2", &t1, 303, 0).expect("claim");
+    assert_eq!(
+        s.mark_paid("o11", &p1, &ecash_core::Fixed([9; 32]), "again", 303)
+            .expect("mark"),
+        answer
+    );
+    assert_eq!(claim(&p2, "P2", &t1, 303, b), Claim::Taken);
+    let missing = s
+        .claim("nope", &p2, "P2", &t1, 303, &[0xb; 16])
+        .expect("claim");
     assert_eq!(missing, Claim::Missing);
 }
 
@@ -108,11 +124,12 @@ fn paid_orders_survive_the_cap_and_are_listed_newest_first() {
     let p1 = ecash_core::Fixed([1; 32]);
     assert!(s.insert(&order("o11", 11), 0, 0, 5).expect("insert"));
     assert_eq!(
-        s.claim("o11", &p1, "P1", &[1; 16], 300, 0).expect("claim"),
+        s.claim("o11", &p1, "P1", &[1; 16], 300, &[0xa; 16])
+            .expect("claim"),
         Claim::Won
     );
     assert!(
-        s.mark_paid("o11", &p1, "answer", 302)
+        s.mark_paid("o11", &p1, &ecash_core::Fixed([9; 32]), "answer", 302)
             .expect("mark")
             .is_some()
     );
