@@ -375,17 +375,10 @@ async fn a_restore_survives_a_death_at_every_step() {
                 Ok(w) => assert_eq!(w.balance().total, value, "{what}: a partial wallet"),
                 Err(e) => {
                     assert_eq!(e.code(), "no_wallet", "{what}: {e}");
-                    let (w, _) = Wallet::restore(
-                        SqliteStore::open(&path).expect("store"),
-                        Flaky::new(),
-                        &mint.url,
-                        None,
-                        &phrase,
-                        mint.settings(),
-                        None,
-                    )
-                    .await
-                    .expect(&what);
+                    let (w, _) = mint
+                        .restore(SqliteStore::open(&path).expect("store"), &phrase)
+                        .await
+                        .expect(&what);
                     assert_eq!(w.balance().total, value, "{what}");
                 }
             }

@@ -140,17 +140,10 @@ async fn withdraw_pay_prove_send_receive_reopen_restore() {
     let phrase = alice.seed_phrase();
 
     // Restore from seed into an empty store: exactly the unspent coins come back.
-    let (restored, report) = Wallet::restore(
-        MemoryStore::new(),
-        Flaky::new(),
-        &mint.url,
-        None,
-        &phrase,
-        mint.settings(),
-        None,
-    )
-    .await
-    .expect("restore");
+    let (restored, report) = mint
+        .restore(MemoryStore::new(), &phrase)
+        .await
+        .expect("restore");
     let restored_serials: BTreeSet<B32> = restored.coins().iter().map(|r| r.coin.serial).collect();
     assert_eq!(restored_serials, alice_serials);
     assert_eq!(report.value, alice.balance().total);

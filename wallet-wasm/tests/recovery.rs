@@ -332,17 +332,7 @@ async fn a_restore_cut_half_way_leaves_no_wallet_behind() {
         .expect_err("no wallet");
     assert_eq!(e.code(), "no_wallet");
     let store = SqliteStore::open(&path).expect("store");
-    let (r, report) = Wallet::restore(
-        store,
-        Flaky::new(),
-        &mint.url,
-        None,
-        &phrase,
-        mint.settings(),
-        None,
-    )
-    .await
-    .expect("restore");
+    let (r, report) = mint.restore(store, &phrase).await.expect("restore");
     assert_eq!(report.value, 40);
     assert_eq!(r.balance().total, 40);
 }

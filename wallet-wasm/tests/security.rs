@@ -159,17 +159,7 @@ async fn f2_the_wallet_never_shows_the_bank_its_coins() {
     // spent lists, without a question about any serial.
     let store = wallet_wasm::store::sqlite::SqliteStore::open(&dir.path().join("restored.db"))
         .expect("store");
-    let (r, report) = Wallet::restore(
-        store,
-        Flaky::new(),
-        &mint.url,
-        None,
-        &phrase,
-        mint.settings(),
-        None,
-    )
-    .await
-    .expect("restore");
+    let (r, report) = mint.restore(store, &phrase).await.expect("restore");
     let asked = r.transport().requests.borrow().clone();
     assert!(
         !asked.iter().any(|u| u.contains("/coins/state")),

@@ -192,6 +192,55 @@ where
     total
 }
 
+/// The mint to measure: the one `--url` names (its master key given), or
+/// one started on loopback for the run (kept alive by the third value).
+fn target(args: &Args) -> Res<(String, ecash_core::PublicKey, Option<MintProc>)> {
+    if let (Some(u), Some(k)) = (&args.url, &args.master_key) {
+        let key =
+            ecash_core::B32::from_b64(k).ok_or("--master-key is not 32 bytes of base64url")?;
+        let url = u.trim_end_matches('/').to_owned();
+        return Ok((url, ecash_core::PublicKey(key), None));
+    }
+    eprintln!("starting a mint on loopback (signer {})…", args.signer);
+    let m = MintProc::start(&[
+        "--faucet-max",
+        "1000000000000",
+        "--rate-limit",
+        "10000000",
+        "--rate-burst",
+        "10000000",
+        "--signer",
+        &args.signer,
+    ]);
+    Ok((m.url().to_owned(), m.master, Some(m)))
+}
+
+/// `n` deposits of real coins, sealed into payments of [`PAY_COINS`] and
+/// signed by a fresh merchant account (made before the clock starts).
+fn prepare_payments(bank: &SyncBank, n: usize) -> Res<Vec<Signed<Deposit>>> {
+    let merchant = account(bank);
+    let payer = account(bank);
+    let needed = n * PAY_COINS;
+    let mut coins: Vec<Coin> = Vec::with_capacity(needed);
+    while coins.len() < needed {
+        let pending = blinded(bank, (needed - coins.len()).min(256));
+        let req = withdraw_request(bank, &payer, &pending);
+        let sigs = bank.block_on(bank.bank.withdraw(&req))?;
+        coins.extend(bank.finalize(&pending, &sigs));
+    }
+    Ok(coins
+        .chunks(PAY_COINS)
+        .map(|chunk| {
+            let (payment, _) = bank.payment(chunk, &merchant.id, &hex_id(), "bench");
+            let deposit = Deposit {
+                merchant_acc_id: merchant.id.clone(),
+                payment,
+            };
+            Signed::sign(deposit, &merchant.key)
+        })
+        .collect())
+}
+
 fn main() -> Res<()> {
     let args = Args::parse();
     eprintln!(
@@ -199,31 +248,7 @@ fn main() -> Res<()> {
         cores()
     );
     let raw = raw_openssl_rate(args.raw_seconds)?;
-    let (url, master, _mint) = match (&args.url, &args.master_key) {
-        (Some(u), Some(k)) => {
-            let key =
-                ecash_core::B32::from_b64(k).ok_or("--master-key is not 32 bytes of base64url")?;
-            (
-                u.trim_end_matches('/').to_owned(),
-                ecash_core::PublicKey(key),
-                None,
-            )
-        }
-        _ => {
-            eprintln!("starting a mint on loopback (signer {})…", args.signer);
-            let m = MintProc::start(&[
-                "--faucet-max",
-                "1000000000000",
-                "--rate-limit",
-                "10000000",
-                "--rate-burst",
-                "10000000",
-                "--signer",
-                &args.signer,
-            ]);
-            (m.url().to_owned(), m.master, Some(m))
-        }
-    };
+    let (url, master, _mint) = target(&args)?;
     let client = move |url: &str| SyncBank::connect(url, &master);
     let clients = args.clients.max(1);
 
@@ -254,31 +279,7 @@ fn main() -> Res<()> {
 
     // Deposit: real coins, sealed into 8-coin payments beforehand (not timed).
     eprintln!("preparing {} payments of {PAY_COINS} coins…", args.payments);
-    let bank = client(&url);
-    let merchant = account(&bank);
-    let payer = account(&bank);
-    let needed = args.payments * PAY_COINS;
-    let mut coins: Vec<Coin> = Vec::with_capacity(needed);
-    while coins.len() < needed {
-        let pending = blinded(&bank, (needed - coins.len()).min(256));
-        let req = withdraw_request(&bank, &payer, &pending);
-        let sigs = bank.block_on(bank.bank.withdraw(&req))?;
-        coins.extend(bank.finalize(&pending, &sigs));
-    }
-    let mut payments: Vec<Signed<Deposit>> = coins
-        .chunks(PAY_COINS)
-        .map(|chunk| {
-            let id = hex_id();
-            let (payment, _) = bank.payment(chunk, &merchant.id, &id, "bench");
-            Signed::sign(
-                Deposit {
-                    merchant_acc_id: merchant.id.clone(),
-                    payment,
-                },
-                &merchant.key,
-            )
-        })
-        .collect();
+    let mut payments = prepare_payments(&client(&url), args.payments)?;
     // Each deposit phase spends its own share: half, then a quarter each.
     let mut mix_pool = payments.split_off(payments.len() / 2);
     let half_pool = Arc::new(mix_pool.split_off(mix_pool.len() / 2));

@@ -25,7 +25,6 @@ use std::time::Duration;
 use actix_web::{HttpServer, web};
 use ecash_core::clock::SystemClock;
 use ecash_core::{B32, Clock, Keypair};
-use ecash_serve::limits::ClientQuota;
 use ecash_serve::{Edge, EdgeSettings, limits, ready};
 
 use crate::bank::BankLink;
@@ -226,10 +225,7 @@ pub async fn serve(
         .map_err(|e| ServeError::Storage(e.to_string()))?;
     let shop = Arc::new(shop);
     let shop_data = web::Data::from(shop.clone());
-    let quotas = web::Data::new(http::Quotas {
-        orders: ClientQuota::new(config.order_rate, config.order_burst, "orders"),
-        payments: ClientQuota::new(config.pay_rate, config.pay_burst, "payments"),
-    });
+    let quotas = web::Data::new(http::Quotas::new(&config));
     let trimmed = quotas.clone();
     let server = HttpServer::new(move || {
         ecash_serve::app(edge.clone())

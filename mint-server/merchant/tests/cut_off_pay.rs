@@ -14,107 +14,36 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ecash_core::Clock;
 use ecash_core::shop::OrderState;
+use ecash_testkit::proxy::{Fault, Proxy};
 use ecash_testkit::{Account, InProcMerchant, InProcMint, Shop, SyncBank, TestClock, now};
-
-/// A forwarding proxy that holds requests whose path starts with one of
-/// `slow` for `delay` before forwarding them (the request is forwarded even
-/// if the caller gave up meanwhile, as a slow network or bank would).
-fn slow_proxy(upstream: String, slow: &'static [&'static str], delay: Duration) -> String {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!("http://{}", l.local_addr().expect("addr"));
-    std::thread::spawn(move || {
-        for conn in l.incoming() {
-            let Ok(conn) = conn else { continue };
-            let upstream = upstream.clone();
-            std::thread::spawn(move || {
-                let _ = relay(conn, &upstream, slow, delay);
-            });
-        }
-    });
-    url
-}
-
-fn relay(
-    mut conn: TcpStream,
-    upstream: &str,
-    slow: &[&str],
-    delay: Duration,
-) -> std::io::Result<()> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        let n = conn.read(&mut chunk)?;
-        if n == 0 {
-            return Ok(());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let len: usize = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim()
-                .eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse().ok())?
-        })
-        .unwrap_or(0);
-    while buf.len() < head_end + len {
-        let n = conn.read(&mut chunk)?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
-    let mut out = String::new();
-    for (i, line) in head.trim_end().lines().enumerate() {
-        let name = line.split(':').next().unwrap_or("").trim();
-        if i > 0 && name.eq_ignore_ascii_case("connection") {
-            continue;
-        }
-        out.push_str(line);
-        out.push_str("\r\n");
-    }
-    out.push_str("connection: close\r\n\r\n");
-    let mut request = out.into_bytes();
-    request.extend_from_slice(&buf[head_end..]);
-    if slow.iter().any(|p| path.starts_with(p)) {
-        std::thread::sleep(delay);
-    }
-    let mut up = TcpStream::connect(upstream)?;
-    up.write_all(&request)?;
-    let mut answer = Vec::new();
-    up.read_to_end(&mut answer)?;
-    conn.write_all(&answer)?;
-    Ok(())
-}
 
 struct World {
     clock: Arc<TestClock>,
     mint: InProcMint,
+    _proxy: Proxy,
     merchant: InProcMerchant,
     shop: Shop,
     bank: SyncBank,
     buyer: Account,
 }
 
-fn world(slow: &'static [&'static str], delay: Duration, merchant_args: &[&str]) -> World {
+fn world(slow: &[&str], delay: Duration, merchant_args: &[&str]) -> World {
     let clock = Arc::new(TestClock::at(now()));
     let mint = InProcMint::start(&[], clock.clone());
     let upstream = mint.url.strip_prefix("http://").expect("http").to_owned();
-    let proxy = slow_proxy(upstream, slow, delay);
-    let merchant = InProcMerchant::start_at(&proxy, &mint.master, merchant_args, clock.clone());
+    // Every request to a slow path is forwarded after `delay`, even if the
+    // caller gave up meanwhile, as a slow network or bank would.
+    let proxy = Proxy::start(0, &upstream, None);
+    proxy.stall_for(delay);
+    for path in slow {
+        proxy.fail_next(path, Fault::Stall, usize::MAX);
+    }
+    let merchant = InProcMerchant::start_at(&proxy.url, &mint.master, merchant_args, clock.clone());
     let shop = merchant.client();
     let bank = SyncBank::connect_on(&mint.url, &mint.master, clock.clone());
     let buyer = bank.register("buyer");
@@ -122,6 +51,7 @@ fn world(slow: &'static [&'static str], delay: Duration, merchant_args: &[&str])
     World {
         clock,
         mint,
+        _proxy: proxy,
         merchant,
         shop,
         bank,
@@ -138,14 +68,7 @@ impl World {
     }
 
     fn state(&self, payreq_id: &str) -> OrderState {
-        self.shop
-            .orders(&self.merchant.admin_token)
-            .expect("list")
-            .orders
-            .into_iter()
-            .find(|o| o.payreq_id == payreq_id)
-            .expect("listed")
-            .state
+        self.shop.order_state(&self.merchant.admin_token, payreq_id)
     }
 
     /// Retries `payment` (and lets the settler run, every second) for up

@@ -54,14 +54,7 @@ fn world(merchant_args: &[&str]) -> World {
 
 impl World {
     fn state(&self, payreq_id: &str) -> OrderState {
-        self.shop
-            .orders(&self.merchant.admin_token)
-            .expect("list")
-            .orders
-            .into_iter()
-            .find(|o| o.payreq_id == payreq_id)
-            .expect("listed")
-            .state
+        self.shop.order_state(&self.merchant.admin_token, payreq_id)
     }
 
     /// The merchant's balance at the bank.

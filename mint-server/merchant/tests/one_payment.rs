@@ -42,13 +42,7 @@ impl World {
     /// Where an order stands, in the shop keeper's list.
     fn state(&self, payreq_id: &str) -> OrderState {
         self.shop()
-            .orders(&self.merchant.admin_token)
-            .expect("list")
-            .orders
-            .into_iter()
-            .find(|o| o.payreq_id == payreq_id)
-            .expect("listed")
-            .state
+            .order_state(&self.merchant.admin_token, payreq_id)
     }
 }
 

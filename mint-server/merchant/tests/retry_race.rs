@@ -12,121 +12,17 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use ecash_core::api;
+use ecash_core::api::{self, Endpoint};
 use ecash_core::clock::SystemClock;
 use ecash_core::messages::WithdrawRequest;
 use ecash_core::shop::OrderState;
 use ecash_core::{Coin, ErrorCode, Fixed, Signed};
 use ecash_testkit::process::merchant_key;
+use ecash_testkit::proxy::{Fault, Proxy};
 use ecash_testkit::{Account, InProcMerchant, InProcMint, SyncBank, random32, refused};
-
-/// Reads one HTTP request (head and content-length body).
-fn read_request(conn: &mut TcpStream) -> std::io::Result<Option<(String, Vec<u8>)>> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 65536];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        let n = conn.read(&mut chunk)?;
-        if n == 0 {
-            return Ok(None);
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let len: usize = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim()
-                .eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse().ok())?
-        })
-        .unwrap_or(0);
-    while buf.len() < head_end + len {
-        let n = conn.read(&mut chunk)?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
-    let mut out = String::new();
-    for (i, line) in head.trim_end().lines().enumerate() {
-        let name = line.split(':').next().unwrap_or("").trim();
-        if i > 0 && name.eq_ignore_ascii_case("connection") {
-            continue;
-        }
-        out.push_str(line);
-        out.push_str("\r\n");
-    }
-    out.push_str("connection: close\r\n\r\n");
-    let mut request = out.into_bytes();
-    request.extend_from_slice(&buf[head_end..]);
-    Ok(Some((path, request)))
-}
-
-fn forward(upstream: &str, request: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut up = TcpStream::connect(upstream)?;
-    up.write_all(request)?;
-    let mut answer = Vec::new();
-    up.read_to_end(&mut answer)?;
-    Ok(answer)
-}
-
-/// A proxy in front of the bank. Armed, it keeps the next deposit (and
-/// breaks the shop's connection, unanswered); the deposit after it is
-/// forwarded just after the kept one, so the two meet at the bank.
-struct LateNetwork {
-    url: String,
-    armed: Arc<AtomicBool>,
-}
-
-impl LateNetwork {
-    fn start(upstream: String) -> Self {
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let url = format!("http://{}", l.local_addr().expect("addr"));
-        let armed = Arc::new(AtomicBool::new(false));
-        let kept: Arc<Mutex<Option<Vec<u8>>>> = Arc::new(Mutex::new(None));
-        let a = armed.clone();
-        std::thread::spawn(move || {
-            for conn in l.incoming() {
-                let Ok(mut conn) = conn else { continue };
-                let (upstream, armed, kept) = (upstream.clone(), a.clone(), kept.clone());
-                std::thread::spawn(move || {
-                    let Ok(Some((path, request))) = read_request(&mut conn) else {
-                        return;
-                    };
-                    if path.starts_with("/deposit") {
-                        if armed.swap(false, Ordering::SeqCst) {
-                            // Kept for later; the shop sees the connection break.
-                            *kept.lock().unwrap() = Some(request);
-                            return;
-                        }
-                        if let Some(first) = kept.lock().unwrap().take() {
-                            let up = upstream.clone();
-                            std::thread::spawn(move || {
-                                let _ = forward(&up, &first);
-                            });
-                            std::thread::sleep(Duration::from_millis(2));
-                        }
-                    }
-                    if let Ok(answer) = forward(&upstream, &request) {
-                        let _ = conn.write_all(&answer);
-                    }
-                });
-            }
-        });
-        Self { url, armed }
-    }
-}
 
 /// `n` coins of value 1 (a payment of many coins: the bank checks each).
 fn ones(bank: &SyncBank, acct: &Account, n: usize) -> Vec<Coin> {
@@ -149,7 +45,9 @@ fn ones(bank: &SyncBank, acct: &Account, n: usize) -> Vec<Coin> {
 fn a_retried_payment_racing_its_first_request_never_frees_a_paid_order() {
     let clock = Arc::new(SystemClock);
     let mint = InProcMint::start(&[], clock.clone());
-    let net = LateNetwork::start(mint.url.strip_prefix("http://").unwrap().to_owned());
+    // The network in front of the bank: a held deposit reaches the bank
+    // just before the next one, so a retry meets its first request there.
+    let net = Proxy::start(0, mint.url.strip_prefix("http://").unwrap(), None);
     let merchant = InProcMerchant::start_at(
         &net.url,
         &mint.master,
@@ -166,15 +64,7 @@ fn a_retried_payment_racing_its_first_request_never_frees_a_paid_order() {
         key: merchant_key(merchant.dir.path()),
         id: merchant.account_id.clone(),
     };
-    let state = |id: &str| {
-        shop.orders(&merchant.admin_token)
-            .expect("list")
-            .orders
-            .into_iter()
-            .find(|o| o.payreq_id == id)
-            .expect("listed")
-            .state
-    };
+    let state = |id: &str| shop.order_state(&merchant.admin_token, id);
 
     let mut orders = 0;
     for round in 0..30 {
@@ -184,7 +74,7 @@ fn a_retried_payment_racing_its_first_request_never_frees_a_paid_order() {
         bank.faucet(&other, 99);
         let coins = ones(&bank, &buyer, 99);
         let (p, _) = bank.payment_for(&payreq, &coins);
-        net.armed.store(true, Ordering::SeqCst);
+        net.fail_next(api::Deposit::INFO.path, Fault::Hold, 1);
         // The first request: the shop's connection to the bank breaks.
         assert_eq!(
             refused(shop.pay(&payreq.payreq_id, &p)),

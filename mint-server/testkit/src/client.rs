@@ -408,6 +408,17 @@ impl Shop {
         self.rt.block_on(self.shop.orders(token))
     }
 
+    /// The state of order `payreq_id` in the shop keeper's list.
+    pub fn order_state(&self, token: &str, payreq_id: &str) -> ecash_core::shop::OrderState {
+        self.orders(token)
+            .expect("the shop keeper's list")
+            .orders
+            .into_iter()
+            .find(|o| o.payreq_id == payreq_id)
+            .unwrap_or_else(|| panic!("order {payreq_id} is not listed"))
+            .state
+    }
+
     /// A raw HTTP client for pages (no redirects followed).
     pub fn pages(&self) -> Client<ReqwestTransport> {
         Client::new(self.url(), transport())

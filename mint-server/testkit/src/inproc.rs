@@ -18,6 +18,22 @@ use crate::client::{Shop, SyncBank};
 /// How long a server may take to start (key generation in debug builds).
 const START_TIMEOUT: Duration = Duration::from_secs(180);
 
+/// A server's command line: listening on `port` of loopback, its data in `dir`, then `args`.
+fn argv(name: &str, dir: &tempfile::TempDir, port: u16, args: &[String]) -> Vec<String> {
+    let data = dir.path().to_str().expect("a UTF-8 path").to_owned();
+    [
+        name,
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--data-dir",
+        &data,
+    ]
+    .into_iter()
+    .map(String::from)
+    .chain(args.iter().cloned())
+    .collect()
+}
+
 /// Runs `serve` on its own actix system thread and waits for what it sends
 /// once it listens (or for its error).
 fn spawn<S: Send + 'static, E: std::fmt::Display>(
@@ -99,13 +115,9 @@ impl InProcMint {
         args: &[String],
         clock: Arc<dyn Clock>,
     ) -> (mint_server::Started, JoinHandle<()>) {
-        let data = dir.path().to_str().expect("a UTF-8 path").to_owned();
-        let listen = format!("127.0.0.1:{port}");
-        let argv = ["mint-server", "--listen", &listen, "--data-dir", &data]
-            .into_iter()
-            .map(String::from)
-            .chain(args.iter().cloned());
-        let config = mint_server::config::Config::try_parse_from(argv).expect("mint flags");
+        let config =
+            mint_server::config::Config::try_parse_from(argv("mint-server", dir, port, args))
+                .expect("mint flags");
         spawn("mint", move |tx| {
             actix_web::rt::System::new().block_on(mint_server::serve(config, clock, Some(tx)))
         })
@@ -211,13 +223,8 @@ impl InProcMerchant {
         args: &[String],
         clock: Arc<dyn Clock>,
     ) -> (merchant::Started, JoinHandle<()>) {
-        let data = dir.path().to_str().expect("a UTF-8 path").to_owned();
-        let listen = format!("127.0.0.1:{port}");
-        let argv = ["merchant", "--listen", &listen, "--data-dir", &data]
-            .into_iter()
-            .map(String::from)
-            .chain(args.iter().cloned());
-        let config = merchant::config::Config::try_parse_from(argv).expect("merchant flags");
+        let config = merchant::config::Config::try_parse_from(argv("merchant", dir, port, args))
+            .expect("merchant flags");
         spawn("merchant", move |tx| {
             actix_web::rt::System::new().block_on(merchant::serve(config, clock, Some(tx)))
         })

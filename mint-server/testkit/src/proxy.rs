@@ -27,6 +27,13 @@ pub enum Fault {
     CutMidBody,
     /// Forwarded twice; the second answer is returned.
     Duplicate,
+    /// Forwarded after the proxy's stall ([`Proxy::stall_for`]) and
+    /// answered: a slow network or server.
+    Stall,
+    /// Held: the connection closes unanswered, and the request reaches the
+    /// server later, just before the next request to the same path (a late
+    /// network: the client gave up and sent it again).
+    Hold,
 }
 
 /// Rewrites an answer body: (request path, body).
@@ -42,6 +49,7 @@ pub struct Proxy {
     counts: Arc<Mutex<BTreeMap<Fault, u64>>>,
     requests: Arc<AtomicU64>,
     rules: Arc<Mutex<Vec<Rule>>>,
+    stall: Arc<Mutex<Duration>>,
 }
 
 /// A fault for the next requests whose path starts with a prefix.
@@ -58,6 +66,9 @@ struct Shared {
     counts: Arc<Mutex<BTreeMap<Fault, u64>>>,
     requests: Arc<AtomicU64>,
     rewrite: Option<Arc<Rewrite>>,
+    stall: Arc<Mutex<Duration>>,
+    /// Held requests: (path, the request as forwarded).
+    held: Mutex<Vec<(String, Vec<u8>)>>,
 }
 
 impl Proxy {
@@ -75,6 +86,8 @@ impl Proxy {
             counts: Arc::new(Mutex::new(BTreeMap::new())),
             requests: Arc::new(AtomicU64::new(0)),
             rewrite,
+            stall: Arc::new(Mutex::new(Duration::from_secs(1))),
+            held: Mutex::new(Vec::new()),
         });
         let proxy = Self {
             url: format!("http://127.0.0.1:{port}"),
@@ -83,6 +96,7 @@ impl Proxy {
             counts: shared.counts.clone(),
             requests: shared.requests.clone(),
             rules: shared.rules.clone(),
+            stall: shared.stall.clone(),
         };
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -120,6 +134,13 @@ impl Proxy {
                 fault,
                 times,
             });
+        }
+    }
+
+    /// How long [`Fault::Stall`] holds a request (default: one second).
+    pub fn stall_for(&self, pause: Duration) {
+        if let Ok(mut s) = self.stall.lock() {
+            *s = pause;
         }
     }
 
@@ -174,9 +195,11 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-async fn serve(mut conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
-    let Some((head, mut body)) = read_head(&mut conn).await? else {
-        return Ok(());
+/// Reads one request; returns its path and the request as forwarded (one
+/// per connection).
+async fn read_request(conn: &mut TcpStream) -> std::io::Result<Option<(String, Vec<u8>)>> {
+    let Some((head, mut body)) = read_head(conn).await? else {
+        return Ok(None);
     };
     let len: usize = header(&head, "content-length")
         .and_then(|v| v.parse().ok())
@@ -185,13 +208,11 @@ async fn serve(mut conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
         let mut chunk = vec![0u8; len - body.len()];
         let n = conn.read(&mut chunk).await?;
         if n == 0 {
-            return Ok(());
+            return Ok(None);
         }
         body.extend_from_slice(&chunk[..n]);
     }
-    shared.requests.fetch_add(1, Ordering::SeqCst);
     let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
-    // The request as forwarded: one per connection.
     let mut out = String::new();
     for (i, line) in head.lines().enumerate() {
         if i > 0 {
@@ -206,7 +227,14 @@ async fn serve(mut conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
     out.push_str("connection: close\r\n\r\n");
     let mut request = out.into_bytes();
     request.extend_from_slice(&body);
+    Ok(Some((path, request)))
+}
 
+async fn serve(mut conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
+    let Some((path, request)) = read_request(&mut conn).await? else {
+        return Ok(());
+    };
+    shared.requests.fetch_add(1, Ordering::SeqCst);
     let ruled = shared.rules.lock().ok().and_then(|mut rules| {
         let r = rules
             .iter_mut()
@@ -225,8 +253,19 @@ async fn serve(mut conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
     if fault == Fault::DropBefore {
         return Ok(());
     }
+    if fault == Fault::Hold {
+        if let Ok(mut held) = shared.held.lock() {
+            held.push((path, request));
+        }
+        return Ok(());
+    }
+    release_held(shared, &path).await;
     if fault == Fault::Delay {
         tokio::time::sleep(Duration::from_millis(50 + fastrand::u64(..450))).await;
+    }
+    if fault == Fault::Stall {
+        let pause = shared.stall.lock().map(|s| *s).unwrap_or_default();
+        tokio::time::sleep(pause).await;
     }
     let mut answer = forward(&shared.upstream, &request).await?;
     if fault == Fault::Duplicate {
@@ -243,6 +282,21 @@ async fn serve(mut conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
     }
     conn.write_all(&answer).await?;
     conn.shutdown().await
+}
+
+/// A request held before on `path` arrives now, just ahead of this one.
+async fn release_held(shared: &Shared, path: &str) {
+    let late = shared.held.lock().ok().and_then(|mut held| {
+        let i = held.iter().position(|(p, _)| p == path)?;
+        Some(held.remove(i).1)
+    });
+    if let Some(late) = late {
+        let upstream = shared.upstream.clone();
+        tokio::spawn(async move {
+            let _ = forward(&upstream, &late).await;
+        });
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
 }
 
 async fn forward(upstream: &str, request: &[u8]) -> std::io::Result<Vec<u8>> {

@@ -27,6 +27,25 @@ pub struct Mint {
 }
 
 impl Mint {
+    /// Restores the wallet of `phrase` into `store`, on a fresh transport.
+    pub async fn restore<S: Store>(
+        &self,
+        store: S,
+        phrase: &str,
+    ) -> Result<(Wallet<S, Flaky>, wallet_wasm::wallet::RestoreReport), wallet_wasm::WalletError>
+    {
+        Wallet::restore(
+            store,
+            Flaky::new(),
+            &self.url,
+            None,
+            phrase,
+            self.settings(),
+            None,
+        )
+        .await
+    }
+
     pub fn start() -> Self {
         Self::start_with(&[])
     }

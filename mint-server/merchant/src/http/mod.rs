@@ -69,6 +69,14 @@ pub struct Quotas {
 }
 
 impl Quotas {
+    /// The quotas the flags set.
+    pub fn new(config: &crate::config::Config) -> Self {
+        Self {
+            orders: ClientQuota::new(config.order_rate, config.order_burst, "orders"),
+            payments: ClientQuota::new(config.pay_rate, config.pay_burst, "payments"),
+        }
+    }
+
     /// Forgets clients idle long enough to have full quotas again.
     pub fn shrink(&self) {
         self.orders.shrink();
