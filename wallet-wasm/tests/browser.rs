@@ -227,3 +227,36 @@ async fn indexeddb_keeps_the_store_contract() {
         IndexedDbStore::delete(&name).await.expect("delete");
     }
 }
+
+/// A blob URL of `len` zero bytes (same origin: fetch reads it like any answer).
+fn blob_url(len: u32) -> String {
+    js_sys::eval(&format!(
+        "URL.createObjectURL(new Blob([new Uint8Array({len})], {{type: 'application/json'}}))"
+    ))
+    .ok()
+    .and_then(|v| v.as_string())
+    .expect("a blob URL")
+}
+
+/// The fetch transport refuses an answer over its bound without reading
+/// it, and reads one within it whole (through its stream).
+#[wasm_bindgen_test]
+async fn fetch_refuses_an_answer_over_its_bound() {
+    let get = |url: String| HttpRequest {
+        method: ecash_core::api::Method::Get,
+        url,
+        headers: vec![],
+        body: None,
+    };
+    let limit = wallet_wasm::transport::MAX_ANSWER_BYTES as u32;
+    let e = FetchTransport
+        .send(get(blob_url(limit + 1)))
+        .await
+        .expect_err("over the bound");
+    assert!(e.0.contains("larger than"), "{e}");
+    let small = FetchTransport
+        .send(get(blob_url(100_000)))
+        .await
+        .expect("within the bound");
+    assert_eq!(small.body.len(), 100_000);
+}
