@@ -206,6 +206,7 @@ impl Harness {
             payreq_id: self.payreq.payreq_id.clone(),
             description_hash: description_hash(&self.payreq.description),
             payer_code_hash: payer_code_hash(&[7; 32]),
+            goods_key_hash: Some(goods_key_hash(&[7; 32])),
         }
     }
 

@@ -207,8 +207,15 @@ pub struct PaymentInfo {
     pub payreq_id: String,
     /// `H(description)`.
     pub description_hash: B32,
-    /// `H(payer_code)`: lets the payer, and only the payer, prove the payment later.
+    /// `H(proof key)`: lets the payer, and only the payer, prove the payment
+    /// later ([`proof_key`]).
     pub payer_code_hash: B32,
+    /// `H(goods key)`: the shop hands the goods over for the key
+    /// ([`goods_key`]), which the bank cannot derive. Absent in payments
+    /// made before goods keys (and then not encoded at all, so their hashes
+    /// stand).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goods_key_hash: Option<B32>,
 }
 
 impl Canonical for PaymentInfo {
@@ -223,6 +230,11 @@ impl Canonical for PaymentInfo {
             .str(&self.payreq_id)
             .fixed(&self.description_hash.0)
             .fixed(&self.payer_code_hash.0);
+        // Last, and only when present: the bytes before it fix every field's
+        // boundary, so the length left says whether it is there.
+        if let Some(h) = &self.goods_key_hash {
+            e.fixed(&h.0);
+        }
     }
 }
 
@@ -372,7 +384,9 @@ pub struct PaymentResponse {
 pub struct ProofRequest {
     /// The payment.
     pub payment_id: B32,
-    /// The secret whose hash is in `payment_info`.
+    /// The secret whose hash is `payment_info.payer_code_hash`: the payer
+    /// code's [`proof_key`] (in payments made before goods keys, the payer
+    /// code itself).
     pub payer_code: Bytes,
 }
 
@@ -460,26 +474,39 @@ pub fn description_hash(description: &str) -> B32 {
     Fixed(sha256(description.as_bytes()))
 }
 
-/// The key the shop hands the goods over for: derived from the payer
-/// code, so only the payer has it. The shop learns it when the payer asks
-/// for the goods, and it does not reveal the payer code (which proves the
-/// payment at the bank); the bank sees only its hash.
+/// What the payer reveals to the bank to prove a payment (as
+/// [`ProofRequest::payer_code`]): derived from its payer code under a
+/// domain tag of its own, so the bank, which then knows it, still cannot
+/// derive the goods key.
+pub fn proof_key(payer_code: &[u8]) -> B32 {
+    tagged(b"ecash/v1/proof-key", payer_code)
+}
+
+/// The key the shop hands the goods over for: derived from the payer code
+/// under another tag, so the shop, which learns it when the payer asks for
+/// the goods, cannot derive the proof key (nor the bank this one).
 pub fn goods_key(payer_code: &[u8]) -> B32 {
-    let mut input = Vec::with_capacity(GOODS_KEY_DOMAIN.len() + payer_code.len());
-    input.extend_from_slice(GOODS_KEY_DOMAIN);
-    input.extend_from_slice(payer_code);
+    tagged(b"ecash/v1/goods-key", payer_code)
+}
+
+fn tagged(tag: &[u8], secret: &[u8]) -> B32 {
+    let mut input = Vec::with_capacity(tag.len() + secret.len());
+    input.extend_from_slice(tag);
+    input.extend_from_slice(secret);
     Fixed(sha256(&input))
 }
 
-const GOODS_KEY_DOMAIN: &[u8] = b"ecash/v1/goods-key";
-
-/// The hash of a goods key, as the shop checks it.
-pub fn goods_key_hash(goods_key: &B32) -> B32 {
-    Fixed(sha256(&goods_key.0))
+/// The hash a revealed key is checked against: `SHA-256(key)`.
+pub fn key_hash(key: &[u8]) -> B32 {
+    Fixed(sha256(key))
 }
 
-/// `H(payer_code)` as it goes into `payment_info`: the hash of its goods
-/// key, so the shop can check the key and the bank the payer code.
+/// `payment_info.payer_code_hash` of a payer code: the hash of its proof key.
 pub fn payer_code_hash(payer_code: &[u8]) -> B32 {
-    goods_key_hash(&goods_key(payer_code))
+    key_hash(&proof_key(payer_code).0)
+}
+
+/// `payment_info.goods_key_hash` of a payer code: the hash of its goods key.
+pub fn goods_key_hash(payer_code: &[u8]) -> B32 {
+    key_hash(&goods_key(payer_code).0)
 }

@@ -11,7 +11,7 @@ use crate::canonical::Canonical;
 use crate::coin::Coin;
 use crate::envelope::{self, EnvelopeError};
 use crate::messages::{
-    CoinBundle, PayReq, Payment, PaymentInfo, description_hash, payer_code_hash,
+    CoinBundle, PayReq, Payment, PaymentInfo, description_hash, goods_key_hash, payer_code_hash,
 };
 
 /// Sealing or opening a payment failed.
@@ -53,6 +53,7 @@ pub fn info_for(
         payreq_id: payreq.payreq_id.clone(),
         description_hash: description_hash(&payreq.description),
         payer_code_hash: payer_code_hash(payer_code),
+        goods_key_hash: Some(goods_key_hash(payer_code)),
     }
 }
 

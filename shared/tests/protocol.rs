@@ -177,6 +177,7 @@ fn sample_info() -> PaymentInfo {
         payreq_id: "p1".into(),
         description_hash: Fixed([0x11; 32]),
         payer_code_hash: Fixed([0x22; 32]),
+        goods_key_hash: None,
     }
 }
 
@@ -228,6 +229,16 @@ fn golden_bytes_of_protocol_messages() {
         hex::encode(info.canonical_hash()),
         hex::encode(ecash_core::canonical::sha256(&info.canonical_bytes()))
     );
+    // A goods key hash is appended, and only when present: payments made
+    // before it keep their bytes (above).
+    let with_key = PaymentInfo {
+        goods_key_hash: Some(Fixed([0x33; 32])),
+        ..info.clone()
+    };
+    let mut expected = info.canonical_bytes();
+    expected.extend_from_slice(&[0x33; 32]);
+    assert_eq!(with_key.canonical_bytes(), expected);
+    assert_ne!(with_key.canonical_hash(), info.canonical_hash());
     // Different types never share bytes: same fields, other domain.
     let q = AccountQuery {
         account_id: "x".into(),
@@ -276,8 +287,9 @@ fn arb_info() -> impl Strategy<Value = PaymentInfo> {
         "[a-zA-Z0-9 ]{0,20}",
         arb_b32(),
         arb_b32(),
+        proptest::option::of(arb_b32()),
     )
-        .prop_map(|(value, ncoins, timestamp, s, d, p)| PaymentInfo {
+        .prop_map(|(value, ncoins, timestamp, s, d, p, g)| PaymentInfo {
             bank_id: s.clone(),
             amount: Amount::new(demo(), value),
             ncoins,
@@ -287,6 +299,7 @@ fn arb_info() -> impl Strategy<Value = PaymentInfo> {
             payreq_id: s,
             description_hash: d,
             payer_code_hash: p,
+            goods_key_hash: g,
         })
 }
 

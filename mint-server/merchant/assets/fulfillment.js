@@ -8,7 +8,9 @@ const receipt = document.getElementById("receipt");
 const status = document.getElementById("status");
 const goods = document.getElementById("goods");
 const order = receipt.dataset.order;
-const goodsKey = new URLSearchParams(location.hash.slice(1)).get("goods_key");
+const fragment = new URLSearchParams(location.hash.slice(1));
+// Links of payments made before goods keys carry the payment id.
+const goodsKey = fragment.get("goods_key") || fragment.get("payment_id");
 
 function fail(text) {
   status.textContent = text;

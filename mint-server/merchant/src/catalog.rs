@@ -32,9 +32,12 @@ impl Product {
         }
     }
 
-    /// What a payment request for it describes (its hash is in payment_info).
-    pub fn order_description(&self) -> String {
-        format!("{}: {}", self.title, self.description)
+    /// What a payment request for it describes, with the order's reference
+    /// `reference`. Its hash is in `payment_info`, which the bank reads: the
+    /// reference, random and never shown to the bank, keeps the bank from
+    /// matching the hash against the public catalogue.
+    pub fn order_description(&self, reference: &str) -> String {
+        format!("{}: {} (ref {reference})", self.title, self.description)
     }
 }
 

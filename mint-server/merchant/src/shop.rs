@@ -1,6 +1,6 @@
 //! The shop's logic: orders and their payment requests, payments claimed,
 //! deposited at the bank over HTTP and answered with a signed receipt, the
-//! goods for the holder of the payment id, and the shop keeper's list.
+//! goods for the holder of the goods key, and the shop keeper's list.
 //!
 //! No goods without the bank's ack, checked against the pinned master key,
 //! and one payment per order: a payment claims its order before it goes to
@@ -16,6 +16,7 @@ use ecash_core::messages::{
 };
 use ecash_core::shop::{Delivery, ORDER_LIST_MAX, OrderList};
 use ecash_core::{ApiError, B32, Clock, ErrorCode, Keypair, Signed, envelope};
+use ecash_serve::limits::{ClientIp, ClientQuota};
 
 use crate::bank::BankLink;
 use crate::catalog;
@@ -57,6 +58,9 @@ pub enum ShopError {
     /// Another payment is at the bank for this order.
     #[error("a payment for this order is being deposited; retry shortly")]
     InProgress,
+    /// This address sent too many payments.
+    #[error("too many payments from this address; slow down")]
+    RateLimited,
     /// The envelope cannot be the bank's (its wrapped key has the wrong length).
     #[error("the coins are not sealed to this shop's bank")]
     Envelope,
@@ -92,6 +96,7 @@ impl ShopError {
             Self::Mismatch(_) | Self::Expired | Self::NotPaid => ErrorCode::PayreqInvalid,
             Self::OrderTaken => ErrorCode::OrderTaken,
             Self::InProgress => ErrorCode::InProgress,
+            Self::RateLimited => ErrorCode::RateLimited,
             Self::Envelope => ErrorCode::EnvelopeInvalid,
             Self::Bank(e) => return e.clone(),
             Self::BadAck | Self::HeldElsewhere | Self::Internal(_) => ErrorCode::Internal,
@@ -121,6 +126,9 @@ pub struct ShopSettings {
     pub order_origins: Vec<String>,
     /// The shop keeper's token for the list of orders.
     pub admin_token: String,
+    /// A claim this old is stale even in this process, seconds: longer than
+    /// any deposit can take (its calls to the bank time out before).
+    pub claim_lease: u64,
 }
 
 /// The demo merchant.
@@ -229,7 +237,8 @@ impl Shop {
             expires_at: now + self.settings.payreq_ttl,
             merchant_bank_id: keys.set.bank_id.clone(),
             merchant_acc_id: self.account_id.clone(),
-            description: product.order_description(),
+            description: product
+                .order_description(&ecash_core::bytes::b64_encode(&random::<12>()?)),
             pay_url: ecash_core::client::join(base, &api_path::<ecash_core::api::Pay>(&payreq_id)),
             fulfillment_url: ecash_core::client::join(
                 base,
@@ -285,12 +294,16 @@ impl Shop {
     }
 
     /// The payment request of an order no payment holds. Once one does,
-    /// it is `order_taken`: the bank learns the order's id from the
-    /// deposit, and must not read here what was bought.
+    /// it is `in_progress` (at the bank) or `order_taken` (paid): the bank
+    /// learns the order's id from the deposit, and must not read here what
+    /// was bought.
     pub async fn payreq(&self, payreq_id: &str) -> Result<PayReq, ShopError> {
         let order = self.order(payreq_id).await?;
-        if order.claimed_by.is_some() || order.payment_id.is_some() {
+        if order.payment_id.is_some() {
             return Err(ShopError::OrderTaken);
+        }
+        if order.claimed_by.is_some() {
+            return Err(ShopError::InProgress);
         }
         stored_payreq(&order)
     }
@@ -301,10 +314,15 @@ impl Shop {
     /// payment the order's claim holds completes it even after expiry (the
     /// bank may hold it); another payment is refused with `order_taken`, or
     /// told to retry (`in_progress`) while one is at the bank.
+    ///
+    /// A payment that may go to the bank is charged to `client`'s share
+    /// of `quota` (replays and the shop's own refusals are not).
     pub async fn pay(
         self: Arc<Self>,
         payreq_id: &str,
         payment: Payment,
+        quota: &ClientQuota,
+        client: ClientIp,
     ) -> Result<PaymentResponse, ShopError> {
         let order = self.order(payreq_id).await?;
         let payment_id = payment.payment_id();
@@ -322,12 +340,33 @@ impl Shop {
         if now > payreq.expires_at && order.claimed_by != Some(payment_id) {
             return Err(ShopError::Expired);
         }
+        if !quota.allows(client) {
+            return Err(ShopError::RateLimited);
+        }
+        // From the claim on, the work runs in a task of its own: a request
+        // cut off (the edge's timeout drops the handler) never leaves a
+        // claim without the deposit that settles it.
+        let id = payreq_id.to_owned();
+        actix_web::rt::spawn(async move { self.claim_and_deposit(&id, payreq, payment, now).await })
+            .await
+            .map_err(|_| ShopError::Internal("the deposit task failed".into()))?
+    }
+
+    /// Claims the order for `payment`'s request and deposits it.
+    async fn claim_and_deposit(
+        &self,
+        payreq_id: &str,
+        payreq: PayReq,
+        payment: Payment,
+        now: u64,
+    ) -> Result<PaymentResponse, ShopError> {
+        let payment_id = payment.payment_id();
         let token = random::<16>()?;
         let payment_json = serde_json::to_string(&payment)
             .map_err(|_| ShopError::Internal("encoding the payment".into()))?;
-        let (id, epoch) = (payreq_id.to_owned(), self.epoch);
+        let (id, live) = (payreq_id.to_owned(), self.live(now));
         let claim = self
-            .db(move |s| s.claim(&id, &payment_id, &payment_json, &token, now, &epoch))
+            .db(move |s| s.claim(&id, &payment_id, &payment_json, &token, now, live))
             .await?;
         let resumed = match claim {
             Claim::Won => false,
@@ -337,16 +376,17 @@ impl Shop {
             Claim::Taken => return Err(ShopError::OrderTaken),
             Claim::Missing => return Err(ShopError::NoOrder(payreq_id.to_owned())),
         };
-        // The deposit runs to its end even if this request is cut off (the
-        // edge's timeout drops the handler): its claim is then settled by
-        // the bank's answer, not left held by a request that is gone.
-        let id = payreq_id.to_owned();
-        actix_web::rt::spawn(async move {
-            self.deposit_claimed(&id, &payreq, payment, token, resumed)
-                .await
-        })
-        .await
-        .map_err(|_| ShopError::Internal("the deposit task failed".into()))?
+        self.deposit_claimed(payreq_id, &payreq, payment, token, resumed)
+            .await
+    }
+
+    /// Which claims are live at `now`: this process's, younger than the
+    /// lease (an older one's task is gone: a backstop, no such case known).
+    fn live(&self, now: u64) -> store::Live {
+        store::Live {
+            epoch: self.epoch,
+            stale_before: now.saturating_sub(self.settings.claim_lease),
+        }
     }
 
     /// Refuses what the shop can see is wrong before the payment claims
@@ -369,6 +409,9 @@ impl Shop {
         }
         if info.ncoins == 0 {
             return Err(ShopError::Mismatch("no coins"));
+        }
+        if info.goods_key_hash.is_none() {
+            return Err(ShopError::Mismatch("no goods key (update the wallet)"));
         }
         let keys = self.bank.keys().await;
         if info.bank_id != keys.set.bank_id {
@@ -414,7 +457,7 @@ impl Shop {
                     self.db(move |s| s.abandon(&id, &token)).await?;
                     return Err(ShopError::BadAck);
                 }
-                let key_hash = deposit.body.payment.payment_info.payer_code_hash;
+                let key_hash = deposit.body.payment.payment_info.goods_key_hash;
                 self.complete(payreq_id, payreq, payment_id, key_hash, ack)
                     .await
             }
@@ -442,7 +485,7 @@ impl Shop {
         payreq_id: &str,
         payreq: &PayReq,
         payment_id: B32,
-        goods_key_hash: B32,
+        goods_key_hash: Option<B32>,
         ack: Signed<DepositAck>,
     ) -> Result<PaymentResponse, ShopError> {
         let now = self.clock.now();
@@ -466,7 +509,7 @@ impl Shop {
             .map_err(|_| ShopError::Internal("encoding the receipt".into()))?;
         let id = payreq_id.to_owned();
         let stands = self
-            .db(move |s| s.mark_paid(&id, &payment_id, &goods_key_hash, &json, now))
+            .db(move |s| s.mark_paid(&id, &payment_id, goods_key_hash.as_ref(), &json, now))
             .await?
             .ok_or_else(|| {
                 tracing::error!(order = %payreq_id, "a deposited payment conflicts with the order's claim");
@@ -481,8 +524,8 @@ impl Shop {
     /// lost, or the shop stopped) to the bank again, and settles its claim.
     /// Returns how many orders it settled (paid or freed).
     pub async fn settle(&self) -> Result<usize, ShopError> {
-        let epoch = self.epoch;
-        let stuck = self.db(move |s| s.abandoned(&epoch, SETTLE_BATCH)).await?;
+        let live = self.live(self.clock.now());
+        let stuck = self.db(move |s| s.abandoned(live, SETTLE_BATCH)).await?;
         let mut settled = 0;
         for a in stuck {
             let Ok(payment) = serde_json::from_str::<Payment>(&a.payment_json) else {
@@ -494,7 +537,7 @@ impl Shop {
             let token = random::<16>()?;
             let now = self.clock.now();
             let claim = self
-                .db(move |s| s.claim(&id, &pid, &json, &token, now, &epoch))
+                .db(move |s| s.claim(&id, &pid, &json, &token, now, live))
                 .await?;
             let resumed = match claim {
                 Claim::Won => false,
@@ -518,10 +561,14 @@ impl Shop {
     /// the payer derives from its payer code; the bank has only its hash).
     pub async fn deliver(&self, payreq_id: &str, goods_key: &B32) -> Result<Delivery, ShopError> {
         let order = self.order(payreq_id).await?;
-        let (Some(want), Some(resp)) = (order.goods_key_hash, order.response_json) else {
+        let (Some(paid), Some(resp)) = (order.payment_id, order.response_json) else {
             return Err(ShopError::NotPaid);
         };
-        let given = ecash_core::messages::goods_key_hash(goods_key);
+        // Orders paid before goods keys: their links carry the payment id.
+        let (given, want) = match order.goods_key_hash {
+            Some(want) => (ecash_core::messages::key_hash(&goods_key.0), want),
+            None => (*goods_key, paid),
+        };
         if !bool::from(subtle::ConstantTimeEq::ct_eq(&given.0[..], &want.0[..])) {
             return Err(ShopError::NoSuchPayment);
         }
@@ -569,8 +616,12 @@ impl Shop {
 fn refused_for_good(e: &CallError, resumed: bool) -> bool {
     match e {
         CallError::Refused { error, .. } => match error.code {
-            ErrorCode::InProgress => !resumed,
-            ErrorCode::RateLimited | ErrorCode::Internal => true,
+            // Said of this request only (busy coins, the bank's rate limit,
+            // a key just past its window): an earlier request of a resumed
+            // payment may still commit.
+            ErrorCode::InProgress | ErrorCode::RateLimited | ErrorCode::KeyExpired => !resumed,
+            // May come after the commit.
+            ErrorCode::Internal => false,
             code => !code.is_retryable(),
         },
         CallError::Encode { .. } => true,

@@ -69,6 +69,17 @@ fn migrations() -> Migrations<'static> {
 /// Most unpaid orders kept at once.
 pub const MAX_UNPAID: u64 = 50_000;
 
+/// Which claims belong to live requests: those made by this process (its
+/// `epoch`, random per start) since `stale_before` (no deposit takes
+/// longer). Any other claim's request is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Live {
+    /// This process.
+    pub epoch: [u8; 16],
+    /// Claims made before this are stale, whoever made them.
+    pub stale_before: u64,
+}
+
 /// How claiming an order for a payment went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
@@ -236,9 +247,9 @@ impl ShopStore {
     /// Reserves an unpaid order for one request (`token`) of a payment,
     /// atomically: of two requests racing for one order, exactly one wins,
     /// before either is deposited. The same payment may take over a claim
-    /// that was abandoned, or made by another process than `epoch` (this
-    /// one: its request died with the last one); another payment's claim
-    /// never, since that payment may be at the bank.
+    /// that was abandoned or is not [`Live`] (its request died with its
+    /// process, or took longer than any deposit can); another payment's
+    /// claim never, since that payment may be at the bank.
     pub fn claim(
         &self,
         payreq_id: &str,
@@ -246,7 +257,7 @@ impl ShopStore {
         payment_json: &str,
         token: &[u8; 16],
         now: u64,
-        epoch: &[u8; 16],
+        live: Live,
     ) -> Result<Claim, ShopDbError> {
         let conn = self.conn()?;
         // Read and update under one lock: the shop is this store's only writer.
@@ -264,14 +275,16 @@ impl ShopStore {
                         claim_epoch = ?5, claim_payment = ?6
                  WHERE payreq_id = ?1 AND payment_id IS NULL
                  AND (claimed_by IS NULL
-                      OR (claimed_by = ?2 AND (claim_token IS NULL OR claim_epoch IS NOT ?5)))",
+                      OR (claimed_by = ?2 AND (claim_token IS NULL OR claim_epoch IS NOT ?5
+                                               OR claimed_at < ?7)))",
                 params![
                     payreq_id,
                     &payment_id.0[..],
                     &token[..],
                     to_i64(now),
-                    &epoch[..],
-                    payment_json
+                    &live.epoch[..],
+                    payment_json,
+                    to_i64(live.stale_before)
                 ],
             )
             .map_err(db)?;
@@ -322,21 +335,25 @@ impl ShopStore {
         Ok(())
     }
 
-    /// Claims whose outcome is unknown: abandoned ones, and those made by
-    /// another process than `epoch` (one that died), oldest first.
-    pub fn abandoned(&self, epoch: &[u8; 16], limit: usize) -> Result<Vec<Abandoned>, ShopDbError> {
+    /// Claims whose outcome is unknown: abandoned ones and those not
+    /// [`Live`], oldest first.
+    pub fn abandoned(&self, live: Live, limit: usize) -> Result<Vec<Abandoned>, ShopDbError> {
         let conn = self.conn()?;
         let mut stmt = conn
             .prepare_cached(
                 "SELECT payreq_id, claim_payment FROM orders
                  WHERE payment_id IS NULL AND claimed_by IS NOT NULL AND claim_payment IS NOT NULL
-                 AND (claim_token IS NULL OR claim_epoch IS NOT ?1)
+                 AND (claim_token IS NULL OR claim_epoch IS NOT ?1 OR claimed_at < ?3)
                  ORDER BY claimed_at LIMIT ?2",
             )
             .map_err(db)?;
         let rows = stmt
             .query_map(
-                params![&epoch[..], i64::try_from(limit).unwrap_or(i64::MAX)],
+                params![
+                    &live.epoch[..],
+                    i64::try_from(limit).unwrap_or(i64::MAX),
+                    to_i64(live.stale_before)
+                ],
                 |r| {
                     Ok(Abandoned {
                         payreq_id: r.get(0)?,
@@ -399,7 +416,7 @@ impl ShopStore {
         &self,
         payreq_id: &str,
         payment_id: &B32,
-        goods_key_hash: &B32,
+        goods_key_hash: Option<&B32>,
         response: &str,
         now: u64,
     ) -> Result<Option<String>, ShopDbError> {
@@ -413,7 +430,7 @@ impl ShopStore {
                 &payment_id.0[..],
                 response,
                 to_i64(now),
-                &goods_key_hash.0[..]
+                goods_key_hash.map(|h| h.0.to_vec())
             ],
         )
         .map_err(db)?;

@@ -122,13 +122,22 @@ impl ClientQuota {
 
     /// Takes one from `client`'s quota, or refuses with 429 `rate_limited`.
     pub fn take(&self, client: ClientIp) -> Result<(), HttpError> {
-        match client.0 {
-            Some(ip) if self.limiter.check_key(&ip).is_err() => Err(HttpError::new(
+        if self.allows(client) {
+            Ok(())
+        } else {
+            Err(HttpError::new(
                 ErrorCode::RateLimited,
                 format!("too many {} from this address; slow down", self.what),
-            )),
-            _ => Ok(()),
+            ))
         }
+    }
+
+    /// Takes one from `client`'s quota if it has one left (a request with
+    /// no address passes: the edge's limit applies to it).
+    pub fn allows(&self, client: ClientIp) -> bool {
+        client
+            .0
+            .is_none_or(|ip| self.limiter.check_key(&ip).is_ok())
     }
 
     /// Forgets clients idle long enough to have a full quota again.

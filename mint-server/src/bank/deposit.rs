@@ -29,6 +29,18 @@ impl Bank {
         if let Some(r) = self.storage.deposit(&payment_id)? {
             return parse_stored(&r.ack_json);
         }
+        self.deposit_new(req, &payment_id)
+            .or_else(|e| self.deposited_meanwhile(&payment_id, e))
+    }
+
+    /// A payment not deposited at the lookup: checked, opened, booked.
+    fn deposit_new(
+        &self,
+        req: &Signed<Deposit>,
+        payment_id: &B32,
+    ) -> BankResult<Signed<DepositAck>> {
+        let (body, payment_id) = (&req.body, *payment_id);
+        let info = &body.payment.payment_info;
         if info.bank_id != self.settings.bank_id {
             return Err(BankError::OtherBank);
         }
@@ -48,9 +60,7 @@ impl Bank {
             ));
         }
         let serials: Vec<B32> = checked.iter().map(|c| c.coin.serial).collect();
-        if let Err(e) = self.refuse_spent(&serials) {
-            return self.deposited_meanwhile(&payment_id, e);
-        }
+        self.refuse_spent(&serials)?;
         let ack = Signed::sign(
             DepositAck {
                 result: "accepted".into(),
@@ -76,25 +86,22 @@ impl Bank {
             .busy_coins
             .take(&serials)
             .ok_or(BankError::InProgress("these coins"))?;
-        match self.storage.commit_deposit(&deposit) {
-            Ok(record) => parse_stored(&record.ack_json),
-            Err(e) => self.deposited_meanwhile(&payment_id, e.into()),
-        }
+        let record = self.storage.commit_deposit(&deposit)?;
+        parse_stored(&record.ack_json)
     }
 
-    /// A deposit found its coins spent: by this very payment, if an earlier
-    /// request of it committed since the lookup (a retry racing its first
-    /// request), whose ack is then the answer; else `refusal` stands.
+    /// A deposit was refused after the lookup: if an earlier request of this
+    /// very payment committed since (a retry racing its first request: its
+    /// coins now spent, or a key just past its window), its ack is the
+    /// answer, whatever this request met; else `refusal` stands.
     fn deposited_meanwhile(
         &self,
         payment_id: &B32,
         refusal: BankError,
     ) -> BankResult<Signed<DepositAck>> {
-        if matches!(refusal, BankError::Spent(_))
-            && let Some(r) = self.storage.deposit(payment_id)?
-        {
-            return parse_stored(&r.ack_json);
+        match self.storage.deposit(payment_id) {
+            Ok(Some(r)) => parse_stored(&r.ack_json),
+            _ => Err(refusal),
         }
-        Err(refusal)
     }
 }

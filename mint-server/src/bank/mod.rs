@@ -262,7 +262,7 @@ impl Bank {
             .storage
             .deposit(&req.payment_id)?
             .ok_or(BankError::NoSuchPayment)?;
-        if ecash_core::messages::payer_code_hash(&req.payer_code.0) != record.payer_code_hash {
+        if ecash_core::messages::key_hash(&req.payer_code.0) != record.payer_code_hash {
             return Err(BankError::BadPayerCode);
         }
         let payment_info: PaymentInfo = parse_stored(&record.payment_info_json)?;

@@ -260,7 +260,8 @@ impl SyncBank {
         self.payment_for(&payreq, coins)
     }
 
-    /// A payment of `coins` for `payreq`, with a fresh payer code.
+    /// A payment of `coins` for `payreq`, with a fresh payer code; and what
+    /// proves it at the bank (the code's proof key, as a wallet reveals it).
     pub fn payment_for(&self, payreq: &PayReq, coins: &[Coin]) -> (Payment, Vec<u8>) {
         let payer_code = crate::random32().to_vec();
         let info = payment::info_for(
@@ -275,7 +276,8 @@ impl SyncBank {
             .lock()
             .expect("payer codes")
             .insert(p.payment_id(), payer_code.clone());
-        (p, payer_code)
+        let proof_key = ecash_core::messages::proof_key(&payer_code).0.to_vec();
+        (p, proof_key)
     }
 
     /// The goods key of a payment this client sealed (its payer's secret).

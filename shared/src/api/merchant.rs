@@ -143,14 +143,15 @@ endpoint!(
     EndpointInfo {
         params: &[P_PAYREQ],
         description: "Only while no payment holds the order: once one does, the request \
-            (what is sold) is no longer shown, so the bank, which learns the order's id from \
-            the deposit, cannot read what was bought.",
+            (what is sold) is no longer shown (in_progress while it is at the bank, then \
+            order_taken), so the bank, which learns the order's id from the deposit, cannot \
+            read what was bought.",
         ..json(
             "payreq",
             Method::Get,
             "/api/orders/{payreq_id}",
             "An order's payment request",
-            &[ErrorCode::NotFound, ErrorCode::OrderTaken],
+            &[ErrorCode::NotFound, ErrorCode::InProgress, ErrorCode::OrderTaken],
         )
     }
 );

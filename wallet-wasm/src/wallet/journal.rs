@@ -12,7 +12,7 @@
 
 use ecash_core::api;
 use ecash_core::messages::{
-    CoinStateRequest, ExchangeRequest, PaymentProof, ProofRequest, payer_code_hash,
+    CoinStateRequest, ExchangeRequest, PaymentProof, ProofRequest, payer_code_hash, proof_key,
 };
 use ecash_core::{B32, Bytes, Coin, Fixed, PendingCoin, Signed};
 
@@ -123,7 +123,9 @@ pub(crate) fn ask_proof(
         &(),
         &ProofRequest {
             payment_id: *payment_id,
-            payer_code: payer_code.clone(),
+            // The proof key, not the payer code: from the code the bank
+            // could derive the goods key.
+            payer_code: Bytes(proof_key(&payer_code.0).0.to_vec()),
         },
     )
 }

@@ -28,7 +28,7 @@ pub struct PaymentDone {
 }
 
 impl PaymentDone {
-    /// Where to send the payer for the goods (checked, payment id in the fragment).
+    /// Where to send the payer for the goods (checked, goods key in the fragment).
     pub fn goods_link(&self) -> Option<String> {
         self.entry.event.goods_link()
     }

@@ -238,8 +238,9 @@ pub async fn pay(
     id: web::Path<String>,
     body: web::Json<Payment>,
 ) -> Json<api::Pay> {
-    quotas.payments.take(client)?;
-    Ok(Answer(shop.into_inner().pay(&id, body.into_inner()).await?))
+    let shop = shop.into_inner();
+    let paid = shop.pay(&id, body.into_inner(), &quotas.payments, client);
+    Ok(Answer(paid.await?))
 }
 
 /// `GET /api/admin/orders` (`Authorization: Bearer <admin token>`)

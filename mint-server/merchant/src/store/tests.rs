@@ -13,6 +13,13 @@ fn order(id: &str, now: u64) -> NewOrder<'_> {
     }
 }
 
+fn live(epoch: &[u8; 16], stale_before: u64) -> Live {
+    Live {
+        epoch: *epoch,
+        stale_before,
+    }
+}
+
 fn catalog_title(id: &str) -> String {
     id.to_owned()
 }
@@ -59,7 +66,10 @@ fn claims_belong_to_their_request_and_payment() {
     assert!(s.insert(&order("o11", 11), 0, 0, 5).expect("insert"));
     let (p1, p2) = (ecash_core::Fixed([1; 32]), ecash_core::Fixed([2; 32]));
     let (t1, t2) = ([1u8; 16], [2u8; 16]);
-    let claim = |p, json, t, now, epoch| s.claim("o11", p, json, t, now, epoch).expect("claim");
+    let claim = |p, json, t, now, epoch: &[u8; 16]| {
+        s.claim("o11", p, json, t, now, live(epoch, 0))
+            .expect("claim")
+    };
     // Two processes: the one that made the first claims, and the next.
     let (a, b) = (&[0xa; 16], &[0xb; 16]);
     assert_eq!(claim(&p1, "P1", &t1, 100, a), Claim::Won);
@@ -79,7 +89,7 @@ fn claims_belong_to_their_request_and_payment() {
     // and the settler finds it.
     s.abandon("o11", &t2).expect("abandon");
     assert_eq!(claim(&p2, "P2", &t1, 302, b), Claim::Busy);
-    let stuck = s.abandoned(&[0xb; 16], 10).expect("abandoned");
+    let stuck = s.abandoned(live(&[0xb; 16], 0), 10).expect("abandoned");
     let want = Abandoned {
         payreq_id: "o11".into(),
         payment_json: "P1".into(),
@@ -87,33 +97,35 @@ fn claims_belong_to_their_request_and_payment() {
     assert_eq!(stuck, vec![want]);
     assert_eq!(claim(&p1, "P1", &t1, 302, b), Claim::Resumed);
     assert!(
-        s.abandoned(&[0xb; 16], 10).expect("abandoned").is_empty(),
+        s.abandoned(live(&[0xb; 16], 0), 10)
+            .expect("abandoned")
+            .is_empty(),
         "held again"
     );
     // Seen from another process (started within the same second, too),
     // the live claim is one that died with its process.
-    assert_eq!(s.abandoned(a, 10).expect("abandoned").len(), 1);
+    assert_eq!(s.abandoned(live(a, 0), 10).expect("abandoned").len(), 1);
     // Another payment cannot mark an order claimed by the first ...
     assert_eq!(
-        s.mark_paid("o11", &p2, &ecash_core::Fixed([9; 32]), "other", 302)
+        s.mark_paid("o11", &p2, Some(&ecash_core::Fixed([9; 32])), "other", 302)
             .expect("mark"),
         None
     );
     let answer = Some("answer".to_owned());
     assert_eq!(
-        s.mark_paid("o11", &p1, &ecash_core::Fixed([9; 32]), "answer", 302)
+        s.mark_paid("o11", &p1, Some(&ecash_core::Fixed([9; 32])), "answer", 302)
             .expect("mark"),
         answer
     );
     // ... and marking again returns the answer that stands.
     assert_eq!(
-        s.mark_paid("o11", &p1, &ecash_core::Fixed([9; 32]), "again", 303)
+        s.mark_paid("o11", &p1, Some(&ecash_core::Fixed([9; 32])), "again", 303)
             .expect("mark"),
         answer
     );
     assert_eq!(claim(&p2, "P2", &t1, 303, b), Claim::Taken);
     let missing = s
-        .claim("nope", &p2, "P2", &t1, 303, &[0xb; 16])
+        .claim("nope", &p2, "P2", &t1, 303, live(&[0xb; 16], 0))
         .expect("claim");
     assert_eq!(missing, Claim::Missing);
 }
@@ -124,12 +136,12 @@ fn paid_orders_survive_the_cap_and_are_listed_newest_first() {
     let p1 = ecash_core::Fixed([1; 32]);
     assert!(s.insert(&order("o11", 11), 0, 0, 5).expect("insert"));
     assert_eq!(
-        s.claim("o11", &p1, "P1", &[1; 16], 300, &[0xa; 16])
+        s.claim("o11", &p1, "P1", &[1; 16], 300, live(&[0xa; 16], 0))
             .expect("claim"),
         Claim::Won
     );
     assert!(
-        s.mark_paid("o11", &p1, &ecash_core::Fixed([9; 32]), "answer", 302)
+        s.mark_paid("o11", &p1, Some(&ecash_core::Fixed([9; 32])), "answer", 302)
             .expect("mark")
             .is_some()
     );
@@ -151,4 +163,26 @@ fn paid_orders_survive_the_cap_and_are_listed_newest_first() {
     assert_eq!(state("o39"), Some(OrderState::Open), "expires at 49");
     let (later, _, _) = s.list(50, 200, catalog_title, &currency).expect("list");
     assert_eq!(later.first().map(|o| o.state), Some(OrderState::Expired));
+}
+
+#[test]
+fn a_claim_past_its_lease_is_stale_in_its_own_process_too() {
+    let (_dir, s) = open();
+    assert!(s.insert(&order("o1", 1), 0, 0, 5).expect("insert"));
+    let (p, epoch) = (ecash_core::Fixed([1; 32]), [0xa; 16]);
+    let claim = |t: &[u8; 16], now, stale| s.claim("o1", &p, "P", t, now, live(&epoch, stale));
+    assert_eq!(claim(&[1; 16], 100, 0).expect("claim"), Claim::Won);
+    // Within the lease, the live claim is its request's ...
+    assert_eq!(claim(&[2; 16], 150, 100).expect("claim"), Claim::Busy);
+    assert!(
+        s.abandoned(live(&epoch, 100), 10)
+            .expect("abandoned")
+            .is_empty()
+    );
+    // ... past it, its task is gone: the settler and the same payment take over.
+    assert_eq!(
+        s.abandoned(live(&epoch, 101), 10).expect("abandoned").len(),
+        1
+    );
+    assert_eq!(claim(&[2; 16], 400, 101).expect("claim"), Claim::Resumed);
 }
