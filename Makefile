@@ -29,7 +29,7 @@ setup:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --lib --bins --examples -- -D warnings
-	cargo clippy --workspace --tests -- -D warnings $(TEST_LINTS)
+	cargo clippy --workspace --tests --features mint-server/pg-tests -- -D warnings $(TEST_LINTS)
 	cargo clippy -p ecash-core -p ecash-http -p wallet-wasm -p web-ui --target wasm32-unknown-unknown --lib --bins -- -D warnings
 	cargo clippy -p ecash-core -p ecash-http -p wallet-wasm -p web-ui --target wasm32-unknown-unknown --tests -- -D warnings $(TEST_LINTS)
 
@@ -38,9 +38,11 @@ lint:
 # kills, 64 concurrent clients), the merchant's, the wallet core against a
 # real bank and shop (every operation, a death at every step), fuzz seeds and
 # saved crash inputs replayed. The cross-crate tests (browser, fault proxy,
-# logs) run in test-e2e.
+# logs) run in test-e2e. A throwaway PostgreSQL cluster runs beside them
+# (scripts/with-postgres.sh installs PostgreSQL when missing): the storage
+# contract, the flows, the crash test and a database restart run on it too.
 test-native:
-	cargo test --workspace --exclude browser-e2e
+	bash scripts/with-postgres.sh cargo test --workspace --exclude browser-e2e --features mint-server/pg-tests
 
 # Across crates, against the real mint-server binary: the web wallet in
 # headless Chromium (tests/browser.rs; a hostile shop, tests/hostile_shop.rs), two wallets

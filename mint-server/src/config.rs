@@ -17,6 +17,18 @@ pub struct Config {
     #[arg(long, env = "MINT_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
 
+    /// The books' database: a `postgres://user:password@host:port/db` URL
+    /// (or key=value settings) for a database several nodes share. Without
+    /// it, the books are the embedded SQLite file `bank.db` in the data
+    /// directory. Prefer the environment to the command line for a URL with
+    /// a password: it is not shown in process lists.
+    #[arg(long, env = "MINT_DATABASE_URL", hide_env_values = true)]
+    pub database: Option<String>,
+
+    /// Connections to the PostgreSQL database this node keeps at most.
+    #[arg(long, env = "MINT_DATABASE_POOL", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub database_pool: u32,
+
     /// This bank's identifier, as it appears in payment_info and statements.
     #[arg(long, env = "MINT_BANK_ID", default_value = "demo-bank")]
     pub bank_id: String,

@@ -2,7 +2,7 @@
 //!
 //! - [`config`]: flags and environment;
 //! - [`keys`]: master, envelope and denomination keys, rotation;
-//! - [`storage`]: the books behind a trait, SQLite by default;
+//! - [`storage`]: the books behind a trait, SQLite by default, or PostgreSQL;
 //! - [`bank`]: the flows (withdraw, deposit, exchange, proofs, restore);
 //! - [`in_flight`]: accounts and coins requests are working on right now;
 //! - [`signer`]: blind-signing and envelope backends (OpenSSL, pure Rust);
@@ -31,6 +31,7 @@ use crate::bank::{Bank, BankSettings};
 use crate::config::Config;
 use crate::keys::{MintKeys, Schedule};
 use crate::storage::Storage;
+use crate::storage::postgres::{PgSettings, PostgresStorage};
 use crate::storage::sqlite::SqliteStorage;
 
 /// The server could not start or stopped with an error.
@@ -48,6 +49,37 @@ pub enum ServeError {
     /// Binding or serving failed.
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// The books `--database` names: PostgreSQL, or SQLite in the data dir.
+fn open_storage(config: &Config) -> Result<Arc<dyn Storage>, ServeError> {
+    let Some(url) = &config.database else {
+        let path = config.data_dir.join("bank.db");
+        tracing::info!(path = %path.display(), "books on SQLite");
+        return Ok(Arc::new(SqliteStorage::open(&path)?));
+    };
+    let pg = url.parse::<tokio_postgres::Config>().map_err(|_| {
+        // The URL may hold a password: the error does not repeat it.
+        ServeError::Config("--database is not a PostgreSQL URL or key=value settings".into())
+    })?;
+    let hosts: Vec<String> = pg
+        .get_hosts()
+        .iter()
+        .map(|h| match h {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    tracing::info!(
+        hosts = %hosts.join(","),
+        database = pg.get_dbname().unwrap_or("(the user's)"),
+        "books on PostgreSQL"
+    );
+    let settings = PgSettings {
+        url: url.clone(),
+        pool_size: config.database_pool as usize,
+    };
+    Ok(Arc::new(PostgresStorage::open(&settings)?))
 }
 
 /// Opens keys and storage and builds the bank (used by `run` and by tests).
@@ -68,8 +100,7 @@ pub fn open_bank(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<Bank>, Se
         signer: config.signer,
     };
     let keys = Arc::new(MintKeys::open(&config.data_dir, schedule, clock.now())?);
-    let storage: Arc<dyn Storage> =
-        Arc::new(SqliteStorage::open(&config.data_dir.join("bank.db"))?);
+    let storage = open_storage(config)?;
     let settings = BankSettings {
         bank_id: config.bank_id.clone(),
         currency,

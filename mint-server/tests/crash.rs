@@ -25,6 +25,7 @@ use ecash_core::messages::*;
 use ecash_core::{B32, Coin, ErrorCode, Fixed, Keypair, PendingCoin, PublicKey, Signed};
 use ecash_testkit::{Account, MintProc, SyncBank, random32, refused};
 use mint_server::storage::Storage;
+use mint_server::storage::postgres::{PgSettings, PostgresStorage};
 use mint_server::storage::sqlite::SqliteStorage;
 
 /// A request whose outcome the client does not know yet (its answer was lost).
@@ -224,9 +225,20 @@ fn register(c: &SyncBank, key: &Keypair) -> String {
 }
 
 /// The checks made on the database of the dead mint.
-fn check_books_on_disk(mint: &MintProc, books: &Books, payer: &str) {
-    let db = SqliteStorage::open(&mint.proc.data_dir().join("bank.db"))
-        .expect("open the dead mint's db");
+fn check_books_on_disk(mint: &MintProc, database: Option<&str>, books: &Books, payer: &str) {
+    let db: Box<dyn Storage> = match database {
+        None => Box::new(
+            SqliteStorage::open(&mint.proc.data_dir().join("bank.db"))
+                .expect("open the dead mint's db"),
+        ),
+        Some(url) => Box::new(
+            PostgresStorage::open(&PgSettings {
+                url: url.to_owned(),
+                pool_size: 2,
+            })
+            .expect("open the dead mint's db"),
+        ),
+    };
     for (pid, (ack, _)) in &books.acked {
         let rec = db
             .deposit(pid)
@@ -302,14 +314,36 @@ fn mint_killed_under_load_loses_nothing() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
-    let mut mint = MintProc::start(&[
+    killed_under_load(kills, None);
+}
+
+/// The same on PostgreSQL: what the server acked survives the node's death.
+#[test]
+#[cfg_attr(
+    not(feature = "pg-tests"),
+    ignore = "needs PostgreSQL: run make test-native"
+)]
+fn mint_on_postgres_killed_under_load_loses_nothing() {
+    let kills: usize = std::env::var("CRASH_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    killed_under_load(kills, Some(ecash_testkit::postgres_database()));
+}
+
+fn killed_under_load(kills: usize, database: Option<String>) {
+    let mut args = vec![
         "--max-denomination-exp",
         "5",
         "--max-coins",
         "64",
         "--faucet-max",
         "100000000",
-    ]);
+    ];
+    if let Some(url) = &database {
+        args.extend(["--database", url.as_str()]);
+    }
+    let mut mint = MintProc::start(&args);
     let c = mint.client();
     let payer = register(&c, &payer_key());
     let merchant = register(&c, &merchant_key());
@@ -345,7 +379,7 @@ fn mint_killed_under_load_loses_nothing() {
         }
         {
             let b = books.lock().expect("books");
-            check_books_on_disk(&mint, &b, &payer);
+            check_books_on_disk(&mint, database.as_deref(), &b, &payer);
         }
         mint.proc.start_again();
         let c = mint.client();

@@ -58,7 +58,21 @@ fn keys_openapi_healthz_and_json_404() {
 
 #[test]
 fn account_faucet_statement_withdraw_deposit_proof_exchange_restore() {
-    let mint = MintProc::start(&[]);
+    every_flow(&[]);
+}
+
+/// The same flows with the books on PostgreSQL.
+#[test]
+#[cfg_attr(
+    not(feature = "pg-tests"),
+    ignore = "needs PostgreSQL: run make test-native"
+)]
+fn every_flow_on_postgres() {
+    every_flow(&["--database", &ecash_testkit::postgres_database()]);
+}
+
+fn every_flow(args: &[&str]) {
+    let mint = MintProc::start(args);
     let c = mint.client();
     let alice = c.register("alice");
     let shop = c.register("merchant");

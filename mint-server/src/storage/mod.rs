@@ -1,8 +1,8 @@
 //! Storage of the bank's books, behind one trait.
 //!
 //! [`Storage`] is what bank logic needs; [`sqlite::SqliteStorage`] is the
-//! embedded default. A PostgreSQL implementation must keep the same contract
-//! (written on each method) and nothing in `bank.rs` changes.
+//! embedded default, [`postgres::PostgresStorage`] the one several mint
+//! nodes share. Both keep the same contract (written on each method).
 //!
 //! Contract for every implementation:
 //! - every method is one atomic transaction: it happens completely or not at all;
@@ -16,6 +16,8 @@
 
 #[cfg(any(test, feature = "contract"))]
 pub mod contract;
+mod group_commit;
+pub mod postgres;
 pub mod sqlite;
 
 use ecash_core::B32;

@@ -5,12 +5,13 @@
 //! single connection makes every method trivially serializable.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use ecash_core::messages::LedgerEntry;
 use ecash_core::{B32, Fixed};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use super::group_commit::GroupCommit;
 use super::*;
 
 mod schema;
@@ -21,13 +22,7 @@ use schema::migrations;
 pub struct SqliteStorage {
     conn: Mutex<Option<Connection>>,
     /// Deposits waiting for the next group commit.
-    deposit_queue: Mutex<Vec<Arc<DepositSlot>>>,
-}
-
-/// One deposit in the group-commit queue, and its outcome once committed.
-struct DepositSlot {
-    job: NewDeposit,
-    outcome: Mutex<Option<Result<DepositRecord, StorageError>>>,
+    deposits: GroupCommit<NewDeposit, DepositRecord>,
 }
 
 /// Largest number of deposits committed in one transaction.
@@ -64,7 +59,7 @@ impl SqliteStorage {
         conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
         migrations().to_latest(&mut conn).map_err(db)?;
         Ok(Self {
-            deposit_queue: Mutex::new(Vec::new()),
+            deposits: GroupCommit::new(GROUP_MAX),
             conn: Mutex::new(Some(conn)),
         })
     }
@@ -84,20 +79,10 @@ impl SqliteStorage {
     }
 }
 
-fn take_outcome(
-    slot: &DepositSlot,
-) -> Result<Option<Result<DepositRecord, StorageError>>, StorageError> {
-    Ok(slot
-        .outcome
-        .lock()
-        .map_err(|_| StorageError::Db("deposit slot poisoned".into()))?
-        .take())
-}
-
 /// Commits `batch` in one transaction; one outcome per deposit, in order.
 fn commit_group(
     c: &mut Connection,
-    batch: &[Arc<DepositSlot>],
+    batch: &[NewDeposit],
 ) -> Vec<Result<DepositRecord, StorageError>> {
     let run =
         |c: &mut Connection| -> Result<Vec<Result<DepositRecord, StorageError>>, StorageError> {
@@ -105,9 +90,9 @@ fn commit_group(
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(db)?;
             let mut outcomes = Vec::with_capacity(batch.len());
-            for slot in batch {
+            for job in batch {
                 let sp = tx.savepoint().map_err(db)?;
-                let o = apply_deposit(&sp, &slot.job);
+                let o = apply_deposit(&sp, job);
                 if o.is_ok() {
                     sp.commit().map_err(db)?;
                 }
@@ -438,46 +423,13 @@ impl Storage for SqliteStorage {
         self.with(|c| deposit_record(c, payment_id))
     }
 
-    /// Group commit: every deposit waiting for the connection is committed in
-    /// one transaction (one fsync), each inside its own savepoint so a refused
-    /// one (a double spend) does not take the others down. Whoever gets the
-    /// connection first commits the whole queue; the others find their
-    /// outcome ready when they get it. An outcome is set only after the
-    /// commit, so no ack ever leaves before its deposit is durable.
+    /// Group commit: every deposit waiting is committed in one transaction
+    /// (one fsync), each inside its own savepoint so a refused one (a double
+    /// spend) does not take the others down.
     fn commit_deposit(&self, d: &NewDeposit) -> Result<DepositRecord, StorageError> {
-        let slot = Arc::new(DepositSlot {
-            job: d.clone(),
-            outcome: Mutex::new(None),
-        });
-        self.deposit_queue
-            .lock()
-            .map_err(|_| StorageError::Db("deposit queue poisoned".into()))?
-            .push(slot.clone());
-        self.with(|c| {
-            // Our slot was queued before we took the connection and the
-            // queue drains in order, so each round brings it closer.
-            loop {
-                if let Some(done) = take_outcome(&slot)? {
-                    return done;
-                }
-                let batch: Vec<Arc<DepositSlot>> = {
-                    let mut q = self
-                        .deposit_queue
-                        .lock()
-                        .map_err(|_| StorageError::Db("deposit queue poisoned".into()))?;
-                    let n = q.len().min(GROUP_MAX);
-                    q.drain(..n).collect()
-                };
-                if batch.is_empty() {
-                    return Err(StorageError::Db("deposit lost in the commit queue".into()));
-                }
-                let outcomes = commit_group(c, &batch);
-                for (s, o) in batch.iter().zip(outcomes) {
-                    if let Ok(mut g) = s.outcome.lock() {
-                        *g = Some(o);
-                    }
-                }
-            }
+        self.deposits.submit(d.clone(), |batch| {
+            self.with(|c| Ok(commit_group(c, batch)))
+                .unwrap_or_else(|e| batch.iter().map(|_| Err(e.clone())).collect())
         })
     }
 

@@ -38,6 +38,30 @@ pub fn random32() -> [u8; 32] {
     b
 }
 
+/// A fresh, empty database on the test PostgreSQL server, as settings for
+/// `mint-server --database`. The server is `ECASH_TEST_POSTGRES`, which
+/// `scripts/with-postgres.sh` (and so `make test-native`) sets.
+pub fn postgres_database() -> String {
+    let server = std::env::var("ECASH_TEST_POSTGRES")
+        .expect("ECASH_TEST_POSTGRES names the test server: run under scripts/with-postgres.sh");
+    let psql = std::env::var("ECASH_TEST_POSTGRES_BIN")
+        .map(|bin| format!("{bin}/psql"))
+        .unwrap_or_else(|_| "psql".into());
+    let name = format!("t_{:016x}", fastrand::u64(..));
+    let out = std::process::Command::new(&psql)
+        .arg(format!("{server} dbname=postgres"))
+        .args(["-q", "-v", "ON_ERROR_STOP=1", "-c"])
+        .arg(format!("CREATE DATABASE {name}"))
+        .output()
+        .unwrap_or_else(|e| panic!("running {psql}: {e}"));
+    assert!(
+        out.status.success(),
+        "CREATE DATABASE failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    format!("{server} dbname={name}")
+}
+
 /// A free loopback port (for a server started next).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

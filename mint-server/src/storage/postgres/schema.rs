@@ -1,0 +1,129 @@
+//! The bank's PostgreSQL schema, as numbered migrations that run once.
+//!
+//! Several nodes may start together: each takes a transaction-scoped
+//! advisory lock before it reads the schema's version, so one applies what
+//! is missing and the others find it done. A database newer than this
+//! build is refused rather than used.
+
+use deadpool_postgres::Client;
+
+use super::StorageError;
+
+/// The advisory lock the migrations hold ("ecash-mig").
+const MIGRATION_LOCK: i64 = 0x6563_6173_682d_6d69;
+
+/// Migrations in order; `schema_version` records how many ran.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE accounts (
+    id          TEXT PRIMARY KEY,
+    public_key  BYTEA NOT NULL UNIQUE,
+    label       TEXT NOT NULL,
+    balance     BIGINT NOT NULL CHECK (balance >= 0),
+    created_at  BIGINT NOT NULL
+);
+CREATE TABLE ledger (
+    seq         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    account_id  TEXT NOT NULL REFERENCES accounts(id),
+    delta       BIGINT NOT NULL,
+    reason      TEXT NOT NULL,
+    reference   TEXT NOT NULL,
+    at          BIGINT NOT NULL
+);
+CREATE INDEX ledger_account ON ledger(account_id, seq);
+CREATE TABLE withdrawals (
+    request_id   BYTEA PRIMARY KEY,
+    request_hash BYTEA NOT NULL,
+    account_id   TEXT NOT NULL REFERENCES accounts(id),
+    amount       BIGINT NOT NULL,
+    response     TEXT NOT NULL,
+    at           BIGINT NOT NULL
+);
+CREATE TABLE exchanges (
+    request_id   BYTEA PRIMARY KEY,
+    request_hash BYTEA NOT NULL,
+    response     TEXT NOT NULL,
+    at           BIGINT NOT NULL
+);
+-- Blinded messages are unlinkable to coins: storing them costs no privacy.
+CREATE TABLE blind_signatures (
+    blinded_hash BYTEA PRIMARY KEY,
+    blind_sig    BYTEA NOT NULL,
+    request_id   BYTEA NOT NULL
+);
+-- A serial enters here at its deposit and never before; the key is what
+-- makes a double spend impossible, whatever node commits it.
+CREATE TABLE spent_coins (
+    serial    BYTEA PRIMARY KEY,
+    key_id    BYTEA NOT NULL,
+    spent_at  BIGINT NOT NULL,
+    spent_in  BYTEA NOT NULL
+);
+CREATE INDEX spent_coins_by_key ON spent_coins(key_id);
+CREATE TABLE deposits (
+    payment_id      BYTEA PRIMARY KEY,
+    merchant_acc_id TEXT NOT NULL REFERENCES accounts(id),
+    amount          BIGINT NOT NULL,
+    payer_code_hash BYTEA NOT NULL,
+    payment_info    TEXT NOT NULL,
+    ack             TEXT NOT NULL,
+    deposited_at    BIGINT NOT NULL
+);
+CREATE TABLE proofs (
+    seq        BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    payment_id BYTEA NOT NULL REFERENCES deposits(payment_id),
+    proof      TEXT NOT NULL,
+    issued_at  BIGINT NOT NULL
+);
+"#];
+
+fn pg(what: &str) -> impl Fn(tokio_postgres::Error) -> StorageError + '_ {
+    move |e| StorageError::Db(format!("{what}: {}", super::pg_error(&e)))
+}
+
+/// Applies the migrations this database lacks, under the cluster-wide lock.
+pub(super) async fn migrate(client: &mut Client) -> Result<(), StorageError> {
+    let tx = client.transaction().await.map_err(pg("migrations"))?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(pg("the migration lock"))?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (
+             version    INTEGER NOT NULL,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+         )",
+    )
+    .await
+    .map_err(pg("the schema version"))?;
+    let done: i32 = tx
+        .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])
+        .await
+        .map_err(pg("the schema version"))?
+        .get(0);
+    let known = MIGRATIONS.len();
+    let done = usize::try_from(done).unwrap_or(usize::MAX);
+    if done > known {
+        return Err(StorageError::Db(format!(
+            "the database's schema is version {done}, newer than this mint's {known}: upgrade the mint"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        let version = i32::try_from(i + 1).unwrap_or(i32::MAX);
+        tx.batch_execute(sql)
+            .await
+            .map_err(pg(&format!("migration {version}")))?;
+        tx.execute(
+            "INSERT INTO schema_version (version) VALUES ($1)",
+            &[&version],
+        )
+        .await
+        .map_err(pg("the schema version"))?;
+        tracing::info!(version, "database migrated");
+    }
+    tx.commit().await.map_err(pg("migrations"))
+}
+
+/// How many migrations this build knows.
+#[cfg(test)]
+pub(super) fn latest() -> usize {
+    MIGRATIONS.len()
+}
