@@ -35,7 +35,8 @@ stop() {
 trap stop EXIT
 
 as_owner "$PG/initdb" -D "$DIR/data" -A trust -U postgres >/dev/null
-# fsync stays on: the tests check durability claims against a real server.
+# fsync stays on, as in production (tests/postgres_restart.rs restarts the
+# server with -m immediate: a crash of the server, not of the machine).
 as_owner "$PG/pg_ctl" -D "$DIR/data" -l "$DIR/log" -w \
   -o "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null
 log "cluster on 127.0.0.1:$PORT ($("$PG/postgres" --version))"

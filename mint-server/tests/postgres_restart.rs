@@ -1,4 +1,4 @@
-//! The mint on PostgreSQL while the database server itself restarts: what
+//! The mint on PostgreSQL while the database server itself crashes and restarts: what
 //! was acked before stays, the mint answers again once the server is back
 //! (its pool replaces the dead connections), and no coin is accepted twice.
 #![cfg(feature = "pg-tests")]
@@ -16,7 +16,9 @@ fn restart_postgres() {
     let owner = std::env::var("ECASH_TEST_POSTGRES_OWNER").unwrap_or_default();
     let log = format!("{dir}/../log");
     let pg_ctl = format!("{bin}/pg_ctl");
-    let args = ["-D", &dir, "-l", &log, "-w", "-m", "fast", "restart"];
+    // Immediate: no shutdown checkpoint, so the restart recovers from the WAL
+    // as after a crash of the server.
+    let args = ["-D", &dir, "-l", &log, "-w", "-m", "immediate", "restart"];
     let mut cmd = if owner.is_empty() {
         Command::new(&pg_ctl)
     } else {

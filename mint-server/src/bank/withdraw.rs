@@ -60,6 +60,11 @@ impl Bank {
             .map(|a| a.balance)
             .unwrap_or(0);
         if balance < total {
+            // This very request may have committed on another node since
+            // the look-up above, its debit being what the balance lacks.
+            if let Some(a) = self.storage.withdrawal(&body.request_id)? {
+                return replayed(a, &request_hash);
+            }
             return Err(BankError::InsufficientFunds {
                 balance,
                 needed: total,
@@ -114,7 +119,13 @@ impl Bank {
         if let Some(a) = self.storage.exchange(&req.request_id)? {
             return replayed(a, &request_hash);
         }
-        self.refuse_spent(&serials)?;
+        if let Err(e) = self.refuse_spent(&serials) {
+            // Spent by this very request, committed on another node meanwhile.
+            if let Some(a) = self.storage.exchange(&req.request_id)? {
+                return replayed(a, &request_hash);
+            }
+            return Err(e);
+        }
         let signatures = self.sign_all(&req.outputs, keys)?;
         let response = blind_signatures_answer(req.request_id, &signatures);
         let stored = self.storage.commit_exchange(&NewExchange {

@@ -33,11 +33,21 @@ mod schema;
 #[cfg(test)]
 mod tests;
 
-/// Largest number of deposits committed in one transaction.
-const GROUP_MAX: usize = 512;
+/// Largest number of deposits committed in one transaction. Each writes in
+/// a savepoint (a subtransaction), and past 64 of them a transaction
+/// overflows PostgreSQL's per-backend subtransaction cache, which slows
+/// every snapshot in the cluster.
+const GROUP_MAX: usize = 48;
 
 /// Longest any one storage call may take, connection wait included.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What each connection asks of the server, so that a statement stuck on a
+/// lock (a node that hangs mid-transaction) is cancelled by the server
+/// before [`CALL_TIMEOUT`] gives up on it, and the connection comes back
+/// free: milliseconds.
+const SESSION_LIMITS: &str =
+    "-c statement_timeout=20000 -c lock_timeout=15000 -c idle_in_transaction_session_timeout=25000";
 
 /// How often a transaction aborted by a deadlock or a serialization
 /// failure is run again before the caller hears of it.
@@ -116,6 +126,12 @@ fn b32(v: &[u8]) -> Result<B32, StorageError> {
         .map_err(|_| StorageError::Db("corrupt 32-byte field".into()))
 }
 
+/// A random byte, for retry jitter (no secret: a failed draw gives 0).
+fn random_byte() -> u8 {
+    let mut b = [0u8; 1];
+    getrandom::fill(&mut b).map_or(0, |_| b[0])
+}
+
 /// A future a transaction body returns, borrowing its client.
 type Body<'c, T> = Pin<Box<dyn Future<Output = R<T>> + Send + 'c>>;
 
@@ -133,7 +149,12 @@ async fn retried<T>(
     loop {
         match body(&mut client).await {
             Ok(v) => return Ok(v),
-            Err(f) if f.transient() && attempt < RETRIES => attempt += 1,
+            Err(f) if f.transient() && attempt < RETRIES => {
+                attempt += 1;
+                // Apart, so the two sides of a deadlock do not meet again.
+                let jitter = u64::from(random_byte());
+                tokio::time::sleep(Duration::from_millis(attempt as u64 * 5 + jitter % 20)).await;
+            }
             Err(f) => return Err(f.into_storage()),
         }
     }
@@ -143,35 +164,48 @@ impl PostgresStorage {
     /// Connects, and brings the schema up to date (once, whatever number of
     /// nodes start together).
     pub fn open(settings: &PgSettings) -> Result<Self, StorageError> {
-        let mut cfg = deadpool_postgres::Config::new();
-        cfg.url = Some(settings.url.clone());
-        cfg.pool = Some(deadpool_postgres::PoolConfig {
-            max_size: settings.pool_size.max(1),
-            timeouts: deadpool_postgres::Timeouts {
-                wait: Some(CALL_TIMEOUT),
-                create: Some(Duration::from_secs(10)),
-                recycle: Some(Duration::from_secs(10)),
+        let mut pg: tokio_postgres::Config = settings
+            .url
+            .parse()
+            .map_err(|_| StorageError::Db("the database settings do not parse".into()))?;
+        let options = match pg.get_options() {
+            Some(own) => format!("{own} {SESSION_LIMITS}"),
+            None => SESSION_LIMITS.to_owned(),
+        };
+        pg.options(&options)
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(10));
+        let manager = deadpool_postgres::Manager::from_config(
+            pg,
+            tokio_postgres::NoTls,
+            deadpool_postgres::ManagerConfig {
+                recycling_method: deadpool_postgres::RecyclingMethod::Fast,
             },
-            ..Default::default()
-        });
+        );
+        let pool = Pool::builder(manager)
+            .max_size(settings.pool_size.max(1))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(CALL_TIMEOUT))
+            .create_timeout(Some(Duration::from_secs(10)))
+            .recycle_timeout(Some(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| StorageError::Db(format!("database pool: {e}")))?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("postgres")
             .enable_all()
             .build()
             .map_err(|e| StorageError::Db(format!("starting the database runtime: {e}")))?;
-        let pool = cfg
-            .create_pool(
-                Some(deadpool_postgres::Runtime::Tokio1),
-                tokio_postgres::NoTls,
-            )
-            .map_err(|e| StorageError::Db(format!("database settings: {e}")))?;
+        // From here on the store owns the runtime: its Drop shuts it down
+        // safely on every error path, an async caller's included.
         let store = Self {
             rt: Some(rt),
             pool: Mutex::new(Some(pool.clone())),
             deposits: GroupCommit::new(GROUP_MAX),
         };
-        store.run(async move {
+        // Unbounded: a migration may wait for another node's, and may take long.
+        store.run_within(None, async move {
             let mut client = pool
                 .get()
                 .await
@@ -187,17 +221,29 @@ impl PostgresStorage {
         &self,
         fut: impl Future<Output = Result<T, StorageError>> + Send + 'static,
     ) -> Result<T, StorageError> {
+        self.run_within(Some(CALL_TIMEOUT), fut)
+    }
+
+    /// [`Self::run`], given up after `limit` if there is one.
+    fn run_within<T: Send + 'static>(
+        &self,
+        limit: Option<Duration>,
+        fut: impl Future<Output = Result<T, StorageError>> + Send + 'static,
+    ) -> Result<T, StorageError> {
         let rt = self
             .rt
             .as_ref()
             .ok_or_else(|| StorageError::Db("storage closed".into()))?;
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         rt.spawn(async move {
-            let out = match tokio::time::timeout(CALL_TIMEOUT, fut).await {
-                Ok(out) => out,
-                Err(_) => Err(StorageError::Db(
-                    "the database did not answer in time".into(),
-                )),
+            let out = match limit {
+                None => fut.await,
+                Some(limit) => match tokio::time::timeout(limit, fut).await {
+                    Ok(out) => out,
+                    Err(_) => Err(StorageError::Db(
+                        "the database did not answer in time".into(),
+                    )),
+                },
             };
             let _ = tx.send(out);
         });
@@ -240,8 +286,12 @@ async fn spend(
     spent_in: &B32,
     now: i64,
 ) -> R<Vec<B32>> {
-    let serials: Vec<&[u8]> = coins.iter().map(|(s, _)| &s.0[..]).collect();
-    let keys: Vec<&[u8]> = coins.iter().map(|(_, k)| &k.0[..]).collect();
+    // In one order everywhere: two transactions inserting overlapping
+    // coins then wait on each other in that order instead of deadlocking.
+    let mut sorted: Vec<&(B32, B32)> = coins.iter().collect();
+    sorted.sort();
+    let serials: Vec<&[u8]> = sorted.iter().map(|(s, _)| &s.0[..]).collect();
+    let keys: Vec<&[u8]> = sorted.iter().map(|(_, k)| &k.0[..]).collect();
     let stmt = tx
         .prepare_cached(
             "INSERT INTO spent_coins (serial, key_id, spent_at, spent_in)
@@ -454,15 +504,15 @@ async fn commit_withdrawal(c: &mut Client, w: &NewWithdrawal) -> R<StoredAnswer>
     }
     let now = to_i64(w.now)?;
     let amount = to_i64(w.amount)?;
-    move_money(
-        &tx,
-        &w.account_id,
-        -amount,
-        "withdraw",
-        &w.request_id.to_b64(),
-        now,
-    )
-    .await?;
+    // The account's lock, then the request id, then the balance: a second
+    // node committing the same request waits for the first and answers its
+    // stored answer, rather than reading a balance the first's debit lowered.
+    let lock = tx
+        .prepare_cached("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE")
+        .await?;
+    if tx.query_opt(&lock, &[&w.account_id]).await?.is_none() {
+        return Err(StorageError::UnknownAccount(w.account_id.clone()).into());
+    }
     let stmt = tx
         .prepare_cached(
             "INSERT INTO withdrawals (request_id, request_hash, account_id, amount, response, at)
@@ -478,7 +528,6 @@ async fn commit_withdrawal(c: &mut Client, w: &NewWithdrawal) -> R<StoredAnswer>
         &now,
     ];
     if tx.execute(&stmt, &params).await? == 0 {
-        // The same id committed meanwhile (on another node): answer as a replay.
         tx.rollback().await?;
         return replay(
             stored_answer(&*c, "withdrawals", &w.request_id).await?,
@@ -486,6 +535,15 @@ async fn commit_withdrawal(c: &mut Client, w: &NewWithdrawal) -> R<StoredAnswer>
         )?
         .ok_or_else(|| StorageError::Db("a withdrawal vanished".into()).into());
     }
+    move_money(
+        &tx,
+        &w.account_id,
+        -amount,
+        "withdraw",
+        &w.request_id.to_b64(),
+        now,
+    )
+    .await?;
     insert_blind_sigs(&tx, &w.signatures, &w.request_id).await?;
     tx.commit().await?;
     Ok(StoredAnswer {

@@ -83,6 +83,11 @@ fn pg(what: &str) -> impl Fn(tokio_postgres::Error) -> StorageError + '_ {
 /// Applies the migrations this database lacks, under the cluster-wide lock.
 pub(super) async fn migrate(client: &mut Client) -> Result<(), StorageError> {
     let tx = client.transaction().await.map_err(pg("migrations"))?;
+    // A migration may wait for another node's and may take long: the
+    // session's limits on statements and lock waits do not apply to it.
+    tx.batch_execute("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0")
+        .await
+        .map_err(pg("migrations"))?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
         .map_err(pg("the migration lock"))?;
