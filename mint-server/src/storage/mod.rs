@@ -74,6 +74,32 @@ pub struct StoredAnswer {
     pub response_json: String,
 }
 
+impl StoredAnswer {
+    /// What a request id already committed means for a request with
+    /// `request_hash`: the same request gets the stored answer, another is
+    /// refused, and an unused id is free.
+    pub(crate) fn replay(
+        existing: Option<Self>,
+        request_hash: &B32,
+    ) -> Result<Option<Self>, StorageError> {
+        match existing {
+            Some(a) if &a.request_hash == request_hash => Ok(Some(a)),
+            Some(_) => Err(StorageError::RequestIdReused),
+            None => Ok(None),
+        }
+    }
+}
+
+/// An amount or a time as the databases' signed 64-bit integer.
+pub(crate) fn to_i64(v: u64) -> Result<i64, StorageError> {
+    i64::try_from(v).map_err(|_| StorageError::Overflow)
+}
+
+/// A stored signed 64-bit integer back as an amount or a time.
+pub(crate) fn to_u64(v: i64) -> Result<u64, StorageError> {
+    u64::try_from(v).map_err(|_| StorageError::Db(format!("negative value {v} in database")))
+}
+
 /// A withdrawal to commit.
 #[derive(Debug, Clone)]
 pub struct NewWithdrawal {

@@ -112,14 +112,6 @@ impl Fail {
     }
 }
 
-fn to_i64(v: u64) -> Result<i64, StorageError> {
-    i64::try_from(v).map_err(|_| StorageError::Overflow)
-}
-
-fn to_u64(v: i64) -> Result<u64, StorageError> {
-    u64::try_from(v).map_err(|_| StorageError::Db(format!("negative value {v} in database")))
-}
-
 fn b32(v: &[u8]) -> Result<B32, StorageError> {
     <[u8; 32]>::try_from(v)
         .map(Fixed)
@@ -413,15 +405,6 @@ async fn stored_answer(
     }))
 }
 
-/// The stored answer if `request_id` was used: the same request gets it, another is refused.
-fn replay(existing: Option<StoredAnswer>, request_hash: &B32) -> R<Option<StoredAnswer>> {
-    match existing {
-        Some(a) if &a.request_hash == request_hash => Ok(Some(a)),
-        Some(_) => Err(StorageError::RequestIdReused.into()),
-        None => Ok(None),
-    }
-}
-
 /// One deposit inside the group's transaction, in a savepoint of its own.
 async fn apply_deposit(tx: &mut Transaction<'_>, d: &NewDeposit) -> R<DepositRecord> {
     if let Some(r) = deposit_record(&*tx, &d.payment_id).await? {
@@ -496,7 +479,7 @@ async fn commit_group(
 
 async fn commit_withdrawal(c: &mut Client, w: &NewWithdrawal) -> R<StoredAnswer> {
     let tx = c.transaction().await?;
-    if let Some(a) = replay(
+    if let Some(a) = StoredAnswer::replay(
         stored_answer(&tx, "withdrawals", &w.request_id).await?,
         &w.request_hash,
     )? {
@@ -529,7 +512,7 @@ async fn commit_withdrawal(c: &mut Client, w: &NewWithdrawal) -> R<StoredAnswer>
     ];
     if tx.execute(&stmt, &params).await? == 0 {
         tx.rollback().await?;
-        return replay(
+        return StoredAnswer::replay(
             stored_answer(&*c, "withdrawals", &w.request_id).await?,
             &w.request_hash,
         )?
@@ -554,7 +537,7 @@ async fn commit_withdrawal(c: &mut Client, w: &NewWithdrawal) -> R<StoredAnswer>
 
 async fn commit_exchange(c: &mut Client, x: &NewExchange) -> R<StoredAnswer> {
     let tx = c.transaction().await?;
-    if let Some(a) = replay(
+    if let Some(a) = StoredAnswer::replay(
         stored_answer(&tx, "exchanges", &x.request_id).await?,
         &x.request_hash,
     )? {
@@ -584,7 +567,7 @@ async fn commit_exchange(c: &mut Client, x: &NewExchange) -> R<StoredAnswer> {
     if !stored {
         tx.rollback().await?;
         // This very exchange may have committed meanwhile (on another node).
-        return match replay(
+        return match StoredAnswer::replay(
             stored_answer(&*c, "exchanges", &x.request_id).await?,
             &x.request_hash,
         )? {

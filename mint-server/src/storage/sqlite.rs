@@ -32,14 +32,6 @@ fn db<E: std::fmt::Display>(e: E) -> StorageError {
     StorageError::Db(e.to_string())
 }
 
-fn to_i64(v: u64) -> Result<i64, StorageError> {
-    i64::try_from(v).map_err(|_| StorageError::Overflow)
-}
-
-fn to_u64(v: i64) -> Result<u64, StorageError> {
-    u64::try_from(v).map_err(|_| StorageError::Db(format!("negative value {v} in database")))
-}
-
 fn b32(v: Vec<u8>) -> Result<B32, StorageError> {
     <[u8; 32]>::try_from(v.as_slice())
         .map(Fixed)
@@ -172,18 +164,6 @@ fn stored_answer(
         })
     })
     .transpose()
-}
-
-/// The stored answer if `request_id` was used: the same request gets it, another is refused.
-fn replay(
-    existing: Option<StoredAnswer>,
-    request_hash: &B32,
-) -> Result<Option<StoredAnswer>, StorageError> {
-    match existing {
-        Some(a) if &a.request_hash == request_hash => Ok(Some(a)),
-        Some(_) => Err(StorageError::RequestIdReused),
-        None => Ok(None),
-    }
 }
 
 /// Serials of `coins` already in `spent_coins` (or repeated in `coins`).
@@ -376,7 +356,7 @@ impl Storage for SqliteStorage {
     fn commit_withdrawal(&self, w: &NewWithdrawal) -> Result<StoredAnswer, StorageError> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
-            if let Some(a) = replay(stored_answer(&tx, "withdrawals", &w.request_id)?, &w.request_hash)? {
+            if let Some(a) = StoredAnswer::replay(stored_answer(&tx, "withdrawals", &w.request_id)?, &w.request_hash)? {
                 return Ok(a);
             }
             let now = to_i64(w.now)?;
@@ -399,7 +379,7 @@ impl Storage for SqliteStorage {
     fn commit_exchange(&self, x: &NewExchange) -> Result<StoredAnswer, StorageError> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
-            if let Some(a) = replay(stored_answer(&tx, "exchanges", &x.request_id)?, &x.request_hash)? {
+            if let Some(a) = StoredAnswer::replay(stored_answer(&tx, "exchanges", &x.request_id)?, &x.request_hash)? {
                 return Ok(a);
             }
             let spent = already_spent(&tx, &x.spent)?;
