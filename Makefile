@@ -9,7 +9,7 @@ export CHROMEDRIVER
 
 TEST_LINTS := -A clippy::unwrap_used -A clippy::expect_used
 
-.PHONY: help setup test test-native test-wasm test-e2e bench-smoke fuzz-smoke lint run build bench fuzz crash faults
+.PHONY: help setup test test-native test-wasm test-e2e bench-smoke fuzz-smoke lint run run-cluster build bench bench-scaling pgbench fuzz crash faults
 
 help:
 	@echo "make run     build and start the mint + demo shop, print the URLs"
@@ -20,6 +20,8 @@ help:
 	@echo "make crash   the crash-under-load test with 200 kills (CRASH_KILLS to change)"
 	@echo "make faults  the faulty-network test for 300 s (FAULT_SECS to change)"
 	@echo "make bench   the mint load generator (release build)"
+	@echo "make run-cluster  one mint as 3 nodes on PostgreSQL behind nginx"
+	@echo "make bench-scaling  mint-bench on SQLite, PostgreSQL, and 3 nodes"
 
 setup:
 	@bash scripts/setup.sh
@@ -29,7 +31,7 @@ setup:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --lib --bins --examples -- -D warnings
-	cargo clippy --workspace --tests --features mint-server/pg-tests -- -D warnings $(TEST_LINTS)
+	cargo clippy --workspace --tests --features mint-server/pg-tests,browser-e2e/pg-tests -- -D warnings $(TEST_LINTS)
 	cargo clippy -p ecash-core -p ecash-http -p wallet-wasm -p web-ui --target wasm32-unknown-unknown --lib --bins -- -D warnings
 	cargo clippy -p ecash-core -p ecash-http -p wallet-wasm -p web-ui --target wasm32-unknown-unknown --tests -- -D warnings $(TEST_LINTS)
 
@@ -47,11 +49,12 @@ test-native:
 # Across crates, against the real mint-server binary: the web wallet in
 # headless Chromium (tests/browser.rs; a hostile shop, tests/hostile_shop.rs), two wallets
 # through a fault proxy (tests/faults.rs, 20 s), and the mint's log after
-# every operation (tests/privacy.rs).
+# every operation (tests/privacy.rs), and three mint nodes on PostgreSQL
+# behind nginx (tests/cluster.rs, beside a throwaway cluster).
 test-e2e:
 	trunk build --release
-	cargo build -p mint-server -p merchant
-	cargo test -p browser-e2e -- --nocapture --test-threads=1
+	cargo build -p mint-server -p merchant -p mint-bench
+	bash scripts/with-postgres.sh cargo test -p browser-e2e --features pg-tests -- --nocapture --test-threads=1
 
 # wasm tests in headless Chromium (webdriver.json in each crate sets the flags
 # Chromium needs as root and offline); the script starts and stops the mint
@@ -92,3 +95,18 @@ build:
 
 run: setup build
 	@bash scripts/run.sh
+
+# One mint as three nodes on PostgreSQL behind nginx (a throwaway database
+# unless MINT_DATABASE_URL is set), the demo shop banking through nginx.
+run-cluster: setup build
+	@bash scripts/run-cluster.sh
+
+# The database's own write rate for a deposit's inserts (pgbench).
+pgbench:
+	bash scripts/with-postgres.sh bash scripts/pgbench-spent.sh
+
+# mint-bench on a mint on SQLite, one on PostgreSQL and three nodes of one
+# mint on PostgreSQL, in one run (figures in SCALING.md).
+bench-scaling: pgbench
+	cargo build --release -p mint-server -p mint-bench
+	RUST_LOG=warn bash scripts/with-postgres.sh ./target/release/mint-bench --setup sqlite,postgres,postgres-3

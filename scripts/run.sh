@@ -19,25 +19,8 @@ SHOP_DATA_DIR="${SHOP_DATA_DIR:-$MINT_DATA_DIR/shop}"
 MINT_URL="http://127.0.0.1:${PORT}"
 SHOP_URL="http://127.0.0.1:${SHOP_PORT}"
 ready=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$ready"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# Waits for a server's ready file; fails if the server exits first.
-wait_ready() { # wait_ready <file> <pid> <name>
-  for _ in $(seq 1 600); do
-    [ -s "$1" ] && return 0
-    kill -0 "$2" 2>/dev/null || { echo "[run] $3 exited before it was ready" >&2; exit 1; }
-    sleep 0.2
-  done
-  echo "[run] $3 did not get ready" >&2
-  exit 1
-}
+TAG=run WORK="$ready"
+source scripts/servers.sh
 
 echo "[run] starting the mint on ${MINT_URL}"
 ./target/release/mint-server --listen "127.0.0.1:${PORT}" --demo-faucet --web-dir dist \

@@ -39,6 +39,21 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   apt_install chromium chromium-driver
 fi
 
+# The reverse proxy in front of several mint nodes (tests/cluster.rs, make
+# run-cluster) runs with its own config as a child process: the package's
+# own service is kept from starting while it installs (policy-rc.d 101).
+if [ ! -x /usr/sbin/nginx ]; then
+  no_start=/usr/sbin/policy-rc.d
+  if [ ! -e "$no_start" ]; then
+    printf '#!/bin/sh\nexit 101\n' | sudo_if_needed tee "$no_start" >/dev/null
+    sudo_if_needed chmod +x "$no_start"
+    apt_install nginx-light || apt_install nginx
+    sudo_if_needed rm -f "$no_start"
+  else
+    apt_install nginx-light || apt_install nginx
+  fi
+fi
+
 # The mint's fast signer links OpenSSL.
 if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists openssl; then
   apt_install libssl-dev pkg-config

@@ -16,29 +16,14 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use browser_e2e::{
-    MerchantClient, ReqwestTransport, bank_client, bank_mint, merchant_behind_proxy, proxy_to,
-    shop_client, shop_statement,
+    MerchantClient, ReqwestTransport, bank_client, bank_mint, funded_wallet, merchant_behind_proxy,
+    paid, proxy_to, shop_client, shop_statement,
 };
 use ecash_core::messages::AccountStatement;
-use wallet_wasm::records::Event;
-use wallet_wasm::store::sqlite::SqliteStore;
-use wallet_wasm::{Offer, Wallet, WalletSettings};
-
-type W = Wallet<SqliteStore, ReqwestTransport>;
-
-async fn wallet(dir: &Path, name: &str, bank: &str, faucet: u64) -> W {
-    let store = SqliteStore::open(&dir.join(format!("{name}.db"))).expect("store");
-    let net = ReqwestTransport::new().expect("http");
-    let (mut w, _) = Wallet::create(store, net, bank, None, WalletSettings::default())
-        .await
-        .expect("create");
-    w.faucet(faucet).await.expect("faucet");
-    w
-}
+use wallet_wasm::Offer;
 
 /// A fresh order at the shop behind its proxy (may fail: the network is faulty).
 async fn order(shop: &MerchantClient<ReqwestTransport>, item: &str) -> Option<Offer> {
@@ -47,14 +32,6 @@ async fn order(shop: &MerchantClient<ReqwestTransport>, item: &str) -> Option<Of
         payreq,
         origin: shop.base().to_owned(),
     })
-}
-
-fn paid(w: &W) -> u64 {
-    w.history()
-        .iter()
-        .filter(|h| matches!(h.event, Event::Paid { .. }))
-        .map(|h| h.amount)
-        .sum()
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -68,8 +45,8 @@ async fn wallets_on_a_faulty_network_lose_no_money() {
     let (merchant, shop_proxy) = merchant_behind_proxy(&mint, &bank_proxy.url, None, &[]);
     let dir = tempfile::tempdir().expect("tmp");
     let (fa, fb) = (6_000, 3_000);
-    let mut a = wallet(dir.path(), "a", &bank_proxy.url, fa).await;
-    let mut b = wallet(dir.path(), "b", &bank_proxy.url, fb).await;
+    let mut a = funded_wallet(dir.path(), "a", &bank_proxy.url, fa).await;
+    let mut b = funded_wallet(dir.path(), "b", &bank_proxy.url, fb).await;
     let shop = shop_client(&shop_proxy.url);
     let items = ["haiku", "sticker", "notes", "coffee"];
     let mut tokens: Vec<(bool, String)> = vec![]; // (for b, token)
@@ -187,13 +164,13 @@ async fn wallets_on_a_faulty_network_lose_no_money() {
         books.orders.len()
     );
     // No coin lost: every coin a wallet holds is unspent at the bank.
-    let serials: Vec<ecash_core::B32> = a
+    let held: Vec<ecash_core::messages::CoinRef> = a
         .coins()
         .iter()
         .chain(b.coins().iter())
-        .map(|r| r.coin.serial)
+        .map(|r| r.coin.id())
         .collect();
-    for chunk in serials.chunks(200) {
+    for chunk in held.chunks(200) {
         let spent = bank.coin_state(chunk.to_vec()).await.expect("coin state");
         assert_eq!(spent.len(), chunk.len());
         assert!(spent.iter().all(|s| !s), "a wallet holds a spent coin");

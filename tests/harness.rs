@@ -338,6 +338,41 @@ pub fn money(s: &str) -> impl Fn(&str) -> bool + '_ {
     move |t: &str| t.trim() == s
 }
 
+/// A wallet (the real wallet core) in a fresh SQLite file under `dir`,
+/// banking at `bank` and funded with `faucet` from the demo faucet.
+pub async fn funded_wallet(
+    dir: &Path,
+    name: &str,
+    bank: &str,
+    faucet: u64,
+) -> wallet_wasm::Wallet<wallet_wasm::store::sqlite::SqliteStore, ReqwestTransport> {
+    let store = wallet_wasm::store::sqlite::SqliteStore::open(&dir.join(format!("{name}.db")))
+        .expect("store");
+    let net = ReqwestTransport::new().expect("http");
+    let (mut w, _) = wallet_wasm::Wallet::create(
+        store,
+        net,
+        bank,
+        None,
+        wallet_wasm::WalletSettings::default(),
+    )
+    .await
+    .expect("create");
+    w.faucet(faucet).await.expect("faucet");
+    w
+}
+
+/// What a wallet has paid shops, by its history.
+pub fn paid<S: wallet_wasm::store::Store, T: ecash_core::client::Transport>(
+    w: &wallet_wasm::Wallet<S, T>,
+) -> u64 {
+    w.history()
+        .iter()
+        .filter(|h| matches!(h.event, wallet_wasm::records::Event::Paid { .. }))
+        .map(|h| h.amount)
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -126,7 +126,7 @@ pub fn seeds(h: &Harness) -> BTreeMap<&'static str, Vec<Vec<u8>>> {
     out.insert(
         "coin_state",
         vec![j(&CoinStateRequest {
-            serials: coins.iter().map(|c| c.serial).collect(),
+            coins: coins.iter().map(Coin::id).collect(),
         })],
     );
     out.insert(

@@ -21,6 +21,7 @@ pub fn unix_now() -> u64 {
     use ecash_core::Clock;
     ecash_core::clock::SystemClock.now()
 }
+use mint_server::keys::files::FileVault;
 use mint_server::keys::{MintKeys, Schedule};
 use mint_server::signer::SignerKind;
 use mint_server::storage::sqlite::SqliteStorage;
@@ -96,8 +97,11 @@ impl Harness {
             deposit_grace: 365 * 24 * 3600,
             signer: SignerKind::Openssl,
         };
+        let vault = FileVault::open(&dir, schedule.withdraw_period)
+            .unwrap_or_else(|e| fail("key files", e));
         let keys = Arc::new(
-            MintKeys::open(&dir, schedule, unix_now()).unwrap_or_else(|e| fail("mint keys", e)),
+            MintKeys::open(Arc::new(vault), schedule, unix_now())
+                .unwrap_or_else(|e| fail("mint keys", e)),
         );
         let storage = Arc::new(
             SqliteStorage::open(Path::new(":memory:")).unwrap_or_else(|e| fail("storage", e)),

@@ -78,7 +78,7 @@ pub fn run(h: &Harness, target: &str, data: &[u8]) {
         }),
         "exchange" => json(data, |r: ExchangeRequest| bank(h.bank.exchange(&r))),
         "coin_state" => json(data, |r: CoinStateRequest| {
-            let n = r.serials.len();
+            let n = r.coins.len();
             if let Ok(a) = answered(h.bank.coin_state(&r)) {
                 assert_eq!(a.spent.len(), n, "one flag per serial");
             }

@@ -25,6 +25,15 @@ pub struct Config {
     #[arg(long, env = "MINT_DATABASE_URL", hide_env_values = true)]
     pub database: Option<String>,
 
+    /// File holding the key-encryption key (32 bytes, base64url) under which
+    /// the mint's private keys are sealed in the PostgreSQL database. Every
+    /// node of one mint is given the same file; the database never sees it.
+    /// Required with `--database`. Make one with
+    /// `(umask 077; head -c 32 /dev/urandom | basenc --base64url | tr -d '=\n' > kek)`;
+    /// a file others may read is refused.
+    #[arg(long, env = "MINT_KEY_ENCRYPTION_KEY_FILE")]
+    pub key_encryption_key_file: Option<PathBuf>,
+
     /// Connections to the PostgreSQL database this node keeps at most.
     #[arg(long, env = "MINT_DATABASE_POOL", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub database_pool: u32,

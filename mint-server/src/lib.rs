@@ -29,9 +29,10 @@ use ecash_serve::{Edge, EdgeSettings, limits, ready};
 
 use crate::bank::{Bank, BankSettings};
 use crate::config::Config;
-use crate::keys::{MintKeys, Schedule};
+use crate::keys::files::FileVault;
+use crate::keys::{Kek, KeyVault, MintKeys, Schedule};
 use crate::storage::Storage;
-use crate::storage::postgres::{PgSettings, PostgresStorage};
+use crate::storage::postgres::{PgSettings, PgVault, PostgresStorage};
 use crate::storage::sqlite::SqliteStorage;
 
 /// The server could not start or stopped with an error.
@@ -51,13 +52,27 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-/// The books `--database` names: PostgreSQL, or SQLite in the data dir.
-fn open_storage(config: &Config) -> Result<Arc<dyn Storage>, ServeError> {
+/// The books `--database` names and where the keys live: PostgreSQL for
+/// both, sealed under the KEK; or SQLite and key files in the data dir.
+/// The books and the keys' vault of one mint.
+type Books = (Arc<dyn Storage>, Arc<dyn KeyVault>);
+
+fn open_storage(config: &Config) -> Result<Books, ServeError> {
     let Some(url) = &config.database else {
         let path = config.data_dir.join("bank.db");
         tracing::info!(path = %path.display(), "books on SQLite");
-        return Ok(Arc::new(SqliteStorage::open(&path)?));
+        let vault = FileVault::open(&config.data_dir, config.withdraw_period_secs)?;
+        return Ok((Arc::new(SqliteStorage::open(&path)?), Arc::new(vault)));
     };
+    // Before connecting: a node without the KEK cannot use the keys there.
+    let kek_file = config.key_encryption_key_file.as_ref().ok_or_else(|| {
+        ServeError::Config(
+            "--database needs --key-encryption-key-file: the mint's keys are kept in the \
+             database, sealed under a key every node is given"
+                .into(),
+        )
+    })?;
+    let kek = Kek::from_file(kek_file)?;
     let pg = url.parse::<tokio_postgres::Config>().map_err(|_| {
         // The URL may hold a password: the error does not repeat it.
         ServeError::Config("--database is not a PostgreSQL URL or key=value settings".into())
@@ -79,7 +94,16 @@ fn open_storage(config: &Config) -> Result<Arc<dyn Storage>, ServeError> {
         url: url.clone(),
         pool_size: config.database_pool as usize,
     };
-    Ok(Arc::new(PostgresStorage::open(&settings)?))
+    let store = Arc::new(PostgresStorage::open(&settings)?);
+    let vault = Arc::new(PgVault::new(store.clone(), kek));
+    // A mint that kept its keys in files keeps them, sealed into the database.
+    if config.data_dir.join("keys/master.key").exists() {
+        let files = FileVault::open(&config.data_dir, config.withdraw_period_secs)?;
+        if vault.adopt(&files)? {
+            tracing::info!("the key files of the data dir are sealed into the database");
+        }
+    }
+    Ok((store, vault))
 }
 
 /// Opens keys and storage and builds the bank (used by `run` and by tests).
@@ -88,6 +112,15 @@ pub fn open_bank(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<Bank>, Se
         Currency::new(&config.currency).map_err(|e| ServeError::Config(e.to_string()))?;
     if config.max_coins == 0 {
         return Err(ServeError::Config("--max-coins must be at least 1".into()));
+    }
+    // A key is expired a rotation tick after its window (clocks of nodes
+    // differ): a grace shorter than that would let a lagging node still
+    // sign with a key whose coins the books have dropped.
+    let tick = keys::rotation_tick(config.withdraw_period_secs);
+    if config.deposit_grace_secs < tick {
+        return Err(ServeError::Config(format!(
+            "--deposit-grace-secs must be at least a rotation tick ({tick} s for this period)"
+        )));
     }
     std::fs::create_dir_all(&config.data_dir)?;
     let schedule = Schedule {
@@ -99,8 +132,8 @@ pub fn open_bank(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<Bank>, Se
         deposit_grace: config.deposit_grace_secs,
         signer: config.signer,
     };
-    let keys = Arc::new(MintKeys::open(&config.data_dir, schedule, clock.now())?);
-    let storage = open_storage(config)?;
+    let (storage, vault) = open_storage(config)?;
+    let keys = Arc::new(MintKeys::open(vault, schedule, clock.now())?);
     let settings = BankSettings {
         bank_id: config.bank_id.clone(),
         currency,

@@ -68,7 +68,9 @@ fn account_faucet_statement_withdraw_deposit_proof_exchange_restore() {
     ignore = "needs PostgreSQL: run make test-native"
 )]
 fn every_flow_on_postgres() {
-    every_flow(&["--database", &ecash_testkit::postgres_database()]);
+    let books = ecash_testkit::PgBooks::new();
+    let args = books.args();
+    every_flow(&args.iter().map(String::as_str).collect::<Vec<_>>());
 }
 
 fn every_flow(args: &[&str]) {

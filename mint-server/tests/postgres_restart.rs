@@ -3,40 +3,16 @@
 //! (its pool replaces the dead connections), and no coin is accepted twice.
 #![cfg(feature = "pg-tests")]
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ecash_core::ErrorCode;
 use ecash_testkit::{MintProc, refused};
 
-/// Restarts the test cluster (`scripts/with-postgres.sh` set it up).
-fn restart_postgres() {
-    let dir = std::env::var("ECASH_TEST_POSTGRES_DIR").expect("ECASH_TEST_POSTGRES_DIR");
-    let bin = std::env::var("ECASH_TEST_POSTGRES_BIN").expect("ECASH_TEST_POSTGRES_BIN");
-    let owner = std::env::var("ECASH_TEST_POSTGRES_OWNER").unwrap_or_default();
-    let log = format!("{dir}/../log");
-    let pg_ctl = format!("{bin}/pg_ctl");
-    // Immediate: no shutdown checkpoint, so the restart recovers from the WAL
-    // as after a crash of the server.
-    let args = ["-D", &dir, "-l", &log, "-w", "-m", "immediate", "restart"];
-    let mut cmd = if owner.is_empty() {
-        Command::new(&pg_ctl)
-    } else {
-        let mut c = Command::new("runuser");
-        c.args(["-u", &owner, "--", &pg_ctl]);
-        c
-    };
-    let out = cmd.args(args).output().expect("run pg_ctl");
-    assert!(
-        out.status.success(),
-        "pg_ctl restart: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn the_mint_survives_a_database_restart() {
-    let mint = MintProc::start(&["--database", &ecash_testkit::postgres_database()]);
+    let books = ecash_testkit::PgBooks::new();
+    let args = books.args();
+    let mint = MintProc::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let c = mint.client();
     let (alice, shop) = (c.register("alice"), c.register("shop"));
     c.faucet(&alice, 1000);
@@ -45,7 +21,7 @@ fn the_mint_survives_a_database_restart() {
     let ack = c.deposit(&shop, &paid).expect("deposit before the restart");
     let before = c.balance(&shop);
 
-    restart_postgres();
+    ecash_testkit::restart_postgres();
 
     // The first calls may meet connections the restart closed; within a
     // few seconds every call is answered again.

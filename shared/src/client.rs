@@ -389,8 +389,11 @@ impl<T: Transport> BankClient<T> {
     }
 
     /// `POST /coins/state`.
-    pub async fn coin_state(&self, serials: Vec<crate::B32>) -> Result<Vec<bool>, CallError> {
-        let req = crate::messages::CoinStateRequest { serials };
+    pub async fn coin_state(
+        &self,
+        coins: Vec<crate::messages::CoinRef>,
+    ) -> Result<Vec<bool>, CallError> {
+        let req = crate::messages::CoinStateRequest { coins };
         Ok(self.0.call::<api::CoinState>(&(), &req).await?.spent)
     }
 

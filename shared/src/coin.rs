@@ -25,6 +25,14 @@ pub struct Coin {
 }
 
 impl Coin {
+    /// The coin as the bank names it: its key and its serial.
+    pub fn id(&self) -> crate::messages::CoinRef {
+        crate::messages::CoinRef {
+            key_id: self.key_id,
+            serial: self.serial,
+        }
+    }
+
     /// The message the signature is over: `msg_prefix || serial`.
     pub fn input_msg(&self) -> Vec<u8> {
         blind_rsa::prepare(&self.msg_prefix.0, &self.serial.0, COIN_VARIANT)

@@ -438,15 +438,25 @@ impl Canonical for ExchangeRequest {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CoinStateRequest {
-    /// Serials to look up.
-    pub serials: Vec<B32>,
+    /// Coins to look up: a coin is its key and its serial.
+    pub coins: Vec<CoinRef>,
 }
 
-/// Answer to `/coins/state`: one flag per serial, same order.
+/// A coin named without its signature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct CoinRef {
+    /// The denomination key that signed it.
+    pub key_id: B32,
+    /// Its serial.
+    pub serial: B32,
+}
+
+/// Answer to `/coins/state`: one flag per coin, same order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CoinStateResponse {
-    /// `true` where the serial is spent.
+    /// `true` where the coin is spent.
     pub spent: Vec<bool>,
 }
 

@@ -1,11 +1,16 @@
 //! `mint-bench`: load generator for the mint, through its real HTTP API.
 //!
-//! Starts a mint on loopback with a fresh data dir (or targets `--url`), then
-//! drives `--clients` concurrent clients through withdraw batches of 64 coins,
-//! 8-coin payments deposited by a merchant, and a mix of both; then deposits
-//! again at half the peak rate for latency. In the same run it measures the
-//! machine's raw RSA-2048 signing rate on all cores with OpenSSL and reports
-//! the withdraw rate as a ratio of it. Prints one JSON document.
+//! For each setup (`--setup`: a mint on SQLite, one on PostgreSQL, or three
+//! nodes of one mint on PostgreSQL), or for the nodes `--url` names, drives
+//! `--clients` concurrent clients, spread over the nodes, through withdraw
+//! batches of 64 coins, 8-coin payments deposited by a merchant, and a mix
+//! of both; then deposits again at half the peak rate for latency. In the
+//! same run it measures the machine's raw RSA-2048 signing rate on all cores
+//! with OpenSSL and reports each rate as a ratio of it, per node and in
+//! total. Prints one JSON document.
+//!
+//! The PostgreSQL setups need a server: run under `scripts/with-postgres.sh`
+//! (`make bench-scaling` does).
 //!
 //! Run `RUST_LOG=warn` (as `make bench` does): the started mint inherits it,
 //! and an access log line per request would cost throughput.
@@ -13,24 +18,29 @@
 // A benchmark: a request that fails ends the run, saying which.
 #![allow(clippy::expect_used)]
 
+mod cpu;
+mod phase;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use cpu::Cpu;
 use ecash_core::coin::PendingCoin;
 use ecash_core::messages::{Deposit, WithdrawRequest};
 use ecash_core::{Coin, Fixed, Signed};
-use ecash_testkit::{Account, MintProc, SyncBank, now, random32};
+use ecash_testkit::{Account, MintProc, PgBooks, SyncBank, now, random32};
+use phase::{Phase, run_phase};
 use serde_json::json;
 
 #[derive(Parser, Debug)]
 #[command(name = "mint-bench", about = "Load generator for the e-cash mint")]
 struct Args {
-    /// Target this mint instead of starting one (it must run with
-    /// --demo-faucet and a high --faucet-max).
-    #[arg(long, requires = "master_key")]
-    url: Option<String>,
+    /// Target these nodes of one mint instead of starting any (comma
+    /// separated; they must run with --demo-faucet and a high --faucet-max).
+    #[arg(long, requires = "master_key", value_delimiter = ',')]
+    url: Vec<String>,
     /// The master public key of the mint at `--url` (base64url).
     #[arg(long, allow_hyphen_values = true)]
     master_key: Option<String>,
@@ -49,6 +59,22 @@ struct Args {
     /// Seconds for the raw OpenSSL signing reference.
     #[arg(long, default_value_t = 2.0)]
     raw_seconds: f64,
+    /// Mints to start and measure, one after another (comma separated):
+    /// sqlite, postgres (one node), postgres-3 (three nodes, one database).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "sqlite")]
+    setup: Vec<Setup>,
+}
+
+/// A mint this tool starts.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Setup {
+    /// One node, SQLite in its data dir.
+    Sqlite,
+    /// One node on PostgreSQL.
+    Postgres,
+    /// Three nodes of one mint on one PostgreSQL database.
+    #[value(name = "postgres-3")]
+    Postgres3,
 }
 
 const BATCH: usize = 64;
@@ -130,79 +156,15 @@ fn account(bank: &SyncBank) -> Account {
     a
 }
 
-/// Latencies (ms) and units done by one phase.
-#[derive(Default)]
-struct Phase {
-    latencies: Vec<f64>,
-    coins: usize,
-    elapsed: f64,
+/// Nodes this tool started for a setup, kept running while it is measured.
+struct Started {
+    nodes: Vec<MintProc>,
+    _books: Option<PgBooks>,
 }
 
-impl Phase {
-    fn merge(&mut self, other: Phase) {
-        self.latencies.extend(other.latencies);
-        self.coins += other.coins;
-    }
-
-    fn report(mut self, name: &str) -> serde_json::Value {
-        self.latencies.sort_by(|a, b| a.total_cmp(b));
-        let pct = |p: f64| {
-            if self.latencies.is_empty() {
-                return 0.0;
-            }
-            let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
-            (self.latencies[i] * 100.0).round() / 100.0
-        };
-        let requests = self.latencies.len();
-        json!({
-            "phase": name,
-            "seconds": (self.elapsed * 100.0).round() / 100.0,
-            "requests": requests,
-            "coins": self.coins,
-            "requests_per_s": (requests as f64 / self.elapsed).round(),
-            "coins_per_s": (self.coins as f64 / self.elapsed).round(),
-            "p50_ms": pct(0.50),
-            "p99_ms": pct(0.99),
-        })
-    }
-}
-
-/// Runs `clients` threads of `work` until `seconds` pass or work runs out.
-fn run_phase<W>(clients: usize, seconds: f64, work: W) -> Phase
-where
-    W: Fn(usize, &dyn Fn() -> bool) -> Phase + Send + Sync + 'static,
-{
-    let work = Arc::new(work);
-    let t0 = Instant::now();
-    let deadline = t0 + Duration::from_secs_f64(seconds);
-    let threads: Vec<_> = (0..clients)
-        .map(|i| {
-            let work = work.clone();
-            std::thread::spawn(move || work(i, &|| Instant::now() < deadline))
-        })
-        .collect();
-    let mut total = Phase::default();
-    for t in threads {
-        match t.join() {
-            Ok(p) => total.merge(p),
-            Err(_) => eprintln!("a client thread failed"),
-        }
-    }
-    total.elapsed = t0.elapsed().as_secs_f64();
-    total
-}
-
-/// The mint to measure: the one `--url` names (its master key given), or
-/// one started on loopback for the run (kept alive by the third value).
-fn target(args: &Args) -> Res<(String, ecash_core::PublicKey, Option<MintProc>)> {
-    if let (Some(u), Some(k)) = (&args.url, &args.master_key) {
-        let key =
-            ecash_core::B32::from_b64(k).ok_or("--master-key is not 32 bytes of base64url")?;
-        let url = u.trim_end_matches('/').to_owned();
-        return Ok((url, ecash_core::PublicKey(key), None));
-    }
-    eprintln!("starting a mint on loopback (signer {})…", args.signer);
-    let m = MintProc::start(&[
+/// Starts the mint of `setup`.
+fn start(setup: Setup, signer: &str) -> Res<Started> {
+    let mut flags: Vec<String> = [
         "--faucet-max",
         "1000000000000",
         "--rate-limit",
@@ -210,9 +172,36 @@ fn target(args: &Args) -> Res<(String, ecash_core::PublicKey, Option<MintProc>)>
         "--rate-burst",
         "10000000",
         "--signer",
-        &args.signer,
-    ]);
-    Ok((m.url().to_owned(), m.master, Some(m)))
+        signer,
+    ]
+    .map(String::from)
+    .to_vec();
+    let (count, books) = match setup {
+        Setup::Sqlite => (1, None),
+        Setup::Postgres | Setup::Postgres3 => {
+            if std::env::var_os("ECASH_TEST_POSTGRES").is_none() {
+                return Err("the PostgreSQL setups need a server: run under \
+                            scripts/with-postgres.sh (make bench-scaling)"
+                    .into());
+            }
+            let books = PgBooks::new();
+            flags.extend(books.args());
+            (
+                if matches!(setup, Setup::Postgres3) {
+                    3
+                } else {
+                    1
+                },
+                Some(books),
+            )
+        }
+    };
+    eprintln!("starting {setup:?}: {count} node(s), signer {signer}…");
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    Ok(Started {
+        nodes: (0..count).map(|_| MintProc::start(&flags)).collect(),
+        _books: books,
+    })
 }
 
 /// `n` deposits of real coins, sealed into payments of [`PAY_COINS`] and
@@ -248,38 +237,102 @@ fn main() -> Res<()> {
         cores()
     );
     let raw = raw_openssl_rate(args.raw_seconds)?;
-    let (url, master, _mint) = target(&args)?;
+    let mut setups = Vec::new();
+    if let Some(k) = &args.master_key {
+        let key =
+            ecash_core::B32::from_b64(k).ok_or("--master-key is not 32 bytes of base64url")?;
+        let urls: Vec<String> = args
+            .url
+            .iter()
+            .map(|u| u.trim_end_matches('/').to_owned())
+            .collect();
+        let cpu = Cpu { mint: vec![] };
+        setups.push(measure(
+            "the nodes given",
+            &urls,
+            ecash_core::PublicKey(key),
+            &args,
+            raw,
+            &cpu,
+        )?);
+    } else {
+        for setup in &args.setup {
+            let started = start(*setup, &args.signer)?;
+            let urls: Vec<String> = started.nodes.iter().map(|n| n.url().to_owned()).collect();
+            let name = format!("{setup:?}");
+            let cpu = Cpu {
+                mint: started.nodes.iter().map(|n| n.proc.ready.pid).collect(),
+            };
+            setups.push(measure(
+                &name,
+                &urls,
+                started.nodes[0].master,
+                &args,
+                raw,
+                &cpu,
+            )?);
+        }
+    }
+    // The reference again: a machine that slowed down during the run shows here.
+    let raw_after = raw_openssl_rate(args.raw_seconds)?;
+    let out = json!({
+        "machine_cores": cores(),
+        "signer": args.signer,
+        "clients": args.clients.max(1),
+        "raw_openssl_rsa2048_signs_per_s": raw.round(),
+        "raw_openssl_rsa2048_signs_per_s_after": raw_after.round(),
+        "setups": setups,
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+/// Runs every phase against the nodes at `urls` (clients spread over them).
+fn measure(
+    name: &str,
+    urls: &[String],
+    master: ecash_core::PublicKey,
+    args: &Args,
+    raw: f64,
+    cpu: &Cpu,
+) -> Res<serde_json::Value> {
+    let first = urls.first().ok_or("no node to measure")?.clone();
     let client = move |url: &str| SyncBank::connect(url, &master);
     let clients = args.clients.max(1);
-
+    let urls: Arc<Vec<String>> = Arc::new(urls.to_vec());
     // Withdraw: each client re-sends its own pre-blinded batch of 64 under fresh request ids.
     eprintln!("withdraw phase: {clients} clients × batches of {BATCH}…");
     let withdraw_work = {
-        let url = url.clone();
-        move |_i: usize, go: &dyn Fn() -> bool| {
-            let bank = client(&url);
+        let urls = urls.clone();
+        move |i: usize, go: &dyn Fn() -> bool| {
+            let node = i % urls.len();
+            let bank = client(&urls[node]);
             let who = account(&bank);
             let batch = blinded(&bank, BATCH);
-            let mut p = Phase::default();
+            let mut p = Phase::on(node);
             while go() {
                 let req = withdraw_request(&bank, &who, &batch);
                 let t = Instant::now();
                 let sigs = bank.block_on(bank.bank.withdraw(&req)).expect("withdraw");
                 p.latencies.push(t.elapsed().as_secs_f64() * 1000.0);
                 assert_eq!(sigs.blind_signatures.len(), BATCH);
-                p.coins += BATCH;
+                p.done(BATCH);
             }
             p
         }
     };
     let withdraw_work = Arc::new(withdraw_work);
     let w = withdraw_work.clone();
-    let withdraw = run_phase(clients, args.seconds, move |i, go| w(i, go));
-    let withdraw_coins_per_s = withdraw.coins as f64 / withdraw.elapsed;
+    let mut withdraw_coins_per_s = 0.0;
+    let withdraw = cpu.measured("withdraw, batches of 64", || {
+        let p = run_phase(clients, args.seconds, move |i, go| w(i, go));
+        withdraw_coins_per_s = p.coins as f64 / p.elapsed;
+        p
+    });
 
     // Deposit: real coins, sealed into 8-coin payments beforehand (not timed).
     eprintln!("preparing {} payments of {PAY_COINS} coins…", args.payments);
-    let mut payments = prepare_payments(&client(&url), args.payments)?;
+    let mut payments = prepare_payments(&client(&first), args.payments)?;
     // Each deposit phase spends its own share: half, then a quarter each.
     let mut mix_pool = payments.split_off(payments.len() / 2);
     let half_pool = Arc::new(mix_pool.split_off(mix_pool.len() / 2));
@@ -288,10 +341,11 @@ fn main() -> Res<()> {
     let exhausted = Arc::new(AtomicBool::new(false));
     let deposit_work = |payments: Arc<Vec<Signed<Deposit>>>, pace: Option<Duration>| {
         let next = Arc::new(AtomicUsize::new(0));
-        let (url, exhausted) = (url.clone(), exhausted.clone());
-        move |_i: usize, go: &dyn Fn() -> bool| {
-            let bank = client(&url);
-            let mut p = Phase::default();
+        let (urls, exhausted) = (urls.clone(), exhausted.clone());
+        move |i: usize, go: &dyn Fn() -> bool| {
+            let node = i % urls.len();
+            let bank = client(&urls[node]);
+            let mut p = Phase::on(node);
             let mut due = Instant::now();
             while go() {
                 let n = next.fetch_add(1, Ordering::Relaxed);
@@ -309,56 +363,67 @@ fn main() -> Res<()> {
                 let ack = bank.block_on(bank.bank.deposit(d)).expect("deposit");
                 p.latencies.push(t.elapsed().as_secs_f64() * 1000.0);
                 assert_eq!(ack.body.result, "accepted");
-                p.coins += PAY_COINS;
+                p.done(PAY_COINS);
             }
             p
         }
     };
     eprintln!("deposit phase…");
-    let deposit = run_phase(clients, args.seconds, deposit_work(payments.clone(), None));
-    let peak_payments_per_s = deposit.latencies.len() as f64 / deposit.elapsed;
+    let (mut peak_payments_per_s, mut deposit_coins_per_s) = (0.0, 0.0);
+    let deposit = cpu.measured("pay + deposit, 8-coin payments", || {
+        let p = run_phase(clients, args.seconds, deposit_work(payments.clone(), None));
+        peak_payments_per_s = p.latencies.len() as f64 / p.elapsed;
+        deposit_coins_per_s = p.coins as f64 / p.elapsed;
+        p
+    });
 
     eprintln!("mixed phase…");
     let mix = {
         let w = withdraw_work.clone();
         let d = deposit_work(mix_pool.clone(), None);
         let half = clients.div_ceil(2);
-        run_phase(clients, args.seconds, move |i, go| {
-            if i < half { w(i, go) } else { d(i, go) }
+        cpu.measured("half withdraw, half deposit", || {
+            run_phase(clients, args.seconds, move |i, go| {
+                if i < half { w(i, go) } else { d(i, go) }
+            })
         })
     };
 
     eprintln!("deposit at half the peak rate…");
     let per_client = (peak_payments_per_s / 2.0 / clients as f64).max(0.001);
-    let half = run_phase(
-        clients,
-        args.seconds,
-        deposit_work(
-            half_pool.clone(),
-            Some(Duration::from_secs_f64(1.0 / per_client)),
-        ),
-    );
-
-    let out = json!({
-        "machine_cores": cores(),
-        "mint": url,
-        "signer": args.signer,
-        "clients": clients,
-        "raw_openssl_rsa2048_signs_per_s": raw.round(),
-        "withdraw": withdraw.report("withdraw, batches of 64"),
-        "withdraw_ratio_to_raw_openssl": (withdraw_coins_per_s / raw * 1000.0).round() / 1000.0,
-        "deposit": deposit.report("pay + deposit, 8-coin payments"),
-        "mix": mix.report("half withdraw, half deposit"),
-        "deposit_half_peak": half.report("deposit paced at half the peak rate"),
+    let mut half_report = cpu.measured("deposit paced at half the peak rate", || {
+        run_phase(
+            clients,
+            args.seconds,
+            deposit_work(
+                half_pool.clone(),
+                Some(Duration::from_secs_f64(1.0 / per_client)),
+            ),
+        )
     });
-    println!("{}", serde_json::to_string_pretty(&out)?);
+
+    let ratio = |coins_per_s: f64| (coins_per_s / raw * 1000.0).round() / 1000.0;
+
+    // The p99 in units of one raw signature's time on this machine.
+    let p99 = half_report["p99_ms"].as_f64().unwrap_or(0.0);
+    half_report["p99_in_raw_signatures"] = json!((p99 / 1000.0 * raw).round());
     if exhausted.load(Ordering::Relaxed) {
         eprintln!(
             "note: a deposit phase ran out of prepared payments before {} s; raise --payments",
             args.seconds
         );
     }
-    Ok(())
+    Ok(json!({
+        "setup": name,
+        "nodes": *urls,
+        "withdraw": withdraw,
+        "withdraw_ratio_to_raw_openssl": ratio(withdraw_coins_per_s),
+        "deposit": deposit,
+        "deposit_ratio_to_raw_openssl": ratio(deposit_coins_per_s),
+        "mix": mix,
+        "deposit_half_peak": half_report,
+        "ran_out_of_payments": exhausted.load(Ordering::Relaxed),
+    }))
 }
 
 fn hex_id() -> String {

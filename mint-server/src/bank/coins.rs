@@ -11,6 +11,7 @@ use ecash_core::{B32, BlindedCoin, Coin, Fixed, blind_rsa};
 use super::metrics::Metrics;
 use super::{Bank, BankError, BankResult};
 use crate::keys::{DenomKey, KeyState};
+use crate::storage::{CoinId, IssuedSig};
 
 /// From this many coins on, signatures are verified in parallel (see [`Bank::check_coins`]).
 const PARALLEL_VERIFY_MIN: usize = 2;
@@ -23,7 +24,7 @@ pub(crate) struct CheckedCoin<'a> {
 
 impl CheckedCoin<'_> {
     /// (serial, key id) of each coin, as storage records them.
-    pub(crate) fn spent(coins: &[Self]) -> Vec<(B32, B32)> {
+    pub(crate) fn spent(coins: &[Self]) -> Vec<CoinId> {
         coins
             .iter()
             .map(|c| (c.coin.serial, c.coin.key_id))
@@ -65,10 +66,18 @@ impl Bank {
         coins: &[BlindedCoin],
         now: u64,
     ) -> BankResult<Vec<&'a Arc<DenomKey>>> {
+        // One blinded coin twice would be paid twice for one coin.
+        let mut seen = HashSet::new();
         coins
             .iter()
             .enumerate()
             .map(|(i, c)| {
+                if !seen.insert(&c.blinded_msg.0) {
+                    return Err(BankError::BlindedRefused {
+                        index: i + 1,
+                        reason: "the same blinded coin is in the request twice".into(),
+                    });
+                }
                 let k = Self::withdraw_key(state, &c.key_id, now)?;
                 blind_rsa::check_blinded_msg(&k.public, &c.blinded_msg.0).map_err(|e| {
                     BankError::BlindedRefused {
@@ -95,7 +104,7 @@ impl Bank {
         &self,
         coins: &[BlindedCoin],
         keys: Vec<&Arc<DenomKey>>,
-    ) -> BankResult<Vec<(B32, Vec<u8>)>> {
+    ) -> BankResult<Vec<IssuedSig>> {
         // RSA signing dominates a withdrawal: spread it over all cores on the
         // bank's own signing pool, apart from the HTTP workers and the blocking pool.
         use rayon::prelude::*;
@@ -116,7 +125,11 @@ impl Bank {
                             reason: other.to_string(),
                         },
                     })?;
-                    Ok((Fixed(c.canonical_hash()), sig))
+                    Ok(IssuedSig {
+                        blinded_hash: Fixed(c.canonical_hash()),
+                        key_id: c.key_id,
+                        signature: sig,
+                    })
                 })
                 .collect()
         })
@@ -172,13 +185,13 @@ impl Bank {
     }
 
     /// Refuses with [`BankError::Spent`] (naming them) if any of these coins is spent.
-    pub(crate) fn refuse_spent(&self, serials: &[B32]) -> BankResult<()> {
+    pub(crate) fn refuse_spent(&self, coins: &[CoinId]) -> BankResult<()> {
         let spent: Vec<B32> = self
             .storage
-            .spent(serials)?
+            .spent(coins)?
             .into_iter()
-            .zip(serials)
-            .filter_map(|(is_spent, s)| is_spent.then_some(*s))
+            .zip(coins)
+            .filter_map(|(is_spent, (s, _))| is_spent.then_some(*s))
             .collect();
         if spent.is_empty() {
             Ok(())

@@ -60,7 +60,7 @@ impl Bank {
             ));
         }
         let serials: Vec<B32> = checked.iter().map(|c| c.coin.serial).collect();
-        self.refuse_spent(&serials)?;
+        self.refuse_spent(&CheckedCoin::spent(&checked))?;
         let ack = Signed::sign(
             DepositAck {
                 result: "accepted".into(),

@@ -169,6 +169,11 @@ impl From<StorageError> for BankError {
                 Self::InsufficientFunds { balance, needed }
             }
             StorageError::Spent(serials) => Self::Spent(serials),
+            // Expired at the books (by another node's clock) since the check.
+            StorageError::UnknownKey(key) => Self::KeyExpired {
+                key,
+                why: "has expired",
+            },
             StorageError::RequestIdReused => Self::RequestIdReused,
             StorageError::Overflow => Self::Overflow,
             StorageError::Db(msg) => {

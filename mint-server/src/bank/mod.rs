@@ -33,7 +33,7 @@ pub use metrics::Metrics;
 
 use crate::in_flight::InFlight;
 use crate::keys::MintKeys;
-use crate::storage::{Storage, StorageError, StoredAnswer, Totals};
+use crate::storage::{CoinKey, Storage, StorageError, StoredAnswer, Totals};
 
 /// Result of a bank operation.
 pub type BankResult<T> = Result<T, BankError>;
@@ -82,6 +82,17 @@ pub struct Bank {
     busy_requests: InFlight<B32>,
 }
 
+/// Rotation failed: the keys, or the books of them.
+#[derive(Debug, thiserror::Error)]
+pub enum RotateError {
+    /// Making, loading or retiring keys failed.
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeyError),
+    /// Adding or expiring keys in the books failed.
+    #[error("the books of the keys: {0}")]
+    Books(#[from] StorageError),
+}
+
 impl Bank {
     /// A bank over `storage` and `keys`, telling time by `clock`.
     pub fn new(
@@ -95,7 +106,7 @@ impl Bank {
             .thread_name(|i| format!("blind-signer-{i}"))
             .build()
             .map_err(|e| format!("starting the signing pool: {e}"))?;
-        Ok(Self {
+        let bank = Self {
             storage,
             keys,
             settings,
@@ -106,7 +117,10 @@ impl Bank {
             busy_accounts: InFlight::default(),
             busy_coins: InFlight::default(),
             busy_requests: InFlight::default(),
-        })
+        };
+        bank.book_keys()
+            .map_err(|e| format!("adding the keys to the books: {e}"))?;
+        Ok(bank)
     }
 
     /// Counters of costly work.
@@ -139,9 +153,40 @@ impl Bank {
         self.keys.current().signed_json.clone()
     }
 
-    /// Rotates the denomination keys for the clock's now; whether anything changed.
-    pub fn rotate_keys(&self) -> Result<bool, crate::keys::KeyError> {
-        self.keys.rotate(self.clock.now())
+    /// Rotates the denomination keys for the clock's now, adds new keys to
+    /// the books and expires the keys whose window closed; whether the key
+    /// set changed.
+    pub fn rotate_keys(&self) -> Result<bool, RotateError> {
+        let now = self.clock.now();
+        let changed = self.keys.rotate(now)?;
+        self.book_keys()?;
+        // A tick late: another node's clock may be that far behind, and
+        // still take a coin of the key just before its window ends.
+        let skew = crate::keys::rotation_tick(self.keys.current().signed.body.period_secs);
+        for e in self.storage.expire_keys(now.saturating_sub(skew), now)? {
+            tracing::info!(
+                key_id = %e.key_id,
+                coins = e.coins,
+                amount = e.amount,
+                "key expired: its coins never deposited are booked as expired, its spent coins dropped"
+            );
+        }
+        Ok(changed)
+    }
+
+    /// Tells the books of every key in force (before any coin of it can be spent).
+    fn book_keys(&self) -> Result<(), StorageError> {
+        let state = self.keys.current();
+        let keys: Vec<CoinKey> = state
+            .active
+            .values()
+            .map(|k| CoinKey {
+                key_id: k.info.key_id,
+                value: k.info.value.value,
+                deposit_until: k.info.deposit_until,
+            })
+            .collect();
+        self.storage.add_keys(&keys)
     }
 
     fn check_amount(&self, a: &Amount) -> BankResult<()> {
@@ -248,11 +293,32 @@ impl Bank {
         self.statement_unchecked(id)
     }
 
-    /// `POST /coins/state`: which serials are spent.
+    /// `POST /coins/state`: which coins are spent.
     pub fn coin_state(&self, req: &CoinStateRequest) -> BankResult<CoinStateResponse> {
-        self.check_count(req.serials.len(), "serials")?;
+        self.check_count(req.coins.len(), "coins")?;
+        // A key past its window: the books may have dropped its coins, and
+        // "not spent" would be a lie; its coins are worth nothing anyway.
+        let (state, now) = (self.keys.current(), self.clock.now());
+        if let Some(c) = req.coins.iter().find(|c| {
+            !state
+                .active
+                .get(&c.key_id)
+                .is_some_and(|k| k.info.can_deposit(now))
+        }) {
+            return Err(
+                if state.active.contains_key(&c.key_id) || state.expired.contains_key(&c.key_id) {
+                    BankError::KeyExpired {
+                        key: c.key_id,
+                        why: "has expired",
+                    }
+                } else {
+                    BankError::UnknownKey(c.key_id)
+                },
+            );
+        }
+        let coins: Vec<_> = req.coins.iter().map(|c| (c.serial, c.key_id)).collect();
         Ok(CoinStateResponse {
-            spent: self.storage.spent(&req.serials)?,
+            spent: self.storage.spent(&coins)?,
         })
     }
 

@@ -21,15 +21,23 @@ impl Bank {
     /// for it is cheap and reveals nothing: every client gets the same bytes.
     pub fn spent_list(&self, key_id: &B32) -> BankResult<Arc<String>> {
         let state = self.keys.current();
-        if !state.active.contains_key(key_id) {
-            return Err(if state.expired.contains_key(key_id) {
-                BankError::KeyExpired {
-                    key: *key_id,
-                    why: "has expired; its coins are worth nothing",
-                }
-            } else {
-                BankError::UnknownKey(*key_id)
-            });
+        let now = self.clock.now();
+        // Past its window the books may have dropped its coins already.
+        let in_force = state
+            .active
+            .get(key_id)
+            .is_some_and(|k| k.info.can_deposit(now));
+        if !in_force {
+            return Err(
+                if state.expired.contains_key(key_id) || state.active.contains_key(key_id) {
+                    BankError::KeyExpired {
+                        key: *key_id,
+                        why: "has expired; its coins are worth nothing",
+                    }
+                } else {
+                    BankError::UnknownKey(*key_id)
+                },
+            );
         }
         let fresh = |lists: &HashMap<B32, CachedList>| {
             lists

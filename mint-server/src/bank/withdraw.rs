@@ -6,13 +6,16 @@ use ecash_core::{B32, Bytes, Fixed, Signed};
 
 use super::coins::CheckedCoin;
 use super::{Bank, BankError, BankResult, parse_stored, replayed, to_json};
-use crate::storage::{NewExchange, NewWithdrawal};
+use crate::storage::{IssuedSig, NewExchange, NewWithdrawal};
 
 /// The answer to a withdraw or exchange: its blind signatures in request order.
-fn blind_signatures_answer(request_id: B32, signatures: &[(B32, Vec<u8>)]) -> BlindSignatures {
+fn blind_signatures_answer(request_id: B32, signatures: &[IssuedSig]) -> BlindSignatures {
     BlindSignatures {
         request_id,
-        blind_signatures: signatures.iter().map(|(_, s)| Bytes(s.clone())).collect(),
+        blind_signatures: signatures
+            .iter()
+            .map(|s| Bytes(s.signature.clone()))
+            .collect(),
     }
 }
 
@@ -119,7 +122,7 @@ impl Bank {
         if let Some(a) = self.storage.exchange(&req.request_id)? {
             return replayed(a, &request_hash);
         }
-        if let Err(e) = self.refuse_spent(&serials) {
+        if let Err(e) = self.refuse_spent(&CheckedCoin::spent(&checked)) {
             // Spent by this very request, committed on another node meanwhile.
             if let Some(a) = self.storage.exchange(&req.request_id)? {
                 return replayed(a, &request_hash);

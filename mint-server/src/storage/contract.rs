@@ -26,6 +26,11 @@ fn serial(n: u32) -> B32 {
     Fixed(s)
 }
 
+/// Coins of key `id(0)`.
+fn coins(serials: &[B32]) -> Vec<CoinId> {
+    serials.iter().map(|s| (*s, id(0))).collect()
+}
+
 fn deposit(payment: u8, merchant: &str, amount: u64, serials: &[B32]) -> NewDeposit {
     NewDeposit {
         payment_id: id(payment),
@@ -39,13 +44,42 @@ fn deposit(payment: u8, merchant: &str, amount: u64, serials: &[B32]) -> NewDepo
     }
 }
 
+/// The keys every check's store knows: `id(0)` and `id(50)`, coins of 1.
+fn keys() -> Vec<CoinKey> {
+    [0, 50]
+        .map(|n| CoinKey {
+            key_id: id(n),
+            value: 1,
+            deposit_until: 1_000_000,
+        })
+        .to_vec()
+}
+
+fn sig(hash: u8, key: B32, signature: Vec<u8>) -> IssuedSig {
+    IssuedSig {
+        blinded_hash: id(hash),
+        key_id: key,
+        signature,
+    }
+}
+
 fn withdrawal(request: u8, hash: u8, account: &str, amount: u64) -> NewWithdrawal {
     NewWithdrawal {
         request_id: id(request),
         request_hash: id(hash),
         account_id: account.into(),
         amount,
-        signatures: vec![(id(100 + request), vec![request, 1, 2])],
+        // One coin of 1 (key `id(0)`) per unit, as the bank signs them.
+        signatures: (0..amount)
+            .map(|i| {
+                let mut s = sig(100 + request, id(0), vec![request, 1, 2]);
+                s.blinded_hash.0[..8].copy_from_slice(&i.to_be_bytes());
+                if i == 0 {
+                    s.blinded_hash = id(100 + request);
+                }
+                s
+            })
+            .collect(),
         response_json: format!("resp {request}"),
         now: 3,
     }
@@ -56,7 +90,7 @@ fn exchange(request: u8, hash: u8, serials: &[B32]) -> NewExchange {
         request_id: id(request),
         request_hash: id(hash),
         spent: serials.iter().map(|s| (*s, id(0))).collect(),
-        signatures: vec![(id(200 + request), vec![9])],
+        signatures: vec![sig(200 + request, id(0), vec![9])],
         response_json: format!("exch {request}"),
         now: 4,
     }
@@ -64,6 +98,11 @@ fn exchange(request: u8, hash: u8, serials: &[B32]) -> NewExchange {
 
 /// Runs every check of the contract on stores made by `make`.
 pub fn run<S: Storage>(make: impl Fn() -> S) {
+    let make = || {
+        let s = make();
+        s.add_keys(&keys()).expect("add keys");
+        s
+    };
     accounts_and_ledgers(&make());
     withdrawals_debit_once(&make());
     exchanges_spend_once(&make());
@@ -74,6 +113,7 @@ pub fn run<S: Storage>(make: impl Fn() -> S) {
     concurrent_deposits_of_one_coin(Arc::new(make()));
     concurrent_withdrawals_never_overdraw(Arc::new(make()));
     concurrent_exchange_and_deposit_of_one_coin(Arc::new(make()));
+    keys_expire_once_and_take_their_coins(&make());
 }
 
 fn accounts_and_ledgers<S: Storage>(s: &S) {
@@ -156,7 +196,8 @@ fn exchanges_spend_once<S: Storage>(s: &S) {
     assert_eq!(s.commit_exchange(&x).expect("replay"), first);
     assert_eq!(s.exchange(&x.request_id).expect("query"), Some(first));
     assert_eq!(
-        s.spent(&[serial(1), serial(2), serial(3)]).expect("spent"),
+        s.spent(&coins(&[serial(1), serial(2), serial(3)]))
+            .expect("spent"),
         vec![true, true, false]
     );
     assert!(matches!(
@@ -174,7 +215,7 @@ fn exchanges_spend_once<S: Storage>(s: &S) {
         other => panic!("expected Spent, got {other:?}"),
     }
     assert_eq!(
-        s.spent(&[serial(3)]).expect("spent"),
+        s.spent(&coins(&[serial(3)])).expect("spent"),
         vec![false],
         "nothing recorded"
     );
@@ -200,7 +241,7 @@ fn deposits_credit_once<S: Storage>(s: &S) {
         Err(StorageError::Spent(v)) => assert_eq!(v, vec![serial(11)]),
         other => panic!("expected Spent, got {other:?}"),
     }
-    assert_eq!(s.spent(&[serial(12)]).expect("q"), vec![false]);
+    assert_eq!(s.spent(&coins(&[serial(12)])).expect("q"), vec![false]);
     assert_eq!(s.deposit(&id(3)).expect("query"), None);
     assert_eq!(s.account("m").expect("q").expect("m").balance, 5);
     // A serial twice in one payment is refused too.
@@ -208,12 +249,12 @@ fn deposits_credit_once<S: Storage>(s: &S) {
         s.commit_deposit(&deposit(4, "m", 2, &[serial(13), serial(13)])),
         Err(StorageError::Spent(_))
     ));
-    assert_eq!(s.spent(&[serial(13)]).expect("q"), vec![false]);
+    assert_eq!(s.spent(&coins(&[serial(13)])).expect("q"), vec![false]);
     assert!(matches!(
         s.commit_deposit(&deposit(5, "nobody", 1, &[serial(14)])),
         Err(StorageError::UnknownAccount(_))
     ));
-    assert_eq!(s.spent(&[serial(14)]).expect("q"), vec![false]);
+    assert_eq!(s.spent(&coins(&[serial(14)])).expect("q"), vec![false]);
     let ledger = s.ledger("m").expect("ledger");
     assert_eq!(ledger.len(), 1);
     assert_eq!((ledger[0].delta, ledger[0].reason.as_str()), (5, "deposit"));
@@ -233,25 +274,136 @@ fn spent_lookups_and_lists<S: Storage>(s: &S) {
     want.sort();
     assert_eq!(under, want, "by the key each coin was spent under");
     assert_eq!(s.spent_serials(&id(0)).expect("list"), vec![serial(1)]);
-    assert!(s.spent_serials(&id(77)).expect("list").is_empty());
+    assert!(matches!(
+        s.spent_serials(&id(77)),
+        Err(StorageError::UnknownKey(_))
+    ));
     assert!(s.spent(&[]).expect("empty").is_empty());
+    // A coin is its key and serial: serial 2 under key 0 is another coin.
+    assert_eq!(
+        s.spent(&[(serial(2), id(50)), (serial(2), id(0))])
+            .expect("q"),
+        vec![true, false]
+    );
+    s.commit_deposit(&deposit(2, "m", 1, &[serial(2)]))
+        .expect("the same serial under another key is another coin");
+    // A coin of a key the books do not know is not taken.
+    let mut d = deposit(3, "m", 1, &[serial(4)]);
+    d.spent[0].1 = id(77);
+    assert!(matches!(s.commit_deposit(&d), Err(StorageError::UnknownKey(k)) if k == id(77)));
+    assert_eq!(s.deposit(&id(3)).expect("query"), None);
 }
 
 fn proofs_and_totals<S: Storage>(s: &S) {
     assert_eq!(s.totals().expect("totals"), Totals::default());
     s.create_account("a", &[1; 32], "", 0).expect("create");
     s.create_account("m", &[2; 32], "", 0).expect("create");
-    s.faucet_credit("a", 100, 0).expect("credit");
-    s.commit_withdrawal(&withdrawal(1, 1, "a", 60))
-        .expect("withdraw");
-    s.commit_deposit(&deposit(1, "m", 25, &[serial(1)]))
+    s.faucet_credit("a", 3, 0).expect("credit");
+    s.commit_withdrawal(&NewWithdrawal {
+        signatures: vec![
+            sig(1, id(0), vec![1]),
+            sig(2, id(0), vec![2]),
+            sig(3, id(50), vec![3]),
+        ],
+        ..withdrawal(1, 1, "a", 3)
+    })
+    .expect("withdraw");
+    s.commit_deposit(&deposit(1, "m", 1, &[serial(1)]))
         .expect("deposit");
     let t = s.totals().expect("totals");
-    assert_eq!((t.credited, t.balances, t.outstanding), (100, 65, 35));
-    assert_eq!(t.balances + t.outstanding, t.credited, "the books balance");
+    assert_eq!(
+        (t.credited, t.balances, t.outstanding, t.expired),
+        (3, 1, 2, 0)
+    );
+    assert!(t.balanced(), "the books balance: {t:?}");
     s.record_proof(&id(1), "{\"proof\":1}", 9).expect("proof");
     s.record_proof(&id(1), "{\"proof\":2}", 10)
         .expect("a second proof of one payment");
+}
+
+/// Two keys; one's window closes: what its coins never deposited were worth
+/// is booked as expired, once, and its spent coins and blind signatures go.
+fn keys_expire_once_and_take_their_coins<S: Storage>(s: &S) {
+    let (old, new) = (id(60), id(61));
+    s.add_keys(&[
+        CoinKey {
+            key_id: old,
+            value: 20,
+            deposit_until: 100,
+        },
+        CoinKey {
+            key_id: new,
+            value: 5,
+            deposit_until: 1000,
+        },
+    ])
+    .expect("add");
+    s.add_keys(&[CoinKey {
+        key_id: old,
+        value: 20,
+        deposit_until: 100,
+    }])
+    .expect("adding a key again changes nothing");
+    s.create_account("a", &[1; 32], "", 0).expect("create");
+    s.create_account("m", &[2; 32], "", 0).expect("create");
+    s.faucet_credit("a", 100, 0).expect("credit");
+    let mut sigs: Vec<IssuedSig> = (0..2).map(|i| sig(10 + i, old, vec![i])).collect();
+    sigs.extend((0..4).map(|i| sig(20 + i, new, vec![i])));
+    s.commit_withdrawal(&NewWithdrawal {
+        signatures: sigs,
+        ..withdrawal(1, 1, "a", 60)
+    })
+    .expect("withdraw 2 x 20 + 4 x 5");
+    let mut d = deposit(1, "m", 25, &[serial(1), serial(2)]);
+    (d.spent[0].1, d.spent[1].1) = (old, new);
+    s.commit_deposit(&d).expect("deposit 20 + 5");
+    let t = s.totals().expect("totals");
+    assert_eq!((t.balances, t.outstanding, t.expired), (65, 35, 0), "{t:?}");
+
+    assert!(
+        s.expire_keys(100, 200).expect("expire").is_empty(),
+        "not before its end"
+    );
+    let done = s.expire_keys(101, 200).expect("expire");
+    assert_eq!(
+        done,
+        vec![Expiry {
+            key_id: old,
+            coins: 1,
+            amount: 20
+        }]
+    );
+    assert!(s.expire_keys(101, 300).expect("again").is_empty(), "once");
+    let t = s.totals().expect("totals");
+    assert_eq!(
+        (t.credited, t.balances, t.outstanding, t.expired),
+        (100, 65, 15, 20),
+        "{t:?}"
+    );
+    assert!(
+        t.balanced(),
+        "accounts + outstanding + expired = credited: {t:?}"
+    );
+    assert!(
+        matches!(s.spent_serials(&old), Err(StorageError::UnknownKey(_))),
+        "its spent list is no more"
+    );
+    assert_eq!(
+        s.spent(&[(serial(2), new)]).expect("q"),
+        vec![true],
+        "the other key's stay"
+    );
+    assert_eq!(
+        s.blind_signatures(&[id(10), id(20)]).expect("q"),
+        vec![None, Some(vec![0])],
+        "its blind signatures are dropped"
+    );
+    let mut late = deposit(2, "m", 20, &[serial(3)]);
+    late.spent[0].1 = old;
+    assert!(
+        matches!(s.commit_deposit(&late), Err(StorageError::UnknownKey(k)) if k == old),
+        "an expired key's coin is not taken"
+    );
 }
 
 fn closed_stores_refuse_work<S: Storage>(s: &S) {
@@ -320,7 +472,12 @@ fn concurrent_withdrawals_never_overdraw<S: Storage>(s: Arc<S>) {
     assert_eq!(ok, 7, "50 holds seven withdrawals of 7");
     assert_eq!(s.account("a").expect("q").expect("a").balance, 1);
     let t = s.totals().expect("totals");
-    assert_eq!(t.balances + t.outstanding, t.credited);
+    assert_eq!(
+        (t.balances, t.outstanding),
+        (1, 49),
+        "seven debits of 7: {t:?}"
+    );
+    assert!(t.balanced(), "{t:?}");
 }
 
 fn concurrent_exchange_and_deposit_of_one_coin<S: Storage>(s: Arc<S>) {

@@ -9,7 +9,12 @@
 //! - a method that returns `Ok` has made its change durable;
 //! - concurrent calls behave as if run one after another (serializable);
 //! - money never moves except in `faucet_credit`, `commit_withdrawal` and
-//!   `commit_deposit`, each with a ledger entry.
+//!   `commit_deposit`, each with a ledger entry, and `expire_keys`, which
+//!   books what a key's coins never deposited were worth;
+//! - a coin is its `(key_id, serial)`: the same serial under two keys is
+//!   two coins. Coins of a key are spent, and its blind signatures kept,
+//!   only between `add_keys` and `expire_keys` of that key; expiring drops
+//!   them whole, which is what keeps the spent set bounded.
 //!
 //! [`contract`] (feature `contract`, and in this crate's tests) checks all
 //! of it; every backend runs it.
@@ -43,6 +48,9 @@ pub enum StorageError {
     /// Some serials are spent already; nothing was recorded.
     #[error("{} coin(s) already spent", .0.len())]
     Spent(Vec<B32>),
+    /// A coin's key is not in the books (never added, or expired).
+    #[error("coins of key {0} are not taken")]
+    UnknownKey(B32),
     /// The request id is taken by a different request.
     #[error("request id reused for a different request")]
     RequestIdReused,
@@ -100,6 +108,57 @@ pub(crate) fn to_u64(v: i64) -> Result<u64, StorageError> {
     u64::try_from(v).map_err(|_| StorageError::Db(format!("negative value {v} in database")))
 }
 
+/// A coin as the books name it: (serial, key id).
+pub type CoinId = (B32, B32);
+
+/// A blind signature made, as the books keep it for `/restore`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedSig {
+    /// SHA-256 of the blinded message's canonical bytes.
+    pub blinded_hash: B32,
+    /// The denomination key that signed (so its coins count as issued under it).
+    pub key_id: B32,
+    /// The blind signature.
+    pub signature: Vec<u8>,
+}
+
+/// A denomination key as the books need it: its value, and when its coins stop counting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoinKey {
+    /// Key id.
+    pub key_id: B32,
+    /// Value of each of its coins, in minor units.
+    pub value: u64,
+    /// Unix seconds after which none of its coins is accepted.
+    pub deposit_until: u64,
+}
+
+/// What expiring a key booked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expiry {
+    /// Key id.
+    pub key_id: B32,
+    /// Its coins issued and never deposited.
+    pub coins: u64,
+    /// What they were worth, now booked as expired.
+    pub amount: u64,
+}
+
+/// How expiring a key books its coins: `unspent` (issued minus spent, each
+/// worth `value`) coins expire; fewer than none (coins from before keys
+/// were counted, spent since) come out of the legacy figure. Returns
+/// (coins expired, their amount, the change to the legacy figure).
+pub(crate) fn expiry_split(unspent: i64, value: u64) -> Result<(i64, i64, i64), StorageError> {
+    let value = to_i64(value)?;
+    let coins = unspent.max(0);
+    let amount = coins.checked_mul(value).ok_or(StorageError::Overflow)?;
+    let legacy = unspent
+        .min(0)
+        .checked_mul(value)
+        .ok_or(StorageError::Overflow)?;
+    Ok((coins, amount, legacy))
+}
+
 /// A withdrawal to commit.
 #[derive(Debug, Clone)]
 pub struct NewWithdrawal {
@@ -111,8 +170,8 @@ pub struct NewWithdrawal {
     pub account_id: String,
     /// Amount debited.
     pub amount: u64,
-    /// (SHA-256 of blinded message, blind signature) per coin, for `/restore`.
-    pub signatures: Vec<(B32, Vec<u8>)>,
+    /// The blind signature of each coin, for `/restore`.
+    pub signatures: Vec<IssuedSig>,
     /// The JSON answer to store.
     pub response_json: String,
     /// Unix seconds.
@@ -126,10 +185,10 @@ pub struct NewExchange {
     pub request_id: B32,
     /// Hash of the request's canonical bytes.
     pub request_hash: B32,
-    /// (serial, key id) of each coin given up.
-    pub spent: Vec<(B32, B32)>,
-    /// (SHA-256 of blinded message, blind signature) per new coin.
-    pub signatures: Vec<(B32, Vec<u8>)>,
+    /// Each coin given up.
+    pub spent: Vec<CoinId>,
+    /// The blind signature of each new coin.
+    pub signatures: Vec<IssuedSig>,
     /// The JSON answer to store.
     pub response_json: String,
     /// Unix seconds.
@@ -145,8 +204,8 @@ pub struct NewDeposit {
     pub merchant_acc_id: String,
     /// Amount credited.
     pub amount: u64,
-    /// (serial, key id) of each coin.
-    pub spent: Vec<(B32, B32)>,
+    /// Each coin.
+    pub spent: Vec<CoinId>,
     /// `H(payer_code)` from payment_info, for proofs.
     pub payer_code_hash: B32,
     /// payment_info as JSON, for proofs.
@@ -179,8 +238,21 @@ pub struct Totals {
     pub credited: u64,
     /// Sum of all account balances.
     pub balances: u64,
-    /// Value of coins signed and not yet deposited (withdrawn - deposited).
+    /// Value of the coins of unexpired keys signed and not yet spent,
+    /// counted key by key from the blind signatures and spent coins kept.
     pub outstanding: u64,
+    /// Value of coins that expired unspent, as `expire_keys` booked it.
+    pub expired: u64,
+}
+
+impl Totals {
+    /// Whether the books balance: accounts + outstanding + expired = credited.
+    pub fn balanced(&self) -> bool {
+        self.balances
+            .checked_add(self.outstanding)
+            .and_then(|v| v.checked_add(self.expired))
+            == Some(self.credited)
+    }
 }
 
 /// The bank's books. See the module docs for the contract.
@@ -227,10 +299,11 @@ pub trait Storage: Send + Sync + 'static {
     /// Any coin already spent: `Spent(all such serials)` and nothing recorded.
     fn commit_deposit(&self, d: &NewDeposit) -> Result<DepositRecord, StorageError>;
 
-    /// For each serial, whether it is spent.
-    fn spent(&self, serials: &[B32]) -> Result<Vec<bool>, StorageError>;
+    /// For each coin, whether it is spent.
+    fn spent(&self, coins: &[CoinId]) -> Result<Vec<bool>, StorageError>;
 
-    /// Every serial spent under the denomination key `key_id` (for its public spent list).
+    /// Every serial spent under the denomination key `key_id` (for its
+    /// public spent list); `UnknownKey` if the key is not in force in the books.
     fn spent_serials(&self, key_id: &B32) -> Result<Vec<B32>, StorageError>;
 
     /// For each blinded-message hash, the stored blind signature.
@@ -243,6 +316,16 @@ pub trait Storage: Send + Sync + 'static {
         proof_json: &str,
         now: u64,
     ) -> Result<(), StorageError>;
+
+    /// Makes the books ready for coins of `keys` (PostgreSQL: a partition
+    /// of the spent coins each). Keys known already are left as they are.
+    /// A coin of a key not added cannot be spent.
+    fn add_keys(&self, keys: &[CoinKey]) -> Result<(), StorageError>;
+
+    /// Expires every added key whose `deposit_until` is before `cutoff`:
+    /// books the value of its coins issued and never spent as expired, then
+    /// drops its spent coins and blind signatures whole. Once per key.
+    fn expire_keys(&self, cutoff: u64, now: u64) -> Result<Vec<Expiry>, StorageError>;
 
     /// Totals for the conservation check.
     fn totals(&self) -> Result<Totals, StorageError>;

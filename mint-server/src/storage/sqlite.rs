@@ -14,6 +14,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::group_commit::GroupCommit;
 use super::*;
 
+mod coin_keys;
 mod schema;
 
 use schema::migrations;
@@ -166,15 +167,30 @@ fn stored_answer(
     .transpose()
 }
 
-/// Serials of `coins` already in `spent_coins` (or repeated in `coins`).
-fn already_spent(conn: &Connection, coins: &[(B32, B32)]) -> Result<Vec<B32>, StorageError> {
-    let mut stmt = conn
-        .prepare_cached("SELECT 1 FROM spent_coins WHERE serial = ?1")
+/// Serials of `coins` already in `spent_coins` (or repeated in `coins`);
+/// `UnknownKey` for a coin of a key not added or expired.
+fn already_spent(conn: &Connection, coins: &[CoinId]) -> Result<Vec<B32>, StorageError> {
+    let mut live = conn
+        .prepare_cached("SELECT 1 FROM coin_keys WHERE key_id = ?1 AND expired_at IS NULL")
         .map_err(db)?;
+    let mut stmt = conn
+        .prepare_cached("SELECT 1 FROM spent_coins WHERE key_id = ?1 AND serial = ?2")
+        .map_err(db)?;
+    let mut known = std::collections::HashSet::new();
     let mut seen = std::collections::HashSet::new();
     let mut spent = Vec::new();
-    for (serial, _) in coins {
-        if !seen.insert(*serial) || stmt.exists(params![&serial.0[..]]).map_err(db)? {
+    for (serial, key_id) in coins {
+        if !known.contains(key_id) {
+            if !live.exists(params![&key_id.0[..]]).map_err(db)? {
+                return Err(StorageError::UnknownKey(*key_id));
+            }
+            known.insert(*key_id);
+        }
+        if !seen.insert((*serial, *key_id))
+            || stmt
+                .exists(params![&key_id.0[..], &serial.0[..]])
+                .map_err(db)?
+        {
             spent.push(*serial);
         }
     }
@@ -183,17 +199,17 @@ fn already_spent(conn: &Connection, coins: &[(B32, B32)]) -> Result<Vec<B32>, St
 
 fn insert_spent(
     conn: &Connection,
-    coins: &[(B32, B32)],
+    coins: &[CoinId],
     spent_in: &B32,
     now: i64,
 ) -> Result<(), StorageError> {
     let mut stmt = conn
         .prepare_cached(
-            "INSERT INTO spent_coins (serial, key_id, spent_at, spent_in) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO spent_coins (key_id, serial, spent_at, spent_in) VALUES (?1, ?2, ?3, ?4)",
         )
         .map_err(db)?;
     for (serial, key_id) in coins {
-        stmt.execute(params![&serial.0[..], &key_id.0[..], now, &spent_in.0[..]])
+        stmt.execute(params![&key_id.0[..], &serial.0[..], now, &spent_in.0[..]])
             .map_err(db)?;
     }
     Ok(())
@@ -201,17 +217,23 @@ fn insert_spent(
 
 fn insert_blind_sigs(
     conn: &Connection,
-    sigs: &[(B32, Vec<u8>)],
+    sigs: &[IssuedSig],
     request_id: &B32,
 ) -> Result<(), StorageError> {
-    // Same blinded message, same key: RSA signing is deterministic, so the
-    // signature is the same and the first row can stay.
     let mut stmt = conn
-        .prepare_cached("INSERT OR IGNORE INTO blind_signatures (blinded_hash, blind_sig, request_id) VALUES (?1, ?2, ?3)")
+        .prepare_cached(
+            "INSERT INTO blind_signatures (blinded_hash, request_id, key_id, blind_sig) \
+             VALUES (?1, ?2, ?3, ?4)",
+        )
         .map_err(db)?;
-    for (h, sig) in sigs {
-        stmt.execute(params![&h.0[..], sig, &request_id.0[..]])
-            .map_err(db)?;
+    for s in sigs {
+        stmt.execute(params![
+            &s.blinded_hash.0[..],
+            &request_id.0[..],
+            &s.key_id.0[..],
+            s.signature
+        ])
+        .map_err(db)?;
     }
     Ok(())
 }
@@ -413,20 +435,28 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn spent(&self, serials: &[B32]) -> Result<Vec<bool>, StorageError> {
+    fn spent(&self, coins: &[CoinId]) -> Result<Vec<bool>, StorageError> {
         self.with(|c| {
             let mut stmt = c
-                .prepare_cached("SELECT 1 FROM spent_coins WHERE serial = ?1")
+                .prepare_cached("SELECT 1 FROM spent_coins WHERE key_id = ?1 AND serial = ?2")
                 .map_err(db)?;
-            serials
+            coins
                 .iter()
-                .map(|s| stmt.exists(params![&s.0[..]]).map_err(db))
+                .map(|(s, k)| stmt.exists(params![&k.0[..], &s.0[..]]).map_err(db))
                 .collect()
         })
     }
 
     fn spent_serials(&self, key_id: &B32) -> Result<Vec<B32>, StorageError> {
         self.with(|c| {
+            let live = c
+                .prepare_cached("SELECT 1 FROM coin_keys WHERE key_id = ?1 AND expired_at IS NULL")
+                .map_err(db)?
+                .exists(params![&key_id.0[..]])
+                .map_err(db)?;
+            if !live {
+                return Err(StorageError::UnknownKey(*key_id));
+            }
             let mut stmt = c
                 .prepare_cached("SELECT serial FROM spent_coins WHERE key_id = ?1")
                 .map_err(db)?;
@@ -440,7 +470,9 @@ impl Storage for SqliteStorage {
     fn blind_signatures(&self, hashes: &[B32]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
         self.with(|c| {
             let mut stmt = c
-                .prepare_cached("SELECT blind_sig FROM blind_signatures WHERE blinded_hash = ?1")
+                .prepare_cached(
+                    "SELECT blind_sig FROM blind_signatures WHERE blinded_hash = ?1 LIMIT 1",
+                )
                 .map_err(db)?;
             hashes
                 .iter()
@@ -469,23 +501,33 @@ impl Storage for SqliteStorage {
         })
     }
 
+    fn add_keys(&self, keys: &[CoinKey]) -> Result<(), StorageError> {
+        self.with(|c| coin_keys::add(c, keys))
+    }
+
+    fn expire_keys(&self, cutoff: u64, now: u64) -> Result<Vec<Expiry>, StorageError> {
+        self.with(|c| coin_keys::expire_due(c, cutoff, now))
+    }
+
     fn totals(&self) -> Result<Totals, StorageError> {
         self.with(|c| {
             let q = |sql: &str| -> Result<u64, StorageError> {
                 to_u64(c.query_row(sql, [], |r| r.get::<_, i64>(0)).map_err(db)?)
             };
-            let credited = q("SELECT COALESCE(SUM(delta), 0) FROM ledger WHERE reason = 'faucet'")?;
-            let balances = q("SELECT COALESCE(SUM(balance), 0) FROM accounts")?;
-            let withdrawn = q("SELECT COALESCE(SUM(amount), 0) FROM withdrawals")?;
-            let deposited = q("SELECT COALESCE(SUM(amount), 0) FROM deposits")?;
-            let outstanding = withdrawn
-                .checked_sub(deposited)
-                .ok_or(StorageError::Overflow)?;
-            Ok(Totals {
-                credited,
-                balances,
-                outstanding,
-            })
+            // One read transaction: the sums are of one state of the books.
+            c.execute_batch("BEGIN").map_err(db)?;
+            let sums = (|| {
+                Ok(Totals {
+                    credited: q(
+                        "SELECT COALESCE(SUM(delta), 0) FROM ledger WHERE reason = 'faucet'",
+                    )?,
+                    balances: q("SELECT COALESCE(SUM(balance), 0) FROM accounts")?,
+                    outstanding: q(coin_keys::OUTSTANDING)?,
+                    expired: q("SELECT COALESCE(SUM(expired_amount), 0) FROM coin_keys")?,
+                })
+            })();
+            c.execute_batch("COMMIT").map_err(db)?;
+            sums
         })
     }
 

@@ -330,7 +330,7 @@ impl SyncBank {
 
     /// Which of `coins` are spent.
     pub fn spent(&self, coins: &[Coin]) -> Vec<bool> {
-        self.block_on(self.bank.coin_state(serials(coins)))
+        self.block_on(self.bank.coin_state(coins.iter().map(Coin::id).collect()))
             .expect("state")
     }
 

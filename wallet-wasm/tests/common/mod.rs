@@ -124,11 +124,11 @@ pub type NativeWallet = Wallet<SqliteStore, Flaky>;
 pub async fn assert_all_unspent<S: Store, T: Transport>(w: &Wallet<S, T>, mint: &Mint) {
     let bank =
         ecash_core::client::BankClient::new(&mint.url, ReqwestTransport::new().expect("http"));
-    let serials: Vec<ecash_core::B32> = w.coins().iter().map(|r| r.coin.serial).collect();
-    if serials.is_empty() {
+    let held: Vec<_> = w.coins().iter().map(|r| r.coin.id()).collect();
+    if held.is_empty() {
         return;
     }
-    let spent = bank.coin_state(serials).await.expect("state");
+    let spent = bank.coin_state(held).await.expect("state");
     assert!(spent.iter().all(|f| !f), "the wallet holds a spent coin");
 }
 

@@ -13,7 +13,8 @@ use super::StorageError;
 const MIGRATION_LOCK: i64 = 0x6563_6173_682d_6d69;
 
 /// Migrations in order; `schema_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE accounts (
     id          TEXT PRIMARY KEY,
     public_key  BYTEA NOT NULL UNIQUE,
@@ -74,7 +75,81 @@ CREATE TABLE proofs (
     proof      TEXT NOT NULL,
     issued_at  BIGINT NOT NULL
 );
-"#];
+"#,
+    r#"
+-- The keys every node of the mint signs with, each private key sealed
+-- under the key-encryption key the nodes are given (see keys::vault).
+CREATE TABLE mint_secrets (
+    name    TEXT PRIMARY KEY,
+    sealed  BYTEA NOT NULL
+);
+CREATE TABLE denomination_keys (
+    key_id        BYTEA PRIMARY KEY,
+    currency      TEXT NOT NULL,
+    value         BIGINT NOT NULL,
+    withdraw_from BIGINT NOT NULL,
+    record        TEXT NOT NULL,
+    sealed        BYTEA,
+    created_at    BIGINT NOT NULL,
+    -- One key per value and period, whatever node made it.
+    UNIQUE (currency, value, withdraw_from)
+);
+"#,
+    r#"
+-- The keys whose coins the books take, and what each key's coins never
+-- deposited were worth once it expired (see coin_keys.rs).
+CREATE TABLE coin_keys (
+    key_id         BYTEA PRIMARY KEY,
+    value          BIGINT NOT NULL,
+    deposit_until  BIGINT NOT NULL,
+    expired_at     BIGINT,
+    expired_coins  BIGINT,
+    expired_amount BIGINT
+);
+-- What coins from before were outstanding (withdrawn and not deposited;
+-- exchanges move no value), as one figure: their signatures name no key.
+-- A coin from before spent since lowers its key's count below what the
+-- key issued, and expiring that key takes the difference from here.
+CREATE TABLE legacy_books (
+    outstanding BIGINT NOT NULL
+);
+INSERT INTO legacy_books (outstanding)
+    SELECT (SELECT COALESCE(SUM(amount), 0) FROM withdrawals)
+         - (SELECT COALESCE(SUM(amount), 0) FROM deposits);
+-- One row per coin paid for (a blinded coin withdrawn twice is two), by
+-- key: what a key issued is counted from here, and dropped with the key.
+-- Rows from before keep no key: legacy_books counts them.
+ALTER TABLE blind_signatures ADD COLUMN key_id BYTEA;
+ALTER TABLE blind_signatures DROP CONSTRAINT blind_signatures_pkey;
+ALTER TABLE blind_signatures ADD PRIMARY KEY (blinded_hash, request_id);
+CREATE INDEX blind_signatures_by_key ON blind_signatures(key_id);
+-- A coin is its key and its serial, and each key's coins are a partition.
+ALTER TABLE spent_coins RENAME TO spent_coins_v1;
+DROP INDEX spent_coins_by_key;
+-- Coins spent before are marked legacy: they were never counted as issued
+-- under their key, so not as spent either.
+CREATE TABLE spent_coins (
+    key_id    BYTEA NOT NULL,
+    serial    BYTEA NOT NULL,
+    spent_at  BIGINT NOT NULL,
+    spent_in  BYTEA NOT NULL,
+    legacy    BOOLEAN NOT NULL DEFAULT false,
+    PRIMARY KEY (key_id, serial)
+) PARTITION BY LIST (key_id);
+DO $$
+DECLARE k BYTEA;
+BEGIN
+    FOR k IN SELECT DISTINCT key_id FROM spent_coins_v1 LOOP
+        EXECUTE format('CREATE TABLE %I PARTITION OF spent_coins FOR VALUES IN (decode(%L, ''hex''))',
+            'spent_coins_k' || encode(substring(k FROM 1 FOR 16), 'hex'),
+            encode(k, 'hex'));
+    END LOOP;
+END $$;
+INSERT INTO spent_coins (key_id, serial, spent_at, spent_in, legacy)
+    SELECT key_id, serial, spent_at, spent_in, true FROM spent_coins_v1;
+DROP TABLE spent_coins_v1;
+"#,
+];
 
 fn pg(what: &str) -> impl Fn(tokio_postgres::Error) -> StorageError + '_ {
     move |e| StorageError::Db(format!("{what}: {}", super::pg_error(&e)))
@@ -82,6 +157,11 @@ fn pg(what: &str) -> impl Fn(tokio_postgres::Error) -> StorageError + '_ {
 
 /// Applies the migrations this database lacks, under the cluster-wide lock.
 pub(super) async fn migrate(client: &mut Client) -> Result<(), StorageError> {
+    migrate_to(client, MIGRATIONS.len()).await
+}
+
+/// [`migrate`], up to version `target` (tests start from older schemas).
+pub(super) async fn migrate_to(client: &mut Client, target: usize) -> Result<(), StorageError> {
     let tx = client.transaction().await.map_err(pg("migrations"))?;
     // A migration may wait for another node's and may take long: the
     // session's limits on statements and lock waits do not apply to it.
@@ -111,7 +191,7 @@ pub(super) async fn migrate(client: &mut Client) -> Result<(), StorageError> {
             "the database's schema is version {done}, newer than this mint's {known}: upgrade the mint"
         )));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+    for (i, sql) in MIGRATIONS.iter().enumerate().take(target).skip(done) {
         let version = i32::try_from(i + 1).unwrap_or(i32::MAX);
         tx.batch_execute(sql)
             .await

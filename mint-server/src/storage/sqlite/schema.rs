@@ -74,5 +74,58 @@ CREATE TABLE proofs (
 CREATE INDEX spent_coins_by_key ON spent_coins(key_id);
 "#,
         ),
+        M::up(
+            r#"
+-- The keys whose coins the books take, and what each key's coins never
+-- deposited were worth once it expired.
+CREATE TABLE coin_keys (
+    key_id         BLOB PRIMARY KEY,
+    value          INTEGER NOT NULL,
+    deposit_until  INTEGER NOT NULL,
+    expired_at     INTEGER,
+    expired_coins  INTEGER,
+    expired_amount INTEGER
+);
+-- One row per coin paid for (a blinded coin withdrawn twice is two), by
+-- key: what a key issued is counted from here, and dropped with the key.
+-- Rows from before keep no key: legacy_books counts them.
+CREATE TABLE blind_signatures_v3 (
+    blinded_hash BLOB NOT NULL,
+    request_id   BLOB NOT NULL,
+    key_id       BLOB,
+    blind_sig    BLOB NOT NULL,
+    PRIMARY KEY (blinded_hash, request_id)
+);
+INSERT INTO blind_signatures_v3 (blinded_hash, request_id, blind_sig)
+    SELECT blinded_hash, request_id, blind_sig FROM blind_signatures;
+DROP TABLE blind_signatures;
+ALTER TABLE blind_signatures_v3 RENAME TO blind_signatures;
+CREATE INDEX blind_signatures_by_key ON blind_signatures(key_id);
+-- What coins from before were outstanding (withdrawn and not deposited;
+-- exchanges move no value), as one figure: their signatures name no key.
+-- A coin from before spent since lowers its key's count below what the
+-- key issued, and expiring that key takes the difference from here.
+CREATE TABLE legacy_books (
+    outstanding INTEGER NOT NULL
+);
+INSERT INTO legacy_books (outstanding)
+    SELECT (SELECT COALESCE(SUM(amount), 0) FROM withdrawals)
+         - (SELECT COALESCE(SUM(amount), 0) FROM deposits);
+-- A coin is its key and its serial. Coins spent before are marked legacy:
+-- they were never counted as issued under their key, so not as spent either.
+CREATE TABLE spent_coins_v3 (
+    key_id   BLOB NOT NULL,
+    serial   BLOB NOT NULL,
+    spent_at INTEGER NOT NULL,
+    spent_in BLOB NOT NULL,
+    legacy   INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (key_id, serial)
+) WITHOUT ROWID;
+INSERT INTO spent_coins_v3 (key_id, serial, spent_at, spent_in, legacy)
+    SELECT key_id, serial, spent_at, spent_in, 1 FROM spent_coins;
+DROP TABLE spent_coins;
+ALTER TABLE spent_coins_v3 RENAME TO spent_coins;
+"#,
+        ),
     ])
 }

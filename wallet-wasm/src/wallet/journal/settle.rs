@@ -184,13 +184,14 @@ impl Drive {
         let serials = self.op.kind.inputs();
         if flags.len() < serials.len() {
             let end = (flags.len() + STATE_CHUNK).min(serials.len());
-            let (call, io) = Await::<api::CoinState>::at_base(
-                s.bank(),
-                &(),
-                &CoinStateRequest {
-                    serials: serials[flags.len()..end].to_vec(),
-                },
-            )?;
+            // A coin is its key and serial; the payment's coins stay in the
+            // wallet (reserved) until it settles.
+            let coins = serials[flags.len()..end]
+                .iter()
+                .map(|serial| Ok(s.coins.get(serial).ok_or_else(out_of_turn)?.coin.id()))
+                .collect::<Result<Vec<_>, WalletError>>()?;
+            let (call, io) =
+                Await::<api::CoinState>::at_base(s.bank(), &(), &CoinStateRequest { coins })?;
             self.phase = Phase::SpentFlags { call, flags, why };
             return Ok(Next::Io(io));
         }

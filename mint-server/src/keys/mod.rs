@@ -1,21 +1,18 @@
 //! The mint's keys: master signing key, envelope encryption key, and one
-//! RSA key per denomination and key period, kept in the data dir.
-//!
-//! Layout under `<data-dir>/keys/` (private files mode 0600, never logged):
-//! - `master.key`: the Ed25519 master secret (base64url);
-//! - `encryption.der`: the RSA-OAEP envelope key (PKCS#8 DER);
-//! - `denominations/<key_id>.json`: a key's public record;
-//! - `denominations/<key_id>.der`: its private key, deleted once the key is
-//!   past `deposit_until` (nothing is accepted after, so nothing is kept).
+//! RSA key per denomination and key period, kept in a [`KeyVault`]: files
+//! in the data dir ([`files`]) or, for several nodes, the database.
 //!
 //! Rotation: time is cut into withdraw periods of `withdraw_period_secs`.
 //! For every denomination there is always a key for the current period and
 //! one for the next, published ahead so wallets see it before it is needed.
+//! Keys are made under the vault's creation lock, so of several nodes
+//! sharing a vault one makes each key, and every node loads it.
+
+pub mod files;
+pub mod vault;
 
 use std::collections::HashMap;
-use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 use ecash_core::blind_rsa;
@@ -23,6 +20,9 @@ use ecash_core::keyset::RsaPublicKeyData;
 use ecash_core::rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use ecash_core::rsa::{PrivateKey as RsaPrivateKey, PublicKey as RsaPublicKey};
 use ecash_core::{Amount, B32, Currency, DenominationKey, KeySet, Keypair, Signed, SignedKeySet};
+use zeroize::Zeroizing;
+
+pub use vault::{Kek, KeyRecord, KeyVault, NewKey};
 
 /// Key management failed.
 #[derive(Debug, thiserror::Error)]
@@ -38,35 +38,24 @@ pub enum KeyError {
     /// A key file exists but cannot be parsed.
     #[error("key file {0} is corrupt: {1}")]
     Corrupt(PathBuf, String),
+    /// A stored key is corrupt.
+    #[error("stored key {0} is corrupt: {1}")]
+    Stored(String, String),
+    /// A sealed key does not open: another key-encryption key sealed it, or it was altered.
+    #[error(
+        "stored key {0} does not open with this key-encryption key: every node of a mint \
+         needs the same --key-encryption-key-file"
+    )]
+    Sealed(String),
+    /// The database holding the keys failed.
+    #[error("key database: {0}")]
+    Db(String),
     /// RSA key generation failed.
     #[error("key generation failed")]
     Keygen,
     /// Configuration cannot produce a key schedule.
     #[error("bad key configuration: {0}")]
     Config(String),
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
-    move |source| KeyError::Io {
-        path: path.to_owned(),
-        source,
-    }
-}
-
-/// Writes a file atomically (temp file, fsync, rename); `secret` files get mode 0600.
-fn write_file(path: &Path, data: &[u8], secret: bool) -> Result<(), KeyError> {
-    let tmp = path.with_extension("tmp");
-    let mut opts = fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(if secret { 0o600 } else { 0o644 });
-    }
-    let mut f = opts.open(&tmp).map_err(io(&tmp))?;
-    f.write_all(data).map_err(io(&tmp))?;
-    f.sync_all().map_err(io(&tmp))?;
-    fs::rename(&tmp, path).map_err(io(path))
 }
 
 /// How often keys are rotated, seconds: a quarter period, between 1 s and a minute.
@@ -128,7 +117,7 @@ pub struct MintKeys {
     pub encryption: RsaPrivateKey,
     /// Unwraps envelope keys with it (the configured backend).
     pub envelope: Arc<dyn crate::signer::EnvelopeKey>,
-    dir: PathBuf,
+    vault: Arc<dyn KeyVault>,
     schedule: Schedule,
     state: RwLock<Arc<KeyState>>,
     /// Held while a rotation runs: two at once (the rotation task and a
@@ -138,44 +127,36 @@ pub struct MintKeys {
 }
 
 impl MintKeys {
-    /// Loads the keys from `data_dir/keys`, creating what is missing, and
-    /// brings the denomination keys up to date for `now`.
-    pub fn open(data_dir: &Path, schedule: Schedule, now: u64) -> Result<Self, KeyError> {
+    /// Loads the keys from `vault`, creating what is missing, and brings
+    /// the denomination keys up to date for `now`.
+    pub fn open(vault: Arc<dyn KeyVault>, schedule: Schedule, now: u64) -> Result<Self, KeyError> {
         if schedule.withdraw_period == 0 {
             return Err(KeyError::Config("withdraw period must be positive".into()));
         }
-        let dir = data_dir.join("keys");
-        fs::create_dir_all(dir.join("denominations")).map_err(io(&dir))?;
+        let seed = vault.singleton(
+            "master",
+            Arc::new(|_: &str| {
+                let kp = Keypair::generate().map_err(|_| KeyError::Keygen)?;
+                tracing::info!(fingerprint = %kp.public().fingerprint(), "created master key");
+                Ok(Zeroizing::new(kp.secret_bytes().to_vec()))
+            }),
+        )?;
+        let seed = <[u8; 32]>::try_from(seed.as_slice())
+            .map_err(|_| KeyError::Stored("master".into(), "not 32 bytes".into()))?;
+        let master = Keypair::from_secret_bytes(&Zeroizing::new(seed));
 
-        let master_path = dir.join("master.key");
-        let master = if master_path.exists() {
-            let text = fs::read_to_string(&master_path).map_err(io(&master_path))?;
-            let secret = B32::from_b64(text.trim()).ok_or_else(|| {
-                KeyError::Corrupt(master_path.clone(), "not 32 bytes of base64url".into())
-            })?;
-            Keypair::from_secret_bytes(&secret.0)
-        } else {
-            let kp = Keypair::generate().map_err(|_| KeyError::Keygen)?;
-            write_file(
-                &master_path,
-                B32::from_array(kp.secret_bytes()).to_b64().as_bytes(),
-                true,
-            )?;
-            tracing::info!(fingerprint = %kp.public().fingerprint(), "created master key");
-            kp
-        };
-
-        let enc_path = dir.join("encryption.der");
-        let encryption = if enc_path.exists() {
-            read_rsa(&enc_path)?
-        } else {
-            let k = blind_rsa::generate_key(2048).map_err(|_| KeyError::Keygen)?;
-            write_rsa(&enc_path, &k)?;
-            k
-        };
+        let der = vault.singleton(
+            "encryption",
+            Arc::new(|_: &str| {
+                let k = blind_rsa::generate_key(2048).map_err(|_| KeyError::Keygen)?;
+                pkcs8(&k)
+            }),
+        )?;
+        let encryption = RsaPrivateKey::from_pkcs8_der(&der)
+            .map_err(|e| KeyError::Stored("encryption".into(), e.to_string()))?;
 
         let envelope = crate::signer::envelope_key(schedule.signer, &encryption)
-            .map_err(|e| KeyError::Corrupt(enc_path.clone(), e))?;
+            .map_err(|e| KeyError::Stored("encryption".into(), e))?;
 
         let placeholder = Arc::new(KeyState {
             signed: Signed::sign(
@@ -198,7 +179,7 @@ impl MintKeys {
             master,
             encryption,
             envelope,
-            dir,
+            vault,
             schedule,
             state: RwLock::new(placeholder),
             rotating: Mutex::new(()),
@@ -233,30 +214,41 @@ impl MintKeys {
     fn rotate_ahead(&self, now: u64, ahead: u64) -> Result<bool, KeyError> {
         let _one_at_a_time = self.rotating.lock().unwrap_or_else(|p| p.into_inner());
         let s = &self.schedule;
-        let mut records = load_records(&self.dir.join("denominations"), s.withdraw_period)?;
-        records.retain(|(info, _)| info.value.currency == s.currency);
+        let mut records = self.vault.records()?;
+        let mut created = false;
+        if !missing(s, &records, now, ahead).is_empty() {
+            // Seen again under the vault's lock: another node may have made them.
+            let schedule = s.clone();
+            let made = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let made_here = made.clone();
+            records = self.vault.create(Arc::new(move |stored: &[KeyRecord]| {
+                let keys = missing(&schedule, stored, now, ahead)
+                    .into_iter()
+                    .map(|(value, from)| create_key(&schedule, value, from, now))
+                    .collect::<Result<Vec<_>, _>>()?;
+                made_here.store(!keys.is_empty(), std::sync::atomic::Ordering::Relaxed);
+                Ok(keys)
+            }))?;
+            created = made.load(std::sync::atomic::Ordering::Relaxed);
+        }
+        records.retain(|r| r.info.value.currency == s.currency);
         self.check_periods(&records, now)?;
-        let created = self.create_missing(&mut records, now, ahead)?;
         let old = self.current();
-        let (active, expired) = self.load_live(records, &old, now)?;
+        let (active, expired) = self.load_live(&records, &old, now)?;
         let same_keys =
             old.active.len() == active.len() && active.keys().all(|k| old.active.contains_key(k));
         if same_keys && !created && !old.signed_json.is_empty() {
             return Ok(false);
         }
-        self.publish(active, expired, now)?;
+        self.publish(active, expired, issued_at(&records, now))?;
         Ok(true)
     }
 
     /// The signed set ties each key's window to its period index and the
     /// period length: keys made with another length cannot be published.
-    fn check_periods(
-        &self,
-        records: &[(DenominationKey, PathBuf)],
-        now: u64,
-    ) -> Result<(), KeyError> {
+    fn check_periods(&self, records: &[KeyRecord], now: u64) -> Result<(), KeyError> {
         let period = self.schedule.withdraw_period;
-        let Some((info, _)) = records.iter().find(|(info, _)| {
+        let Some(info) = records.iter().map(|r| &r.info).find(|info| {
             info.deposit_until >= now
                 && (info.withdraw_from != info.period.saturating_mul(period)
                     || info.withdraw_until != info.withdraw_from.saturating_add(period - 1))
@@ -271,81 +263,50 @@ impl MintKeys {
         )))
     }
 
-    /// Creates the keys missing from `records`; whether it made any.
-    ///
-    /// Wallets require the next period's keys in every set they fetch.
-    /// Rotations create them a whole period early (two ahead), so a late
-    /// tick or slow key generation at the turn of a period never leaves a
-    /// set without them; and any rotation (the first at start, too) creates
-    /// the period after next when it begins within two ticks. Nearest
-    /// periods first.
-    fn create_missing(
-        &self,
-        records: &mut Vec<(DenominationKey, PathBuf)>,
-        now: u64,
-        ahead: u64,
-    ) -> Result<bool, KeyError> {
-        let s = &self.schedule;
-        let period = now / s.withdraw_period;
-        let soon =
-            (now + s.withdraw_period + 2 * rotation_tick(s.withdraw_period)) / s.withdraw_period;
-        let mut created = false;
-        for p in period..=soon.max(period + ahead.max(1)) {
-            for exp in 0..=s.max_exp {
-                let value = 1u64 << exp;
-                let from = p.saturating_mul(s.withdraw_period);
-                let exists = records
-                    .iter()
-                    .any(|(info, _)| info.value.value == value && info.withdraw_from == from);
-                if !exists {
-                    records.push(self.create_key(value, from)?);
-                    created = true;
-                }
-            }
-        }
-        Ok(created)
-    }
-
     /// The keys still in their window (loaded, or kept from `old`) and the
     /// expired ones (their private keys deleted).
     fn load_live(
         &self,
-        records: Vec<(DenominationKey, PathBuf)>,
+        records: &[KeyRecord],
         old: &KeyState,
         now: u64,
     ) -> Result<(Active, HashMap<B32, DenominationKey>), KeyError> {
         let mut active = HashMap::new();
         let mut expired = HashMap::new();
-        for (info, secret_path) in records {
-            if info.deposit_until < now {
-                // Past its window: the private key has no further use.
-                if secret_path.exists() {
-                    fs::remove_file(&secret_path).map_err(io(&secret_path))?;
+        for r in records {
+            let info = &r.info;
+            // Past its window (or retired by a node whose clock is ahead of
+            // this one's): the private key has no further use.
+            if info.deposit_until < now || !r.has_secret {
+                if r.has_secret {
+                    self.vault.retire(&info.key_id)?;
                     tracing::info!(key_id = %info.key_id, "retired denomination key");
                 }
-                expired.insert(info.key_id, info);
+                expired.insert(info.key_id, info.clone());
             } else if let Some(k) = old.active.get(&info.key_id) {
                 // Loaded before: keep it (and its signer) rather than parse it again.
                 active.insert(info.key_id, k.clone());
             } else {
-                active.insert(info.key_id, Arc::new(self.load_key(info, &secret_path)?));
+                active.insert(info.key_id, Arc::new(self.load_key(info.clone())?));
             }
         }
         Ok((active, expired))
     }
 
     /// A denomination key's private half, checked against its record.
-    fn load_key(&self, info: DenominationKey, secret_path: &Path) -> Result<DenomKey, KeyError> {
-        let secret = read_rsa(secret_path)?;
+    fn load_key(&self, info: DenominationKey) -> Result<DenomKey, KeyError> {
+        let name = format!("denomination key {}", info.key_id);
+        let stored = |why: String| KeyError::Stored(name.clone(), why);
+        let der = self
+            .vault
+            .secret(&info.key_id)?
+            .ok_or_else(|| stored("its private key is missing".into()))?;
+        let secret = RsaPrivateKey::from_pkcs8_der(&der).map_err(|e| stored(e.to_string()))?;
         let public = secret.to_public_key();
         if RsaPublicKeyData::from_key(&public).key_id() != info.key_id {
-            return Err(KeyError::Corrupt(
-                secret_path.to_path_buf(),
-                "private key does not match its record".into(),
-            ));
+            return Err(stored("private key does not match its record".into()));
         }
-        let signer = crate::signer::build(self.schedule.signer, &secret)
-            .map_err(|e| KeyError::Corrupt(secret_path.to_path_buf(), e))?;
+        let signer = crate::signer::build(self.schedule.signer, &secret).map_err(stored)?;
         Ok(DenomKey {
             info,
             secret,
@@ -359,7 +320,7 @@ impl MintKeys {
         &self,
         active: Active,
         expired: HashMap<B32, DenominationKey>,
-        now: u64,
+        issued_at: u64,
     ) -> Result<(), KeyError> {
         let s = &self.schedule;
         let mut denominations: Vec<DenominationKey> =
@@ -372,7 +333,7 @@ impl MintKeys {
             encryption_key: RsaPublicKeyData::from_key(&self.encryption.to_public_key()),
             period_secs: s.withdraw_period,
             denominations,
-            issued_at: now,
+            issued_at,
         };
         let signed = Signed::sign(set, &self.master);
         let signed_json =
@@ -389,80 +350,82 @@ impl MintKeys {
         }
         Ok(())
     }
+}
 
-    fn create_key(
-        &self,
-        value: u64,
-        withdraw_from: u64,
-    ) -> Result<(DenominationKey, PathBuf), KeyError> {
-        let s = &self.schedule;
-        let secret = blind_rsa::generate_key(s.rsa_bits).map_err(|_| KeyError::Keygen)?;
-        let public_key = RsaPublicKeyData::from_key(&secret.to_public_key());
-        let withdraw_until = withdraw_from.saturating_add(s.withdraw_period - 1);
-        let info = DenominationKey {
-            key_id: public_key.key_id(),
-            value: Amount::new(s.currency.clone(), value),
-            public_key,
-            period: withdraw_from / s.withdraw_period,
-            withdraw_from,
-            withdraw_until,
-            deposit_until: withdraw_until.saturating_add(s.deposit_grace),
-        };
-        let dir = self.dir.join("denominations");
-        let name = info.key_id.to_b64();
-        let secret_path = dir.join(format!("{name}.der"));
-        write_rsa(&secret_path, &secret)?;
-        let json = serde_json::to_vec_pretty(&info).map_err(|e| KeyError::Config(e.to_string()))?;
-        // The record last: a key without its record is ignored and regenerated.
-        write_file(&dir.join(format!("{name}.json")), &json, false)?;
-        tracing::info!(key_id = %info.key_id, value, withdraw_from, "created denomination key");
-        Ok((info, secret_path))
+/// The (value, withdraw_from) of every key `records` lacks.
+///
+/// Wallets require the next period's keys in every set they fetch.
+/// Rotations create them a whole period early (two ahead), so a late
+/// tick or slow key generation at the turn of a period never leaves a
+/// set without them; and any rotation (the first at start, too) creates
+/// the period after next when it begins within two ticks. Nearest
+/// periods first.
+fn missing(s: &Schedule, records: &[KeyRecord], now: u64, ahead: u64) -> Vec<(u64, u64)> {
+    let period = now / s.withdraw_period;
+    let soon = (now + s.withdraw_period + 2 * rotation_tick(s.withdraw_period)) / s.withdraw_period;
+    let mut out = Vec::new();
+    for p in period..=soon.max(period + ahead.max(1)) {
+        for exp in 0..=s.max_exp {
+            let value = 1u64 << exp;
+            let from = p.saturating_mul(s.withdraw_period);
+            let exists = records.iter().any(|r| {
+                r.info.value.currency == s.currency
+                    && r.info.value.value == value
+                    && r.info.withdraw_from == from
+            });
+            if !exists {
+                out.push((value, from));
+            }
+        }
     }
+    out
 }
 
-fn read_rsa(path: &Path) -> Result<RsaPrivateKey, KeyError> {
-    let der = zeroize::Zeroizing::new(fs::read(path).map_err(io(path))?);
-    RsaPrivateKey::from_pkcs8_der(&der)
-        .map_err(|e| KeyError::Corrupt(path.to_owned(), e.to_string()))
+/// A new denomination key of `value` for the period from `withdraw_from`.
+fn create_key(s: &Schedule, value: u64, withdraw_from: u64, now: u64) -> Result<NewKey, KeyError> {
+    let secret = blind_rsa::generate_key(s.rsa_bits).map_err(|_| KeyError::Keygen)?;
+    let public_key = RsaPublicKeyData::from_key(&secret.to_public_key());
+    let withdraw_until = withdraw_from.saturating_add(s.withdraw_period - 1);
+    let info = DenominationKey {
+        key_id: public_key.key_id(),
+        value: Amount::new(s.currency.clone(), value),
+        public_key,
+        period: withdraw_from / s.withdraw_period,
+        withdraw_from,
+        withdraw_until,
+        deposit_until: withdraw_until.saturating_add(s.deposit_grace),
+    };
+    tracing::info!(key_id = %info.key_id, value, withdraw_from, "created denomination key");
+    Ok(NewKey {
+        info,
+        secret: pkcs8(&secret)?,
+        created_at: now,
+    })
 }
 
-fn write_rsa(path: &Path, key: &RsaPrivateKey) -> Result<(), KeyError> {
+/// When the key set in force at `now` was issued: the latest creation of
+/// a key in it or retirement of one from it. It depends on the stored keys
+/// alone, so every node of a cluster signs the very same set.
+fn issued_at(records: &[KeyRecord], now: u64) -> u64 {
+    records
+        .iter()
+        .map(|r| {
+            if r.info.deposit_until < now {
+                r.info.deposit_until.saturating_add(1)
+            } else {
+                r.created_at
+            }
+        })
+        .max()
+        .unwrap_or(now)
+}
+
+/// A private key as PKCS#8 DER.
+fn pkcs8(key: &RsaPrivateKey) -> Result<vault::Secret, KeyError> {
     let doc = key
         .to_pkcs8_der()
-        .map_err(|e| KeyError::Corrupt(path.to_owned(), e.to_string()))?;
-    write_file(path, doc.as_bytes(), true)
-}
-
-/// Every `<key_id>.json` record with the path of its private key. Records
-/// written before keys carried a period index get it from their
-/// `withdraw_from` and `period_secs`, and are rewritten.
-fn load_records(dir: &Path, period_secs: u64) -> Result<Vec<(DenominationKey, PathBuf)>, KeyError> {
-    let mut out = Vec::new();
-    for entry in fs::read_dir(dir).map_err(io(dir))? {
-        let path = entry.map_err(io(dir))?.path();
-        if path.extension().and_then(|e| e.to_str()) != Some("json") {
-            continue;
-        }
-        let bytes = fs::read(&path).map_err(io(&path))?;
-        let corrupt = |e: serde_json::Error| KeyError::Corrupt(path.clone(), e.to_string());
-        let mut value: serde_json::Value = serde_json::from_slice(&bytes).map_err(corrupt)?;
-        let upgrade = value.get("period").is_none();
-        if upgrade {
-            let from = value
-                .get("withdraw_from")
-                .and_then(serde_json::Value::as_u64)
-                .ok_or_else(|| KeyError::Corrupt(path.clone(), "no withdraw_from".into()))?;
-            value["period"] = serde_json::Value::from(from / period_secs.max(1));
-        }
-        let info: DenominationKey = serde_json::from_value(value).map_err(corrupt)?;
-        if upgrade {
-            let json =
-                serde_json::to_vec_pretty(&info).map_err(|e| KeyError::Config(e.to_string()))?;
-            write_file(&path, &json, false)?;
-        }
-        out.push((info, path.with_extension("der")));
-    }
-    Ok(out)
+        .map_err(|e| KeyError::Config(format!("encoding a private key: {e}")))?;
+    Ok(Zeroizing::new(doc.as_bytes().to_vec()))
 }
 
 #[cfg(test)]
@@ -481,10 +444,14 @@ mod tests {
         }
     }
 
+    fn files(dir: &std::path::Path) -> Arc<dyn KeyVault> {
+        Arc::new(files::FileVault::open(dir, 100).expect("vault"))
+    }
+
     #[test]
     fn keys_persist_rotate_and_retire() {
         let dir = tempfile::tempdir().expect("tmp");
-        let k = MintKeys::open(dir.path(), schedule(), 1000).expect("open");
+        let k = MintKeys::open(files(dir.path()), schedule(), 1000).expect("open");
         let first = k.current();
         assert_eq!(
             first.active.len(),
@@ -496,7 +463,12 @@ mod tests {
 
         // Restart: same master key, same denomination keys.
         drop(k);
-        let k = MintKeys::open(dir.path(), schedule(), 1000).expect("reopen");
+        let k = MintKeys::open(files(dir.path()), schedule(), 1000).expect("reopen");
+        assert_eq!(
+            k.current().signed_json,
+            first.signed_json,
+            "the same keys give the very same signed set"
+        );
         assert_eq!(k.master.public(), pinned);
         let mut a: Vec<_> = first.active.keys().collect();
         let again = k.current();
@@ -520,7 +492,7 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(dir.path().join("keys/master.key"))
+            let mode = std::fs::metadata(dir.path().join("keys/master.key"))
                 .expect("meta")
                 .permissions()
                 .mode();
