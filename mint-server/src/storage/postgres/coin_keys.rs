@@ -86,12 +86,15 @@ pub(super) async fn add(c: &mut Client, keys: &[CoinKey]) -> R<()> {
         return Ok(());
     }
     let tx = c.transaction().await?;
+    // Another node adding keys is waited for, however long (each of its
+    // DDL statements is bounded, below).
+    tx.batch_execute("SET LOCAL lock_timeout = 0").await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&ADD_LOCK])
+        .await?;
     // CREATE ... PARTITION OF locks the whole spent set: it waits for the
     // deposits in flight, and every new one waits behind it. Not long:
     // given up after 2 s, and tried again at the next rotation tick.
     tx.batch_execute("SET LOCAL lock_timeout = '2s'").await?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&ADD_LOCK])
-        .await?;
     let have = known(tx.query(find, &[&ids]).await?);
     for k in keys {
         if have.iter().any(|h| h[..] == k.key_id.0[..]) {
@@ -161,10 +164,14 @@ pub(super) async fn expire(
     now: i64,
 ) -> R<Option<Expiry>> {
     let tx = c.transaction().await?;
-    tx.batch_execute("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = '2s'")
+    // Another node expiring this key is waited for, then found done.
+    tx.batch_execute("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0")
         .await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&EXPIRE_LOCK])
         .await?;
+    // The detach waits for deposits in flight, and new ones wait behind
+    // it: given up after 2 s, and tried again at the next tick.
+    tx.batch_execute("SET LOCAL lock_timeout = '2s'").await?;
     let id = &key_id.0[..];
     let live: bool = tx
         .query_one(
