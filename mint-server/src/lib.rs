@@ -96,11 +96,17 @@ fn open_storage(config: &Config) -> Result<Books, ServeError> {
     };
     let store = Arc::new(PostgresStorage::open(&settings)?);
     let vault = Arc::new(PgVault::new(store.clone(), kek));
-    // A mint that kept its keys in files keeps them, sealed into the database.
+    // A mint on PostgreSQL that kept its keys in files keeps them, sealed
+    // into the database; a new database never takes another mint's keys.
     if config.data_dir.join("keys/master.key").exists() {
         let files = FileVault::open(&config.data_dir, config.withdraw_period_secs)?;
         if vault.adopt(&files)? {
             tracing::info!("the key files of the data dir are sealed into the database");
+        } else {
+            tracing::warn!(
+                "the data dir's key files are not this database's keys (its own, or a \
+                 new database's): they are left unused"
+            );
         }
     }
     Ok((store, vault))

@@ -484,9 +484,9 @@ fn coins_spent_before_partitioning_stay_spent() {
     ));
 }
 
-/// A mint that kept its keys in files (one that ran on SQLite) keeps its
-/// identity and its keys when its books move to PostgreSQL: they are
-/// sealed into the database once, and every node then loads them.
+/// A mint on PostgreSQL that kept its keys in files (an older version)
+/// keeps its identity and its keys: they are sealed into its database once,
+/// and every node then loads them. A new database takes no key files.
 #[test]
 #[cfg_attr(
     not(feature = "pg-tests"),
@@ -499,8 +499,26 @@ fn key_files_are_adopted_into_the_database_once() {
         .expect("keys in files");
     let db = fresh_database();
     let store = std::sync::Arc::new(PostgresStorage::open(&db).expect("open"));
-    let vault = PgVault::new(store, crate::keys::Kek::new(&[3; 32]));
+    let vault = PgVault::new(store.clone(), crate::keys::Kek::new(&[3; 32]));
     let files = crate::keys::files::FileVault::open(dir.path(), 1000).expect("files");
+    assert!(
+        !vault.adopt(&files).expect("adopt"),
+        "a database without books takes no other mint's keys"
+    );
+    // Books made with those keys (an older version kept them in files).
+    store.create_account("a", &[1; 32], "", 0).expect("a");
+    store.faucet_credit("a", 1, 0).expect("credit");
+    store
+        .commit_withdrawal(&NewWithdrawal {
+            request_id: Fixed([1; 32]),
+            request_hash: Fixed([1; 32]),
+            account_id: "a".into(),
+            amount: 1,
+            signatures: vec![],
+            response_json: "{}".into(),
+            now: 0,
+        })
+        .expect("a withdrawal");
     assert!(vault.adopt(&files).expect("adopt"), "sealed in");
     assert!(!vault.adopt(&files).expect("again"), "once");
     let after = node_keys(&db, [3; 32], 1000, 10_000).expect("a node on the database");

@@ -117,10 +117,12 @@ impl PgVault {
 }
 
 impl PgVault {
-    /// Seals the keys of a mint that kept them in files (one that ran on
-    /// SQLite, or an older version on PostgreSQL) into the database, so the
-    /// mint keeps its identity and its coins stay good. Only into a
-    /// database that holds no master key yet; whether it did.
+    /// Seals the keys of a mint that kept them in files (an older version
+    /// on PostgreSQL) into the database, so the mint keeps its identity and
+    /// its coins stay good. Only into a database that holds no master key
+    /// yet and has books already (withdrawals made with those keys): the
+    /// key files of a mint whose books are elsewhere (its SQLite file)
+    /// would let this mint credit coins its books never issued. Whether it did.
     pub fn adopt(&self, files: &dyn KeyVault) -> Result<bool, KeyError> {
         if self.sealed_secret("master")?.is_some() {
             return Ok(false);
@@ -157,7 +159,11 @@ impl PgVault {
                     .query_opt("SELECT 1 FROM mint_secrets WHERE name = 'master'", &[])
                     .await
                     .map_err(pg("reading a key"))?;
-                if taken.is_some() {
+                let history = tx
+                    .query_opt("SELECT 1 FROM withdrawals LIMIT 1", &[])
+                    .await
+                    .map_err(pg("reading the books"))?;
+                if taken.is_some() || history.is_none() {
                     return Ok(false);
                 }
                 for (name, sealed) in &singles {
