@@ -52,11 +52,11 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-/// The books `--database` names and where the keys live: PostgreSQL for
-/// both, sealed under the KEK; or SQLite and key files in the data dir.
 /// The books and the keys' vault of one mint.
 type Books = (Arc<dyn Storage>, Arc<dyn KeyVault>);
 
+/// The books `--database` names and where the keys live: PostgreSQL for
+/// both, sealed under the KEK; or SQLite and key files in the data dir.
 fn open_storage(config: &Config) -> Result<Books, ServeError> {
     let Some(url) = &config.database else {
         let path = config.data_dir.join("bank.db");
