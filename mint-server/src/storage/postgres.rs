@@ -102,6 +102,11 @@ fn pg_error(e: &tokio_postgres::Error) -> StorageError {
     }
 }
 
+/// The driver's error as a storage error, saying what was being done.
+fn pg(what: &str) -> impl Fn(tokio_postgres::Error) -> StorageError + '_ {
+    move |e| StorageError::Db(format!("{what}: {}", pg_error(&e)))
+}
+
 impl Fail {
     fn transient(&self) -> bool {
         matches!(self, Self::Pg(e) if e.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED)

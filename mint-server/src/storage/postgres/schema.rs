@@ -7,7 +7,7 @@
 
 use deadpool_postgres::Client;
 
-use super::StorageError;
+use super::{StorageError, pg};
 
 /// The advisory lock the migrations hold ("ecash-mig").
 const MIGRATION_LOCK: i64 = 0x6563_6173_682d_6d69;
@@ -150,10 +150,6 @@ INSERT INTO spent_coins (key_id, serial, spent_at, spent_in, legacy)
 DROP TABLE spent_coins_v1;
 "#,
 ];
-
-fn pg(what: &str) -> impl Fn(tokio_postgres::Error) -> StorageError + '_ {
-    move |e| StorageError::Db(format!("{what}: {}", super::pg_error(&e)))
-}
 
 /// Applies the migrations this database lacks, under the cluster-wide lock.
 pub(super) async fn migrate(client: &mut Client) -> Result<(), StorageError> {

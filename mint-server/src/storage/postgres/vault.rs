@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use ecash_core::{B32, DenominationKey};
 
-use super::{PostgresStorage, StorageError, b32, connect, to_i64, to_u64};
+use super::{PostgresStorage, StorageError, b32, connect, pg, to_i64, to_u64};
 use crate::keys::vault::{KeyRecord, KeyVault, Maker, Planner, Secret};
 use crate::keys::{Kek, KeyError};
 
@@ -35,10 +35,6 @@ fn denomination_name(key_id: &B32, record: &str) -> String {
 
 fn db(e: StorageError) -> KeyError {
     KeyError::Db(e.to_string())
-}
-
-fn pg(what: &'static str) -> impl Fn(tokio_postgres::Error) -> StorageError {
-    move |e| StorageError::Db(format!("{what}: {}", super::pg_error(&e)))
 }
 
 /// Opens a transaction that holds the key-creation lock. Its wait for the
