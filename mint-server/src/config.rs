@@ -159,6 +159,28 @@ pub struct Config {
     /// file as JSON, atomically: for scripts and test kits.
     #[arg(long, env = "MINT_READY_FILE")]
     pub ready_file: Option<PathBuf>,
+
+    /// The certifier (NetCash's FIC) that certifies this mint: its base URL.
+    /// The mint hands it each key set it publishes and serves the answer
+    /// (certificate, attestation, revocation list) with `/keys`.
+    #[arg(long, env = "MINT_CERTIFIER_URL", requires = "certifier_key")]
+    pub certifier_url: Option<String>,
+
+    /// The certifier's public key (base64url): what it answers is served
+    /// only if signed by it and naming this mint's key and public URL.
+    // base64url may start with '-': a value, not a flag.
+    #[arg(
+        long,
+        env = "MINT_CERTIFIER_KEY",
+        allow_hyphen_values = true,
+        requires = "certifier_url"
+    )]
+    pub certifier_key: Option<String>,
+
+    /// How often the key set is handed to the certifier again (for a fresh
+    /// revocation list), in seconds; at once after each rotation.
+    #[arg(long, env = "MINT_CERTIFY_EVERY_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub certify_every_secs: u64,
 }
 
 impl Config {

@@ -1,6 +1,7 @@
 //! The bank of browser e-cash: an actix-web mint on SQLite.
 //!
 //! - [`config`]: flags and environment;
+//! - [`certification`]: the certifier's papers, served with `/keys`;
 //! - [`keys`]: master, envelope and denomination keys, rotation;
 //! - [`storage`]: the books behind a trait, SQLite by default, or PostgreSQL;
 //! - [`bank`]: the flows (withdraw, deposit, exchange, proofs, restore);
@@ -11,6 +12,7 @@
 //!   `ecash-serve`'s, shared with the merchant.
 
 pub mod bank;
+pub mod certification;
 pub mod config;
 pub mod http;
 pub mod in_flight;
@@ -231,6 +233,7 @@ pub async fn serve(
     let listener = std::net::TcpListener::bind(config.listen)?;
     let addr = listener.local_addr()?;
     let public_url = config.public_base(addr).map_err(ServeError::Config)?;
+    let certifier = certifier_link(&config, &public_url)?;
     let edge = edge(&config)?;
     let limits = edge.limits.clone();
 
@@ -272,12 +275,41 @@ pub async fn serve(
         limits,
         config.withdraw_period_secs,
     ));
+    let certifying =
+        certifier.map(|link| tokio::spawn(certification::keep_certified(bank.clone(), link)));
     let result = server.await;
     rotation.abort();
+    if let Some(task) = certifying {
+        task.abort();
+    }
     tracing::info!("server stopped; closing the database");
     bank.storage().close()?;
     result?;
     Ok(())
+}
+
+/// The certifier the flags name, checked.
+fn certifier_link(
+    config: &Config,
+    public_url: &str,
+) -> Result<Option<certification::CertifierLink>, ServeError> {
+    let (Some(url), Some(key)) = (&config.certifier_url, &config.certifier_key) else {
+        return Ok(None);
+    };
+    let url = ecash_serve::origin_of(url)
+        .map_err(|e| ServeError::Config(format!("--certifier-url {e}")))?;
+    let key = ecash_core::B32::from_b64(key.trim())
+        .map(ecash_core::PublicKey)
+        .filter(ecash_core::PublicKey::is_valid)
+        .ok_or_else(|| {
+            ServeError::Config("--certifier-key must be an Ed25519 key, 32 bytes base64url".into())
+        })?;
+    Ok(Some(certification::CertifierLink {
+        url,
+        key,
+        mint_url: public_url.to_owned(),
+        every: Duration::from_secs(config.certify_every_secs),
+    }))
 }
 
 /// Rotates denomination keys on schedule and trims the rate limiter.

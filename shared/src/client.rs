@@ -310,8 +310,9 @@ impl<T: Transport> BankClient<T> {
         self.0.base()
     }
 
-    /// `GET /keys` (verify it before use: [`crate::VerifiedKeySet::verify`]).
-    pub async fn keys(&self) -> Result<crate::SignedKeySet, CallError> {
+    /// `GET /keys` (verify it before use: [`crate::VerifiedKeySet::verify`],
+    /// or [`crate::certificate::verify_certified`] against a certifier).
+    pub async fn keys(&self) -> Result<crate::certificate::KeysAnswer, CallError> {
         self.0.call::<api::Keys>(&(), &()).await
     }
 
@@ -416,6 +417,52 @@ impl<T: Transport> BankClient<T> {
     /// `GET /healthz`.
     pub async fn health(&self) -> Result<crate::messages::Health, CallError> {
         self.0.call::<api::Health>(&(), &()).await
+    }
+}
+
+/// The certifier's endpoints, by name.
+#[derive(Debug, Clone)]
+pub struct CertifierClient<T>(pub Client<T>);
+
+impl<T: Transport> CertifierClient<T> {
+    /// A client of the certifier at `base`.
+    pub fn new(base: &str, net: T) -> Self {
+        Self(Client::new(base, net))
+    }
+
+    /// `GET /certifier`.
+    pub async fn identity(&self) -> Result<crate::messages::CertifierInfo, CallError> {
+        self.0.call::<api::CertifierIdentity>(&(), &()).await
+    }
+
+    /// `GET /revocations` (check it: [`crate::certificate::verify_revocations`]).
+    pub async fn revocations(
+        &self,
+    ) -> Result<crate::Signed<crate::certificate::RevocationList>, CallError> {
+        self.0.call::<api::Revocations>(&(), &()).await
+    }
+
+    /// `GET /mints`.
+    pub async fn mints(
+        &self,
+    ) -> Result<Vec<crate::Signed<crate::certificate::MintCertificate>>, CallError> {
+        self.0.call::<api::Mints>(&(), &()).await
+    }
+
+    /// `GET /mints/{cert_id}/key-set`.
+    pub async fn attested_key_set(
+        &self,
+        cert_id: u64,
+    ) -> Result<crate::Signed<crate::certificate::KeySetAttestation>, CallError> {
+        self.0.call::<api::AttestedKeySet>(&cert_id, &()).await
+    }
+
+    /// `POST /attest`: a mint's key set in, its certification out.
+    pub async fn attest(
+        &self,
+        set: &crate::SignedKeySet,
+    ) -> Result<crate::certificate::Certification, CallError> {
+        self.0.call::<api::Attest>(&(), set).await
     }
 }
 

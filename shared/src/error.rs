@@ -67,6 +67,11 @@ pub enum ErrorCode {
     InProgress,
     /// The request lacks the credentials the endpoint wants (a shop's admin token).
     Unauthorized,
+    /// The certifier holds no valid, unrevoked certificate for this master key.
+    NotCertified,
+    /// A key set contradicts one the certifier attested before for the same
+    /// mint (another key for a value and period, another envelope key).
+    KeySetConflict,
 }
 
 impl ErrorCode {
@@ -97,12 +102,13 @@ impl ErrorCode {
             Self::BadSignature | Self::StaleRequest | Self::Unauthorized => 401,
             Self::InsufficientFunds => 402,
             Self::WrongMerchant | Self::BadPayerCode | Self::FaucetDisabled => 403,
-            Self::UnknownAccount | Self::NotFound => 404,
+            Self::UnknownAccount | Self::NotFound | Self::NotCertified => 404,
             Self::AccountExists
             | Self::CoinSpent
             | Self::RequestIdReused
             | Self::OrderTaken
-            | Self::InProgress => 409,
+            | Self::InProgress
+            | Self::KeySetConflict => 409,
             Self::KeyExpired => 410,
             Self::PayloadTooLarge => 413,
             Self::RateLimited => 429,
@@ -144,6 +150,8 @@ impl ErrorCode {
             Self::OrderTaken => "order_taken",
             Self::InProgress => "in_progress",
             Self::Unauthorized => "unauthorized",
+            Self::NotCertified => "not_certified",
+            Self::KeySetConflict => "key_set_conflict",
         }
     }
 }
@@ -211,6 +219,8 @@ mod tests {
             OrderTaken,
             InProgress,
             Unauthorized,
+            NotCertified,
+            KeySetConflict,
         ] {
             assert_eq!(
                 serde_json::to_value(c).expect("ser"),

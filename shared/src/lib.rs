@@ -8,6 +8,7 @@
 //! - [`keyset`]: denomination keys and the master-signed key set;
 //! - [`messages`]: requests, responses and signed statements of the flows;
 //! - [`envelope`]: coins sealed to the bank and bound to `H(payment_info)`;
+//! - [`certificate`]: the certifier's papers for a mint (NetCash's FIC);
 //! - [`signing`]: Ed25519 signatures of accounts, master key and statements;
 //! - [`canonical`]: the one byte encoding that is hashed and signed;
 //! - [`spent`]: the bank's public per-key lists of spent coins;
@@ -24,6 +25,7 @@ pub mod api;
 pub mod blind_rsa;
 pub mod bytes;
 pub mod canonical;
+pub mod certificate;
 pub mod client;
 pub mod clock;
 pub mod coin;

@@ -62,6 +62,16 @@ pub struct Health {
     pub status: String,
 }
 
+/// Answer to `GET /certifier`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct CertifierInfo {
+    /// The certifier's name.
+    pub name: String,
+    /// The key that signs its certificates, lists and attestations.
+    pub public_key: crate::signing::PublicKey,
+}
+
 /// `POST /accounts/{id}/faucet`: demo credit.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

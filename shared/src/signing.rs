@@ -45,6 +45,11 @@ impl PublicKey {
             .map_err(|_| SignatureError::BadSignature)
     }
 
+    /// Whether the bytes are a valid Ed25519 public key.
+    pub fn is_valid(&self) -> bool {
+        VerifyingKey::from_bytes(&self.0.0).is_ok()
+    }
+
     /// Short fingerprint for people to compare: first 8 bytes of SHA-256, hex.
     pub fn fingerprint(&self) -> String {
         let h = crate::canonical::sha256(&self.0.0);

@@ -183,7 +183,7 @@ async fn forged_key_set(mint: &Mint, edit: impl FnOnce(&mut KeySet)) -> serde_js
         &mint.url,
         wallet_wasm::transport::ReqwestTransport::new().expect("http"),
     );
-    let signed: SignedKeySet = bank.keys().await.expect("key set");
+    let signed: SignedKeySet = bank.keys().await.expect("key set").key_set;
     let mut set = signed.body;
     edit(&mut set);
     serde_json::to_value(Signed::sign(set, &master)).expect("json")

@@ -67,7 +67,7 @@ impl BankLink {
         let mut said = std::time::Instant::now();
         let signed = loop {
             match client.keys().await {
-                Ok(s) => break s,
+                Ok(s) => break s.key_set,
                 Err(e) if e.is_transient() && started.elapsed() < wait => {
                     if said.elapsed() >= Duration::from_secs(5) {
                         tracing::info!(bank = %url, error = %e, "waiting for the bank");
@@ -119,7 +119,7 @@ impl BankLink {
     /// Fetches the key set again, checked against the pinned key; the bank
     /// id and currency may not change under a running shop.
     pub async fn refresh(&self) -> Result<(), BankLinkError> {
-        let signed = self.client.keys().await?;
+        let signed = self.client.keys().await?.key_set;
         let fresh = VerifiedKeySet::verify(&signed, &self.master)?;
         let (old, _) = self.current();
         if fresh.set.bank_id != old.set.bank_id {

@@ -69,34 +69,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
 
 /// A secret file's contents, made (32 random bytes, base64url, mode 0600) if missing.
 fn secret(path: &Path) -> Result<B32, ServeError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => B32::from_b64(text.trim())
-            .ok_or_else(|| ServeError::Storage(format!("{} is corrupt", path.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut bytes = [0u8; 32];
-            getrandom::fill(&mut bytes).map_err(|e| ServeError::Storage(e.to_string()))?;
-            let value = B32::from_array(bytes);
-            write_secret(path, &value.to_b64())?;
-            Ok(value)
-        }
-        Err(e) => Err(ServeError::Storage(format!("{}: {e}", path.display()))),
-    }
-}
-
-fn write_secret(path: &Path, text: &str) -> Result<(), ServeError> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let fail = |e: std::io::Error| ServeError::Storage(format!("{}: {e}", path.display()));
-    let mut f = opts.open(path).map_err(fail)?;
-    f.write_all(text.as_bytes())
-        .and_then(|_| f.sync_all())
-        .map_err(fail)
+    ecash_serve::secret_file::load_or_create(path).map_err(ServeError::Storage)
 }
 
 /// The API document, serialized once at start.

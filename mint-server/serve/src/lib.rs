@@ -8,6 +8,7 @@
 //! - [`limits`] and [`client_addr`]: a rate limit per client (behind trusted
 //!   proxies, the client they name) and a request timeout;
 //! - [`ready`]: the ready file a server writes once it listens;
+//! - [`secret_file`]: a server's key or token in a file of its own;
 //! - [`logging`]: stderr, times to the second;
 //! - [`origin_of`]: the check every configured origin passes.
 
@@ -18,6 +19,7 @@ pub mod limits;
 pub mod logging;
 pub mod ready;
 pub mod routes;
+pub mod secret_file;
 pub mod security;
 
 use std::net::IpAddr;

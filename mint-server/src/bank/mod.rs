@@ -31,6 +31,7 @@ use ecash_core::{Amount, B32, Bytes, Clock, Currency, Fixed, PublicKey, Signatur
 pub use error::BankError;
 pub use metrics::Metrics;
 
+use crate::certification::Certified;
 use crate::in_flight::InFlight;
 use crate::keys::MintKeys;
 use crate::storage::{CoinKey, Storage, StorageError, StoredAnswer, Totals};
@@ -80,6 +81,8 @@ pub struct Bank {
     busy_coins: InFlight<B32>,
     /// Request ids of withdrawals and exchanges being signed.
     busy_requests: InFlight<B32>,
+    /// The certifier's papers for the key set (NetCash).
+    certified: Arc<Certified>,
 }
 
 /// Rotation failed: the keys, or the books of them.
@@ -117,6 +120,7 @@ impl Bank {
             busy_accounts: InFlight::default(),
             busy_coins: InFlight::default(),
             busy_requests: InFlight::default(),
+            certified: Arc::new(Certified::default()),
         };
         bank.book_keys()
             .map_err(|e| format!("adding the keys to the books: {e}"))?;
@@ -153,6 +157,17 @@ impl Bank {
         self.keys.current().signed_json.clone()
     }
 
+    /// The answer of `GET /keys`: the key set, with the certifier's papers
+    /// when it attested this very set.
+    pub fn keys_answer(&self) -> Arc<String> {
+        self.certified.answer(&self.keys)
+    }
+
+    /// The certification served with the key set.
+    pub fn certified(&self) -> &Arc<Certified> {
+        &self.certified
+    }
+
     /// Rotates the denomination keys for the clock's now, adds new keys to
     /// the books and expires the keys whose window closed; whether the key
     /// set changed.
@@ -160,6 +175,9 @@ impl Bank {
         let now = self.clock.now();
         let changed = self.keys.rotate(now)?;
         self.book_keys()?;
+        if changed {
+            self.certified.rotated.notify_one();
+        }
         // A tick late: another node's clock may be that far behind, and
         // still take a coin of the key just before its window ends.
         let skew = crate::keys::rotation_tick(self.keys.current().signed.body.period_secs);

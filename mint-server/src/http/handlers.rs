@@ -24,9 +24,10 @@ where
     blocking(move || f(&bank)).await
 }
 
-/// `GET /keys`: the signed set, encoded once per rotation.
+/// `GET /keys`: the signed set with its certification, encoded once per
+/// rotation and attestation.
 pub async fn keys(bank: web::Data<Bank>) -> Result<Cached<api::Keys>, HttpError> {
-    Ok(Cached::new(Arc::new(bank.key_set_json()), 60))
+    Ok(Cached::new(bank.keys_answer(), 60))
 }
 
 /// `GET /keys/{key_id}/spent`: one list for every client, cacheable.

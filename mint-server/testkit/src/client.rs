@@ -18,14 +18,16 @@ use ecash_core::{
 };
 use ecash_http::ReqwestTransport;
 
-fn runtime() -> tokio::runtime::Runtime {
+/// A runtime for one test thread's calls.
+pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a runtime")
 }
 
-fn transport() -> ReqwestTransport {
+/// An HTTP client with a generous timeout.
+pub fn transport() -> ReqwestTransport {
     ReqwestTransport::with_timeout(Duration::from_secs(120)).expect("an HTTP client")
 }
 
@@ -85,7 +87,7 @@ impl SyncBank {
     pub fn connect_on(url: &str, master: &PublicKey, clock: Arc<dyn Clock>) -> Self {
         let rt = runtime();
         let bank = BankClient::new(url, transport());
-        let signed = rt.block_on(bank.keys()).expect("GET /keys");
+        let signed = rt.block_on(bank.keys()).expect("GET /keys").key_set;
         let keys = VerifiedKeySet::verify(&signed, master).expect("the key set verifies");
         Self {
             rt,
@@ -115,7 +117,11 @@ impl SyncBank {
 
     /// Fetches and verifies the key set again.
     pub fn refresh_keys(&mut self) {
-        let signed = self.rt.block_on(self.bank.keys()).expect("GET /keys");
+        let signed = self
+            .rt
+            .block_on(self.bank.keys())
+            .expect("GET /keys")
+            .key_set;
         self.keys = VerifiedKeySet::verify(&signed, &self.master).expect("the key set verifies");
     }
 

@@ -21,10 +21,10 @@ pub mod nginx;
 pub mod process;
 pub mod proxy;
 
-pub use client::{Account, Shop, SyncBank, refused};
+pub use client::{Account, Shop, SyncBank, refused, runtime, transport};
 pub use ecash_core::clock::TestClock;
 pub use inproc::{InProcMerchant, InProcMint};
-pub use process::{MerchantProc, MintProc};
+pub use process::{CertifierProc, MerchantProc, MintProc};
 
 /// Unix seconds on the system clock.
 pub fn now() -> u64 {

@@ -55,6 +55,8 @@ pub struct Process {
     /// Data dir (also holds `server.log` and `ready.json`).
     pub dir: tempfile::TempDir,
     port: u16,
+    /// Before the common flags: a subcommand.
+    lead: Vec<String>,
     args: Vec<String>,
     /// What its ready file said at its last start.
     pub ready: Ready,
@@ -63,11 +65,18 @@ pub struct Process {
 impl Process {
     /// Starts binary `name` with `args` (after `--listen`, `--data-dir`, `--ready-file`).
     pub fn start(name: &'static str, args: Vec<String>) -> Self {
+        Self::start_command(name, Vec::new(), args)
+    }
+
+    /// Starts binary `name` with `lead` (a subcommand) first, then the
+    /// common flags, then `args`.
+    pub fn start_command(name: &'static str, lead: Vec<String>, args: Vec<String>) -> Self {
         let mut p = Self {
             name,
             child: None,
             dir: tempfile::tempdir().expect("tempdir"),
             port: crate::free_port(),
+            lead,
             args,
             ready: Ready {
                 server: String::new(),
@@ -122,6 +131,7 @@ impl Process {
             .open(self.dir.path().join("server.log"))
             .expect("log file");
         let mut child = Command::new(binary(self.name))
+            .args(&self.lead)
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--data-dir")
@@ -252,6 +262,102 @@ fn master_of(ready: &Ready) -> PublicKey {
         .as_deref()
         .expect("a mint's ready file names its master key");
     PublicKey(ecash_core::B32::from_b64(b64).expect("a master key"))
+}
+
+/// A `certifier` process (NetCash's FIC), serving its registry.
+pub struct CertifierProc {
+    /// The process.
+    pub proc: Process,
+    /// Its public key (from its ready file).
+    pub key: PublicKey,
+}
+
+impl CertifierProc {
+    /// A certifier with `args` after `serve`.
+    pub fn start(args: &[&str]) -> Self {
+        let args = args.iter().map(|a| a.to_string()).collect();
+        let proc = Process::start_command("certifier", vec!["serve".into()], args);
+        let key = master_of(&proc.ready);
+        Self { proc, key }
+    }
+
+    /// Its base URL.
+    pub fn url(&self) -> &str {
+        self.proc.url()
+    }
+
+    /// Runs `certifier <args>` on its registry; what it printed, or its error.
+    pub fn command(&self, args: &[&str]) -> Result<String, String> {
+        let out = Command::new(binary("certifier"))
+            .arg("--data-dir")
+            .arg(self.proc.dir.path())
+            .args(args)
+            .output()
+            .expect("run certifier");
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    /// Certifies the mint with `master` at `addr` for `valid_secs`.
+    pub fn issue(
+        &self,
+        name: &str,
+        addr: &str,
+        master: &PublicKey,
+        valid_secs: u64,
+    ) -> ecash_core::Signed<ecash_core::certificate::MintCertificate> {
+        let out = self
+            .command(&[
+                "issue",
+                "--cs-name",
+                name,
+                "--cs-addr",
+                addr,
+                "--master-key",
+                &master.0.to_b64(),
+                "--valid-secs",
+                &valid_secs.to_string(),
+            ])
+            .expect("certifier issue");
+        serde_json::from_str(&out).expect("a certificate")
+    }
+
+    /// Certifies `mint` at its URL for a day.
+    pub fn certify(
+        &self,
+        name: &str,
+        mint: &MintProc,
+    ) -> ecash_core::Signed<ecash_core::certificate::MintCertificate> {
+        self.issue(name, mint.url(), &mint.master, 86_400)
+    }
+
+    /// Revokes certificate `cert_id`.
+    pub fn revoke(&self, cert_id: u64, reason: &str) {
+        self.command(&[
+            "revoke",
+            "--cert-id",
+            &cert_id.to_string(),
+            "--reason",
+            reason,
+        ])
+        .expect("certifier revoke");
+    }
+
+    /// The flags that make a mint hand its key sets to this certifier
+    /// every second.
+    pub fn mint_args(&self) -> Vec<String> {
+        vec![
+            "--certifier-url".into(),
+            self.url().to_owned(),
+            "--certifier-key".into(),
+            self.key.0.to_b64(),
+            "--certify-every-secs".into(),
+            "1".into(),
+        ]
+    }
 }
 
 /// A `merchant` process.

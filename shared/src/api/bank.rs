@@ -7,8 +7,8 @@ use super::{
     SIGNATURE_HEADER, TIMESTAMP_HEADER, Visitor, json,
 };
 use crate::bytes::B32;
+use crate::certificate::KeysAnswer;
 use crate::error::ErrorCode;
-use crate::keyset::SignedKeySet;
 use crate::messages::{
     AccountCreated, AccountKey, AccountStatement, BlindSignatures, CoinStateRequest,
     CoinStateResponse, DepositAck, ExchangeRequest, FaucetRequest, PaymentProof, ProofRequest,
@@ -19,12 +19,18 @@ use crate::spent::SpentList;
 
 endpoint!(
     /// `GET /keys`: the key set, signed by the master key.
-    Keys, (), () => SignedKeySet,
+    Keys, (), () => KeysAnswer,
     EndpointInfo {
         description: "Every denomination key not yet past its deposit window (with its period \
             index: one key per value and period), the envelope key, the period length; signed \
             as a whole by the master key, which wallets pin.",
-        ..json("keys", Method::Get, "/keys", "The key set signed by the mint master key", &[])
+        ..json(
+            "keys",
+            Method::Get,
+            "/keys",
+            "The key set signed by the mint master key, with the certifier's certification",
+            &[],
+        )
     }
 );
 

@@ -5,7 +5,7 @@
 //! documents are generated from them (`openapi`, feature `schema`), and the
 //! clients ([`crate::client`]) build their requests from them, so a route
 //! cannot exist in one place and be missing in another. [`bank()`] and
-//! [`merchant()`] list each party's endpoints for whoever needs all of them;
+//! [`merchant()`] and [`certifier()`] list each party's endpoints for whoever needs all of them;
 //! the bank's endpoints are described in `bank.rs`, a merchant's in `merchant.rs`.
 
 use serde::Serialize;
@@ -134,6 +134,12 @@ impl PathParams for () {
 impl PathParams for str {
     fn values(&self) -> Vec<String> {
         vec![self.to_owned()]
+    }
+}
+
+impl PathParams for u64 {
+    fn values(&self) -> Vec<String> {
+        vec![self.to_string()]
     }
 }
 
@@ -307,9 +313,11 @@ macro_rules! endpoint {
 }
 
 mod bank;
+mod certifier;
 mod merchant;
 
 pub use bank::*;
+pub use certifier::*;
 pub use merchant::*;
 
 /// The descriptions a listing function visits.
@@ -339,7 +347,7 @@ mod tests {
 
     #[test]
     fn every_endpoint_is_described_once_and_its_path_names_its_params() {
-        for list in [bank as fn(&mut Infos), merchant] {
+        for list in [bank as fn(&mut Infos), merchant, certifier] {
             let all = infos(list);
             let mut seen = std::collections::HashSet::new();
             for e in &all {

@@ -50,7 +50,7 @@ impl FetchKeys {
             .waiting
             .take()
             .ok_or_else(|| WalletError::Crypto("the key set was asked for twice".into()))?;
-        let signed = a.receive(input)?;
+        let signed = a.receive(input)?.key_set;
         let master = self.pinned.unwrap_or(signed.body.master_public_key);
         let verified = VerifiedKeySet::verify(&signed, &master)?;
         verified.check_announced(self.now)?;

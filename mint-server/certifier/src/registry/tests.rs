@@ -1,0 +1,237 @@
+use std::sync::OnceLock;
+
+use ecash_core::keyset::RsaPublicKeyData;
+use ecash_core::{Amount, DenominationKey, KeySet, blind_rsa};
+
+use super::*;
+
+/// Two RSA public keys, made once.
+fn rsa(i: usize) -> RsaPublicKeyData {
+    static K: OnceLock<Vec<RsaPublicKeyData>> = OnceLock::new();
+    K.get_or_init(|| {
+        (0..2)
+            .map(|_| {
+                let sk = blind_rsa::generate_key(2048).expect("keygen");
+                RsaPublicKeyData::from_key(&sk.to_public_key())
+            })
+            .collect()
+    })[i]
+        .clone()
+}
+
+fn demo() -> Currency {
+    Currency::new("DEMO").expect("currency")
+}
+
+const PERIOD: u64 = 1_000;
+const NOW: u64 = 10_500;
+
+/// A key set of `master` with one key of value 4 in each of `periods`,
+/// using RSA key `which` for the last of them.
+fn set(master: &Keypair, periods: &[u64], which: usize, issued_at: u64) -> SignedKeySet {
+    let denominations = periods
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| {
+            let k = rsa(if i + 1 == periods.len() { which } else { 0 });
+            DenominationKey {
+                key_id: k.key_id(),
+                value: Amount::new(demo(), 4),
+                public_key: k,
+                period: p,
+                withdraw_from: p * PERIOD,
+                withdraw_until: p * PERIOD + PERIOD - 1,
+                deposit_until: p * PERIOD + 3 * PERIOD,
+            }
+        })
+        .collect();
+    Signed::sign(
+        KeySet {
+            bank_id: "mint-a".into(),
+            currency: demo(),
+            master_public_key: master.public(),
+            encryption_key: rsa(0),
+            period_secs: PERIOD,
+            denominations,
+            issued_at,
+        },
+        master,
+    )
+}
+
+fn registry() -> (tempfile::TempDir, Registry) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = Registry::open(dir.path()).expect("open");
+    (dir, r)
+}
+
+fn certify(r: &Registry, master: &Keypair) -> Signed<MintCertificate> {
+    r.issue(
+        "Mint A",
+        "http://127.0.0.1:9/",
+        &master.public().0.to_b64(),
+        "DEMO",
+        86_400,
+        NOW - 100,
+    )
+    .expect("issued")
+}
+
+#[test]
+fn a_certified_mint_gets_its_sets_attested_once_each() {
+    let (_d, r) = registry();
+    let master = Keypair::generate().expect("rng");
+    let cert = certify(&r, &master);
+    assert_eq!(cert.body.cs_addr, "http://127.0.0.1:9");
+    assert!(cert.verify(&r.public_key()).is_ok());
+
+    let s1 = set(&master, &[10, 11], 0, 1);
+    let c1 = r.attest(&s1, NOW, 60).expect("attested");
+    assert_eq!(c1.certificate, cert);
+    assert_eq!(c1.attestation.body.key_set_hash, key_set_hash(&s1.body));
+    assert!(c1.attestation.verify(&r.public_key()).is_ok());
+    // Again, later: the same attestation.
+    let again = r.attest(&s1, NOW + 5, 60).expect("again");
+    assert_eq!(again.attestation, c1.attestation);
+    assert_eq!(again.revocations.body.issued_at, NOW + 5);
+
+    // The next rotation: one key more, the old ones unchanged.
+    let s2 = set(&master, &[10, 11, 12], 1, 2);
+    let c2 = r.attest(&s2, NOW + 10, 60).expect("rotated");
+    assert_ne!(
+        c2.attestation.body.key_set_hash,
+        c1.attestation.body.key_set_hash
+    );
+    assert_eq!(
+        r.attested(cert.body.cert_id).expect("read"),
+        Some(c2.attestation)
+    );
+}
+
+#[test]
+fn a_set_with_another_key_for_a_value_and_period_is_refused() {
+    let (_d, r) = registry();
+    let master = Keypair::generate().expect("rng");
+    certify(&r, &master);
+    r.attest(&set(&master, &[10, 11], 0, 1), NOW, 60)
+        .expect("attested");
+    // A key for period 11 made for one user: refused, and nothing stored.
+    let tagged = set(&master, &[10, 11], 1, 2);
+    assert!(matches!(
+        r.attest(&tagged, NOW, 60),
+        Err(RegistryError::Conflict(_))
+    ));
+    let newest = r.attested(1).expect("read").expect("one");
+    assert_eq!(newest.body.key_set_issued_at, 1);
+    // Another envelope key, or period length, is refused too.
+    let mut other = set(&master, &[10, 11], 0, 3).body;
+    other.encryption_key = rsa(1);
+    let other = Signed::sign(other, &master);
+    assert!(matches!(
+        r.attest(&other, NOW, 60),
+        Err(RegistryError::Conflict(_))
+    ));
+}
+
+#[test]
+fn an_uncertified_revoked_or_expired_master_key_gets_nothing() {
+    let (_d, r) = registry();
+    let master = Keypair::generate().expect("rng");
+    let s = set(&master, &[10, 11], 0, 1);
+    assert!(matches!(
+        r.attest(&s, NOW, 60),
+        Err(RegistryError::NotCertified(_))
+    ));
+    let cert = certify(&r, &master);
+    // Expired.
+    assert!(matches!(
+        r.attest(&s, cert.body.expires_at + 1, 60),
+        Err(RegistryError::NotCertified(_))
+    ));
+    // A set signed by someone else in the mint's name.
+    let thief = Keypair::generate().expect("rng");
+    let forged = Signed {
+        body: s.body.clone(),
+        signature: thief.sign(&s.body),
+    };
+    assert!(matches!(
+        r.attest(&forged, NOW, 60),
+        Err(RegistryError::BadKeySet(
+            ecash_core::keyset::KeySetError::BadSignature
+        ))
+    ));
+    // Revoked: on the list, out of the directory, no more attestations.
+    r.revoke(cert.body.cert_id, "compromised", NOW)
+        .expect("revoked");
+    r.revoke(cert.body.cert_id, "again", NOW + 1)
+        .expect("idempotent");
+    let list = r.revocations(NOW + 2, 60).expect("list");
+    assert!(list.body.revokes(cert.body.cert_id));
+    assert_eq!(list.body.revoked[0].reason, "compromised");
+    assert_eq!(list.body.next_update, NOW + 62);
+    assert!(r.in_force(NOW).expect("list").is_empty());
+    assert!(matches!(
+        r.attest(&s, NOW, 60),
+        Err(RegistryError::NotCertified(_))
+    ));
+    assert!(matches!(
+        r.revoke(99, "x", NOW),
+        Err(RegistryError::NoCertificate(99))
+    ));
+}
+
+#[test]
+fn a_renewed_certificate_keeps_what_the_old_one_fixed() {
+    let (_d, r) = registry();
+    let master = Keypair::generate().expect("rng");
+    certify(&r, &master);
+    let s = set(&master, &[10, 11], 0, 1);
+    r.attest(&s, NOW, 60).expect("attested");
+    let renewed = certify(&r, &master);
+    assert_eq!(renewed.body.cert_id, 2);
+    let c = r
+        .attest(&s, NOW + 1, 60)
+        .expect("attested under the new one");
+    assert_eq!(c.certificate, renewed);
+    assert_eq!(c.attestation.body.cert_id, 2);
+    assert!(c.attestation.verify(&r.public_key()).is_ok());
+    assert!(matches!(
+        r.attest(&set(&master, &[10, 11], 1, 2), NOW + 1, 60),
+        Err(RegistryError::Conflict(_))
+    ));
+}
+
+#[test]
+fn bad_certificate_requests_are_refused() {
+    let (_d, r) = registry();
+    let m = Keypair::generate().expect("rng").public().0.to_b64();
+    for (name, addr, key, cur) in [
+        ("", "http://a.example", m.as_str(), "DEMO"),
+        ("A", "ftp://a.example", m.as_str(), "DEMO"),
+        ("A", "https://u:p@a.example", m.as_str(), "DEMO"),
+        ("A", "https://a.example", "short", "DEMO"),
+        ("A", "https://a.example", m.as_str(), "not a currency!"),
+    ] {
+        assert!(
+            matches!(
+                r.issue(name, addr, key, cur, 10, NOW),
+                Err(RegistryError::Invalid(_))
+            ),
+            "{name} {addr} {key} {cur}"
+        );
+    }
+    assert!(r.entries().expect("list").is_empty());
+}
+
+#[test]
+fn the_key_and_the_registry_survive_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let master = Keypair::generate().expect("rng");
+    let (public, cert) = {
+        let r = Registry::open(dir.path()).expect("open");
+        (r.public_key(), certify(&r, &master))
+    };
+    let r = Registry::open(dir.path()).expect("reopen");
+    assert_eq!(r.public_key(), public);
+    assert_eq!(r.in_force(NOW).expect("list"), vec![cert]);
+}
