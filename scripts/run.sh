@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
-# `make run`: builds the web wallet (Trunk), the mint and the demo shop, then
-# starts the mint (SQLite, demo faucet, serving the wallet) and the shop, a
-# party of its own that banks at the mint over HTTP and pins its master key.
-# Data: ./data (MINT_DATA_DIR) and ./data/shop (SHOP_DATA_DIR); ports 8080
-# (PORT) and 8081 (SHOP_PORT). Ctrl-C stops both cleanly.
+# `make run`: builds the web wallet (Trunk), the certifier, the mint and the
+# demo shop, then starts the certifier (NetCash's FIC), the mint (SQLite,
+# demo faucet, serving the wallet; certified by the certifier, its papers
+# served with /keys) and the shop, a party of its own that banks at the mint
+# over HTTP and pins its master key. Data: ./data (MINT_DATA_DIR),
+# ./data/certifier and ./data/shop (SHOP_DATA_DIR); ports 8070
+# (CERTIFIER_PORT), 8080 (PORT) and 8081 (SHOP_PORT). Ctrl-C stops them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "[run] building the web wallet with Trunk (offline)..."
 trunk build --release
-echo "[run] building the mint and the demo shop..."
-cargo build --release -p mint-server -p merchant
+echo "[run] building the certifier, the mint and the demo shop..."
+cargo build --release -p certifier -p mint-server -p merchant
 
 PORT="${PORT:-8080}"
 SHOP_PORT="${SHOP_PORT:-8081}"
+CERTIFIER_PORT="${CERTIFIER_PORT:-8070}"
 export MINT_DATA_DIR="${MINT_DATA_DIR:-./data}"
+CERTIFIER_DATA_DIR="${CERTIFIER_DATA_DIR:-$MINT_DATA_DIR/certifier}"
+CERTIFIER_URL="http://127.0.0.1:${CERTIFIER_PORT}"
 SHOP_DATA_DIR="${SHOP_DATA_DIR:-$MINT_DATA_DIR/shop}"
 MINT_URL="http://127.0.0.1:${PORT}"
 SHOP_URL="http://127.0.0.1:${SHOP_PORT}"
@@ -22,20 +27,36 @@ ready=$(mktemp -d)
 TAG=run WORK="$ready"
 source scripts/servers.sh
 
+# The public key a ready file names.
+key_of() { sed -n 's/.*"master_public_key": *"\([^"]*\)".*/\1/p' "$1"; }
+
+echo "[run] starting the certifier on ${CERTIFIER_URL}"
+./target/release/certifier --data-dir "$CERTIFIER_DATA_DIR" serve \
+  --listen "127.0.0.1:${CERTIFIER_PORT}" --ready-file "$ready/certifier.json" &
+pids+=($!)
+wait_ready "$ready/certifier.json" "${pids[0]}" "the certifier"
+fic=$(key_of "$ready/certifier.json")
+[ -n "$fic" ] || { echo "[run] the certifier's ready file names no key" >&2; exit 1; }
+
 echo "[run] starting the mint on ${MINT_URL}"
 ./target/release/mint-server --listen "127.0.0.1:${PORT}" --demo-faucet --web-dir dist \
+  --certifier-url "$CERTIFIER_URL" --certifier-key="$fic" \
   --ready-file "$ready/mint.json" &
 pids+=($!)
-wait_ready "$ready/mint.json" "${pids[0]}" "the mint"
-master=$(sed -n 's/.*"master_public_key": *"\([^"]*\)".*/\1/p' "$ready/mint.json")
+wait_ready "$ready/mint.json" "${pids[1]}" "the mint"
+master=$(key_of "$ready/mint.json")
 [ -n "$master" ] || { echo "[run] the mint's ready file names no master key" >&2; exit 1; }
+# Certified once (a run again finds its certificate in force).
+./target/release/certifier --data-dir "$CERTIFIER_DATA_DIR" issue --if-missing \
+  --cs-name "Demo mint A" --cs-addr "$MINT_URL" --master-key="$master" > /dev/null
+echo "[run] the mint is certified (its papers are served with ${MINT_URL}/keys)"
 
 echo "[run] starting the demo shop on ${SHOP_URL} (bank ${MINT_URL}, master key pinned)"
 ./target/release/merchant --listen "127.0.0.1:${SHOP_PORT}" --data-dir "$SHOP_DATA_DIR" \
   --bank-url "$MINT_URL" --bank-master-key="$master" --wallet-url "$MINT_URL" \
   --order-origin "$MINT_URL" --ready-file "$ready/shop.json" &
 pids+=($!)
-wait_ready "$ready/shop.json" "${pids[1]}" "the shop"
+wait_ready "$ready/shop.json" "${pids[2]}" "the shop"
 token=$(cat "$SHOP_DATA_DIR/admin.token")
 
 cat <<MSG
@@ -44,9 +65,10 @@ cat <<MSG
 [run]   shop:             ${SHOP_URL}/
 [run]   shop keeper:      ${SHOP_URL}/orders#key=${token}
 [run]   embedding demo:   ${MINT_URL}/embed/example.html#shop=${SHOP_URL}
-[run]   bank key set:     ${MINT_URL}/keys
+[run]   bank key set:     ${MINT_URL}/keys (with the certifier's papers)
+[run]   certifier:        ${CERTIFIER_URL}/mints  key ${fic}
 [run]   APIs (OpenAPI):   ${MINT_URL}/openapi.json  ${SHOP_URL}/openapi.json
-[run] Ctrl-C stops both.
+[run] Ctrl-C stops them all.
 MSG
-# Until either stops (then the other is stopped too).
+# Until one stops (then the others are stopped too).
 wait -n "${pids[@]}"

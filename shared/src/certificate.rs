@@ -228,6 +228,10 @@ pub struct CertifiedMint {
     pub keys: VerifiedKeySet,
     /// The newest revocation list seen (the one given or the one relayed).
     pub revocations: Signed<RevocationList>,
+    /// Whether even that list is past its `next_update`: a revoked mint may
+    /// relay an old list, so the wallet asks the certifier for a fresh one,
+    /// and goes on with this one only while the certifier is unreachable.
+    pub revocations_stale: bool,
 }
 
 /// The origin (`scheme://host[:port]`) of an http(s) URL without
@@ -347,6 +351,7 @@ pub fn verify_certified(
     Ok(CertifiedMint {
         certificate: cert.clone(),
         keys,
+        revocations_stale: now > newest.body.next_update,
         revocations: newest.clone(),
     })
 }

@@ -101,8 +101,11 @@ impl ErrorCode {
             | Self::PayreqInvalid => 400,
             Self::BadSignature | Self::StaleRequest | Self::Unauthorized => 401,
             Self::InsufficientFunds => 402,
-            Self::WrongMerchant | Self::BadPayerCode | Self::FaucetDisabled => 403,
-            Self::UnknownAccount | Self::NotFound | Self::NotCertified => 404,
+            Self::WrongMerchant
+            | Self::BadPayerCode
+            | Self::FaucetDisabled
+            | Self::NotCertified => 403,
+            Self::UnknownAccount | Self::NotFound => 404,
             Self::AccountExists
             | Self::CoinSpent
             | Self::RequestIdReused

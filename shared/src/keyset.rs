@@ -37,6 +37,9 @@ pub enum KeySetError {
     /// A key id does not match its key.
     #[error("key id {0} does not match its public key")]
     KeyIdMismatch(B32),
+    /// One key appears twice in the set (under two values or periods).
+    #[error("key {0} appears twice in the key set")]
+    DuplicateKey(B32),
     /// A denomination is of another currency or not a power of two.
     #[error("bad denomination in key {0}")]
     BadDenomination(B32),
@@ -355,7 +358,7 @@ impl VerifiedKeySet {
             }
             let denomination = d.denomination()?;
             let key = d.public_key.to_key()?;
-            keys.insert(
+            let earlier = keys.insert(
                 d.key_id,
                 VerifiedDenomination {
                     info: d.clone(),
@@ -363,6 +366,11 @@ impl VerifiedKeySet {
                     key,
                 },
             );
+            // A map keeps one of two entries: checks that walk the map would
+            // miss the other, which the set's signature and hash still cover.
+            if earlier.is_some() {
+                return Err(KeySetError::DuplicateKey(d.key_id));
+            }
         }
         check_periods(set.period_secs, &set.denominations)?;
         Ok(Self {

@@ -145,6 +145,17 @@ fn key_set_verification() {
         VerifiedKeySet::verify(&bad, &master.public()),
         Err(KeySetError::KeyIdMismatch(_))
     ));
+    // One key listed twice (under another value): a map of the keys would
+    // hide one of the two entries from every check that walks it.
+    let mut bad = sample_keyset(&master);
+    let mut twice = bad.denominations[0].clone();
+    twice.value.value = 8;
+    bad.denominations.push(twice);
+    let bad = Signed::sign(bad, &master);
+    assert!(matches!(
+        VerifiedKeySet::verify(&bad, &master.public()),
+        Err(KeySetError::DuplicateKey(_))
+    ));
     // A value that is not a power of two.
     let mut bad = sample_keyset(&master);
     bad.denominations[0].value.value = 3;

@@ -59,6 +59,14 @@ pub struct IssueArgs {
     /// How long the certificate is valid, in seconds (default 90 days).
     #[arg(long, default_value_t = 90 * 86_400, value_parser = clap::value_parser!(u64).range(1..=5 * 365 * 86_400))]
     pub valid_secs: u64,
+    /// Issue nothing if a certificate in force already names this master
+    /// key at this address; print that one (for scripts run again).
+    #[arg(long)]
+    pub if_missing: bool,
+    /// Revoke the key's certificate in force, if any, as superseded by this
+    /// one (a key has one certificate in force at a time).
+    #[arg(long)]
+    pub replace: bool,
 }
 
 /// `certifier revoke`.

@@ -111,11 +111,11 @@ pub async fn attested(
 ) -> Json<api::AttestedKeySet> {
     let id = cert_id.into_inner();
     let att: Option<Signed<KeySetAttestation>> =
-        on_registry(&state, move |r, _| r.attested(id)).await?;
+        on_registry(&state, move |r, now| r.attested(id, now)).await?;
     att.map(Answer).ok_or_else(|| {
         HttpError::new(
             ErrorCode::NotFound,
-            format!("no key set attested for certificate {id}"),
+            format!("no key set attested for certificate {id} in force"),
         )
     })
 }

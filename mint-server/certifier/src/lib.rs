@@ -44,14 +44,24 @@ pub async fn run(cli: Cli) -> Result<(), CertifierError> {
     match cli.command {
         Command::Serve(args) => serve(open()?, args, clock).await,
         Command::Issue(a) => {
-            let cert = open()?.issue(
-                &a.cs_name,
-                &a.cs_addr,
-                &a.master_key,
-                &a.currency,
-                a.valid_secs,
-                clock.now(),
-            )?;
+            let registry = open()?;
+            let now = clock.now();
+            let held = match a.if_missing {
+                true => registry.held(&a.master_key, &a.cs_addr, now)?,
+                false => None,
+            };
+            let cert = match held {
+                Some(c) => c,
+                None => registry.issue(
+                    &a.cs_name,
+                    &a.cs_addr,
+                    &a.master_key,
+                    &a.currency,
+                    a.valid_secs,
+                    a.replace,
+                    now,
+                )?,
+            };
             let json = serde_json::to_string_pretty(&cert)
                 .map_err(|e| CertifierError::Config(e.to_string()))?;
             println!("{json}");

@@ -11,7 +11,9 @@ use ecash_core::certificate::{
     origin,
 };
 use ecash_core::keyset::KeySetError;
-use ecash_core::{B32, Currency, Keypair, PublicKey, Signed, SignedKeySet, VerifiedKeySet};
+use ecash_core::{
+    B32, Canonical, Currency, Keypair, PublicKey, Signed, SignedKeySet, VerifiedKeySet,
+};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
 
@@ -65,14 +67,16 @@ fn migrations() -> Migrations<'static> {
             period_secs     INTEGER NOT NULL,
             encryption_key  BLOB NOT NULL
         );
-        -- The one key of each value and period, until its deposit window ends.
+        -- The one key of each value and period, and its whole entry (value,
+        -- windows): kept for good, so no later set can differ on a past period.
         CREATE TABLE attested_keys (
             master_key     BLOB NOT NULL,
             value          INTEGER NOT NULL,
             period         INTEGER NOT NULL,
             key_id         BLOB NOT NULL,
-            deposit_until  INTEGER NOT NULL,
-            PRIMARY KEY (master_key, value, period)
+            entry_hash     BLOB NOT NULL,
+            PRIMARY KEY (master_key, value, period),
+            UNIQUE (master_key, key_id)
         );
         CREATE TABLE attestations (
             master_key         BLOB NOT NULL,
@@ -83,6 +87,13 @@ fn migrations() -> Migrations<'static> {
         );",
     )])
 }
+
+/// How far ahead of the certifier's clock a key set may be dated, seconds.
+const MAX_SKEW_SECS: u64 = 300;
+
+/// How long a revoked certificate stays on the list after it expires, for
+/// wallets whose clocks run behind, seconds.
+const LIST_PAST_EXPIRY_SECS: u64 = 7 * 86_400;
 
 /// How many attestations of one mint are kept (the newest): a wallet that
 /// fetched a set just before a rotation still finds it.
@@ -153,7 +164,10 @@ impl Registry {
     }
 
     /// Certifies `master_key` as mint `cs_name` at `cs_addr` from `now` for
-    /// `valid_secs`.
+    /// `valid_secs`. A key has one certificate in force at a time, so that
+    /// revoking it revokes the mint: an earlier one in force is refused, or
+    /// with `replace` revoked as superseded.
+    #[allow(clippy::too_many_arguments)]
     pub fn issue(
         &self,
         cs_name: &str,
@@ -161,6 +175,7 @@ impl Registry {
         master_key: &str,
         currency: &str,
         valid_secs: u64,
+        replace: bool,
         now: u64,
     ) -> Result<Signed<MintCertificate>, RegistryError> {
         let cs_name = cs_name.trim();
@@ -193,6 +208,19 @@ impl Registry {
             .ok_or_else(|| RegistryError::Invalid("--valid-secs is too large".into()))?;
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let earlier: Vec<i64> = tx
+            .prepare(
+                "SELECT c.cert_id FROM certificates c LEFT JOIN revocations r ON r.cert_id = c.cert_id
+                 WHERE c.master_key = ?1 AND c.expires_at >= ?2 AND r.cert_id IS NULL",
+            )?
+            .query_map(params![&master.0.0[..], to_i64(now)?], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        if !earlier.is_empty() && !replace {
+            return Err(RegistryError::Invalid(format!(
+                "certificate {} is in force for this key: revoke it, or issue with --replace",
+                earlier[0]
+            )));
+        }
         let next: i64 = tx.query_row(
             "SELECT COALESCE(MAX(cert_id), 0) + 1 FROM certificates",
             [],
@@ -222,6 +250,16 @@ impl Registry {
                 encode(&cert)?
             ],
         )?;
+        for id in earlier {
+            tx.execute(
+                "INSERT INTO revocations (cert_id, revoked_at, reason) VALUES (?1, ?2, ?3)",
+                params![
+                    id,
+                    to_i64(now)?,
+                    format!("superseded by certificate {next}")
+                ],
+            )?;
+        }
         tx.commit()?;
         Ok(cert)
     }
@@ -298,13 +336,33 @@ impl Registry {
             .collect())
     }
 
+    /// The certificate in force at `now` for `master_key` at `cs_addr`'s origin, if any.
+    pub fn held(
+        &self,
+        master_key: &str,
+        cs_addr: &str,
+        now: u64,
+    ) -> Result<Option<Signed<MintCertificate>>, RegistryError> {
+        let addr = origin(cs_addr);
+        Ok(self.in_force(now)?.into_iter().find(|c| {
+            c.body.master_public_key.0.to_b64() == master_key.trim()
+                && Some(&c.body.cs_addr) == addr.as_ref()
+        }))
+    }
+
     /// The revocation list at `now`, fresh until `now + ttl`: every revoked
     /// certificate not yet expired.
     pub fn revocations(&self, now: u64, ttl: u64) -> Result<Signed<RevocationList>, RegistryError> {
         let revoked = self
             .entries()?
             .into_iter()
-            .filter(|e| e.certificate.body.expires_at >= now)
+            .filter(|e| {
+                e.certificate
+                    .body
+                    .expires_at
+                    .saturating_add(LIST_PAST_EXPIRY_SECS)
+                    >= now
+            })
             .filter_map(|e| e.revoked)
             .collect();
         Ok(Signed::sign(
@@ -318,22 +376,22 @@ impl Registry {
         ))
     }
 
-    /// The newest attestation of the mint certified as `cert_id`.
+    /// The newest attestation of the mint certified as `cert_id`, if that
+    /// certificate is in force at `now`.
     pub fn attested(
         &self,
         cert_id: u64,
+        now: u64,
     ) -> Result<Option<Signed<KeySetAttestation>>, RegistryError> {
-        let conn = self.conn();
-        let master: Option<Vec<u8>> = conn
-            .query_row(
-                "SELECT master_key FROM certificates WHERE cert_id = ?1",
-                [to_i64(cert_id)?],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(master) = master else {
+        let Some(cert) = self
+            .in_force(now)?
+            .into_iter()
+            .find(|c| c.body.cert_id == cert_id)
+        else {
             return Ok(None);
         };
+        let master = cert.body.master_public_key.0.0.to_vec();
+        let conn = self.conn();
         let signed: Option<String> = conn
             .query_row(
                 "SELECT signed FROM attestations WHERE master_key = ?1
@@ -376,7 +434,7 @@ impl Registry {
             .into_iter()
             .find(|c| c.body.master_public_key == master)
             .ok_or_else(|| RegistryError::NotCertified(master.fingerprint()))?;
-        let verified = VerifiedKeySet::verify(signed, &master)?;
+        VerifiedKeySet::verify(signed, &master)?;
         if set.currency != certificate.body.currency {
             return Err(RegistryError::Conflict(format!(
                 "the set is in {}, the certificate in {}",
@@ -415,34 +473,34 @@ impl Registry {
                 )?;
             }
         }
-        // Keys past their deposit window sign and accept nothing any more.
-        tx.execute(
-            "DELETE FROM attested_keys WHERE master_key = ?1 AND deposit_until < ?2",
-            params![key, to_i64(now)?],
-        )?;
-        for d in verified.keys.values().map(|k| &k.info) {
+        // Every entry as signed (the verified map holds each key once; the
+        // check refused a key listed twice).
+        for d in &set.denominations {
             let value = to_i64(d.value.value)?;
             let period = to_i64(d.period)?;
+            let entry = d.canonical_hash();
             let seen: Option<Vec<u8>> = tx
                 .query_row(
-                    "SELECT key_id FROM attested_keys WHERE master_key = ?1 AND value = ?2 AND period = ?3",
-                    params![key, value, period],
+                    "SELECT entry_hash FROM attested_keys
+                     WHERE master_key = ?1 AND ((value = ?2 AND period = ?3) OR key_id = ?4)",
+                    params![key, value, period, &d.key_id.0[..]],
                     |r| r.get(0),
                 )
                 .optional()?;
             match seen {
-                Some(id) if id != d.key_id.0 => {
+                Some(h) if h != entry => {
                     return Err(RegistryError::Conflict(format!(
-                        "another key for value {} in period {} than the one attested before",
+                        "the key for value {} in period {} (or its windows) differs from the one \
+                         attested before",
                         d.value.value, d.period
                     )));
                 }
                 Some(_) => {}
                 None => {
                     tx.execute(
-                        "INSERT INTO attested_keys (master_key, value, period, key_id, deposit_until)
+                        "INSERT INTO attested_keys (master_key, value, period, key_id, entry_hash)
                          VALUES (?1, ?2, ?3, ?4, ?5)",
-                        params![key, value, period, &d.key_id.0[..], to_i64(d.deposit_until)?],
+                        params![key, value, period, &d.key_id.0[..], &entry[..]],
                     )?;
                 }
             }
@@ -457,6 +515,24 @@ impl Registry {
         let attestation = match stored {
             Some(s) => decode::<Signed<KeySetAttestation>>(&s)?,
             None => {
+                // A new set is newer than every one before, and not from the
+                // future: "the newest attested set" is then the mint's current one.
+                let newest: Option<i64> = tx.query_row(
+                    "SELECT MAX(key_set_issued_at) FROM attestations WHERE master_key = ?1",
+                    [key],
+                    |r| r.get(0),
+                )?;
+                if set.issued_at > now.saturating_add(MAX_SKEW_SECS) {
+                    return Err(RegistryError::Invalid(format!(
+                        "the key set is dated {}, ahead of the certifier's clock ({now})",
+                        set.issued_at
+                    )));
+                }
+                if newest.is_some_and(|n| to_i64(set.issued_at).is_ok_and(|i| i < n)) {
+                    return Err(RegistryError::Conflict(
+                        "the key set is older than the newest one attested".into(),
+                    ));
+                }
                 let a = Signed::sign(
                     KeySetAttestation {
                         cert_id: certificate.body.cert_id,

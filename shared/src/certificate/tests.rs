@@ -104,7 +104,7 @@ fn world() -> World {
     let certification = Certification {
         certificate: Signed::sign(certificate(&fic, &master), &fic),
         attestation: attest(&fic, &set),
-        revocations: revocations(&fic, 900, &[3]),
+        revocations: revocations(&fic, 980, &[3]),
     };
     World {
         fic,
@@ -129,6 +129,10 @@ fn a_certified_mint_is_accepted_with_its_keys() {
     let w = world();
     let m = check(&w, &w.answer).expect("accepted");
     assert_eq!(m.certificate.cs_name, "Mint A");
+    assert!(!m.revocations_stale);
+    // Past the list's next update: still accepted, but flagged.
+    let late = verify_certified(&w.answer, URL, &w.fic.public(), None, 1_041).expect("stale");
+    assert!(late.revocations_stale);
     assert_eq!(m.keys.set.master_public_key, w.master.public());
     // The same mint reached with another path or case of its origin.
     verify_certified(
@@ -205,7 +209,7 @@ fn a_revoked_certificate_is_refused_by_the_newest_list() {
     ));
     let older = revocations(&w.fic, 100, &[]);
     let m = verify_certified(&w.answer, URL, &w.fic.public(), Some(&older), NOW).expect("newer");
-    assert_eq!(m.revocations.body.issued_at, 900);
+    assert_eq!(m.revocations.body.issued_at, 980);
     // A forged list is refused, not ignored.
     let other = Keypair::generate().expect("rng");
     let mut forged = revocations(&w.fic, 999, &[]);

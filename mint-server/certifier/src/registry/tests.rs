@@ -5,11 +5,12 @@ use ecash_core::{Amount, DenominationKey, KeySet, blind_rsa};
 
 use super::*;
 
-/// Two RSA public keys, made once.
+/// Seven RSA public keys, made once: 0 to 3 for periods 10 to 13, 4 the
+/// envelope key, 5 a key made for one user, 6 another envelope key.
 fn rsa(i: usize) -> RsaPublicKeyData {
     static K: OnceLock<Vec<RsaPublicKeyData>> = OnceLock::new();
     K.get_or_init(|| {
-        (0..2)
+        (0..7)
             .map(|_| {
                 let sk = blind_rsa::generate_key(2048).expect("keygen");
                 RsaPublicKeyData::from_key(&sk.to_public_key())
@@ -26,14 +27,19 @@ fn demo() -> Currency {
 const PERIOD: u64 = 1_000;
 const NOW: u64 = 10_500;
 
-/// A key set of `master` with one key of value 4 in each of `periods`,
-/// using RSA key `which` for the last of them.
+/// A key set of `master` with one key of value 4 in each of `periods`
+/// (10 to 13), the last of them made for one user if `which` is 1.
 fn set(master: &Keypair, periods: &[u64], which: usize, issued_at: u64) -> SignedKeySet {
     let denominations = periods
         .iter()
         .enumerate()
         .map(|(i, &p)| {
-            let k = rsa(if i + 1 == periods.len() { which } else { 0 });
+            let own = (p - 10) as usize;
+            let k = rsa(if i + 1 == periods.len() && which == 1 {
+                5
+            } else {
+                own
+            });
             DenominationKey {
                 key_id: k.key_id(),
                 value: Amount::new(demo(), 4),
@@ -50,7 +56,7 @@ fn set(master: &Keypair, periods: &[u64], which: usize, issued_at: u64) -> Signe
             bank_id: "mint-a".into(),
             currency: demo(),
             master_public_key: master.public(),
-            encryption_key: rsa(0),
+            encryption_key: rsa(4),
             period_secs: PERIOD,
             denominations,
             issued_at,
@@ -72,6 +78,7 @@ fn certify(r: &Registry, master: &Keypair) -> Signed<MintCertificate> {
         &master.public().0.to_b64(),
         "DEMO",
         86_400,
+        true,
         NOW - 100,
     )
     .expect("issued")
@@ -103,7 +110,7 @@ fn a_certified_mint_gets_its_sets_attested_once_each() {
         c1.attestation.body.key_set_hash
     );
     assert_eq!(
-        r.attested(cert.body.cert_id).expect("read"),
+        r.attested(cert.body.cert_id, NOW).expect("read"),
         Some(c2.attestation)
     );
 }
@@ -121,11 +128,11 @@ fn a_set_with_another_key_for_a_value_and_period_is_refused() {
         r.attest(&tagged, NOW, 60),
         Err(RegistryError::Conflict(_))
     ));
-    let newest = r.attested(1).expect("read").expect("one");
+    let newest = r.attested(1, NOW).expect("read").expect("one");
     assert_eq!(newest.body.key_set_issued_at, 1);
     // Another envelope key, or period length, is refused too.
     let mut other = set(&master, &[10, 11], 0, 3).body;
-    other.encryption_key = rsa(1);
+    other.encryption_key = rsa(6);
     let other = Signed::sign(other, &master);
     assert!(matches!(
         r.attest(&other, NOW, 60),
@@ -187,8 +194,22 @@ fn a_renewed_certificate_keeps_what_the_old_one_fixed() {
     certify(&r, &master);
     let s = set(&master, &[10, 11], 0, 1);
     r.attest(&s, NOW, 60).expect("attested");
+    // Without --replace a second certificate for the key is refused.
+    let m = master.public().0.to_b64();
+    assert!(matches!(
+        r.issue("Mint A", "http://127.0.0.1:9", &m, "DEMO", 10, false, NOW),
+        Err(RegistryError::Invalid(_))
+    ));
     let renewed = certify(&r, &master);
     assert_eq!(renewed.body.cert_id, 2);
+    // The first is revoked as superseded: revoking the second revokes the mint.
+    let list = r.revocations(NOW, 60).expect("list");
+    assert!(
+        list.body.revokes(1) && !list.body.revokes(2),
+        "{:?}",
+        list.body.revoked
+    );
+    assert_eq!(r.attested(1, NOW).expect("read"), None);
     let c = r
         .attest(&s, NOW + 1, 60)
         .expect("attested under the new one");
@@ -198,6 +219,46 @@ fn a_renewed_certificate_keeps_what_the_old_one_fixed() {
     assert!(matches!(
         r.attest(&set(&master, &[10, 11], 1, 2), NOW + 1, 60),
         Err(RegistryError::Conflict(_))
+    ));
+}
+
+#[test]
+fn sets_move_forward_and_keep_every_entry_as_first_attested() {
+    let (_d, r) = registry();
+    let master = Keypair::generate().expect("rng");
+    certify(&r, &master);
+    r.attest(&set(&master, &[10, 11], 0, 5), NOW, 60)
+        .expect("attested");
+    // Older than the newest, or dated far ahead: refused.
+    assert!(matches!(
+        r.attest(&set(&master, &[10], 0, 4), NOW, 60),
+        Err(RegistryError::Conflict(_))
+    ));
+    assert!(matches!(
+        r.attest(&set(&master, &[10, 11, 12], 0, NOW + 1_000), NOW, 60),
+        Err(RegistryError::Invalid(_))
+    ));
+    // The same key for the same period, with a later deposit deadline for some users.
+    let mut longer = set(&master, &[10, 11], 0, 6).body;
+    longer.denominations[1].deposit_until += 1;
+    let longer = Signed::sign(longer, &master);
+    assert!(matches!(
+        r.attest(&longer, NOW, 60),
+        Err(RegistryError::Conflict(_))
+    ));
+    // One RSA key under another value.
+    let mut revalued = set(&master, &[10, 11, 12], 1, 7).body;
+    let k = rsa(0);
+    revalued.denominations[2].public_key = k.clone();
+    revalued.denominations[2].key_id = k.key_id();
+    revalued.denominations[2].value = Amount::new(demo(), 8);
+    let revalued = Signed::sign(revalued, &master);
+    assert!(r.attest(&revalued, NOW, 60).is_err());
+    // Long after period 10's keys expired, a new key for it is still refused.
+    let late = set(&master, &[10], 1, 8);
+    assert!(matches!(
+        r.attest(&late, NOW + 100_000, 60),
+        Err(RegistryError::Conflict(_)) | Err(RegistryError::NotCertified(_))
     ));
 }
 
@@ -214,7 +275,7 @@ fn bad_certificate_requests_are_refused() {
     ] {
         assert!(
             matches!(
-                r.issue(name, addr, key, cur, 10, NOW),
+                r.issue(name, addr, key, cur, 10, false, NOW),
                 Err(RegistryError::Invalid(_))
             ),
             "{name} {addr} {key} {cur}"
@@ -233,5 +294,11 @@ fn the_key_and_the_registry_survive_a_restart() {
     };
     let r = Registry::open(dir.path()).expect("reopen");
     assert_eq!(r.public_key(), public);
-    assert_eq!(r.in_force(NOW).expect("list"), vec![cert]);
+    assert_eq!(r.in_force(NOW).expect("list"), vec![cert.clone()]);
+    let m = master.public().0.to_b64();
+    assert_eq!(
+        r.held(&m, "http://127.0.0.1:9/x", NOW).expect("held"),
+        Some(cert)
+    );
+    assert_eq!(r.held(&m, "http://127.0.0.1:10", NOW).expect("held"), None);
 }
