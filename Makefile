@@ -50,10 +50,11 @@ test-native:
 # headless Chromium (tests/browser.rs; a hostile shop, tests/hostile_shop.rs), two wallets
 # through a fault proxy (tests/faults.rs, 20 s), and the mint's log after
 # every operation (tests/privacy.rs), and three mint nodes on PostgreSQL
-# behind nginx (tests/cluster.rs, beside a throwaway cluster).
+# behind nginx (tests/cluster.rs, beside a throwaway cluster), and the wallet
+# pinning a certifier (tests/netcash.rs).
 test-e2e:
 	trunk build --release
-	cargo build -p mint-server -p merchant -p mint-bench
+	cargo build -p mint-server -p merchant -p mint-bench -p certifier
 	bash scripts/with-postgres.sh cargo test -p browser-e2e --features pg-tests -- --nocapture --test-threads=1
 
 # wasm tests in headless Chromium (webdriver.json in each crate sets the flags

@@ -37,6 +37,9 @@ pids+=($!)
 wait_ready "$ready/certifier.json" "${pids[0]}" "the certifier"
 fic=$(key_of "$ready/certifier.json")
 [ -n "$fic" ] || { echo "[run] the certifier's ready file names no key" >&2; exit 1; }
+# The web wallet pins this certifier (read from its own origin at first run).
+printf '{"certifier_key": "%s", "certifier_url": "%s"}\n' "$fic" "$CERTIFIER_URL" \
+  > dist/wallet-config.json
 
 echo "[run] starting the mint on ${MINT_URL}"
 ./target/release/mint-server --listen "127.0.0.1:${PORT}" --demo-faucet --web-dir dist \
@@ -49,6 +52,14 @@ master=$(key_of "$ready/mint.json")
 # Certified once (a run again finds its certificate in force).
 ./target/release/certifier --data-dir "$CERTIFIER_DATA_DIR" issue --if-missing \
   --cs-name "Demo mint A" --cs-addr "$MINT_URL" --master-key="$master" > /dev/null
+# The mint hands its key set in within seconds; wallets refuse it until then.
+certified() { curl -fsS "${MINT_URL}/keys" 2>/dev/null | grep -q '"certification"'; }
+if command -v curl > /dev/null; then
+  for _ in $(seq 1 100); do certified && break; sleep 0.2; done
+  certified || { echo "[run] the mint did not get its key set attested" >&2; exit 1; }
+else
+  sleep 3
+fi
 echo "[run] the mint is certified (its papers are served with ${MINT_URL}/keys)"
 
 echo "[run] starting the demo shop on ${SHOP_URL} (bank ${MINT_URL}, master key pinned)"
@@ -66,7 +77,7 @@ cat <<MSG
 [run]   shop keeper:      ${SHOP_URL}/orders#key=${token}
 [run]   embedding demo:   ${MINT_URL}/embed/example.html#shop=${SHOP_URL}
 [run]   bank key set:     ${MINT_URL}/keys (with the certifier's papers)
-[run]   certifier:        ${CERTIFIER_URL}/mints  key ${fic}
+[run]   certifier:        ${CERTIFIER_URL}/mints  key ${fic} (pinned by the web wallet)
 [run]   APIs (OpenAPI):   ${MINT_URL}/openapi.json  ${SHOP_URL}/openapi.json
 [run] Ctrl-C stops them all.
 MSG

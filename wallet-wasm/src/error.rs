@@ -40,6 +40,10 @@ pub enum WalletError {
     /// The bank's key set is unsigned, signed by another key, or malformed.
     #[error("key set refused: {0}")]
     KeySet(#[from] KeySetError),
+    /// The bank's certification is refused: none, another certifier's,
+    /// expired, revoked, for another bank, or for another key set.
+    #[error("bank not certified: {0}")]
+    Certificate(#[from] ecash_core::certificate::CertError),
     /// Not enough money in the wallet.
     #[error("insufficient funds: need {need}, the wallet holds {have}")]
     InsufficientFunds {
@@ -91,6 +95,19 @@ impl WalletError {
             Self::BadAnswer { .. } => "bad_answer",
             Self::Tampered(_) => "tampered_answer",
             Self::KeySet(_) => "keyset_refused",
+            Self::Certificate(e) => {
+                use ecash_core::certificate::CertError;
+                match e {
+                    CertError::NotCertified(_) => "not_certified",
+                    CertError::Expired { .. } => "certificate_expired",
+                    CertError::Revoked { .. } => "certificate_revoked",
+                    CertError::NotAttested(_) => "keyset_not_attested",
+                    CertError::KeySet(_) => "keyset_refused",
+                    CertError::OtherCertifier { .. }
+                    | CertError::BadSignature(_)
+                    | CertError::Mismatch(_) => "certificate_invalid",
+                }
+            }
             Self::InsufficientFunds { .. } => "insufficient_funds",
             Self::Payreq(_) => "payreq_invalid",
             Self::Token(_) => "token_invalid",

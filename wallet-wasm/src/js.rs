@@ -108,15 +108,19 @@ impl EcashWallet {
     }
 
     /// Creates a wallet in `dbName` for the bank at `bankUrl`, pinning
-    /// `masterKey` (base64url), or the bank's announced key if none is given.
-    /// Show `backupSeed()` to the user once.
+    /// `certifierKey` (base64url; any bank it certifies, asking
+    /// `certifierUrl` for fresh revocations), else `masterKey`, else the
+    /// bank's announced key. Show `backupSeed()` to the user once.
     pub async fn create(
         db_name: String,
         bank_url: String,
         master_key: Option<String>,
+        certifier_key: Option<String>,
+        certifier_url: Option<String>,
     ) -> Result<EcashWallet, JsValue> {
         let run = async {
-            let pinned = master_arg(master_key)?;
+            let pinned =
+                crate::config::trust_of(master_arg(master_key)?, certifier_key, certifier_url)?;
             let store = IndexedDbStore::open(&db_name).await?;
             let (w, _phrase) = Wallet::create(
                 store,
@@ -148,9 +152,12 @@ impl EcashWallet {
         master_key: Option<String>,
         seed_phrase: String,
         on_progress: Option<Function>,
+        certifier_key: Option<String>,
+        certifier_url: Option<String>,
     ) -> Result<EcashWallet, JsValue> {
         let run = async {
-            let pinned = master_arg(master_key)?;
+            let pinned =
+                crate::config::trust_of(master_arg(master_key)?, certifier_key, certifier_url)?;
             let store = IndexedDbStore::open(&db_name).await?;
             let mut cb = progress_fn(on_progress);
             let (w, _report) = Wallet::restore(
@@ -200,9 +207,10 @@ impl EcashWallet {
         })
     }
 
-    /// Bank URL, master key fingerprint, account id, currency.
+    /// Bank URL, master key fingerprint, account id, currency; for a
+    /// certified bank its certified name, certificate expiry and certifier.
     #[wasm_bindgen(
-        unchecked_return_type = "Promise<{bankUrl: string; masterFingerprint: string; accountId: string; currency: string}>"
+        unchecked_return_type = "Promise<{bankUrl: string; masterFingerprint: string; accountId: string; currency: string; mintName?: string; certificateExpires?: number; certifierFingerprint?: string}>"
     )]
     pub fn info(&self) -> Promise {
         self.call(|w| async move {
@@ -213,6 +221,15 @@ impl EcashWallet {
             let _ = set("masterFingerprint", &w.master_fingerprint());
             let _ = set("accountId", w.account_id());
             let _ = set("currency", w.key_set().set.currency.as_str());
+            if let Some(c) = w.certificate() {
+                let _ = set("mintName", &c.cs_name);
+                let _ = Reflect::set(
+                    &o,
+                    &"certificateExpires".into(),
+                    &JsValue::from_f64(c.expires_at as f64),
+                );
+                let _ = set("certifierFingerprint", &c.certifier.fingerprint());
+            }
             Ok(o.into())
         })
     }

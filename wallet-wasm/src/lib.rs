@@ -13,6 +13,7 @@
 //! a crash or a cut connection. Coin secrets come from the wallet seed
 //! ([`secrets::Seed`]), so [`wallet::Wallet::restore`] can rebuild the coins.
 
+pub mod config;
 pub mod error;
 pub mod links;
 pub mod platform;
@@ -28,4 +29,4 @@ pub mod wallet;
 pub mod js;
 
 pub use error::WalletError;
-pub use wallet::{Offer, Progress, Wallet, WalletSettings};
+pub use wallet::{Offer, Progress, Trust, Wallet, WalletSettings};

@@ -1,9 +1,10 @@
 //! What the wallet persists, and under which keys.
 //!
-//! Keys: `meta`, `keys` (the signed key set), `seenkeys` (key ids by value
+//! Keys: `meta`, `keys` (the signed key set), `papers` (its certificate), `seenkeys` (key ids by value
 //! and period, to notice a key made for this wallet), `coin/<serial>`, `op/<id>` (the
 //! journal), `hist/<time>-<id>` (history), `ctr/<key_id>` (derivation counters).
 
+use ecash_core::certificate::{MintCertificate, RevocationList};
 use ecash_core::messages::{
     DepositAck, ExchangeRequest, PayReq, Payment, PaymentProof, Receipt, WithdrawRequest,
 };
@@ -19,6 +20,8 @@ pub const META_KEY: &str = "meta";
 pub const KEYS_KEY: &str = "keys";
 /// Key of the keys seen so far, by value and period ([`ecash_core::keyset::SeenKeys`]).
 pub const SEEN_KEYS_KEY: &str = "seenkeys";
+/// Key of the bank's certificate and the newest revocation list ([`Papers`]).
+pub const PAPERS_KEY: &str = "papers";
 
 /// Key of a coin record.
 pub fn coin_key(serial: &B32) -> String {
@@ -46,12 +49,35 @@ pub struct Meta {
     pub bank_url: String,
     /// The master key the key set must be signed by.
     pub master_key: PublicKey,
+    /// The certifier that must vouch for the bank, if the wallet pins one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certifier: Option<CertifierPin>,
     /// The seed, hex. Stored like the coins themselves: whoever reads the store can spend them.
     pub seed_hex: String,
     /// The wallet's bank account.
     pub account_id: String,
     /// Unix seconds.
     pub created_at: u64,
+}
+
+/// A certifier a wallet pins (NetCash's FIC): its key, and where to ask it
+/// for a fresh revocation list when the one the bank relays is stale.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertifierPin {
+    /// The certifier's public key.
+    pub key: PublicKey,
+    /// Its base URL, if the wallet knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// The bank's certificate and the newest revocation list the wallet saw.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Papers {
+    /// The certificate over the bank's master key.
+    pub certificate: MintCertificate,
+    /// The newest revocation list, signed by the certifier.
+    pub revocations: Signed<RevocationList>,
 }
 
 /// A coin the wallet holds.

@@ -151,7 +151,7 @@ async fn recover_after_a_lost_payment_answer() {
 async fn js_api_errors_carry_codes_and_withdraw_100_coins_is_timed() {
     let name = db_name("js");
     assert!(!EcashWallet::exists(name.clone()).await.expect("exists"));
-    let w = EcashWallet::create(name.clone(), MINT.into(), None)
+    let w = EcashWallet::create(name.clone(), MINT.into(), None, None, None)
         .await
         .expect("create");
     assert!(EcashWallet::exists(name.clone()).await.expect("exists"));

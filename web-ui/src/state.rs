@@ -81,6 +81,8 @@ pub struct Info {
     pub account_id: String,
     /// Currency code.
     pub currency: String,
+    /// Who certifies the bank, as whom, until when (or that nobody does).
+    pub certified: String,
 }
 
 /// Progress of a long operation.
@@ -177,6 +179,17 @@ impl AppState {
             fingerprint: w.master_fingerprint(),
             account_id: w.account_id().to_owned(),
             currency: w.key_set().set.currency.as_str().to_owned(),
+            certified: match (w.certificate(), w.certifier()) {
+                (Some(c), _) => format!(
+                    "as \"{}\" by certifier {} (certificate {}, valid until {})",
+                    c.cs_name,
+                    c.certifier.fingerprint(),
+                    c.cert_id,
+                    crate::screens::money::date(c.expires_at)
+                ),
+                (None, Some(_)) => "pinned certifier; certificate not checked yet".into(),
+                (None, None) => "no certifier pinned: the bank's master key is pinned".into(),
+            },
         });
     }
 

@@ -67,6 +67,9 @@ pub fn explain(e: &WalletError) -> String {
             "timeout" => "The bank or shop took too long to answer.".into(),
             _ => format!("The request was refused: {} ({})", error.message, error.code.as_str()),
         },
+        WalletError::Certificate(why) => format!(
+            "This bank is not vouched for by the certifier this wallet trusts ({why}). Do not use it."
+        ),
         WalletError::Token(why) => format!("This transfer token cannot be received: {why}"),
         WalletError::Payreq(why) => format!("This payment request cannot be paid: {why}"),
         other => other.to_string(),

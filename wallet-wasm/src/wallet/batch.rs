@@ -12,6 +12,8 @@ use crate::store::{StoreError, Write};
 pub(crate) struct KeysUpdate {
     pub(crate) signed: SignedKeySet,
     pub(crate) verified: VerifiedKeySet,
+    /// The bank's certification, under a pinned certifier.
+    pub(crate) papers: Option<Papers>,
     pub(crate) seen: SeenKeys,
     pub(crate) fetched_at: u64,
 }
@@ -92,6 +94,9 @@ impl Batch {
             .push(Write::Put(KEYS_KEY.into(), json(&k.signed)?));
         self.writes
             .push(Write::Put(SEEN_KEYS_KEY.into(), json(&k.seen)?));
+        if let Some(p) = &k.papers {
+            self.writes.push(Write::Put(PAPERS_KEY.into(), json(p)?));
+        }
         self.keys = Some(Box::new(k));
         Ok(())
     }

@@ -3,7 +3,8 @@
 //! single calls that change nothing in the store ([`Single`]).
 
 use ecash_core::api::{self, Endpoint};
-use ecash_core::keyset::SeenKeys;
+use ecash_core::certificate::{KeysAnswer, RevocationList, verify_certified, verify_revocations};
+use ecash_core::keyset::{KeySetError, SeenKeys};
 use ecash_core::messages::{RegisterAccount, account_id};
 use ecash_core::{ErrorCode, Keypair, PublicKey, Signed, SignedKeySet, VerifiedKeySet};
 
@@ -11,55 +12,199 @@ use super::State;
 use super::batch::{Batch, KeysUpdate};
 use super::io::{Await, Input, Io, Machine, Next};
 use crate::error::WalletError;
+use crate::records::{CertifierPin, Meta, Papers};
 
 /// How long a fetched key set is used before it is fetched again, seconds.
 const KEYS_MAX_AGE: u64 = 600;
 
-/// `GET /keys`, verified against `pinned`, or against the key the set names
-/// when nothing is pinned yet (trust on first use; the caller shows the
-/// fingerprint), and announcing the next period's keys.
+/// How a wallet trusts the bank it connects to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Trust {
+    /// The master key the bank announces (trust on first use; the caller
+    /// shows its fingerprint).
+    FirstUse,
+    /// A master key pinned out of band.
+    Master(PublicKey),
+    /// A certifier pinned out of band: any bank it certifies, at the
+    /// address its certificate names (NetCash).
+    Certifier(CertifierPin),
+}
+
+impl From<Option<PublicKey>> for Trust {
+    fn from(pinned: Option<PublicKey>) -> Self {
+        pinned.map_or(Self::FirstUse, Self::Master)
+    }
+}
+
+/// What a fetched key set is checked against.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Expect {
+    /// The master key (pinned, or learnt at first contact).
+    pub(crate) master: Option<PublicKey>,
+    /// The certifier that must vouch for the bank.
+    pub(crate) certifier: Option<CertifierPin>,
+    /// The newest revocation list the wallet holds.
+    pub(crate) known: Option<Signed<RevocationList>>,
+}
+
+impl Expect {
+    /// What first contact under `trust` checks.
+    pub(crate) fn first(trust: &Trust) -> Result<Self, WalletError> {
+        Ok(match trust {
+            Trust::FirstUse => Self::default(),
+            Trust::Master(m) => Self {
+                master: Some(*m),
+                ..Self::default()
+            },
+            Trust::Certifier(pin) => {
+                if let Some(url) = &pin.url {
+                    crate::links::web_url(url)?;
+                }
+                Self {
+                    certifier: Some(pin.clone()),
+                    ..Self::default()
+                }
+            }
+        })
+    }
+
+    /// What a wallet that knows its bank checks.
+    pub(crate) fn known(meta: &Meta, papers: Option<&Papers>) -> Self {
+        Self {
+            master: Some(meta.master_key),
+            certifier: meta.certifier.clone(),
+            known: papers.map(|p| p.revocations.clone()),
+        }
+    }
+}
+
+/// A key set fetched and checked, with the bank's certification if the
+/// wallet pins a certifier.
+pub(crate) struct Fetched {
+    pub(crate) signed: SignedKeySet,
+    pub(crate) verified: VerifiedKeySet,
+    pub(crate) papers: Option<Papers>,
+}
+
+/// `GET /keys`, verified as [`Expect`] says, and announcing the next
+/// period's keys. Under a certifier, the bank's certificate, the attestation
+/// of exactly this set and the revocation lists are checked too; when even
+/// the newest list is stale, the certifier is asked for a fresh one, and
+/// only if it cannot be reached does the wallet go on with the stale list
+/// (until the certificate expires).
 pub(crate) struct FetchKeys {
+    bank_url: String,
     call: Option<(Await<api::Keys>, Io)>,
     waiting: Option<Await<api::Keys>>,
-    pinned: Option<PublicKey>,
+    asking: Option<(Await<api::Revocations>, Box<KeysAnswer>)>,
+    expect: Expect,
     now: u64,
 }
 
 impl FetchKeys {
     /// Fetches the key set of the bank at `bank_url` (checked by the link rule).
-    pub(crate) fn new(
-        bank_url: &str,
-        pinned: Option<PublicKey>,
-        now: u64,
-    ) -> Result<Self, WalletError> {
+    pub(crate) fn new(bank_url: &str, expect: Expect, now: u64) -> Result<Self, WalletError> {
         crate::links::web_url(bank_url)?;
         Ok(Self {
+            bank_url: bank_url.to_owned(),
             call: Some(Await::at_base(bank_url, &(), &())?),
             waiting: None,
-            pinned,
+            asking: None,
+            expect,
             now,
         })
     }
 
-    fn step(&mut self, input: Input) -> Result<Next<(SignedKeySet, VerifiedKeySet)>, WalletError> {
+    fn step(&mut self, input: Input) -> Result<Next<Fetched>, WalletError> {
         if let Some((a, io)) = self.call.take() {
             self.waiting = Some(a);
             return Ok(Next::Io(io));
+        }
+        if let Some((a, answer)) = self.asking.take() {
+            let pin =
+                self.expect.certifier.clone().ok_or_else(|| {
+                    WalletError::Crypto("asked a certifier it does not pin".into())
+                })?;
+            match a.receive(input) {
+                Ok(list) => {
+                    verify_revocations(&list, &pin.key)?;
+                    let newer = self
+                        .expect
+                        .known
+                        .as_ref()
+                        .is_none_or(|k| k.body.issued_at < list.body.issued_at);
+                    if newer {
+                        self.expect.known = Some(list);
+                    }
+                }
+                // The certifier is down: the list in hand serves until the
+                // certificate expires.
+                Err(e) if e.is_transient() => {}
+                Err(e) => return Err(e),
+            }
+            return self.finish(*answer, false);
         }
         let a = self
             .waiting
             .take()
             .ok_or_else(|| WalletError::Crypto("the key set was asked for twice".into()))?;
-        let signed = a.receive(input)?.key_set;
-        let master = self.pinned.unwrap_or(signed.body.master_public_key);
-        let verified = VerifiedKeySet::verify(&signed, &master)?;
-        verified.check_announced(self.now)?;
-        Ok(Next::Done((signed, verified)))
+        let answer = a.receive(input)?;
+        self.finish(answer, true)
+    }
+
+    fn finish(&mut self, answer: KeysAnswer, may_ask: bool) -> Result<Next<Fetched>, WalletError> {
+        let Some(pin) = self.expect.certifier.clone() else {
+            let master = self
+                .expect
+                .master
+                .unwrap_or(answer.key_set.body.master_public_key);
+            let verified = VerifiedKeySet::verify(&answer.key_set, &master)?;
+            verified.check_announced(self.now)?;
+            return Ok(Next::Done(Fetched {
+                signed: answer.key_set,
+                verified,
+                papers: None,
+            }));
+        };
+        let m = verify_certified(
+            &answer,
+            &self.bank_url,
+            &pin.key,
+            self.expect.known.as_ref(),
+            self.now,
+        )?;
+        // A certificate for another key cannot move a wallet's coins to another bank.
+        if let Some(master) = self.expect.master
+            && master != m.certificate.master_public_key
+        {
+            return Err(KeySetError::WrongMasterKey {
+                got: m.certificate.master_public_key.fingerprint(),
+                pinned: master.fingerprint(),
+            }
+            .into());
+        }
+        if m.revocations_stale
+            && may_ask
+            && let Some(url) = &pin.url
+        {
+            let (a, io) = Await::<api::Revocations>::at_base(url, &(), &())?;
+            self.asking = Some((a, Box::new(answer)));
+            return Ok(Next::Io(io));
+        }
+        m.keys.check_announced(self.now)?;
+        Ok(Next::Done(Fetched {
+            signed: answer.key_set,
+            verified: m.keys,
+            papers: Some(Papers {
+                certificate: m.certificate,
+                revocations: m.revocations,
+            }),
+        }))
     }
 }
 
 impl<C> Machine<C> for FetchKeys {
-    type Output = (SignedKeySet, VerifiedKeySet);
+    type Output = Fetched;
     fn resume(&mut self, _: &C, input: Input) -> Result<Next<Self::Output>, WalletError> {
         self.step(input)
     }
@@ -69,6 +214,7 @@ impl<C> Machine<C> for FetchKeys {
 pub(crate) struct Met {
     pub(crate) signed: SignedKeySet,
     pub(crate) verified: VerifiedKeySet,
+    pub(crate) papers: Option<Papers>,
     pub(crate) seen: SeenKeys,
     pub(crate) account_id: String,
 }
@@ -80,14 +226,14 @@ pub(crate) struct Connect {
     bank_url: String,
     register: Signed<RegisterAccount>,
     now: u64,
-    fetched: Option<(SignedKeySet, VerifiedKeySet, SeenKeys)>,
+    fetched: Option<(Fetched, SeenKeys)>,
     waiting: Option<Await<api::Register>>,
 }
 
 impl Connect {
     pub(crate) fn new(
         bank_url: &str,
-        pinned: Option<PublicKey>,
+        trust: &Trust,
         account: &Keypair,
         now: u64,
     ) -> Result<Self, WalletError> {
@@ -100,7 +246,7 @@ impl Connect {
             account,
         );
         Ok(Self {
-            keys: FetchKeys::new(bank_url, pinned, now)?,
+            keys: FetchKeys::new(bank_url, Expect::first(trust)?, now)?,
             bank_url: bank_url.to_owned(),
             register,
             now,
@@ -115,7 +261,7 @@ impl Machine<()> for Connect {
 
     fn resume(&mut self, _: &(), input: Input) -> Result<Next<Met>, WalletError> {
         if let Some(a) = self.waiting.take() {
-            let (signed, verified, seen) = self
+            let (fetched, seen) = self
                 .fetched
                 .take()
                 .ok_or_else(|| WalletError::Crypto("registered before the keys".into()))?;
@@ -138,18 +284,19 @@ impl Machine<()> for Connect {
                 Err(e) => return Err(e),
             }
             return Ok(Next::Done(Met {
-                signed,
-                verified,
+                signed: fetched.signed,
+                verified: fetched.verified,
+                papers: fetched.papers,
                 seen,
                 account_id: id,
             }));
         }
         match self.keys.step(input)? {
             Next::Io(io) => Ok(Next::Io(io)),
-            Next::Done((signed, verified)) => {
+            Next::Done(fetched) => {
                 let mut seen = SeenKeys::default();
-                verified.check_seen(&mut seen, self.now)?;
-                self.fetched = Some((signed, verified, seen));
+                fetched.verified.check_seen(&mut seen, self.now)?;
+                self.fetched = Some((fetched, seen));
                 let (a, io) = Await::<api::Register>::at_base(&self.bank_url, &(), &self.register)?;
                 self.waiting = Some(a);
                 Ok(Next::Io(io))
@@ -206,20 +353,21 @@ impl Machine for RefreshKeys {
                 }
                 self.fetch.insert(Box::new(FetchKeys::new(
                     s.bank(),
-                    Some(s.meta.master_key),
+                    Expect::known(&s.meta, s.papers.as_ref()),
                     t,
                 )?))
             }
         };
         match fetch.step(input)? {
             Next::Io(io) => Ok(Next::Io(io)),
-            Next::Done((signed, verified)) => {
+            Next::Done(f) => {
                 let mut seen = s.seen.clone();
-                verified.check_seen(&mut seen, s.now())?;
+                f.verified.check_seen(&mut seen, s.now())?;
                 let mut b = Batch::default();
                 b.keys(KeysUpdate {
-                    signed,
-                    verified,
+                    signed: f.signed,
+                    verified: f.verified,
+                    papers: f.papers,
                     seen,
                     fetched_at: s.now(),
                 })?;

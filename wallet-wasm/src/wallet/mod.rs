@@ -31,7 +31,7 @@ use ecash_core::amount::Denomination;
 use ecash_core::api;
 use ecash_core::keyset::SeenKeys;
 use ecash_core::messages::AccountStatement;
-use ecash_core::{Amount, B32, Clock, Keypair, PublicKey, SignedKeySet, VerifiedKeySet};
+use ecash_core::{Amount, B32, Clock, Keypair, SignedKeySet, VerifiedKeySet};
 use serde::{Deserialize, Serialize};
 
 use crate::error::WalletError;
@@ -43,6 +43,7 @@ use crate::store::{Store, StoreError, Write};
 use crate::transport::Transport;
 
 pub use answers::Offer;
+pub use keys::Trust;
 pub use pay::PaymentDone;
 pub use recover::RecoverReport;
 pub use restore::RestoreReport;
@@ -143,6 +144,8 @@ pub struct State {
     pub(crate) seed: Seed,
     pub(crate) account: Keypair,
     pub(crate) keys: VerifiedKeySet,
+    /// The bank's certificate and the newest revocation list (under a certifier).
+    pub(crate) papers: Option<Papers>,
     /// The key for each value and period in every key set accepted so far.
     pub(crate) seen: SeenKeys,
     pub(crate) coins: BTreeMap<B32, CoinRecord>,
@@ -170,6 +173,9 @@ impl Mirror for State {
             self.history.insert(k, e);
         }
         if let Some(k) = b.keys {
+            if k.papers.is_some() {
+                self.papers = k.papers;
+            }
             self.keys = k.verified;
             self.seen = k.seen;
             self.keys_fetched_at = k.fetched_at;
@@ -305,20 +311,22 @@ impl<S: Store, T: Transport> Wallet<S, T> {
     }
 
     /// Creates a wallet for the bank at `bank_url`: fetches and verifies its
-    /// key set (against `pinned`, or trusting the announced master key on first
-    /// use), makes a seed and registers the account. Returns the seed phrase,
-    /// to show once for backup.
+    /// key set as `trust` says (a pinned master key, a certifier that must
+    /// vouch for the bank, or the announced master key on first use), makes
+    /// a seed and registers the account. Returns the seed phrase, to show
+    /// once for backup.
     pub async fn create(
         store: S,
         net: T,
         bank_url: &str,
-        pinned: Option<PublicKey>,
+        trust: impl Into<Trust>,
         settings: WalletSettings,
     ) -> Result<(Self, String), WalletError> {
         ensure_empty(&store).await?;
         let seed = Seed::generate()?;
         let phrase = seed.phrase();
-        let (w, identity) = Self::connect(store, net, bank_url, pinned, seed, settings).await?;
+        let trust = trust.into();
+        let (w, identity) = Self::connect(store, net, bank_url, &trust, seed, settings).await?;
         w.store.apply(identity).await?;
         Ok((w, phrase))
     }
@@ -332,33 +340,41 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         store: S,
         net: T,
         bank_url: &str,
-        pinned: Option<PublicKey>,
+        trust: &Trust,
         seed: Seed,
         settings: WalletSettings,
     ) -> Result<(Self, Vec<Write>), WalletError> {
         let account = seed.account_key()?;
         let now = settings.clock.now();
-        let mut first = keys::Connect::new(bank_url, pinned, &account, now)?;
+        let mut first = keys::Connect::new(bank_url, trust, &account, now)?;
         let met = io::drive(&mut first, &mut (), &store, &net, &mut None).await?;
         let meta = Meta {
             version: FORMAT_VERSION,
             bank_url: bank_url.trim_end_matches('/').to_owned(),
             master_key: met.verified.set.master_public_key,
+            certifier: match trust {
+                Trust::Certifier(pin) => Some(pin.clone()),
+                Trust::FirstUse | Trust::Master(_) => None,
+            },
             seed_hex: seed.phrase().replace('-', ""),
             account_id: met.account_id,
             created_at: now,
         };
-        let identity = vec![
+        let mut identity = vec![
             Write::Put(META_KEY.into(), batch::json(&meta)?),
             Write::Put(KEYS_KEY.into(), batch::json(&met.signed)?),
             Write::Put(SEEN_KEYS_KEY.into(), batch::json(&met.seen)?),
         ];
+        if let Some(p) = &met.papers {
+            identity.push(Write::Put(PAPERS_KEY.into(), batch::json(p)?));
+        }
         let state = State {
             settings,
             meta,
             seed,
             account,
             keys: met.verified,
+            papers: met.papers,
             seen: met.seen,
             coins: BTreeMap::new(),
             ops: BTreeMap::new(),
@@ -376,6 +392,7 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         let mut meta: Option<Meta> = None;
         let mut signed: Option<SignedKeySet> = None;
         let mut seen = SeenKeys::default();
+        let mut papers: Option<Papers> = None;
         let mut coins = BTreeMap::new();
         let mut ops = BTreeMap::new();
         let mut history = BTreeMap::new();
@@ -387,6 +404,8 @@ impl<S: Store, T: Transport> Wallet<S, T> {
                 signed = serde_json::from_str::<SignedKeySet>(v).ok();
             } else if k == SEEN_KEYS_KEY {
                 seen = parse(k, v)?;
+            } else if k == PAPERS_KEY {
+                papers = Some(parse(k, v)?);
             } else if k.starts_with("coin/") {
                 let r: CoinRecord = parse(k, v)?;
                 coins.insert(r.coin.serial, r);
@@ -400,25 +419,33 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         let meta = meta.ok_or(WalletError::NoWallet)?;
         let now = settings.clock.now();
         let cached = signed.and_then(|s| VerifiedKeySet::verify(&s, &meta.master_key).ok());
+        // A certified wallet without its papers fetches them (and the set) again.
+        let cached = cached.filter(|_| meta.certifier.is_none() || papers.is_some());
         let (verified, refetched) = match cached {
             Some(keys) => (keys, None),
             None => {
                 // Written by an older wallet (or damaged): fetch it again,
                 // checked against the pinned master key as always.
-                let mut m = keys::FetchKeys::new(&meta.bank_url, Some(meta.master_key), now)?;
-                let (signed, keys) = io::drive(&mut m, &mut (), &store, &net, &mut None).await?;
-                (keys, Some(signed))
+                let expect = keys::Expect::known(&meta, papers.as_ref());
+                let mut m = keys::FetchKeys::new(&meta.bank_url, expect, now)?;
+                let f = io::drive(&mut m, &mut (), &store, &net, &mut None).await?;
+                if f.papers.is_some() {
+                    papers = f.papers;
+                }
+                (f.verified, Some(f.signed))
             }
         };
         // Wallets from before key memory start remembering with this set.
         verified.check_seen(&mut seen, now)?;
         if let Some(signed) = refetched {
-            store
-                .apply(vec![
-                    Write::Put(KEYS_KEY.into(), batch::json(&signed)?),
-                    Write::Put(SEEN_KEYS_KEY.into(), batch::json(&seen)?),
-                ])
-                .await?;
+            let mut writes = vec![
+                Write::Put(KEYS_KEY.into(), batch::json(&signed)?),
+                Write::Put(SEEN_KEYS_KEY.into(), batch::json(&seen)?),
+            ];
+            if let Some(p) = &papers {
+                writes.push(Write::Put(PAPERS_KEY.into(), batch::json(p)?));
+            }
+            store.apply(writes).await?;
         }
         let seed = Seed::from_phrase(&meta.seed_hex)?;
         let account = seed.account_key()?;
@@ -431,6 +458,7 @@ impl<S: Store, T: Transport> Wallet<S, T> {
                 seed,
                 account,
                 keys: verified,
+                papers,
                 seen,
                 coins,
                 ops,
@@ -460,6 +488,16 @@ impl<S: Store, T: Transport> Wallet<S, T> {
     /// Fingerprint of the pinned master key.
     pub fn master_fingerprint(&self) -> String {
         self.state.meta.master_key.fingerprint()
+    }
+
+    /// The certifier the wallet pins, if any.
+    pub fn certifier(&self) -> Option<&CertifierPin> {
+        self.state.meta.certifier.as_ref()
+    }
+
+    /// The bank's certificate, as last checked (under a pinned certifier).
+    pub fn certificate(&self) -> Option<&ecash_core::certificate::MintCertificate> {
+        self.state.papers.as_ref().map(|p| &p.certificate)
     }
 
     /// The wallet's bank account id.

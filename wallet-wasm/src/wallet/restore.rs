@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use ecash_core::api;
 use ecash_core::messages::RestoreRequest;
 use ecash_core::spent::SpentSet;
-use ecash_core::{B32, PendingCoin, PublicKey};
+use ecash_core::{B32, PendingCoin};
 use serde::{Deserialize, Serialize};
 
 use super::batch::Batch;
@@ -262,14 +262,15 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         store: S,
         net: T,
         bank_url: &str,
-        pinned: Option<PublicKey>,
+        trust: impl Into<super::Trust>,
         phrase: &str,
         settings: WalletSettings,
         progress: Option<ProgressFn<'_>>,
     ) -> Result<(Self, RestoreReport), WalletError> {
         let seed = Seed::from_phrase(phrase)?;
         ensure_empty(&store).await?;
-        let (mut w, identity) = Self::connect(store, net, bank_url, pinned, seed, settings).await?;
+        let trust = trust.into();
+        let (mut w, identity) = Self::connect(store, net, bank_url, &trust, seed, settings).await?;
         let m = Restore::new(&w.state, identity);
         let report = w.run(m, progress).await?;
         Ok((w, report))

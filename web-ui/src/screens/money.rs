@@ -11,7 +11,8 @@ fn currency(state: AppState) -> String {
     state.info.get().currency
 }
 
-fn date(unix: u64) -> String {
+/// A unix time as a date for people.
+pub fn date(unix: u64) -> String {
     let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(unix as f64 * 1000.0));
     String::from(d.to_locale_date_string("en-GB", &wasm_bindgen::JsValue::UNDEFINED))
 }

@@ -2,9 +2,10 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use wallet_wasm::config::WalletConfig;
 use wallet_wasm::store::indexeddb::IndexedDbStore;
 use wallet_wasm::transport::FetchTransport;
-use wallet_wasm::{Progress, Wallet, WalletError, WalletSettings};
+use wallet_wasm::{Progress, Trust, Wallet, WalletError, WalletSettings};
 
 use crate::state::{AppState, Busy, DB_NAME, Screen, Tone, set_wallet, wallet};
 
@@ -12,6 +13,35 @@ fn origin() -> String {
     web_sys::window()
         .and_then(|w| w.location().origin().ok())
         .unwrap_or_default()
+}
+
+/// The trust the wallet's own origin configures (`wallet-config.json`
+/// beside this page): a certifier to pin, or, with no such file, the bank's
+/// announced master key on first use. A file that is there but unusable is
+/// an error: silently trusting on first use instead would hide it.
+async fn configured_trust() -> Result<Trust, WalletError> {
+    use ecash_core::client::{HttpRequest, Transport};
+    let url = format!("{}/wallet-config.json", origin());
+    let resp = FetchTransport
+        .send(HttpRequest {
+            method: ecash_core::api::Method::Get,
+            url: url.clone(),
+            headers: Vec::new(),
+            body: None,
+        })
+        .await
+        .map_err(|e| WalletError::Unreachable {
+            url: url.clone(),
+            reason: e.0,
+        })?;
+    match resp.status {
+        200 => WalletConfig::parse(&String::from_utf8_lossy(&resp.body))?.trust(),
+        404 => Ok(Trust::FirstUse),
+        status => Err(WalletError::BadAnswer {
+            url,
+            reason: format!("status {status}"),
+        }),
+    }
 }
 
 /// Create a wallet, or restore one from its seed phrase.
@@ -28,12 +58,13 @@ pub fn FirstRun() -> impl IntoView {
         state.start("Creating the wallet");
         spawn_local(async move {
             let result = async {
+                let trust = configured_trust().await?;
                 let store = IndexedDbStore::open(DB_NAME).await?;
                 Wallet::create(
                     store,
                     FetchTransport,
                     &bank.get_untracked(),
-                    None,
+                    trust,
                     WalletSettings::default(),
                 )
                 .await
@@ -67,12 +98,13 @@ pub fn FirstRun() -> impl IntoView {
                 })
             };
             let result = async {
+                let trust = configured_trust().await?;
                 let store = IndexedDbStore::open(DB_NAME).await?;
                 Wallet::restore(
                     store,
                     FetchTransport,
                     &bank.get_untracked(),
-                    None,
+                    trust,
                     &phrase.get_untracked(),
                     WalletSettings::default(),
                     Some(&mut cb),
@@ -215,6 +247,8 @@ pub fn Settings() -> impl IntoView {
                 <dd id="settings-bank">{move || state.info.get().bank_url}</dd>
                 <dt>"Bank master key (fingerprint)"</dt>
                 <dd id="settings-fingerprint"><code>{move || state.info.get().fingerprint}</code></dd>
+                <dt>"Certified"</dt>
+                <dd id="settings-certificate">{move || state.info.get().certified}</dd>
                 <dt>"Bank account"</dt>
                 <dd><code>{move || state.info.get().account_id}</code></dd>
                 <dt>"Currency"</dt>

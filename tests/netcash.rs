@@ -1,0 +1,94 @@
+//! NetCash in the browser: the web wallet pins the certifier its own origin
+//! configures (`wallet-config.json`), takes a bank that certifier vouches
+//! for, shows who vouches for it, and refuses a bank it does not vouch for.
+//! Real certifier and mint binaries, real headless Chromium; screenshots
+//! under `target/e2e-screenshots/`.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::path::Path;
+
+use browser_e2e::*;
+use ecash_testkit::{CertifierProc, MintProc};
+
+/// Copies the built wallet to `to`, with a `wallet-config.json` pinning `fic`.
+fn wallet_files(to: &Path, fic: &CertifierProc) {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).expect("mkdir");
+        for e in std::fs::read_dir(from).expect("read dist") {
+            let e = e.expect("entry");
+            let target = to.join(e.file_name());
+            if e.file_type().expect("type").is_dir() {
+                copy(&e.path(), &target);
+            } else {
+                std::fs::copy(e.path(), &target).expect("copy");
+            }
+        }
+    }
+    copy(&dist(), to);
+    let config = serde_json::json!({
+        "certifier_key": fic.key.0.to_b64(),
+        "certifier_url": fic.url(),
+    });
+    std::fs::write(to.join("wallet-config.json"), config.to_string()).expect("config");
+}
+
+/// A mint serving the wallet in `web`, handing its key sets to `fic`.
+fn certified_mint(web: &Path, fic: &CertifierProc) -> MintProc {
+    let web = web.to_string_lossy().into_owned();
+    let mut args = vec!["--web-dir".to_owned(), web];
+    args.extend(fic.mint_args());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    MintProc::start(&args)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_web_wallet_pins_the_certifier_and_shows_who_vouches_for_its_bank() {
+    let fic = CertifierProc::start(&[]);
+    let web = tempfile::tempdir().expect("web dir");
+    wallet_files(web.path(), &fic);
+    let certified = certified_mint(web.path(), &fic);
+    let uncertified = certified_mint(web.path(), &fic);
+    fic.certify("Mint A", &certified);
+    // The mint hands its set in every second; wait until it serves the papers.
+    let bank = bank_client(certified.url());
+    for _ in 0..100 {
+        if bank.keys().await.expect("keys").certification.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    let driver = Driver::start();
+    let profiles = tempfile::tempdir().expect("profiles");
+
+    // A bank the certifier does not vouch for: refused, no wallet made.
+    let b = driver.session(&profiles.path().join("b")).await;
+    b.goto(&wallet_url(&uncertified)).await.expect("open");
+    click(&b, "#create").await;
+    wait_text(&b, "#message", "the refusal", |t| {
+        t.contains("not vouched for by the certifier")
+    })
+    .await;
+    screenshot(&b, "netcash-01-uncertified-bank-refused").await;
+    assert!(
+        b.find(fantoccini::Locator::Css("#seed-phrase"))
+            .await
+            .is_err(),
+        "a wallet was made for an uncertified bank"
+    );
+
+    // A certified bank: the wallet is made, and says who vouches for it.
+    let a = driver.session(&profiles.path().join("a")).await;
+    a.goto(&wallet_url(&certified)).await.expect("open");
+    click(&a, "#create").await;
+    wait_text(&a, "#seed-phrase", "the seed phrase", |t| t.len() == 79).await;
+    click(&a, "#seed-ok").await;
+    click(&a, "#nav-settings").await;
+    let shown = wait_text(&a, "#settings-certificate", "the certificate", |t| {
+        t.contains("Mint A")
+    })
+    .await;
+    assert!(shown.contains(&fic.key.fingerprint()), "{shown}");
+    screenshot(&a, "netcash-02-certified-bank-settings").await;
+}
