@@ -44,7 +44,7 @@ printf '{"certifier_key": "%s", "certifier_url": "%s"}\n' "$fic" "$CERTIFIER_URL
 echo "[run] starting the mint on ${MINT_URL}"
 ./target/release/mint-server --listen "127.0.0.1:${PORT}" --demo-faucet --web-dir dist \
   --certifier-url "$CERTIFIER_URL" --certifier-key="$fic" \
-  --ready-file "$ready/mint.json" &
+  --merchant-certificate-secs 2592000 --ready-file "$ready/mint.json" &
 pids+=($!)
 wait_ready "$ready/mint.json" "${pids[1]}" "the mint"
 master=$(key_of "$ready/mint.json")
@@ -65,7 +65,7 @@ echo "[run] the mint is certified (its papers are served with ${MINT_URL}/keys)"
 echo "[run] starting the demo shop on ${SHOP_URL} (bank ${MINT_URL}, master key pinned)"
 ./target/release/merchant --listen "127.0.0.1:${SHOP_PORT}" --data-dir "$SHOP_DATA_DIR" \
   --bank-url "$MINT_URL" --bank-master-key="$master" --wallet-url "$MINT_URL" \
-  --order-origin "$MINT_URL" --ready-file "$ready/shop.json" &
+  --order-origin "$MINT_URL" --label "Demo sticker shop" --ready-file "$ready/shop.json" &
 pids+=($!)
 wait_ready "$ready/shop.json" "${pids[2]}" "the shop"
 token=$(cat "$SHOP_DATA_DIR/admin.token")

@@ -36,7 +36,12 @@ fn wallet_files(to: &Path, fic: &CertifierProc) {
 /// A mint serving the wallet in `web`, handing its key sets to `fic`.
 fn certified_mint(web: &Path, fic: &CertifierProc) -> MintProc {
     let web = web.to_string_lossy().into_owned();
-    let mut args = vec!["--web-dir".to_owned(), web];
+    let mut args = vec![
+        "--web-dir".to_owned(),
+        web,
+        "--merchant-certificate-secs".to_owned(),
+        "3600".to_owned(),
+    ];
     args.extend(fic.mint_args());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     MintProc::start(&args)
@@ -50,6 +55,7 @@ async fn the_web_wallet_pins_the_certifier_and_shows_who_vouches_for_its_bank() 
     let certified = certified_mint(web.path(), &fic);
     let uncertified = certified_mint(web.path(), &fic);
     fic.certify("Mint A", &certified);
+    let shop = merchant_at(&certified, &["--label", "Sticker shop"]);
     // The mint hands its set in every second; wait until it serves the papers.
     let bank = bank_client(certified.url());
     for _ in 0..100 {
@@ -91,4 +97,40 @@ async fn the_web_wallet_pins_the_certifier_and_shows_who_vouches_for_its_bank() 
     .await;
     assert!(shown.contains(&fic.key.fingerprint()), "{shown}");
     screenshot(&a, "netcash-02-certified-bank-settings").await;
+
+    // It pays a shop its bank certifies, and shows the certified name first.
+    click(&a, "#nav-withdraw").await;
+    fill(&a, "#faucet-amount", "5").await;
+    click(&a, "#faucet-btn").await;
+    wait_text(
+        &a,
+        "#account-balance",
+        "account balance",
+        money("5.00 DEMO"),
+    )
+    .await;
+    fill(&a, "#withdraw-amount", "5").await;
+    click(&a, "#withdraw-btn").await;
+    wait_text(&a, "#message", "withdraw done", |t| {
+        t.starts_with("Withdrew")
+    })
+    .await;
+    a.goto(&format!("{}/item/sticker", shop.url()))
+        .await
+        .expect("shop");
+    click(&a, "#buy").await;
+    wait_text(&a, "#pay-link", "pay link", |t| {
+        t.contains("Pay with Ecash")
+    })
+    .await;
+    click(&a, "#pay-link").await;
+    let payee = wait_text(&a, "#pay-merchant", "the payee", |t| !t.is_empty()).await;
+    assert!(
+        payee.starts_with("Sticker shop (certified by") && payee.contains(&shop.account_id),
+        "{payee}"
+    );
+    screenshot(&a, "netcash-03-pay-a-certified-shop").await;
+    click(&a, "#pay-confirm").await;
+    wait_text(&a, "#goods-title", "the goods", |t| !t.is_empty()).await;
+    screenshot(&a, "netcash-04-paid").await;
 }

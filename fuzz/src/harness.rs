@@ -114,6 +114,7 @@ impl Harness {
             max_coins: 64,
             signing_threads: 1,
             spent_list_max_age: std::time::Duration::from_secs(0),
+            merchant_certificate_secs: None,
         };
         let bank = Arc::new(
             Bank::new(
@@ -142,6 +143,7 @@ impl Harness {
             description: "three".into(),
             pay_url: "https://shop.example/pay/order-1".into(),
             fulfillment_url: "https://shop.example/done/order-1".into(),
+            merchant_certificate: None,
         };
         Self {
             bank,

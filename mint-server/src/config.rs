@@ -66,6 +66,11 @@ pub struct Config {
     #[arg(long, env = "MINT_DEMO_FAUCET", default_value_t = false)]
     pub demo_faucet: bool,
 
+    /// Certify merchants' keys under the names they ask for, for this many
+    /// seconds (off unless given: a bank vouching for names must vet them).
+    #[arg(long, env = "MINT_MERCHANT_CERTIFICATE_SECS", value_parser = clap::value_parser!(u64).range(60..=366 * 86_400))]
+    pub merchant_certificate_secs: Option<u64>,
+
     /// Largest faucet credit per request, in minor units.
     #[arg(long, env = "MINT_FAUCET_MAX", default_value_t = 100_000)]
     pub faucet_max: u64,

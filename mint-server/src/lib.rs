@@ -150,6 +150,7 @@ pub fn open_bank(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<Bank>, Se
         max_coins: config.max_coins,
         signing_threads: config.signing_threads.unwrap_or(0),
         spent_list_max_age: Duration::from_secs(config.spent_list_max_age_secs),
+        merchant_certificate_secs: config.merchant_certificate_secs,
     };
     Ok(Arc::new(
         Bank::new(storage, keys, settings, clock).map_err(ServeError::Config)?,

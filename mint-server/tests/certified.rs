@@ -101,3 +101,98 @@ fn a_mint_serves_true_papers_only_and_drops_them_when_revoked() {
         "a revoked mint stays listed"
     );
 }
+
+/// A request of `account` to be certified as `name`, signed by `key`, at `at`.
+fn cert_request(
+    id: &str,
+    name: &str,
+    at: u64,
+    key: &ecash_core::Keypair,
+) -> ecash_core::Signed<ecash_core::messages::MerchantCertRequest> {
+    ecash_core::Signed::sign(
+        ecash_core::messages::MerchantCertRequest {
+            account_id: id.to_owned(),
+            name: name.to_owned(),
+            timestamp: at,
+        },
+        key,
+    )
+}
+
+#[test]
+fn a_bank_certifies_a_merchant_s_own_key_only_when_its_operator_says_so() {
+    use ecash_core::certificate::verify_merchant;
+    use ecash_core::{ErrorCode, Keypair};
+    use ecash_testkit::refused;
+
+    // Off by default.
+    let plain = MintProc::start(&[]);
+    let c = plain.client();
+    let shop = c.register("shop");
+    let r = c.block_on(
+        c.bank
+            .certify_merchant(&cert_request(&shop.id, "Shop", now(), &shop.key)),
+    );
+    assert_eq!(refused(r), (404, ErrorCode::NotFound));
+
+    let mint = MintProc::start(&["--merchant-certificate-secs", "3600"]);
+    let c = mint.client();
+    let shop = c.register("shop");
+    let bank_id = c.keys.set.bank_id.clone();
+    let cert = c
+        .block_on(c.bank.certify_merchant(&cert_request(
+            &shop.id,
+            " Sticker shop ",
+            now(),
+            &shop.key,
+        )))
+        .expect("certified");
+    assert_eq!(cert.body.name, "Sticker shop");
+    assert_eq!(cert.body.public_key, shop.key.public());
+    verify_merchant(&cert, &bank_id, &mint.master, &shop.id, now()).expect("checks out");
+    assert!(cert.body.not_after >= now() + 3_590);
+    // Under another bank's key, or for another account, it does not check out.
+    let other = Keypair::generate().expect("rng");
+    assert!(verify_merchant(&cert, &bank_id, &other.public(), &shop.id, now()).is_err());
+    assert!(verify_merchant(&cert, &bank_id, &mint.master, "someone-else", now()).is_err());
+
+    // Refused, all sent for the shop's account: signed by another key, a
+    // request for another account, stale, bad names.
+    let thief = c.register("thief");
+    for (req, want) in [
+        (
+            cert_request(&shop.id, "Shop", now(), &thief.key),
+            (401, ErrorCode::BadSignature),
+        ),
+        (
+            cert_request(&thief.id, "Shop", now(), &thief.key),
+            (401, ErrorCode::BadSignature),
+        ),
+        (
+            cert_request(&shop.id, "Shop", now() - 3_600, &shop.key),
+            (401, ErrorCode::StaleRequest),
+        ),
+        (
+            cert_request(&shop.id, "", now(), &shop.key),
+            (400, ErrorCode::InvalidField),
+        ),
+        (
+            cert_request(&shop.id, "a\u{7}b", now(), &shop.key),
+            (400, ErrorCode::InvalidField),
+        ),
+    ] {
+        let r = c.block_on(
+            c.bank
+                .0
+                .call::<ecash_core::api::CertifyMerchant>(shop.id.as_str(), &req),
+        );
+        assert_eq!(refused(r), want, "{:?}", req.body);
+    }
+    let ghost = Keypair::generate().expect("rng");
+    let id = ecash_core::messages::account_id(&ghost.public());
+    let r = c.block_on(
+        c.bank
+            .certify_merchant(&cert_request(&id, "Ghost", now(), &ghost)),
+    );
+    assert_eq!(refused(r), (404, ErrorCode::UnknownAccount));
+}

@@ -356,5 +356,96 @@ pub fn verify_certified(
     })
 }
 
+/// `{merchant_id, merchant name, PK_M, not_before, not_after}` signed by the
+/// merchant's own mint: who a payer pays, as the mint vouches for it. The
+/// payreq carries it; the receipt must be signed by `public_key`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct MerchantCertificate {
+    /// The merchant's account at the mint (the hash of `public_key`).
+    pub merchant_id: String,
+    /// The merchant's name, as the mint has it.
+    pub name: String,
+    /// The key that signs the merchant's receipts.
+    pub public_key: PublicKey,
+    /// The mint that vouches (`bank_id` of its key set).
+    pub bank_id: String,
+    /// Valid from (unix seconds).
+    pub not_before: u64,
+    /// Valid until (unix seconds, inclusive).
+    pub not_after: u64,
+}
+
+impl Canonical for MerchantCertificate {
+    const DOMAIN: &'static str = "merchant-certificate";
+    fn encode_fields(&self, e: &mut Encoder) {
+        e.str(&self.merchant_id)
+            .str(&self.name)
+            .fixed(&self.public_key.0.0)
+            .str(&self.bank_id)
+            .u64(self.not_before)
+            .u64(self.not_after);
+    }
+}
+
+/// A merchant's certificate was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MerchantCertError {
+    /// Not signed by the master key of the mint it names.
+    #[error("the merchant certificate is not signed by the bank {0}")]
+    NotByBank(String),
+    /// Not valid at this time.
+    #[error("the merchant certificate of {name} is valid from {from} to {until}, not now ({now})")]
+    Expired {
+        /// The merchant's name.
+        name: String,
+        /// Valid from.
+        from: u64,
+        /// Valid until.
+        until: u64,
+        /// Now.
+        now: u64,
+    },
+    /// For another merchant account or key than the one asking to be paid.
+    #[error("the merchant certificate is for {got}, the payment request for {want}")]
+    OtherMerchant {
+        /// The account it names.
+        got: String,
+        /// The account the request names.
+        want: String,
+    },
+}
+
+/// Checks `cert` for the merchant account `merchant_id` at the bank `bank_id`
+/// whose master key is `bank_master`, at `now`: signed by that bank, valid
+/// now, naming that account, whose id is the hash of the certified key.
+pub fn verify_merchant(
+    cert: &Signed<MerchantCertificate>,
+    bank_id: &str,
+    bank_master: &PublicKey,
+    merchant_id: &str,
+    now: u64,
+) -> Result<(), MerchantCertError> {
+    let c = &cert.body;
+    if c.bank_id != bank_id || cert.verify(bank_master).is_err() {
+        return Err(MerchantCertError::NotByBank(bank_id.to_owned()));
+    }
+    if c.merchant_id != merchant_id || crate::messages::account_id(&c.public_key) != c.merchant_id {
+        return Err(MerchantCertError::OtherMerchant {
+            got: c.merchant_id.clone(),
+            want: merchant_id.to_owned(),
+        });
+    }
+    if now < c.not_before || now > c.not_after {
+        return Err(MerchantCertError::Expired {
+            name: c.name.clone(),
+            from: c.not_before,
+            until: c.not_after,
+            now,
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests;

@@ -414,6 +414,16 @@ impl<T: Transport> BankClient<T> {
         self.0.call::<api::Restore>(&(), req).await
     }
 
+    /// `POST /accounts/{id}/certificate`.
+    pub async fn certify_merchant(
+        &self,
+        req: &crate::Signed<crate::messages::MerchantCertRequest>,
+    ) -> Result<crate::Signed<crate::certificate::MerchantCertificate>, CallError> {
+        self.0
+            .call::<api::CertifyMerchant>(req.body.account_id.as_str(), req)
+            .await
+    }
+
     /// `GET /healthz`.
     pub async fn health(&self) -> Result<crate::messages::Health, CallError> {
         self.0.call::<api::Health>(&(), &()).await

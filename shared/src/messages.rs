@@ -62,6 +62,26 @@ pub struct Health {
     pub status: String,
 }
 
+/// `POST /accounts/{id}/certificate`: a merchant asks its bank to certify
+/// its account key under a name. Signed by the account key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct MerchantCertRequest {
+    /// The account to certify.
+    pub account_id: String,
+    /// The name to certify it under.
+    pub name: String,
+    /// Client time, unix seconds; the bank refuses stale requests.
+    pub timestamp: u64,
+}
+
+impl Canonical for MerchantCertRequest {
+    const DOMAIN: &'static str = "merchant-cert-request";
+    fn encode_fields(&self, e: &mut Encoder) {
+        e.str(&self.account_id).str(&self.name).u64(self.timestamp);
+    }
+}
+
 /// Answer to `GET /certifier`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -180,6 +200,10 @@ pub struct PayReq {
     pub pay_url: String,
     /// Where the buyer sees the goods after paying.
     pub fulfillment_url: String,
+    /// The merchant's certificate by its bank (NetCash): who the payer
+    /// pays. Signed on its own, so it is not part of the request's hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant_certificate: Option<Signed<crate::certificate::MerchantCertificate>>,
 }
 
 impl Canonical for PayReq {

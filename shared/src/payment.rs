@@ -122,6 +122,7 @@ mod tests {
             description: "tea".into(),
             pay_url: "https://shop.example/api/pay/o1".into(),
             fulfillment_url: "https://shop.example/fulfillment/o1".into(),
+            merchant_certificate: None,
         }
     }
 

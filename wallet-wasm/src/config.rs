@@ -34,8 +34,9 @@ impl WalletConfig {
     }
 }
 
-/// A certifier (key, optional URL, checked by the link rule) if a key is
-/// given, else `master` if given, else first use.
+/// A certifier (key and URL, checked by the link rule) if a key is given,
+/// else `master` if given, else first use. Both a master key and a
+/// certifier are refused: one of them would silently not count.
 pub fn trust_of(
     master: Option<PublicKey>,
     certifier_key: Option<String>,
@@ -44,16 +45,21 @@ pub fn trust_of(
     let Some(key) = certifier_key.filter(|s| !s.trim().is_empty()) else {
         return Ok(master.into());
     };
+    if master.is_some() {
+        return Err(WalletError::Input(
+            "pin either a master key or a certifier, not both".into(),
+        ));
+    }
     let key = B32::from_b64(key.trim())
         .map(PublicKey)
         .filter(PublicKey::is_valid)
         .ok_or_else(|| WalletError::Input("the certifier key must be 32 bytes base64url".into()))?;
+    // Without it a revoked bank relaying an old revocation list could not be caught.
     let url = certifier_url
         .map(|u| u.trim().trim_end_matches('/').to_owned())
-        .filter(|u| !u.is_empty());
-    if let Some(u) = &url {
-        crate::links::web_url(u)?;
-    }
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| WalletError::Input("a pinned certifier needs its URL".into()))?;
+    crate::links::web_url(&url)?;
     Ok(Trust::Certifier(CertifierPin { key, url }))
 }
 
@@ -72,7 +78,7 @@ mod tests {
             WalletConfig::parse(&text).and_then(|c| c.trust()).ok(),
             Some(Trust::Certifier(CertifierPin {
                 key: k,
-                url: Some("http://127.0.0.1:8070".into())
+                url: "http://127.0.0.1:8070".into()
             }))
         );
         assert_eq!(
@@ -94,7 +100,18 @@ mod tests {
             k.0.to_b64()
         );
         assert!(WalletConfig::parse(&text).and_then(|c| c.trust()).is_err());
-        // A master key pinned by the caller stands when no certifier is named.
+        // A master key pinned by the caller stands when no certifier is named;
+        // both at once, or a certifier without its URL, are refused.
         assert_eq!(trust_of(Some(k), None, None).ok(), Some(Trust::Master(k)));
+        let b64 = k.0.to_b64();
+        assert!(
+            trust_of(
+                Some(k),
+                Some(b64.clone()),
+                Some("http://127.0.0.1:1".into())
+            )
+            .is_err()
+        );
+        assert!(trust_of(None, Some(b64), None).is_err());
     }
 }

@@ -61,14 +61,14 @@ pub struct Meta {
 }
 
 /// A certifier a wallet pins (NetCash's FIC): its key, and where to ask it
-/// for a fresh revocation list when the one the bank relays is stale.
+/// for a fresh revocation list when the one the bank relays is stale (a
+/// revoked bank would relay an old one).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertifierPin {
     /// The certifier's public key.
     pub key: PublicKey,
-    /// Its base URL, if the wallet knows it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
+    /// Its base URL.
+    pub url: String,
 }
 
 /// The bank's certificate and the newest revocation list the wallet saw.

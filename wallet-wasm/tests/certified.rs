@@ -17,19 +17,28 @@ use wallet_wasm::store::memory::MemoryStore;
 use wallet_wasm::store::sqlite::SqliteStore;
 use wallet_wasm::{Trust, Wallet, WalletError};
 
-/// A certifier, and a bank with a shop that hands it its key sets every second.
-fn world(certifier_args: &[&str]) -> (CertifierProc, Mint) {
+/// A certifier, and a bank that hands it its key sets every second and
+/// certifies its shop for `merchant_secs`.
+fn world_with(certifier_args: &[&str], merchant_secs: u64) -> (CertifierProc, Mint) {
     let fic = CertifierProc::start(certifier_args);
-    let args = fic.mint_args();
+    let mut args = fic.mint_args();
+    args.extend([
+        "--merchant-certificate-secs".into(),
+        merchant_secs.to_string(),
+    ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mint = Mint::start_with(&args);
     (fic, mint)
 }
 
+fn world(certifier_args: &[&str]) -> (CertifierProc, Mint) {
+    world_with(certifier_args, 3_600)
+}
+
 fn pin(fic: &CertifierProc) -> Trust {
     Trust::Certifier(CertifierPin {
         key: fic.key,
-        url: Some(fic.url().to_owned()),
+        url: fic.url().to_owned(),
     })
 }
 
@@ -93,10 +102,44 @@ async fn a_certified_bank_is_taken_and_one_without_papers_refused_leaving_no_wal
     let mut w = create_when_served(&mint, pin(&fic)).await;
     assert_eq!(w.certificate(), Some(&cert.body));
     assert_eq!(w.certifier().map(|p| p.key), Some(fic.key));
-    // It works as any wallet does.
+    // It works as any wallet does, and pays a shop its bank certifies.
     w.faucet(300).await.expect("faucet");
-    w.withdraw(200, None).await.expect("withdraw");
-    assert_eq!(w.balance().total, 200);
+    w.withdraw(300, None).await.expect("withdraw");
+    let offer = mint.order("coffee").await;
+    let shop = offer
+        .payreq
+        .merchant_certificate
+        .clone()
+        .expect("the shop's payreq carries its certificate");
+    assert_eq!(shop.body.merchant_id, offer.payreq.merchant_acc_id);
+    let price = offer.payreq.amount.value;
+    w.pay(offer.clone()).await.expect("pay a certified shop");
+    assert_eq!(w.balance().total, 300 - price);
+
+    // Refused, each changing nothing: a shop certificate by another bank,
+    // one for another shop, none at all.
+    let before = w.balance();
+    let thief = ecash_core::Keypair::from_secret_bytes(&[9; 32]);
+    let mut forged = mint.order("coffee").await;
+    if let Some(c) = forged.payreq.merchant_certificate.as_mut() {
+        c.signature = thief.sign(&c.body);
+    }
+    let e = w.pay(forged).await.expect_err("another bank's certificate");
+    assert_eq!(e.code(), "payreq_invalid", "{e}");
+    let mut other_shop = mint.order("coffee").await;
+    other_shop.payreq.merchant_certificate = Some(shop.clone());
+    other_shop.payreq.merchant_acc_id = ecash_core::messages::account_id(&thief.public());
+    let e = w
+        .pay(other_shop)
+        .await
+        .expect_err("another shop's certificate");
+    assert_eq!(e.code(), "payreq_invalid", "{e}");
+    let mut bare = mint.order("coffee").await;
+    bare.payreq.merchant_certificate = None;
+    let e = w.pay(bare).await.expect_err("no certificate");
+    assert_eq!(e.code(), "payreq_invalid", "{e}");
+    assert_eq!(w.balance(), before);
+    assert!(w.pending().is_empty());
 
     // Another certifier's wallet refuses the same bank.
     let other = CertifierProc::start(&[]);
@@ -112,7 +155,33 @@ async fn a_certified_bank_is_taken_and_one_without_papers_refused_leaving_no_wal
         matches!(e.code(), "not_certified" | "certificate_revoked"),
         "{e}"
     );
-    assert_eq!(w.balance().total, 200, "a refused refresh changes nothing");
+    assert_eq!(
+        w.balance().total,
+        300 - price,
+        "a refused refresh changes nothing"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_shop_certificate_is_refused() {
+    let (fic, mint) = world_with(&[], 60);
+    fic.issue("Mint A", &mint.url, &master_of(&mint), 86_400);
+    let mut w = create_when_served(&mint, pin(&fic)).await;
+    w.faucet(100).await.expect("faucet");
+    w.withdraw(100, None).await.expect("withdraw");
+    let offer = mint.order("coffee").await;
+    let until = offer
+        .payreq
+        .merchant_certificate
+        .as_ref()
+        .expect("certified")
+        .body
+        .not_after;
+    mint.advance(until + 1 - mint.now());
+    let e = w.pay(offer).await.expect_err("expired shop certificate");
+    assert_eq!(e.code(), "payreq_invalid", "{e}");
+    assert!(e.to_string().contains("valid from"), "{e}");
+    assert_eq!(w.balance().total, 100);
 }
 
 #[tokio::test]
@@ -138,4 +207,44 @@ async fn an_unreachable_certifier_leaves_cached_papers_in_use_until_they_expire(
 
 fn master_of(mint: &Mint) -> ecash_core::PublicKey {
     mint.bank.master
+}
+
+#[tokio::test]
+async fn a_fresh_list_that_revokes_the_bank_is_kept_and_refuses_it_offline_too() {
+    // The bank hands its set in only hourly: it keeps relaying papers (and a
+    // list) from before its revocation, as a revoked bank would.
+    let mut fic = CertifierProc::start(&["--revocations-ttl-secs", "60"]);
+    let args = [
+        "--certifier-url".to_owned(),
+        fic.url().to_owned(),
+        "--certifier-key".to_owned(),
+        fic.key.0.to_b64(),
+        "--certify-every-secs".to_owned(),
+        "3600".to_owned(),
+        "--merchant-certificate-secs".to_owned(),
+        "3600".to_owned(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let cert_mint = Mint::start_with(&args);
+    let mint = &cert_mint;
+    // Certified only after the bank's first try: it tries again every 2 s while refused.
+    let cert = fic.issue("Mint A", &mint.url, &master_of(mint), 86_400);
+    let mut w = create_when_served(mint, pin(&fic)).await;
+    w.faucet(100).await.expect("faucet");
+    w.withdraw(100, None).await.expect("withdraw");
+
+    fic.revoke(cert.body.cert_id, "coins extorted");
+    mint.advance(120);
+    let e = w.refresh_keys().await.expect_err("revoked");
+    assert_eq!(e.code(), "certificate_revoked", "{e}");
+
+    // The certifier goes away; the bank still relays its old papers. The
+    // list kept refuses the bank for payments from the cached keys too.
+    fic.proc.kill();
+    let offer = mint.order("coffee").await;
+    let e = w.pay(offer).await.expect_err("revoked, offline");
+    assert_eq!(e.code(), "certificate_revoked", "{e}");
+    let e = w.refresh_keys().await.expect_err("revoked, certifier down");
+    assert_eq!(e.code(), "certificate_revoked", "{e}");
+    assert_eq!(w.balance().total, 100);
 }

@@ -5,9 +5,10 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use ecash_core::certificate::{MerchantCertificate, verify_merchant};
 use ecash_core::client::{BankClient, CallError};
-use ecash_core::messages::{Deposit, DepositAck, RegisterAccount, account_id};
-use ecash_core::{Amount, B32, Clock, Keypair, PublicKey, Signed, VerifiedKeySet};
+use ecash_core::messages::{Deposit, DepositAck, MerchantCertRequest, RegisterAccount, account_id};
+use ecash_core::{Amount, B32, Clock, ErrorCode, Keypair, PublicKey, Signed, VerifiedKeySet};
 use ecash_http::ReqwestTransport;
 
 /// The bank refused the merchant, or could not be trusted.
@@ -42,6 +43,8 @@ pub struct BankLink {
     client: BankClient<ReqwestTransport>,
     master: PublicKey,
     keys: RwLock<(Arc<VerifiedKeySet>, u64)>,
+    /// The bank's certificate over the shop's key, if the bank certifies merchants.
+    certificate: RwLock<Option<Signed<MerchantCertificate>>>,
     clock: Arc<dyn Clock>,
 }
 
@@ -90,6 +93,7 @@ impl BankLink {
             client,
             master,
             keys: RwLock::new((Arc::new(keys), now)),
+            certificate: RwLock::new(None),
             clock,
         })
     }
@@ -159,6 +163,60 @@ impl BankLink {
             }));
         }
         Ok(created.account_id)
+    }
+
+    /// The bank's certificate over `key` (account `id`) under `name`: the one
+    /// in hand while more than a quarter of its validity is left, else a new
+    /// one (kept if it checks out against the pinned key). `None` if the
+    /// bank certifies no merchant; a failure keeps the one in hand while valid.
+    pub async fn certificate(
+        &self,
+        key: &Keypair,
+        id: &str,
+        name: &str,
+    ) -> Option<Signed<MerchantCertificate>> {
+        let now = self.clock.now();
+        let held = match self.certificate.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        if let Some(c) = &held {
+            let quarter = (c.body.not_after.saturating_sub(c.body.not_before)) / 4;
+            if now.saturating_add(quarter) < c.body.not_after {
+                return held;
+            }
+        }
+        let req = Signed::sign(
+            MerchantCertRequest {
+                account_id: id.to_owned(),
+                name: name.to_owned(),
+                timestamp: now,
+            },
+            key,
+        );
+        let bank_id = self.current().0.set.bank_id.clone();
+        match self.client.certify_merchant(&req).await {
+            Ok(c)
+                if verify_merchant(&c, &bank_id, &self.master, id, now).is_ok()
+                    && c.body.public_key == key.public() =>
+            {
+                match self.certificate.write() {
+                    Ok(mut g) => *g = Some(c.clone()),
+                    Err(p) => *p.into_inner() = Some(c.clone()),
+                }
+                Some(c)
+            }
+            Ok(_) => {
+                tracing::warn!("the bank's merchant certificate does not check out; not used");
+                held.filter(|c| now <= c.body.not_after)
+            }
+            Err(e) => {
+                if e.refusal().is_none_or(|r| r.code != ErrorCode::NotFound) {
+                    tracing::warn!(error = %e, "no merchant certificate from the bank");
+                }
+                held.filter(|c| now <= c.body.not_after)
+            }
+        }
     }
 
     /// `POST /deposit`.

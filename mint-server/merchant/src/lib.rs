@@ -196,6 +196,7 @@ pub async fn serve(
         // The request timeout, then two calls to the bank (key set, deposit)
         // at their timeout each, and a margin.
         claim_lease: config.request_timeout_secs + 2 * config.bank_timeout_secs.max(1) + 60,
+        name: config.label.clone(),
     };
     let shop = Shop::new(link, key, account_id.clone(), store, settings, clock)
         .map_err(|e| ServeError::Storage(e.to_string()))?;

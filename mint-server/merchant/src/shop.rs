@@ -45,6 +45,8 @@ pub struct ShopSettings {
     /// A claim this old is stale even in this process, seconds: longer than
     /// any deposit can take (its calls to the bank time out before).
     pub claim_lease: u64,
+    /// The name the bank is asked to certify the shop under.
+    pub name: String,
 }
 
 /// The demo merchant.
@@ -143,6 +145,10 @@ impl Shop {
         let product =
             catalog::product(item_id).ok_or_else(|| ShopError::NoItem(item_id.to_owned()))?;
         let keys = self.bank.keys().await;
+        let certificate = self
+            .bank
+            .certificate(&self.key, &self.account_id, &self.settings.name)
+            .await;
         let payreq_id = ecash_core::bytes::b64_encode(&random::<16>()?);
         let now = self.clock.now();
         let base = &self.settings.base_url;
@@ -160,6 +166,7 @@ impl Shop {
                 base,
                 &api_path::<ecash_core::api::FulfillmentPage>(&payreq_id),
             ),
+            merchant_certificate: certificate,
         };
         let json = serde_json::to_string(&payreq)
             .map_err(|_| ShopError::Internal("encoding the payment request".into()))?;

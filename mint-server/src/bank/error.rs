@@ -45,6 +45,12 @@ pub enum BankError {
     /// The demo faucet is off.
     #[error("the demo faucet is off on this bank")]
     FaucetDisabled,
+    /// The bank does not certify merchants.
+    #[error("this bank does not certify merchants (--merchant-certificate-secs)")]
+    NoMerchantCertificates,
+    /// A merchant name the bank will not certify.
+    #[error("a merchant name is 1 to {0} printable characters")]
+    BadMerchantName(usize),
     /// A faucet amount outside 1..=max.
     #[error("faucet amount must be 1..={0}")]
     FaucetAmount(u64),
@@ -125,6 +131,7 @@ impl BankError {
             | Empty(_)
             | LabelTooLong(_)
             | FaucetAmount(_)
+            | BadMerchantName(_)
             | Overflow
             | BlindedRefused { .. }
             | OtherBank => ErrorCode::InvalidField,
@@ -133,6 +140,7 @@ impl BankError {
             StaleQuery => ErrorCode::StaleRequest,
             UnknownAccount(_) => ErrorCode::UnknownAccount,
             FaucetDisabled => ErrorCode::FaucetDisabled,
+            NoMerchantCertificates => ErrorCode::NotFound,
             InsufficientFunds { .. } => ErrorCode::InsufficientFunds,
             UnknownKey(_) => ErrorCode::UnknownKey,
             KeyExpired { .. } => ErrorCode::KeyExpired,

@@ -25,6 +25,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ecash_core::certificate::MerchantCertificate;
 use ecash_core::messages::*;
 use ecash_core::{Amount, B32, Bytes, Clock, Currency, Fixed, PublicKey, Signature, Signed};
 
@@ -62,6 +63,9 @@ pub struct BankSettings {
     pub signing_threads: usize,
     /// How long one built spent list is served before it is built again.
     pub spent_list_max_age: Duration,
+    /// How long a merchant certificate is valid, seconds (`None`: the bank
+    /// certifies no merchant).
+    pub merchant_certificate_secs: Option<u64>,
 }
 
 /// The mint.
@@ -295,6 +299,49 @@ impl Bank {
             balance: Amount::new(self.settings.currency.clone(), acct.balance),
             ledger: self.storage.ledger(id)?,
         })
+    }
+
+    /// `POST /accounts/{id}/certificate`: certifies the account's key under
+    /// the name asked for (the operator vets names before turning this on).
+    pub fn certify_merchant(
+        &self,
+        id: &str,
+        req: &Signed<MerchantCertRequest>,
+    ) -> BankResult<Signed<MerchantCertificate>> {
+        let valid = self
+            .settings
+            .merchant_certificate_secs
+            .ok_or(BankError::NoMerchantCertificates)?;
+        if req.body.account_id != id {
+            return Err(BankError::BadSignature(
+                "the request is for another account",
+            ));
+        }
+        let key = self.account_key(id)?;
+        req.verify(&key).map_err(|_| {
+            BankError::BadSignature("certificate request signature does not verify")
+        })?;
+        let now = self.clock.now();
+        if now.abs_diff(req.body.timestamp) > QUERY_MAX_SKEW_SECS {
+            return Err(BankError::StaleQuery);
+        }
+        let name = req.body.name.trim();
+        if name.is_empty()
+            || name.chars().count() > MAX_LABEL_LEN
+            || name.chars().any(char::is_control)
+        {
+            return Err(BankError::BadMerchantName(MAX_LABEL_LEN));
+        }
+        let cert = MerchantCertificate {
+            merchant_id: id.to_owned(),
+            name: name.to_owned(),
+            public_key: key,
+            bank_id: self.settings.bank_id.clone(),
+            // Clocks of shops and payers differ.
+            not_before: now.saturating_sub(QUERY_MAX_SKEW_SECS),
+            not_after: now.saturating_add(valid),
+        };
+        Ok(Signed::sign(cert, &self.keys.master))
     }
 
     /// `POST /accounts/{id}/faucet`: demo credit, only when enabled.

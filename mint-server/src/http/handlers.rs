@@ -115,6 +115,18 @@ pub async fn public_key(bank: web::Data<Bank>, id: web::Path<String>) -> Json<ap
     Ok(Answer(AccountKey { public_key }))
 }
 
+/// `POST /accounts/{id}/certificate`
+pub async fn certify_merchant(
+    bank: web::Data<Bank>,
+    id: web::Path<String>,
+    body: web::Json<Signed<MerchantCertRequest>>,
+) -> Json<api::CertifyMerchant> {
+    let (id, body) = (id.into_inner(), body.into_inner());
+    Ok(Answer(
+        on_bank(&bank, move |b| b.certify_merchant(&id, &body)).await?,
+    ))
+}
+
 /// `POST /accounts/{id}/faucet`
 pub async fn faucet(
     bank: web::Data<Bank>,

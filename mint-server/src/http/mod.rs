@@ -22,6 +22,7 @@ pub fn routes() -> Routes {
         .add(account)
         .add(public_key)
         .add(faucet)
+        .add(certify_merchant)
         .add(withdraw)
         .add(deposit)
         .add(exchange)

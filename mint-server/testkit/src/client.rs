@@ -262,6 +262,7 @@ impl SyncBank {
             description: description.into(),
             pay_url: String::new(),
             fulfillment_url: String::new(),
+            merchant_certificate: None,
         };
         self.payment_for(&payreq, coins)
     }

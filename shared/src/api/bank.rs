@@ -7,12 +7,12 @@ use super::{
     SIGNATURE_HEADER, TIMESTAMP_HEADER, Visitor, json,
 };
 use crate::bytes::B32;
-use crate::certificate::KeysAnswer;
+use crate::certificate::{KeysAnswer, MerchantCertificate};
 use crate::error::ErrorCode;
 use crate::messages::{
     AccountCreated, AccountKey, AccountStatement, BlindSignatures, CoinStateRequest,
-    CoinStateResponse, DepositAck, ExchangeRequest, FaucetRequest, PaymentProof, ProofRequest,
-    RegisterAccount, RestoreRequest, RestoreResponse, WithdrawRequest,
+    CoinStateResponse, DepositAck, ExchangeRequest, FaucetRequest, MerchantCertRequest,
+    PaymentProof, ProofRequest, RegisterAccount, RestoreRequest, RestoreResponse, WithdrawRequest,
 };
 use crate::signing::Signed;
 use crate::spent::SpentList;
@@ -284,6 +284,31 @@ endpoint!(
 );
 
 endpoint!(
+    /// `POST /accounts/{id}/certificate`: the bank certifies a merchant's key.
+    CertifyMerchant, str, Signed<MerchantCertRequest> => Signed<MerchantCertificate>,
+    EndpointInfo {
+        params: &[P_ACCOUNT],
+        description: "Signed by the account key. The bank signs {merchant_id, name, key, \
+            bank_id, not_before, not_after} with its master key; payers check it before paying \
+            and the receipt must be signed by the certified key. Off unless the operator \
+            certifies merchants (--merchant-certificate-secs).",
+        ..json(
+            "certify_merchant",
+            Method::Post,
+            "/accounts/{id}/certificate",
+            "A certificate over a merchant's key, by the bank",
+            &[
+                ErrorCode::NotFound,
+                ErrorCode::UnknownAccount,
+                ErrorCode::BadSignature,
+                ErrorCode::StaleRequest,
+                ErrorCode::InvalidField,
+            ],
+        )
+    }
+);
+
+endpoint!(
     /// `GET /healthz`: the server and its database answer.
     Health, (), () => crate::messages::Health,
     json("healthz", Method::Get, "/healthz", "Liveness: the database answers", &[])
@@ -326,6 +351,7 @@ pub fn bank<V: Visitor>(v: &mut V) {
     v.visit::<CoinState>();
     v.visit::<Proof>();
     v.visit::<Restore>();
+    v.visit::<CertifyMerchant>();
     v.visit::<Health>();
     v.visit::<OpenApi>();
     v.visit::<Metrics>();

@@ -2,6 +2,7 @@
 //! requests (and the origin they came from) and the shop's answer to a
 //! payment. Pure, so the checks are fuzzed as they run.
 
+use ecash_core::certificate::verify_merchant;
 use ecash_core::messages::{PayReq, PaymentResponse, account_id};
 use ecash_core::{B32, KeySet, PublicKey};
 use serde::{Deserialize, Serialize};
@@ -74,6 +75,17 @@ pub fn check_offer(set: &KeySet, offer: &Offer, now: u64) -> Result<(), WalletEr
             MAX_PAYREQ_LIFETIME_SECS / 60
         )));
     }
+    // The bank's certificate over the merchant, when it carries one: who is paid.
+    if let Some(c) = &p.merchant_certificate {
+        verify_merchant(
+            c,
+            &set.bank_id,
+            &set.master_public_key,
+            &p.merchant_acc_id,
+            now,
+        )
+        .map_err(|e| WalletError::Payreq(e.to_string()))?;
+    }
     links::on_origin(&p.pay_url, &offer.origin)
         .map_err(|e| WalletError::Payreq(format!("its pay URL: {e}")))?;
     links::on_origin(&p.fulfillment_url, &offer.origin)
@@ -122,7 +134,13 @@ pub fn check_answer(
 ) -> CheckedAnswer {
     let r = &resp.receipt;
     let merchant = &resp.merchant_public_key;
-    let receipt_ok = account_id(merchant) == payreq.merchant_acc_id
+    // A certified merchant's receipt is signed by the certified key.
+    let certified = payreq
+        .merchant_certificate
+        .as_ref()
+        .is_none_or(|c| &c.body.public_key == merchant);
+    let receipt_ok = certified
+        && account_id(merchant) == payreq.merchant_acc_id
         && r.verify(merchant).is_ok()
         && &r.body.payment_id == payment_id
         && r.body.amount == payreq.amount
@@ -135,5 +153,93 @@ pub fn check_answer(
         receipt_ok,
         fulfillment_url,
         link_refused,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ecash_core::certificate::MerchantCertificate;
+    use ecash_core::messages::{DepositAck, Receipt};
+    use ecash_core::{Amount, Currency, Keypair, Signed};
+
+    use super::*;
+
+    fn payreq(merchant: &Keypair, cert: Option<Signed<MerchantCertificate>>) -> PayReq {
+        PayReq {
+            payreq_id: "p1".into(),
+            amount: Amount::new(Currency::new("DEMO").expect("currency"), 40),
+            timestamp: 100,
+            expires_at: 1_000,
+            merchant_bank_id: "bank".into(),
+            merchant_acc_id: account_id(&merchant.public()),
+            description: "a sticker".into(),
+            pay_url: "https://shop.example/api/pay/p1".into(),
+            fulfillment_url: "https://shop.example/done/p1".into(),
+            merchant_certificate: cert,
+        }
+    }
+
+    fn answer(p: &PayReq, signer: &Keypair, bank: &Keypair, payment_id: B32) -> PaymentResponse {
+        PaymentResponse {
+            receipt: Signed::sign(
+                Receipt {
+                    amount: p.amount.clone(),
+                    transaction_id: p.payreq_id.clone(),
+                    date: 200,
+                    payment_id,
+                    merchant_acc_id: p.merchant_acc_id.clone(),
+                },
+                signer,
+            ),
+            merchant_public_key: signer.public(),
+            deposit_ack: Signed::sign(
+                DepositAck {
+                    result: "accepted".into(),
+                    payment_id,
+                    amount: p.amount.clone(),
+                    merchant_acc_id: p.merchant_acc_id.clone(),
+                    bank_id: "bank".into(),
+                    deposited_at: 200,
+                },
+                bank,
+            ),
+            fulfillment_url: p.fulfillment_url.clone(),
+        }
+    }
+
+    #[test]
+    fn a_certified_merchant_s_receipt_must_be_signed_by_the_certified_key() {
+        let (bank, merchant, other) = (
+            Keypair::from_secret_bytes(&[1; 32]),
+            Keypair::from_secret_bytes(&[2; 32]),
+            Keypair::from_secret_bytes(&[3; 32]),
+        );
+        let cert = Signed::sign(
+            MerchantCertificate {
+                merchant_id: account_id(&merchant.public()),
+                name: "Sticker shop".into(),
+                public_key: merchant.public(),
+                bank_id: "bank".into(),
+                not_before: 0,
+                not_after: 10_000,
+            },
+            &bank,
+        );
+        let id = B32::default();
+        let p = payreq(&merchant, Some(cert));
+        let origin = "https://shop.example";
+        assert!(check_answer(&answer(&p, &merchant, &bank, id), &id, &p, origin).receipt_ok);
+        // Another key's receipt, whatever key the answer names.
+        let forged = answer(&p, &other, &bank, id);
+        assert!(!check_answer(&forged, &id, &p, origin).receipt_ok);
+        let mut named = forged.clone();
+        named.merchant_public_key = merchant.public();
+        assert!(!check_answer(&named, &id, &p, origin).receipt_ok);
+        // A certificate naming another key than the one that signs.
+        let mut p2 = p.clone();
+        if let Some(c) = p2.merchant_certificate.as_mut() {
+            c.body.public_key = other.public();
+        }
+        assert!(!check_answer(&answer(&p2, &merchant, &bank, id), &id, &p2, origin).receipt_ok);
     }
 }

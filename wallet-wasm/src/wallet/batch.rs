@@ -28,6 +28,7 @@ pub(crate) struct Batch {
     pub(crate) ops_del: Vec<String>,
     pub(crate) hist_put: Vec<(String, HistoryEntry)>,
     pub(crate) keys: Option<Box<KeysUpdate>>,
+    pub(crate) papers: Option<Box<Papers>>,
 }
 
 pub(crate) fn json<T: Serialize>(v: &T) -> Result<String, WalletError> {
@@ -98,6 +99,13 @@ impl Batch {
             self.writes.push(Write::Put(PAPERS_KEY.into(), json(p)?));
         }
         self.keys = Some(Box::new(k));
+        Ok(())
+    }
+
+    /// The bank's papers, alone (a newer revocation list that refused the bank).
+    pub(crate) fn papers(&mut self, p: Papers) -> Result<(), WalletError> {
+        self.writes.push(Write::Put(PAPERS_KEY.into(), json(&p)?));
+        self.papers = Some(Box::new(p));
         Ok(())
     }
 }

@@ -3,7 +3,9 @@
 //! single calls that change nothing in the store ([`Single`]).
 
 use ecash_core::api::{self, Endpoint};
-use ecash_core::certificate::{KeysAnswer, RevocationList, verify_certified, verify_revocations};
+use ecash_core::certificate::{
+    CertError, KeysAnswer, RevocationList, verify_certified, verify_revocations,
+};
 use ecash_core::keyset::{KeySetError, SeenKeys};
 use ecash_core::messages::{RegisterAccount, account_id};
 use ecash_core::{ErrorCode, Keypair, PublicKey, Signed, SignedKeySet, VerifiedKeySet};
@@ -16,6 +18,21 @@ use crate::records::{CertifierPin, Meta, Papers};
 
 /// How long a fetched key set is used before it is fetched again, seconds.
 const KEYS_MAX_AGE: u64 = 600;
+
+/// How long past its `next_update` a revocation list is used when the
+/// certifier cannot be reached, seconds: a revoked bank that also keeps
+/// wallets from their certifier is used this long at most, not until its
+/// certificate expires.
+pub const MAX_STALE_REVOCATIONS_SECS: u64 = 3 * 86_400;
+
+/// Whether a failed call to the certifier means it is down.
+fn certifier_down(e: &WalletError) -> bool {
+    match e {
+        WalletError::Unreachable { .. } => true,
+        WalletError::Refused { status, .. } => matches!(status, 502..=504),
+        _ => false,
+    }
+}
 
 /// How a wallet trusts the bank it connects to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,9 +74,7 @@ impl Expect {
                 ..Self::default()
             },
             Trust::Certifier(pin) => {
-                if let Some(url) = &pin.url {
-                    crate::links::web_url(url)?;
-                }
+                crate::links::web_url(&pin.url)?;
                 Self {
                     certifier: Some(pin.clone()),
                     ..Self::default()
@@ -98,6 +113,8 @@ pub(crate) struct FetchKeys {
     waiting: Option<Await<api::Keys>>,
     asking: Option<(Await<api::Revocations>, Box<KeysAnswer>)>,
     expect: Expect,
+    /// A list fresh from the certifier, newer than the one in hand.
+    fresh: Option<Signed<RevocationList>>,
     now: u64,
 }
 
@@ -111,6 +128,7 @@ impl FetchKeys {
             waiting: None,
             asking: None,
             expect,
+            fresh: None,
             now,
         })
     }
@@ -128,18 +146,22 @@ impl FetchKeys {
             match a.receive(input) {
                 Ok(list) => {
                     verify_revocations(&list, &pin.key)?;
+                    // The certifier's own list wins a tie: it may revoke
+                    // what one signed the same second did not.
                     let newer = self
                         .expect
                         .known
                         .as_ref()
-                        .is_none_or(|k| k.body.issued_at < list.body.issued_at);
+                        .is_none_or(|k| k.body.issued_at <= list.body.issued_at);
                     if newer {
-                        self.expect.known = Some(list);
+                        self.expect.known = Some(list.clone());
+                        self.fresh = Some(list);
                     }
                 }
-                // The certifier is down: the list in hand serves until the
-                // certificate expires.
-                Err(e) if e.is_transient() => {}
+                // The certifier is down (not answering, or its gateway says
+                // so): the list in hand serves a while longer. Anything
+                // else it answers is an answer, and refuses.
+                Err(e) if certifier_down(&e) => {}
                 Err(e) => return Err(e),
             }
             return self.finish(*answer, false);
@@ -183,13 +205,21 @@ impl FetchKeys {
             }
             .into());
         }
-        if m.revocations_stale
-            && may_ask
-            && let Some(url) = &pin.url
-        {
-            let (a, io) = Await::<api::Revocations>::at_base(url, &(), &())?;
+        if m.revocations_stale && may_ask {
+            let (a, io) = Await::<api::Revocations>::at_base(&pin.url, &(), &())?;
             self.asking = Some((a, Box::new(answer)));
             return Ok(Next::Io(io));
+        }
+        let due = m.revocations.body.next_update;
+        if self.now > due.saturating_add(MAX_STALE_REVOCATIONS_SECS) {
+            return Err(WalletError::Unreachable {
+                url: pin.url.clone(),
+                reason: format!(
+                    "the certifier's revocation list is more than {} days past its update; \
+                     the bank is not used until the certifier can be asked",
+                    MAX_STALE_REVOCATIONS_SECS / 86_400
+                ),
+            });
         }
         m.keys.check_announced(self.now)?;
         Ok(Next::Done(Fetched {
@@ -312,6 +342,8 @@ pub(crate) struct RefreshKeys {
     only_if_stale: bool,
     fetch: Option<Box<FetchKeys>>,
     committing: bool,
+    /// The refusal to return once a revoking list is stored.
+    failed: Option<WalletError>,
 }
 
 impl RefreshKeys {
@@ -321,6 +353,7 @@ impl RefreshKeys {
             only_if_stale: false,
             fetch: None,
             committing: false,
+            failed: None,
         }
     }
 
@@ -340,7 +373,10 @@ impl Machine for RefreshKeys {
     fn resume(&mut self, s: &State, input: Input) -> Result<Next<()>, WalletError> {
         if self.committing {
             input.committed()?;
-            return Ok(Next::Done(()));
+            return match self.failed.take() {
+                Some(e) => Err(e),
+                None => Ok(Next::Done(())),
+            };
         }
         let fetch = match &mut self.fetch {
             Some(f) => f,
@@ -358,7 +394,26 @@ impl Machine for RefreshKeys {
                 )?))
             }
         };
-        match fetch.step(input)? {
+        let stepped = match fetch.step(input) {
+            Ok(n) => n,
+            // A fresh list that revokes the bank is kept, so the next check
+            // offline (or with the certifier blocked) refuses it too.
+            Err(e @ WalletError::Certificate(CertError::Revoked { .. })) => {
+                let (Some(list), Some(p)) = (fetch.fresh.take(), &s.papers) else {
+                    return Err(e);
+                };
+                let mut b = Batch::default();
+                b.papers(Papers {
+                    certificate: p.certificate.clone(),
+                    revocations: list,
+                })?;
+                self.failed = Some(e);
+                self.committing = true;
+                return Ok(Next::Io(Io::Commit(b)));
+            }
+            Err(e) => return Err(e),
+        };
+        match stepped {
             Next::Io(io) => Ok(Next::Io(io)),
             Next::Done(f) => {
                 let mut seen = s.seen.clone();

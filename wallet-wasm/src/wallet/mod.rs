@@ -172,6 +172,9 @@ impl Mirror for State {
         for (k, e) in b.hist_put {
             self.history.insert(k, e);
         }
+        if let Some(p) = b.papers {
+            self.papers = Some(*p);
+        }
         if let Some(k) = b.keys {
             if k.papers.is_some() {
                 self.papers = k.papers;
@@ -192,6 +195,46 @@ impl State {
     /// The bank's base URL.
     pub(crate) fn bank(&self) -> &str {
         &self.meta.bank_url
+    }
+
+    /// Under a pinned certifier, whether the papers in hand still vouch for
+    /// the bank at `now` (valid, not revoked by the newest list seen): what
+    /// paying from the cached key set relies on.
+    pub(crate) fn check_papers(&self) -> Result<(), WalletError> {
+        use ecash_core::certificate::CertError;
+        if self.meta.certifier.is_none() {
+            return Ok(());
+        }
+        let p = self
+            .papers
+            .as_ref()
+            .ok_or_else(|| CertError::NotCertified(self.meta.bank_url.clone()))?;
+        let (c, now) = (&p.certificate, self.now());
+        if let Some(r) = p
+            .revocations
+            .body
+            .revoked
+            .iter()
+            .find(|r| r.cert_id == c.cert_id)
+        {
+            return Err(CertError::Revoked {
+                cert_id: c.cert_id,
+                cs_name: c.cs_name.clone(),
+                reason: r.reason.clone(),
+            }
+            .into());
+        }
+        if now < c.issued_at || now > c.expires_at {
+            return Err(CertError::Expired {
+                cert_id: c.cert_id,
+                cs_name: c.cs_name.clone(),
+                from: c.issued_at,
+                until: c.expires_at,
+                now,
+            }
+            .into());
+        }
+        Ok(())
     }
 
     /// Denominations the bank signs now.
@@ -405,7 +448,9 @@ impl<S: Store, T: Transport> Wallet<S, T> {
             } else if k == SEEN_KEYS_KEY {
                 seen = parse(k, v)?;
             } else if k == PAPERS_KEY {
-                papers = Some(parse(k, v)?);
+                // Damaged: as if missing, so the set and papers are fetched
+                // and checked again.
+                papers = serde_json::from_str(v).ok();
             } else if k.starts_with("coin/") {
                 let r: CoinRecord = parse(k, v)?;
                 coins.insert(r.coin.serial, r);

@@ -58,9 +58,22 @@ pub(crate) struct Pay {
 
 use super::answers::Offer;
 
+/// [`answers::check_offer`], and under a pinned certifier (NetCash) a
+/// merchant certified by its bank: the wallet pays only whom a bank vouches for.
+fn check_certified_offer(s: &State, offer: &Offer) -> Result<(), WalletError> {
+    s.check_papers()?;
+    answers::check_offer(&s.keys.set, offer, s.now())?;
+    if s.meta.certifier.is_some() && offer.payreq.merchant_certificate.is_none() {
+        return Err(WalletError::Payreq(
+            "the merchant carries no certificate from its bank; this wallet pays only certified merchants".into(),
+        ));
+    }
+    Ok(())
+}
+
 impl Pay {
     pub(crate) fn new(s: &State, offer: Offer) -> Result<Self, WalletError> {
-        answers::check_offer(&s.keys.set, &offer, s.now())?;
+        check_certified_offer(s, &offer)?;
         if let Some(op) = s.ops.values().find(|o| {
             matches!(&o.kind, OpKind::Pay { payreq: p, .. } if p.payreq_id == offer.payreq.payreq_id)
         }) {
@@ -299,7 +312,7 @@ impl<S: Store, T: Transport> Wallet<S, T> {
     /// the link rule: its pay and fulfillment URLs must lie on the origin it
     /// came from.
     pub fn check_payreq(&self, offer: &Offer) -> Result<(), WalletError> {
-        answers::check_offer(&self.state.keys.set, offer, self.state.now())
+        check_certified_offer(&self.state, offer)
     }
 
     /// A payment request from what a user or page hands over: the request as

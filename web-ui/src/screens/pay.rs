@@ -124,7 +124,11 @@ pub fn Pay() -> impl IntoView {
                             <div class="payreq" id="payreq">
                                 <dl class="facts">
                                     <dt>"To"</dt>
-                                    <dd id="pay-merchant">{format!("Merchant account {} at {}", p.merchant_acc_id, p.merchant_bank_id)}</dd>
+                                    <dd id="pay-merchant">{match &p.merchant_certificate {
+                                        // Shown as the bank vouches for it; the wallet checked it.
+                                        Some(c) => format!("{} (certified by {}; account {})", c.body.name, p.merchant_bank_id, p.merchant_acc_id),
+                                        None => format!("Merchant account {} at {} (not certified)", p.merchant_acc_id, p.merchant_bank_id),
+                                    }}</dd>
                                     <dt>"Site"</dt>
                                     <dd id="pay-origin"><code>{site}</code></dd>
                                     <dt>"For"</dt>
