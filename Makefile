@@ -44,6 +44,8 @@ lint:
 # (scripts/with-postgres.sh installs PostgreSQL when missing): the storage
 # contract, the flows, the crash test and a database restart run on it too.
 test-native:
+	# Each server crate has tests of its own binary, so cargo builds every
+	# binary the test kit starts for other crates' tests.
 	bash scripts/with-postgres.sh cargo test --workspace --exclude browser-e2e --features mint-server/pg-tests
 
 # Across crates, against the real mint-server binary: the web wallet in

@@ -273,6 +273,37 @@ pub fn verify_revocations(
     check_signed("revocation list", list, &list.body.certifier, certifier)
 }
 
+/// Checks that `cert` is valid at `now` and on none of `lists` (checked by
+/// the caller). Revocation is for good: a certificate on any list the
+/// certifier signed is revoked, whichever list is newer.
+pub fn check_standing<'a>(
+    cert: &MintCertificate,
+    lists: impl IntoIterator<Item = &'a Signed<RevocationList>>,
+    now: u64,
+) -> Result<(), CertError> {
+    if now < cert.issued_at || now > cert.expires_at {
+        return Err(CertError::Expired {
+            cert_id: cert.cert_id,
+            cs_name: cert.cs_name.clone(),
+            from: cert.issued_at,
+            until: cert.expires_at,
+            now,
+        });
+    }
+    if let Some(r) = lists
+        .into_iter()
+        .flat_map(|l| l.body.revoked.iter())
+        .find(|r| r.cert_id == cert.cert_id)
+    {
+        return Err(CertError::Revoked {
+            cert_id: cert.cert_id,
+            cs_name: cert.cs_name.clone(),
+            reason: r.reason.clone(),
+        });
+    }
+    Ok(())
+}
+
 /// Checks what a mint reached at `mint_url` served at `GET /keys` against
 /// the pinned `certifier` at `now`: a certificate by that certifier, valid
 /// now, for this mint's master key, currency and origin, not revoked by the
@@ -293,15 +324,6 @@ pub fn verify_certified(
         .ok_or_else(|| CertError::NotCertified(mint_url.to_owned()))?;
     let cert = &c.certificate.body;
     check_signed("certificate", &c.certificate, &cert.certifier, certifier)?;
-    if now < cert.issued_at || now > cert.expires_at {
-        return Err(CertError::Expired {
-            cert_id: cert.cert_id,
-            cs_name: cert.cs_name.clone(),
-            from: cert.issued_at,
-            until: cert.expires_at,
-            now,
-        });
-    }
     if cert.master_public_key != set.master_public_key {
         return Err(CertError::Mismatch(format!(
             "it certifies master key {}, the key set is signed by {}",
@@ -325,19 +347,7 @@ pub fn verify_certified(
     if let Some(k) = known {
         verify_revocations(k, certifier)?;
     }
-    // Revocation is for good: a certificate on any list signed by the
-    // certifier is revoked, whichever list is newer.
-    let lists = std::iter::once(&c.revocations).chain(known);
-    if let Some(r) = lists
-        .flat_map(|l| l.body.revoked.iter())
-        .find(|r| r.cert_id == cert.cert_id)
-    {
-        return Err(CertError::Revoked {
-            cert_id: cert.cert_id,
-            cs_name: cert.cs_name.clone(),
-            reason: r.reason.clone(),
-        });
-    }
+    check_standing(cert, std::iter::once(&c.revocations).chain(known), now)?;
     let newest = match known {
         Some(k) if k.body.issued_at > c.revocations.body.issued_at => k,
         _ => &c.revocations,

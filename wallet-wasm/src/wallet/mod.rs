@@ -201,7 +201,7 @@ impl State {
     /// the bank at `now` (valid, not revoked by the newest list seen): what
     /// paying from the cached key set relies on.
     pub(crate) fn check_papers(&self) -> Result<(), WalletError> {
-        use ecash_core::certificate::CertError;
+        use ecash_core::certificate::{CertError, check_standing};
         if self.meta.certifier.is_none() {
             return Ok(());
         }
@@ -209,32 +209,11 @@ impl State {
             .papers
             .as_ref()
             .ok_or_else(|| CertError::NotCertified(self.meta.bank_url.clone()))?;
-        let (c, now) = (&p.certificate, self.now());
-        if let Some(r) = p
-            .revocations
-            .body
-            .revoked
-            .iter()
-            .find(|r| r.cert_id == c.cert_id)
-        {
-            return Err(CertError::Revoked {
-                cert_id: c.cert_id,
-                cs_name: c.cs_name.clone(),
-                reason: r.reason.clone(),
-            }
-            .into());
-        }
-        if now < c.issued_at || now > c.expires_at {
-            return Err(CertError::Expired {
-                cert_id: c.cert_id,
-                cs_name: c.cs_name.clone(),
-                from: c.issued_at,
-                until: c.expires_at,
-                now,
-            }
-            .into());
-        }
-        Ok(())
+        Ok(check_standing(
+            &p.certificate,
+            [&p.revocations],
+            self.now(),
+        )?)
     }
 
     /// Denominations the bank signs now.
