@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ecash_core::certificate::{Certification, KeysAnswer, key_set_hash, verify_certified};
 use ecash_core::client::CertifierClient;
-use ecash_core::{B32, ErrorCode, PublicKey};
+use ecash_core::{B32, ErrorCode, PublicKey, SignedKeySet};
 use ecash_http::ReqwestTransport;
 use tokio::sync::Notify;
 
@@ -55,24 +55,24 @@ impl Certified {
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
-    /// Checks `c` as a wallet would and, if it passes, serves it with the set.
+    /// Checks `c` as a wallet would, for `set` (the set handed in), and if
+    /// it passes serves it with that set while the set is current.
     pub fn install(
         &self,
-        keys: &MintKeys,
+        set: SignedKeySet,
         c: Certification,
         link: &CertifierLink,
         now: u64,
     ) -> Result<(), String> {
-        let state = keys.current();
+        let hash = key_set_hash(&set.body);
         let answer = KeysAnswer {
-            key_set: state.signed.clone(),
+            key_set: set,
             certification: Some(c),
         };
         verify_certified(&answer, &link.mint_url, &link.key, None, now)
             .map_err(|e| e.to_string())?;
         let json = serde_json::to_string(&answer).map_err(|e| e.to_string())?;
-        *self.current.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some((key_set_hash(&state.signed.body), Arc::new(json)));
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some((hash, Arc::new(json)));
         Ok(())
     }
 }
@@ -93,7 +93,7 @@ pub async fn keep_certified(bank: Arc<Bank>, link: CertifierLink) {
     loop {
         let set = keys.current().signed.clone();
         let outcome = match client.attest(&set).await {
-            Ok(c) => certified.install(keys, c, &link, clock.now()),
+            Ok(c) => certified.install(set, c, &link, clock.now()),
             Err(e) => {
                 // Revoked or expired: the papers it holds are no longer true.
                 if e.refusal()
