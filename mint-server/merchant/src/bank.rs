@@ -45,6 +45,9 @@ pub struct BankLink {
     keys: RwLock<(Arc<VerifiedKeySet>, u64)>,
     /// The bank's certificate over the shop's key, if the bank certifies merchants.
     certificate: RwLock<Option<Signed<MerchantCertificate>>>,
+    /// When the bank last said it certifies no merchant (asked again
+    /// [`KEYS_MAX_AGE`] later, not at every order).
+    declined_at: std::sync::atomic::AtomicU64,
     clock: Arc<dyn Clock>,
 }
 
@@ -94,6 +97,7 @@ impl BankLink {
             master,
             keys: RwLock::new((Arc::new(keys), now)),
             certificate: RwLock::new(None),
+            declined_at: std::sync::atomic::AtomicU64::new(0),
             clock,
         })
     }
@@ -186,6 +190,10 @@ impl BankLink {
                 return held;
             }
         }
+        let declined = self.declined_at.load(std::sync::atomic::Ordering::Relaxed);
+        if held.is_none() && declined != 0 && now < declined.saturating_add(KEYS_MAX_AGE) {
+            return None;
+        }
         let req = Signed::sign(
             MerchantCertRequest {
                 account_id: id.to_owned(),
@@ -211,7 +219,10 @@ impl BankLink {
                 held.filter(|c| now <= c.body.not_after)
             }
             Err(e) => {
-                if e.refusal().is_none_or(|r| r.code != ErrorCode::NotFound) {
+                if e.refusal().is_some_and(|r| r.code == ErrorCode::NotFound) {
+                    self.declined_at
+                        .store(now.max(1), std::sync::atomic::Ordering::Relaxed);
+                } else {
                     tracing::warn!(error = %e, "no merchant certificate from the bank");
                 }
                 held.filter(|c| now <= c.body.not_after)
