@@ -69,6 +69,18 @@ async fn create_when_served(mint: &Mint, trust: Trust) -> Wallet<MemoryStore, Fl
     }
 }
 
+/// Makes every key the bank needs now (its rotation task may not have run
+/// yet), then waits until the bank serves its papers for that set: the set
+/// then stays the same while the test moves the clock alone.
+async fn settle_keys(mint: &Mint, w: &mut Wallet<MemoryStore, Flaky>) {
+    mint.bank.rotate();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while let Err(e) = w.refresh_keys().await {
+        assert!(Instant::now() < deadline, "papers for the set: {e}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Refreshes the keys until it fails (the bank stops serving its papers
 /// within a second or two); the failure.
 async fn refresh_until_refused(w: &mut Wallet<MemoryStore, Flaky>) -> WalletError {
@@ -190,17 +202,17 @@ async fn an_unreachable_certifier_leaves_cached_papers_in_use_until_they_expire(
     let (mut fic, mint) = world(&["--revocations-ttl-secs", "60"]);
     fic.issue("Mint A", &mint.url, &master_of(&mint), 600);
     let mut w = create_when_served(&mint, pin(&fic)).await;
-    w.refresh_keys().await.expect("fresh");
+    settle_keys(&mint, &mut w).await;
 
     // The certifier goes away; the lists the bank relays grow stale.
     fic.proc.kill();
-    mint.advance(120);
+    mint.clock.advance(120);
     w.refresh_keys()
         .await
         .expect("stale list, certifier unreachable: the certificate still holds");
 
     // Past the certificate's expiry nothing holds.
-    mint.advance(600);
+    mint.clock.advance(600);
     let e = w.refresh_keys().await.expect_err("expired");
     assert_eq!(e.code(), "certificate_expired", "{e}");
 }
@@ -232,9 +244,10 @@ async fn a_fresh_list_that_revokes_the_bank_is_kept_and_refuses_it_offline_too()
     let mut w = create_when_served(mint, pin(&fic)).await;
     w.faucet(100).await.expect("faucet");
     w.withdraw(100, None).await.expect("withdraw");
+    settle_keys(mint, &mut w).await;
 
     fic.revoke(cert.body.cert_id, "coins extorted");
-    mint.advance(120);
+    mint.clock.advance(120);
     let e = w.refresh_keys().await.expect_err("revoked");
     assert_eq!(e.code(), "certificate_revoked", "{e}");
 
@@ -245,6 +258,11 @@ async fn a_fresh_list_that_revokes_the_bank_is_kept_and_refuses_it_offline_too()
     let e = w.pay(offer).await.expect_err("revoked, offline");
     assert_eq!(e.code(), "certificate_revoked", "{e}");
     let e = w.refresh_keys().await.expect_err("revoked, certifier down");
+    assert_eq!(e.code(), "certificate_revoked", "{e}");
+    let e = w
+        .withdraw(10, None)
+        .await
+        .expect_err("no new coins of a revoked bank");
     assert_eq!(e.code(), "certificate_revoked", "{e}");
     assert_eq!(w.balance().total, 100);
 }

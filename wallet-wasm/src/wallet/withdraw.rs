@@ -164,12 +164,14 @@ impl Machine for Withdraw {
 }
 
 impl<S: crate::store::Store, T: crate::transport::Transport> super::Wallet<S, T> {
-    /// Withdraws `amount` from the bank account as coins.
+    /// Withdraws `amount` from the bank account as coins (not from a bank
+    /// whose papers no longer vouch for it: its coins would be worth nothing).
     pub async fn withdraw(
         &mut self,
         amount: u64,
         progress: Option<super::ProgressFn<'_>>,
     ) -> Result<WithdrawDone, WalletError> {
+        self.state.check_papers()?;
         self.run(Withdraw::new(amount)?, progress).await
     }
 }
