@@ -115,6 +115,7 @@ impl Harness {
             signing_threads: 1,
             spent_list_max_age: std::time::Duration::from_secs(0),
             merchant_certificate_secs: None,
+            certifier_key: None,
         };
         let bank = Arc::new(
             Bank::new(

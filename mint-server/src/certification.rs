@@ -31,8 +31,8 @@ pub struct CertifierLink {
 /// The `/keys` answer with the certification of the current set, if any.
 #[derive(Default)]
 pub struct Certified {
-    /// The hash of the set certified and the whole answer as JSON.
-    current: Mutex<Option<(B32, Arc<String>)>>,
+    /// The hash of the set certified, the whole answer as JSON, and the papers.
+    current: Mutex<Option<(B32, Arc<String>, Certification)>>,
     /// Woken on rotation: the new set goes to the certifier at once.
     pub rotated: Notify,
 }
@@ -45,9 +45,16 @@ impl Certified {
         let hash = key_set_hash(&state.signed.body);
         let current = self.current.lock().unwrap_or_else(|p| p.into_inner());
         match current.as_ref() {
-            Some((h, json)) if *h == hash => json.clone(),
+            Some((h, json, _)) if *h == hash => json.clone(),
             _ => Arc::new(state.signed_json.clone()),
         }
+    }
+
+    /// The papers last installed (this mint's certificate and the newest
+    /// revocation list), while they are served.
+    pub fn papers(&self) -> Option<Certification> {
+        let current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        current.as_ref().map(|(_, _, c)| c.clone())
     }
 
     /// Serves the bare key set from now on.
@@ -67,12 +74,12 @@ impl Certified {
         let hash = key_set_hash(&set.body);
         let answer = KeysAnswer {
             key_set: set,
-            certification: Some(c),
+            certification: Some(c.clone()),
         };
         verify_certified(&answer, &link.mint_url, &link.key, None, now)
             .map_err(|e| e.to_string())?;
         let json = serde_json::to_string(&answer).map_err(|e| e.to_string())?;
-        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some((hash, Arc::new(json)));
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some((hash, Arc::new(json), c));
         Ok(())
     }
 }

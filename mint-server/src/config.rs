@@ -186,6 +186,26 @@ pub struct Config {
     /// revocation list), in seconds; at once after each rotation.
     #[arg(long, env = "MINT_CERTIFY_EVERY_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub certify_every_secs: u64,
+
+    /// Another certified mint this one clears with (NetCash), by its base
+    /// URL; repeat for more. Its merchants' payments in that mint's coins
+    /// are deposited there, into this mint's account. Needs the certifier.
+    #[arg(
+        long = "peer",
+        env = "MINT_PEERS",
+        value_delimiter = ',',
+        requires = "certifier_key"
+    )]
+    pub peers: Vec<String>,
+
+    /// How often each peer's certificate and key set are fetched and
+    /// checked again, in seconds.
+    #[arg(long, env = "MINT_PEER_REFRESH_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub peer_refresh_secs: u64,
+
+    /// How often what peers owe this mint is settled, in seconds.
+    #[arg(long, env = "MINT_SETTLE_EVERY_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub settle_every_secs: u64,
 }
 
 impl Config {

@@ -2,6 +2,7 @@
 //!
 //! - [`config`]: flags and environment;
 //! - [`certification`]: the certifier's papers, served with `/keys`;
+//! - [`clearing`]: deposits at other mints, their refresh and settlement loops;
 //! - [`keys`]: master, envelope and denomination keys, rotation;
 //! - [`storage`]: the books behind a trait, SQLite by default, or PostgreSQL;
 //! - [`bank`]: the flows (withdraw, deposit, exchange, proofs, restore);
@@ -13,6 +14,7 @@
 
 pub mod bank;
 pub mod certification;
+pub mod clearing;
 pub mod config;
 pub mod http;
 pub mod in_flight;
@@ -34,6 +36,7 @@ use crate::config::Config;
 use crate::keys::files::FileVault;
 use crate::keys::{Kek, KeyVault, MintKeys, Schedule};
 use crate::storage::Storage;
+use crate::storage::clearing::ClearingBooks;
 use crate::storage::postgres::{PgSettings, PgVault, PostgresStorage};
 use crate::storage::sqlite::SqliteStorage;
 
@@ -54,8 +57,13 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-/// The books and the keys' vault of one mint.
-type Books = (Arc<dyn Storage>, Arc<dyn KeyVault>);
+/// The books, the keys' vault of one mint, and the clearing books when
+/// the books keep them.
+type Books = (
+    Arc<dyn Storage>,
+    Arc<dyn KeyVault>,
+    Option<Arc<dyn ClearingBooks>>,
+);
 
 /// The books `--database` names and where the keys live: PostgreSQL for
 /// both, sealed under the KEK; or SQLite and key files in the data dir.
@@ -64,8 +72,15 @@ fn open_storage(config: &Config) -> Result<Books, ServeError> {
         let path = config.data_dir.join("bank.db");
         tracing::info!(path = %path.display(), "books on SQLite");
         let vault = FileVault::open(&config.data_dir, config.withdraw_period_secs)?;
-        return Ok((Arc::new(SqliteStorage::open(&path)?), Arc::new(vault)));
+        let store = Arc::new(SqliteStorage::open(&path)?);
+        return Ok((store.clone(), Arc::new(vault), Some(store)));
     };
+    if !config.peers.is_empty() {
+        return Err(ServeError::Config(
+            "--peer needs the SQLite books: clearing between mints is not kept on PostgreSQL yet"
+                .into(),
+        ));
+    }
     // Before connecting: a node without the KEK cannot use the keys there.
     let kek_file = config.key_encryption_key_file.as_ref().ok_or_else(|| {
         ServeError::Config(
@@ -111,7 +126,7 @@ fn open_storage(config: &Config) -> Result<Books, ServeError> {
             );
         }
     }
-    Ok((store, vault))
+    Ok((store, vault, None))
 }
 
 /// Opens keys and storage and builds the bank (used by `run` and by tests).
@@ -140,7 +155,7 @@ pub fn open_bank(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<Bank>, Se
         deposit_grace: config.deposit_grace_secs,
         signer: config.signer,
     };
-    let (storage, vault) = open_storage(config)?;
+    let (storage, vault, clearing) = open_storage(config)?;
     let keys = Arc::new(MintKeys::open(vault, schedule, clock.now())?);
     let settings = BankSettings {
         bank_id: config.bank_id.clone(),
@@ -151,10 +166,14 @@ pub fn open_bank(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<Bank>, Se
         signing_threads: config.signing_threads.unwrap_or(0),
         spent_list_max_age: Duration::from_secs(config.spent_list_max_age_secs),
         merchant_certificate_secs: config.merchant_certificate_secs,
+        certifier_key: certifier_key(config)?,
     };
-    Ok(Arc::new(
-        Bank::new(storage, keys, settings, clock).map_err(ServeError::Config)?,
-    ))
+    let bank = Bank::new(storage, keys, settings, clock).map_err(ServeError::Config)?;
+    // Clearing needs a certifier: other mints are known by its certificates.
+    Ok(Arc::new(match clearing {
+        Some(books) if config.certifier_key.is_some() => bank.with_clearing(books),
+        _ => bank,
+    }))
 }
 
 /// A mint that listens: where, its bank, and a handle to stop it.
@@ -235,6 +254,15 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     let public_url = config.public_base(addr).map_err(ServeError::Config)?;
     let certifier = certifier_link(&config, &public_url)?;
+    let certifier_key = certifier_key(&config)?;
+    let clearing_link = clearing::ClearingLink::new(
+        peer_urls(&config)?,
+        certifier_key,
+        Duration::from_secs(config.peer_refresh_secs),
+        Duration::from_secs(config.settle_every_secs),
+    )
+    .map_err(ServeError::Config)?;
+    let clearing_data = web::Data::new(clearing_link.clone());
     let edge = edge(&config)?;
     let limits = edge.limits.clone();
 
@@ -246,6 +274,7 @@ pub async fn serve(
         let app = ecash_serve::app(edge.clone())
             .app_data(bank_data.clone())
             .app_data(metrics_on.clone())
+            .app_data(clearing_data.clone())
             .app_data(openapi.clone())
             .configure(|c| routes.configure(c));
         if serve_wallet {
@@ -278,9 +307,13 @@ pub async fn serve(
     ));
     let certifying =
         certifier.map(|link| tokio::spawn(certification::keep_certified(bank.clone(), link)));
+    let clearing_tasks = clearing::start(bank.clone(), clearing_link);
     let result = server.await;
     rotation.abort();
     if let Some(task) = certifying {
+        task.abort();
+    }
+    for task in clearing_tasks {
         task.abort();
     }
     tracing::info!("server stopped; closing the database");
@@ -294,23 +327,43 @@ fn certifier_link(
     config: &Config,
     public_url: &str,
 ) -> Result<Option<certification::CertifierLink>, ServeError> {
-    let (Some(url), Some(key)) = (&config.certifier_url, &config.certifier_key) else {
+    let Some(url) = &config.certifier_url else {
         return Ok(None);
     };
     let url = ecash_serve::origin_of(url)
         .map_err(|e| ServeError::Config(format!("--certifier-url {e}")))?;
-    let key = ecash_core::B32::from_b64(key.trim())
-        .map(ecash_core::PublicKey)
-        .filter(ecash_core::PublicKey::is_valid)
-        .ok_or_else(|| {
-            ServeError::Config("--certifier-key must be an Ed25519 key, 32 bytes base64url".into())
-        })?;
+    let Some(key) = certifier_key(config)? else {
+        return Ok(None);
+    };
     Ok(Some(certification::CertifierLink {
         url,
         key,
         mint_url: public_url.to_owned(),
         every: Duration::from_secs(config.certify_every_secs),
     }))
+}
+
+/// `--certifier-key`, checked.
+fn certifier_key(config: &Config) -> Result<Option<ecash_core::PublicKey>, ServeError> {
+    let Some(key) = &config.certifier_key else {
+        return Ok(None);
+    };
+    ecash_core::B32::from_b64(key.trim())
+        .map(ecash_core::PublicKey)
+        .filter(ecash_core::PublicKey::is_valid)
+        .map(Some)
+        .ok_or_else(|| {
+            ServeError::Config("--certifier-key must be an Ed25519 key, 32 bytes base64url".into())
+        })
+}
+
+/// `--peer` URLs, each checked to be an http(s) origin.
+fn peer_urls(config: &Config) -> Result<Vec<String>, ServeError> {
+    config
+        .peers
+        .iter()
+        .map(|u| ecash_serve::origin_of(u).map_err(|e| ServeError::Config(format!("--peer {e}"))))
+        .collect()
 }
 
 /// Rotates denomination keys on schedule and trims the rate limiter.

@@ -424,6 +424,22 @@ impl<T: Transport> BankClient<T> {
             .await
     }
 
+    /// `POST /peers`: opens this mint's clearing account at the bank.
+    pub async fn register_peer(
+        &self,
+        req: &crate::Signed<crate::clearing::PeerRegistration>,
+    ) -> Result<crate::messages::AccountCreated, CallError> {
+        self.0.call::<api::RegisterPeer>(&(), req).await
+    }
+
+    /// `POST /settlements`: settles this mint's clearing account at the bank.
+    pub async fn settle(
+        &self,
+        req: &crate::Signed<crate::clearing::SettlementRequest>,
+    ) -> Result<crate::Signed<crate::clearing::SettlementStatement>, CallError> {
+        self.0.call::<api::Settle>(&(), req).await
+    }
+
     /// `GET /healthz`.
     pub async fn health(&self) -> Result<crate::messages::Health, CallError> {
         self.0.call::<api::Health>(&(), &()).await

@@ -26,6 +26,7 @@ pub mod blind_rsa;
 pub mod bytes;
 pub mod canonical;
 pub mod certificate;
+pub mod clearing;
 pub mod client;
 pub mod clock;
 pub mod coin;

@@ -15,6 +15,17 @@ impl Bank {
     /// when it commits while this request checks); a coin spent by another
     /// refuses it whole.
     pub fn deposit(&self, req: &Signed<Deposit>) -> BankResult<Signed<DepositAck>> {
+        let payment_id = self.check_depositor(req)?;
+        if let Some(r) = self.storage.deposit(&payment_id)? {
+            return parse_stored(&r.ack_json);
+        }
+        self.deposit_new(req, &payment_id)
+            .or_else(|e| self.deposited_meanwhile(&payment_id, e))
+    }
+
+    /// The depositing merchant's signature, and that the payment is to it
+    /// at this bank: the payment id.
+    pub(crate) fn check_depositor(&self, req: &Signed<Deposit>) -> BankResult<B32> {
         let body = &req.body;
         let info = &body.payment.payment_info;
         let key = self.account_key(&body.merchant_acc_id)?;
@@ -25,12 +36,7 @@ impl Bank {
         {
             return Err(BankError::WrongMerchant);
         }
-        let payment_id = body.payment.payment_id();
-        if let Some(r) = self.storage.deposit(&payment_id)? {
-            return parse_stored(&r.ack_json);
-        }
-        self.deposit_new(req, &payment_id)
-            .or_else(|e| self.deposited_meanwhile(&payment_id, e))
+        Ok(body.payment.payment_id())
     }
 
     /// A payment not deposited at the lookup: checked, opened, booked.

@@ -117,6 +117,29 @@ pub enum BankError {
     /// Another request works on the same account, coins or request id now.
     #[error("another request is working on {0} right now; retry shortly")]
     InProgress(&'static str),
+    /// This mint does not clear with other mints (no certifier, or books
+    /// that do not keep clearing).
+    #[error("this mint clears with no other mint: {0}")]
+    NoClearing(&'static str),
+    /// The mint whose coins these are cannot be asked now; the same
+    /// request later may succeed, and nothing is credited before it does.
+    #[error("the mint {0} that issued these coins does not answer now; try again later")]
+    PeerUnavailable(String),
+    /// The mint whose coins these are refused them (spent there, invalid).
+    #[error("the mint {bank} that issued these coins refused them: {message}")]
+    PeerRefused {
+        /// That mint.
+        bank: String,
+        /// Its refusal code.
+        code: ErrorCode,
+        /// Its message.
+        message: String,
+        /// The serials it named as spent.
+        spent: Vec<B32>,
+    },
+    /// A mint's certificate does not hold (another certifier, expired, revoked).
+    #[error("the mint's certificate does not hold: {0}")]
+    PeerNotCertified(String),
     /// The bank failed (storage, signing, a corrupt record); logged, nothing changed.
     #[error("{0}; nothing was changed")]
     Internal(&'static str),
@@ -156,13 +179,17 @@ impl BankError {
             BadPayerCode => ErrorCode::BadPayerCode,
             InProgress(_) => ErrorCode::InProgress,
             Internal(_) => ErrorCode::Internal,
+            NoClearing(_) => ErrorCode::NotFound,
+            PeerUnavailable(_) => ErrorCode::Unavailable,
+            PeerRefused { code, .. } => *code,
+            PeerNotCertified(_) => ErrorCode::NotCertified,
         }
     }
 
     /// For [`BankError::Spent`]: the serials already spent.
     pub fn spent(&self) -> &[B32] {
         match self {
-            Self::Spent(s) => s,
+            Self::Spent(s) | Self::PeerRefused { spent: s, .. } => s,
             _ => &[],
         }
     }

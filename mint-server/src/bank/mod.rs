@@ -12,8 +12,10 @@
 //! - [`withdraw`]: withdrawals and exchanges;
 //! - [`deposit`]: deposits, booked once;
 //! - [`spent_list`]: the public per-key spent lists;
+//! - [`clearing`]: coins of other mints, their accounts here, settlements;
 //! - [`metrics`]: counters of costly work.
 
+pub mod clearing;
 mod coins;
 mod deposit;
 mod error;
@@ -35,6 +37,7 @@ pub use metrics::Metrics;
 use crate::certification::Certified;
 use crate::in_flight::InFlight;
 use crate::keys::MintKeys;
+use crate::storage::clearing::ClearingBooks;
 use crate::storage::{CoinKey, Storage, StorageError, StoredAnswer, Totals};
 
 /// Result of a bank operation.
@@ -66,6 +69,8 @@ pub struct BankSettings {
     /// How long a merchant certificate is valid, seconds (`None`: the bank
     /// certifies no merchant).
     pub merchant_certificate_secs: Option<u64>,
+    /// The certifier this mint pins (other mints' certificates must be by it).
+    pub certifier_key: Option<PublicKey>,
 }
 
 /// The mint.
@@ -87,6 +92,10 @@ pub struct Bank {
     busy_requests: InFlight<B32>,
     /// The certifier's papers for the key set (NetCash).
     certified: Arc<Certified>,
+    /// The books of clearing, when these books keep them.
+    clearing: Option<Arc<dyn ClearingBooks>>,
+    /// The mints this one clears with.
+    peers: clearing::Peers,
 }
 
 /// Rotation failed: the keys, or the books of them.
@@ -125,10 +134,19 @@ impl Bank {
             busy_coins: InFlight::default(),
             busy_requests: InFlight::default(),
             certified: Arc::new(Certified::default()),
+            clearing: None,
+            peers: clearing::Peers::default(),
         };
         bank.book_keys()
             .map_err(|e| format!("adding the keys to the books: {e}"))?;
         Ok(bank)
+    }
+
+    /// The bank, clearing with other mints on `books` (the same database
+    /// as its storage).
+    pub fn with_clearing(mut self, books: Arc<dyn ClearingBooks>) -> Self {
+        self.clearing = Some(books);
+        self
     }
 
     /// Counters of costly work.

@@ -10,7 +10,10 @@ use ecash_core::messages::*;
 use ecash_core::{ErrorCode, Fixed, Signature, Signed};
 use ecash_serve::{Answer, Cached, HttpError, Reply, blocking};
 
+use ecash_core::clearing::{PeerRegistration, SettlementRequest};
+
 use crate::bank::{Bank, BankResult};
+use crate::clearing::ClearingLink;
 
 type Json<E> = Result<Answer<E>, HttpError>;
 
@@ -146,13 +149,37 @@ pub async fn withdraw(
     Ok(Answer(on_bank(&bank, move |b| b.withdraw(&body)).await?))
 }
 
-/// `POST /deposit`
+/// `POST /deposit`: this mint's coins booked here, another mint's
+/// deposited there first (NetCash clearing).
 pub async fn deposit(
     bank: web::Data<Bank>,
+    link: web::Data<ClearingLink>,
     body: web::Json<Signed<Deposit>>,
 ) -> Json<api::Deposit> {
+    let bank: Arc<Bank> = bank.into_inner();
+    Ok(Answer(
+        crate::clearing::deposit(bank, &link, body.into_inner()).await?,
+    ))
+}
+
+/// `POST /peers`
+pub async fn register_peer(
+    bank: web::Data<Bank>,
+    body: web::Json<Signed<PeerRegistration>>,
+) -> Json<api::RegisterPeer> {
     let body = body.into_inner();
-    Ok(Answer(on_bank(&bank, move |b| b.deposit(&body)).await?))
+    Ok(Answer(
+        on_bank(&bank, move |b| b.register_peer(&body)).await?,
+    ))
+}
+
+/// `POST /settlements`
+pub async fn settle(
+    bank: web::Data<Bank>,
+    body: web::Json<Signed<SettlementRequest>>,
+) -> Json<api::Settle> {
+    let body = body.into_inner();
+    Ok(Answer(on_bank(&bank, move |b| b.settle(&body)).await?))
 }
 
 /// `POST /exchange`

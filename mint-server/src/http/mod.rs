@@ -23,6 +23,8 @@ pub fn routes() -> Routes {
         .add(public_key)
         .add(faucet)
         .add(certify_merchant)
+        .add(register_peer)
+        .add(settle)
         .add(withdraw)
         .add(deposit)
         .add(exchange)

@@ -19,6 +19,7 @@
 //! [`contract`] (feature `contract`, and in this crate's tests) checks all
 //! of it; every backend runs it.
 
+pub mod clearing;
 #[cfg(any(test, feature = "contract"))]
 pub mod contract;
 mod group_commit;

@@ -14,6 +14,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::group_commit::GroupCommit;
 use super::*;
 
+mod clearing;
 mod coin_keys;
 mod schema;
 

@@ -8,6 +8,7 @@ use super::{
 };
 use crate::bytes::B32;
 use crate::certificate::{KeysAnswer, MerchantCertificate};
+use crate::clearing::{PeerRegistration, SettlementRequest, SettlementStatement};
 use crate::error::ErrorCode;
 use crate::messages::{
     AccountCreated, AccountKey, AccountStatement, BlindSignatures, CoinStateRequest,
@@ -309,6 +310,54 @@ endpoint!(
 );
 
 endpoint!(
+    /// `POST /peers`: a certified mint opens its account here, for clearing.
+    RegisterPeer, (), Signed<PeerRegistration> => AccountCreated,
+    EndpointInfo {
+        description: "Signed by the master key the mint's certificate names; the certificate \
+            must be by this mint's certifier, valid and unrevoked. The account (id from the \
+            master key) is booked as a mint's: the mint deposits the coins of this mint it \
+            takes from its own merchants into it, and settles it with POST /settlements.",
+        ..json(
+            "register_peer",
+            Method::Post,
+            "/peers",
+            "Open a certified mint's clearing account",
+            &[
+                ErrorCode::NotCertified,
+                ErrorCode::BadSignature,
+                ErrorCode::StaleRequest,
+                ErrorCode::InvalidField,
+                ErrorCode::NotFound,
+            ],
+        )
+    }
+);
+
+endpoint!(
+    /// `POST /settlements`: a mint settles its clearing account here.
+    Settle, (), Signed<SettlementRequest> => Signed<SettlementStatement>,
+    EndpointInfo {
+        description: "Signed by the key of a mint's clearing account: the amount leaves the \
+            account (paid outside the system) and this mint signs a statement both keep. \
+            Idempotent under settlement_id.",
+        ..json(
+            "settle",
+            Method::Post,
+            "/settlements",
+            "Settle a mint's clearing account, for a signed statement",
+            &[
+                ErrorCode::UnknownAccount,
+                ErrorCode::BadSignature,
+                ErrorCode::StaleRequest,
+                ErrorCode::InvalidField,
+                ErrorCode::InsufficientFunds,
+                ErrorCode::RequestIdReused,
+            ],
+        )
+    }
+);
+
+endpoint!(
     /// `GET /healthz`: the server and its database answer.
     Health, (), () => crate::messages::Health,
     json("healthz", Method::Get, "/healthz", "Liveness: the database answers", &[])
@@ -352,6 +401,8 @@ pub fn bank<V: Visitor>(v: &mut V) {
     v.visit::<Proof>();
     v.visit::<Restore>();
     v.visit::<CertifyMerchant>();
+    v.visit::<RegisterPeer>();
+    v.visit::<Settle>();
     v.visit::<Health>();
     v.visit::<OpenApi>();
     v.visit::<Metrics>();

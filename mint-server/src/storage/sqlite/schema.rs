@@ -127,5 +127,44 @@ DROP TABLE spent_coins;
 ALTER TABLE spent_coins_v3 RENAME TO spent_coins;
 "#,
         ),
+        M::up(
+            r#"
+-- Clearing between mints (NetCash). Accounts other mints hold here.
+CREATE TABLE peer_accounts (
+    account_id TEXT PRIMARY KEY REFERENCES accounts(id),
+    name       TEXT NOT NULL,
+    since      INTEGER NOT NULL
+);
+-- Payments in other mints' coins: journaled before the coins go to their
+-- mint, finished (merchant credited, claim booked) with its signed ack.
+CREATE TABLE clearings (
+    payment_id      BLOB PRIMARY KEY,
+    peer_bank_id    TEXT NOT NULL,
+    merchant_acc_id TEXT NOT NULL REFERENCES accounts(id),
+    amount          INTEGER NOT NULL CHECK (amount > 0),
+    payer_code_hash BLOB NOT NULL,
+    payment_info    TEXT NOT NULL,
+    ack             TEXT NOT NULL,
+    forward         TEXT NOT NULL,
+    began_at        INTEGER NOT NULL,
+    peer_ack        TEXT,
+    done_at         INTEGER
+);
+CREATE INDEX clearings_pending ON clearings(began_at) WHERE done_at IS NULL;
+-- Settlements, as payer (the other mint's account here debited) or as
+-- payee (the claim on the other mint lowered once its statement is in).
+CREATE TABLE settlements (
+    settlement_id BLOB PRIMARY KEY,
+    side          TEXT NOT NULL CHECK (side IN ('payer', 'payee')),
+    peer_bank_id  TEXT NOT NULL,
+    account_id    TEXT NOT NULL,
+    amount        INTEGER NOT NULL CHECK (amount > 0),
+    request       TEXT NOT NULL,
+    statement     TEXT,
+    began_at      INTEGER NOT NULL,
+    done_at       INTEGER
+);
+"#,
+        ),
     ])
 }

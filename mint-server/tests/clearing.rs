@@ -1,0 +1,263 @@
+//! Clearing between two certified mints (NetCash), all real binaries: a
+//! certifier, mint A (behind a fault proxy, its certified address), mint B
+//! clearing with it. Coins withdrawn at A pay a merchant who banks at B:
+//! B checks them with A's certified keys, deposits them at A into its own
+//! account there, and credits the merchant only with A's signed ack. B then
+//! holds a claim on A equal to its account at A, settlement brings both to
+//! zero under a statement both keep, and the books of the whole network
+//! balance. Faults: A down (the merchant hears "retry", nothing is
+//! credited), and B killed after A's ack (the restart credits exactly once).
+
+// Test code: a helper that meets what it did not expect panics, as the
+// tests themselves do (clippy.toml allows it only inside #[test] functions).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use ecash_core::messages::{PayReq, Payment, ProofRequest, proof_key};
+use ecash_core::{Bytes, Coin, ErrorCode, Fixed, payment};
+use ecash_testkit::proxy::{Fault, Proxy};
+use ecash_testkit::{Account, CertifierProc, MintProc, SyncBank, free_port, random32, refused};
+use mint_server::storage::Storage;
+use mint_server::storage::Totals;
+use mint_server::storage::clearing::{ClearingBooks, ClearingTotals};
+use mint_server::storage::sqlite::SqliteStorage;
+
+/// The books of a mint, read straight from its database.
+fn books(mint: &MintProc) -> (Totals, ClearingTotals, usize) {
+    let db = SqliteStorage::open(&mint.proc.data_dir().join("bank.db")).expect("open the books");
+    let t = db.totals().expect("totals");
+    let c = db.clearing_totals().expect("clearing totals");
+    let pending = db.pending_clearings().expect("journal").len();
+    db.close().expect("close");
+    (t, c, pending)
+}
+
+/// Polls `done` for up to 20 s.
+fn wait_until(what: &str, log: impl Fn() -> String, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}:\n{}", log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A payment of `coins` (of the mint `wallet` is a client of) to
+/// `merchant` at the mint `shop_bank`, sealed to that mint's key; and the
+/// payer's proof key.
+fn pay_across(
+    wallet: &SyncBank,
+    shop_bank: &SyncBank,
+    merchant: &Account,
+    coins: &[Coin],
+) -> (Payment, Vec<u8>) {
+    let payreq = PayReq {
+        payreq_id: format!("order-{}", Fixed(random32()).to_b64()),
+        amount: wallet.amount(wallet.value_of(coins)),
+        timestamp: wallet.now(),
+        expires_at: wallet.now() + 600,
+        merchant_bank_id: shop_bank.keys.set.bank_id.clone(),
+        merchant_acc_id: merchant.id.clone(),
+        description: "stickers".into(),
+        pay_url: String::new(),
+        fulfillment_url: String::new(),
+        merchant_certificate: None,
+    };
+    let code = random32().to_vec();
+    let info = payment::info_for(
+        &payreq,
+        &wallet.keys.set.bank_id,
+        coins.len() as u32,
+        wallet.now(),
+        &code,
+    );
+    let p = payment::seal(&shop_bank.keys.encryption_key, info, coins.to_vec()).expect("seal");
+    (p, proof_key(&code).0.to_vec())
+}
+
+struct Network {
+    fic: CertifierProc,
+    proxy: Proxy,
+    a: MintProc,
+    b: MintProc,
+}
+
+fn network() -> Network {
+    let fic = CertifierProc::start(&[]);
+    let fic_args = fic.mint_args();
+    let port = free_port();
+    let public = format!("http://127.0.0.1:{port}");
+    let mut args: Vec<&str> = fic_args.iter().map(String::as_str).collect();
+    args.extend(["--bank-id", "mint-a", "--public-url", &public]);
+    let a = MintProc::start(&args);
+    let proxy = Proxy::start(port, &format!("127.0.0.1:{}", a.proc.port()), None);
+    fic.issue("Mint A", &public, &a.master, 86_400);
+    let mut args: Vec<&str> = fic_args.iter().map(String::as_str).collect();
+    args.extend([
+        "--bank-id",
+        "mint-b",
+        "--peer",
+        &public,
+        "--peer-refresh-secs",
+        "1",
+        "--settle-every-secs",
+        "86400",
+    ]);
+    let b = MintProc::start(&args);
+    fic.certify("Mint B", &b);
+    wait_until(
+        "B opens its clearing account at A",
+        || b.proc.log(),
+        || b.proc.log().contains("clearing account open at the peer"),
+    );
+    Network { fic, proxy, a, b }
+}
+
+#[test]
+fn a_payment_in_coins_of_another_mint_is_cleared_credited_once_and_settled() {
+    let mut net = network();
+    let wallet = SyncBank::connect(&net.a.proc.local_url(), &net.a.master);
+    let shop_bank = net.b.client();
+    let payer = wallet.register("payer");
+    wallet.faucet(&payer, 100);
+    let merchant = shop_bank.register("shop");
+
+    // Withdraw at A, pay the merchant at B: credited at B on A's ack.
+    let coins = wallet.withdraw(&payer, 13);
+    let (p, proof) = pay_across(&wallet, &shop_bank, &merchant, &coins);
+    let ack = shop_bank
+        .deposit(&merchant, &p)
+        .expect("cleared at A, credited at B");
+    ack.verify(&net.b.master)
+        .expect("B signs the merchant's ack");
+    assert_eq!(ack.body.amount.value, 13);
+    assert_eq!(shop_bank.balance(&merchant), 13);
+    assert_eq!(wallet.spent(&coins), vec![true; coins.len()], "spent at A");
+    // A replay is the same ack, credited once.
+    assert_eq!(shop_bank.deposit(&merchant, &p).expect("replay"), ack);
+    assert_eq!(shop_bank.balance(&merchant), 13);
+    // The payer proves the payment at the merchant's mint.
+    let proved = shop_bank
+        .block_on(shop_bank.bank.proof(&ProofRequest {
+            payment_id: p.payment_id(),
+            payer_code: Bytes(proof.clone()),
+        }))
+        .expect("a proof at B");
+    proved.verify(&net.b.master).expect("signed by B");
+    // B holds a claim on A equal to its account at A.
+    let (tb, cb, _) = books(&net.b);
+    let (ta, ca, _) = books(&net.a);
+    assert_eq!(cb.claims, 13, "B's claim on A");
+    assert_eq!(ca.peer_accounts, 13, "B's account at A");
+    assert!(
+        cb.balanced_with(&tb) && ca.balanced_with(&ta),
+        "{tb:?} {cb:?} {ta:?} {ca:?}"
+    );
+
+    // Refused, changing nothing: the same coins again (A says spent), a
+    // forged coin (B's own check, A never asked), a mint B does not clear with.
+    let (again, _) = pay_across(&wallet, &shop_bank, &merchant, &coins);
+    let (status, code) = refused(shop_bank.deposit(&merchant, &again));
+    assert_eq!((status, code), (409, ErrorCode::CoinSpent));
+    let mut forged = wallet.withdraw(&payer, 1);
+    forged[0].signature.0[7] ^= 1;
+    let (f, _) = pay_across(&wallet, &shop_bank, &merchant, &forged);
+    assert_eq!(
+        refused(shop_bank.deposit(&merchant, &f)).1,
+        ErrorCode::InvalidCoin
+    );
+    let own = shop_bank.withdraw(&merchant, 1);
+    let (mut stray, _) = pay_across(&shop_bank, &shop_bank, &merchant, &own);
+    stray.payment_info.bank_id = "mint-z".into();
+    assert_eq!(
+        refused(shop_bank.deposit(&merchant, &stray)).1,
+        ErrorCode::InvalidField
+    );
+    assert_eq!(
+        shop_bank.balance(&merchant),
+        12,
+        "13 less the coin withdrawn"
+    );
+    assert_eq!(books(&net.b).2, 0, "nothing left journaled");
+
+    // A down: the merchant hears "retry later"; nothing is credited until
+    // A answers, then once (B's own retry, or the merchant's).
+    let coins = wallet.withdraw(&payer, 7);
+    let (p, _) = pay_across(&wallet, &shop_bank, &merchant, &coins);
+    net.a.proc.kill();
+    let (status, code) = refused(shop_bank.deposit(&merchant, &p));
+    assert_eq!((status, code), (503, ErrorCode::Unavailable));
+    assert!(code.is_retryable());
+    assert_eq!(shop_bank.balance(&merchant), 12);
+    net.a.proc.start_again();
+    let wallet = SyncBank::connect(&net.a.proc.local_url(), &net.a.master);
+    wait_until(
+        "B's retry clears the journaled payment",
+        || net.b.proc.log(),
+        || shop_bank.balance(&merchant) == 19,
+    );
+    shop_bank
+        .deposit(&merchant, &p)
+        .expect("the merchant's retry: the ack");
+    assert_eq!(shop_bank.balance(&merchant), 19);
+
+    // B killed after A acked and before the merchant was credited (A's
+    // answers lost on the way, then B dies): the restart credits once.
+    let coins = wallet.withdraw(&payer, 5);
+    let (p, _) = pay_across(&wallet, &shop_bank, &merchant, &coins);
+    net.proxy.fail_next("/deposit", Fault::DropAfter, 1_000_000);
+    assert_eq!(
+        refused(shop_bank.deposit(&merchant, &p)).1,
+        ErrorCode::Unavailable
+    );
+    assert_eq!(wallet.spent(&coins), vec![true; coins.len()], "A took them");
+    net.b.proc.kill();
+    // (B settled what A owed once its journal was empty after A's restart.)
+    let (_, cb, pending) = books(&net.b);
+    assert_eq!(
+        (cb.claims + cb.settled_in, pending),
+        (20, 1),
+        "journaled, not credited: {cb:?}"
+    );
+    let ca = books(&net.a).1;
+    assert_eq!(
+        ca.peer_accounts + ca.settled_out,
+        25,
+        "A credited B's account: {ca:?}"
+    );
+    net.proxy.clear_rules();
+    net.b.proc.start_again();
+    let shop_bank = net.b.client();
+    wait_until(
+        "the restart finishes the credit",
+        || net.b.proc.log(),
+        || shop_bank.balance(&merchant) == 24,
+    );
+    shop_bank
+        .deposit(&merchant, &p)
+        .expect("the merchant's retry: the ack");
+    assert_eq!(shop_bank.balance(&merchant), 24);
+
+    // With its journal empty after the restart, B settles what A owes.
+    wait_until(
+        "settled",
+        || net.b.proc.log(),
+        || books(&net.b).1.claims == 0,
+    );
+    net.b.proc.stop();
+    net.a.proc.stop();
+    let (ta, ca, _) = books(&net.a);
+    let (tb, cb, pending) = books(&net.b);
+    assert_eq!(pending, 0);
+    assert_eq!((ca.peer_accounts, ca.settled_out), (0, 25), "A: {ca:?}");
+    assert_eq!((cb.claims, cb.settled_in), (0, 25), "B: {cb:?}");
+    assert!(ca.balanced_with(&ta), "A: {ta:?} {ca:?}");
+    assert!(cb.balanced_with(&tb), "B: {tb:?} {cb:?}");
+    // The whole network: customer and merchant accounts plus every mint's
+    // outstanding coins equal all money credited; mints' accounts at each
+    // other are left out.
+    let accounts = ta.balances - ca.peer_accounts + tb.balances - cb.peer_accounts;
+    let coins_out = ta.outstanding + ta.expired + tb.outstanding + tb.expired;
+    assert_eq!(accounts + coins_out, ta.credited + tb.credited);
+    drop(net.fic);
+}
