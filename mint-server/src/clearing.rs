@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use ecash_core::certificate::verify_certified;
 use ecash_core::client::{BankClient, CallError};
-use ecash_core::messages::DepositAck;
+use ecash_core::messages::{BlindSignatures, DepositAck, ExchangeRequest};
 use ecash_core::{ErrorCode, PublicKey, Signed};
 use ecash_http::ReqwestTransport;
 use tokio::task::JoinHandle;
 
-use crate::bank::clearing::{DepositStep, PeerMint};
+use crate::bank::clearing::{DepositStep, ExchangeStep, Finished, PeerMint};
 use crate::bank::{Bank, BankError, BankResult};
 use crate::storage::clearing::{ClearingRecord, SettlementRecord};
 
@@ -81,7 +81,26 @@ pub async fn deposit(
 ) -> BankResult<Signed<DepositAck>> {
     match on_bank(&bank, move |b| b.deposit_step(&req)).await? {
         DepositStep::Done(ack) => Ok(ack),
-        DepositStep::Clear(rec) => forward(&bank, link, rec).await,
+        DepositStep::Clear(rec) => match forward(&bank, link, rec).await? {
+            Finished::Deposit(ack) => Ok(ack),
+            Finished::Exchange(_) => Err(BankError::RequestIdReused),
+        },
+    }
+}
+
+/// `POST /exchange`, whatever certified mint issued the coins: the new
+/// blind signatures.
+pub async fn exchange(
+    bank: Arc<Bank>,
+    link: &ClearingLink,
+    req: ExchangeRequest,
+) -> BankResult<BlindSignatures> {
+    match on_bank(&bank, move |b| b.exchange_step(&req)).await? {
+        ExchangeStep::Done(sigs) => Ok(sigs),
+        ExchangeStep::Clear(rec) => match forward(&bank, link, rec).await? {
+            Finished::Exchange(sigs) => Ok(sigs),
+            Finished::Deposit(_) => Err(BankError::RequestIdReused),
+        },
     }
 }
 
@@ -92,7 +111,7 @@ async fn forward(
     bank: &Arc<Bank>,
     link: &ClearingLink,
     rec: ClearingRecord,
-) -> BankResult<Signed<DepositAck>> {
+) -> BankResult<Finished> {
     let peer = bank
         .peers()
         .get(&rec.peer_bank_id)

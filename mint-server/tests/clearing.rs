@@ -14,8 +14,9 @@
 
 use std::time::{Duration, Instant};
 
-use ecash_core::messages::{PayReq, Payment, ProofRequest, proof_key};
-use ecash_core::{Bytes, Coin, ErrorCode, Fixed, payment};
+use ecash_core::client::BankClient;
+use ecash_core::messages::{ExchangeRequest, PayReq, Payment, ProofRequest, proof_key};
+use ecash_core::{Bytes, Coin, ErrorCode, Fixed, PendingCoin, payment};
 use ecash_testkit::proxy::{Fault, Proxy};
 use ecash_testkit::{Account, CertifierProc, MintProc, SyncBank, free_port, random32, refused};
 use mint_server::storage::Storage;
@@ -260,4 +261,159 @@ fn a_payment_in_coins_of_another_mint_is_cleared_credited_once_and_settled() {
     let coins_out = ta.outstanding + ta.expired + tb.outstanding + tb.expired;
     assert_eq!(accounts + coins_out, ta.credited + tb.credited);
     drop(net.fic);
+}
+
+/// An exchange request: `coins` in, fresh coins of `to`'s keys out.
+fn exchange_request(
+    to: &SyncBank,
+    coins: &[Coin],
+    value: u64,
+) -> (ExchangeRequest, Vec<PendingCoin>) {
+    let pending = to.blind(value);
+    let req = ExchangeRequest {
+        request_id: Fixed(random32()),
+        coins: coins.to_vec(),
+        outputs: pending.iter().map(|p| p.blinded.clone()).collect(),
+    };
+    (req, pending)
+}
+
+#[test]
+fn coins_of_a_exchange_anonymously_at_b_and_one_coin_exchanges_once_across_both() {
+    let net = network();
+    let wallet = SyncBank::connect(&net.a.proc.local_url(), &net.a.master);
+    let other = net.b.client();
+    let payer = wallet.register("payer");
+    wallet.faucet(&payer, 64);
+
+    // A's coins in at B, B's coins out: no account, no identity.
+    let coins = wallet.withdraw(&payer, 11);
+    let (req, pending) = exchange_request(&other, &coins, 11);
+    let sigs = other
+        .block_on(other.bank.exchange(&req))
+        .expect("exchanged at B");
+    let fresh = other.finalize(&pending, &sigs);
+    assert_eq!(other.value_of(&fresh), 11);
+    assert_eq!(
+        wallet.spent(&coins),
+        vec![true; coins.len()],
+        "cleared at A"
+    );
+    assert_eq!(other.spent(&fresh), vec![false; fresh.len()]);
+    // The same request again: the same answer, nothing signed twice.
+    assert_eq!(
+        other.block_on(other.bank.exchange(&req)).expect("replay"),
+        sigs
+    );
+    // The same coins again under another id: A says spent.
+    let (again, _) = exchange_request(&other, &coins, 11);
+    assert_eq!(
+        refused(other.block_on(other.bank.exchange(&again))).1,
+        ErrorCode::CoinSpent
+    );
+    // Refused by B itself, A never asked: a forged coin, outputs worth more.
+    let mut forged = wallet.withdraw(&payer, 2);
+    forged[0].signature.0[3] ^= 1;
+    let (f, _) = exchange_request(&other, &forged, 2);
+    assert_eq!(
+        refused(other.block_on(other.bank.exchange(&f))).1,
+        ErrorCode::InvalidCoin
+    );
+    let honest = wallet.withdraw(&payer, 3);
+    let (greedy, _) = exchange_request(&other, &honest, 4);
+    assert_eq!(
+        refused(other.block_on(other.bank.exchange(&greedy))).1,
+        ErrorCode::AmountMismatch
+    );
+    assert_eq!(wallet.spent(&honest), vec![false; honest.len()]);
+    let (tb, cb, pending) = books(&net.b);
+    assert_eq!((cb.claims + cb.settled_in, pending), (11, 0), "{cb:?}");
+    assert!(cb.balanced_with(&tb), "{tb:?} {cb:?}");
+
+    // One coin, 64 exchanges at once, half at A and half at B: one wins.
+    let coin = wallet.withdraw(&payer, 8);
+    assert_eq!(coin.len(), 1);
+    let reqs: Vec<(bool, ExchangeRequest)> = (0..64)
+        .map(|i| {
+            let at_b = i % 2 == 1;
+            let to = if at_b { &other } else { &wallet };
+            (at_b, exchange_request(to, &coin, 8).0)
+        })
+        .collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (a_url, b_url) = (net.a.proc.local_url(), net.b.url().to_owned());
+    let outcomes: Vec<(bool, ExchangeRequest, Result<(), ErrorCode>)> = rt.block_on(async {
+        let tasks: Vec<_> =
+            reqs.into_iter()
+                .map(|(at_b, req)| {
+                    let client = BankClient::new(
+                        if at_b { &b_url } else { &a_url },
+                        ecash_testkit::transport(),
+                    );
+                    tokio::spawn(async move {
+                        let r =
+                            client.exchange(&req).await.map(|_| ()).map_err(|e| {
+                                e.refusal().map_or(ErrorCode::Unavailable, |r| r.code)
+                            });
+                        (at_b, req, r)
+                    })
+                })
+                .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.expect("task"));
+        }
+        out
+    });
+    let wins = outcomes.iter().filter(|(_, _, r)| r.is_ok()).count();
+    assert_eq!(
+        wins,
+        1,
+        "{:?}",
+        outcomes.iter().map(|o| &o.2).collect::<Vec<_>>()
+    );
+    for (_, _, r) in &outcomes {
+        if let Err(code) = r {
+            assert!(
+                matches!(
+                    code,
+                    ErrorCode::CoinSpent | ErrorCode::InProgress | ErrorCode::Unavailable
+                ),
+                "{code:?}"
+            );
+        }
+    }
+    // What B left journaled (A busy with the coin) is refused in the end,
+    // and every loser asked again is refused: still one winner.
+    wait_until(
+        "B's journal empties",
+        || net.b.proc.log(),
+        || books(&net.b).2 == 0,
+    );
+    let b = BankClient::new(&b_url, ecash_testkit::transport());
+    let a = BankClient::new(&a_url, ecash_testkit::transport());
+    for (at_b, req, r) in &outcomes {
+        if r.is_err() {
+            let client = if *at_b { &b } else { &a };
+            let again = rt.block_on(client.exchange(req));
+            assert_eq!(refused(again).1, ErrorCode::CoinSpent);
+        }
+    }
+    let (ta, ca, _) = books(&net.a);
+    let (tb, cb, _) = books(&net.b);
+    assert!(
+        ca.balanced_with(&ta) && cb.balanced_with(&tb),
+        "{ta:?} {ca:?} {tb:?} {cb:?}"
+    );
+    let accounts = ta.balances - ca.peer_accounts + tb.balances - cb.peer_accounts;
+    let coins_out = ta.outstanding + ta.expired + tb.outstanding + tb.expired;
+    assert_eq!(
+        accounts + coins_out,
+        ta.credited + tb.credited,
+        "the network's books"
+    );
 }

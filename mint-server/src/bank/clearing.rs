@@ -10,22 +10,25 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
+use ecash_core::canonical::Canonical;
 use ecash_core::certificate::{MintCertificate, check_standing};
 use ecash_core::clearing::{
     PeerRegistration, SettlementRequest, SettlementStatement, clearing_payreq_id,
 };
 use ecash_core::messages::{
-    AccountCreated, Deposit, DepositAck, PaymentInfo, account_id, description_hash,
+    AccountCreated, BlindSignatures, Deposit, DepositAck, ExchangeRequest, PaymentInfo, account_id,
+    description_hash,
 };
 use ecash_core::{Amount, B32, Fixed, PublicKey, Signed, VerifiedKeySet, payment};
 
 use super::metrics::Metrics;
-use super::{Bank, BankError, BankResult, QUERY_MAX_SKEW_SECS, parse_stored, to_json};
-use crate::storage::StorageError;
+use super::withdraw::blind_signatures_answer;
+use super::{Bank, BankError, BankResult, QUERY_MAX_SKEW_SECS, parse_stored, replayed, to_json};
 use crate::storage::clearing::{
-    ClearingBooks, ClearingRecord, ClearingTotals, NewClearing, NewSettlement, SettlementRecord,
-    Side,
+    ClearingBooks, ClearingRecord, ClearingTotals, NewClearing, NewSettlement, Purpose,
+    SettlementRecord, Side,
 };
+use crate::storage::{NewExchange, StorageError};
 
 /// Another certified mint this one clears with, as last checked.
 #[derive(Debug, Clone)]
@@ -74,6 +77,22 @@ impl Peers {
     }
 }
 
+/// What an exchange needs next.
+pub enum ExchangeStep {
+    /// Answered (now or before).
+    Done(BlindSignatures),
+    /// Coins of another mint, journaled: deposit them there next.
+    Clear(ClearingRecord),
+}
+
+/// A journaled clearing finished: the answer of its payment or exchange.
+pub enum Finished {
+    /// A payment's: the merchant's ack.
+    Deposit(Signed<DepositAck>),
+    /// An exchange's: the new blind signatures.
+    Exchange(BlindSignatures),
+}
+
 /// What a deposit needs next.
 pub enum DepositStep {
     /// Booked (now or before): the ack.
@@ -114,7 +133,11 @@ impl Bank {
         }
         let books = self.clearing_books()?;
         if let Some(r) = books.clearing(&payment_id)? {
-            return Ok(DepositStep::Clear(r));
+            // An exchange's request id cannot stand for a payment.
+            return match r.exchange {
+                None => Ok(DepositStep::Clear(r)),
+                Some(_) => Err(BankError::RequestIdReused),
+            };
         }
         let peer = self.peers.get(&info.bank_id).ok_or(BankError::OtherBank)?;
         self.check_amount(&info.amount)?;
@@ -129,7 +152,13 @@ impl Bank {
                 "coins do not add up to the payment amount",
             ));
         }
-        let forward = self.forward_deposit(&peer, info, &payment_id, coins, now)?;
+        let forward = self.forward_deposit(
+            &peer,
+            (&info.amount, info.ncoins, info.payer_code_hash),
+            &payment_id,
+            coins,
+            now,
+        )?;
         let ack = Signed::sign(
             DepositAck {
                 result: "accepted".into(),
@@ -144,9 +173,11 @@ impl Bank {
         let record = books.begin_clearing(&NewClearing {
             payment_id,
             peer_bank_id: peer.bank_id().to_owned(),
-            merchant_acc_id: req.body.merchant_acc_id.clone(),
+            purpose: Purpose::Deposit {
+                merchant_acc_id: req.body.merchant_acc_id.clone(),
+                payer_code_hash: info.payer_code_hash,
+            },
             amount: info.amount.value,
-            payer_code_hash: info.payer_code_hash,
             payment_info_json: to_json(info)?,
             ack_json: to_json(&ack)?,
             forward_json: to_json(&forward)?,
@@ -199,7 +230,7 @@ impl Bank {
     fn forward_deposit(
         &self,
         peer: &PeerMint,
-        info: &PaymentInfo,
+        (amount, ncoins, payer_code_hash): (&Amount, u32, B32),
         payment_id: &B32,
         coins: Vec<ecash_core::Coin>,
         now: u64,
@@ -207,14 +238,14 @@ impl Bank {
         let account = self.peer_account_id();
         let forward = PaymentInfo {
             bank_id: peer.bank_id().to_owned(),
-            amount: info.amount.clone(),
-            ncoins: info.ncoins,
+            amount: amount.clone(),
+            ncoins,
             timestamp: now,
             merchant_bank_id: peer.bank_id().to_owned(),
             merchant_acc_id: account.clone(),
             payreq_id: clearing_payreq_id(payment_id),
             description_hash: description_hash(&clearing_payreq_id(payment_id)),
-            payer_code_hash: info.payer_code_hash,
+            payer_code_hash,
             goods_key_hash: None,
         };
         let sealed = payment::seal(&peer.keys.encryption_key, forward, coins)
@@ -228,14 +259,80 @@ impl Bank {
         ))
     }
 
+    /// `POST /exchange`, whatever mint issued the coins: this mint's are
+    /// exchanged at once; another certified mint's (the anonymous exchange
+    /// of NetCash: no account, no identity) are checked with its key set,
+    /// the new coins' keys and ranges too, and journaled, to be deposited
+    /// there first ([`Bank::finish_clearing`] signs the new coins).
+    pub fn exchange_step(&self, req: &ExchangeRequest) -> BankResult<ExchangeStep> {
+        let state = self.keys.current();
+        let foreign = req.coins.first().filter(|c| {
+            !state.active.contains_key(&c.key_id) && !state.expired.contains_key(&c.key_id)
+        });
+        let peer = foreign.and_then(|c| {
+            self.peers
+                .all()
+                .into_iter()
+                .find(|p| p.keys.key(&c.key_id).is_some())
+        });
+        let (Some(peer), Some(books)) = (peer, self.clearing.as_ref()) else {
+            return self.exchange(req).map(ExchangeStep::Done);
+        };
+        self.check_count(req.coins.len(), "coins")?;
+        self.check_count(req.outputs.len(), "outputs")?;
+        let request_hash = Fixed(req.canonical_hash());
+        if let Some(a) = self.storage.exchange(&req.request_id)? {
+            return replayed(a, &request_hash).map(ExchangeStep::Done);
+        }
+        let same_request = |r: ClearingRecord| match &r.exchange {
+            Some((h, _)) if *h == request_hash => Ok(ExchangeStep::Clear(r)),
+            _ => Err(BankError::RequestIdReused),
+        };
+        if let Some(r) = books.clearing(&req.request_id)? {
+            return same_request(r);
+        }
+        let now = self.clock.now();
+        let keys = Self::signable(&state, &req.outputs, now)?;
+        let total_out = Self::blinded_total(&keys)?;
+        let total_in = self.peer_coins_total(&peer, &req.coins, now)?;
+        if total_in != total_out {
+            return Err(BankError::AmountMismatch(
+                "outputs must add up to exactly the coins given",
+            ));
+        }
+        let amount = Amount::new(self.settings.currency.clone(), total_in);
+        let ncoins = u32::try_from(req.coins.len()).map_err(|_| BankError::Overflow)?;
+        // Nobody proves an exchange's deposit: a hash no one knows a preimage of.
+        let forward = self.forward_deposit(
+            &peer,
+            (&amount, ncoins, B32::default()),
+            &req.request_id,
+            req.coins.clone(),
+            now,
+        )?;
+        let record = books.begin_clearing(&NewClearing {
+            payment_id: req.request_id,
+            peer_bank_id: peer.bank_id().to_owned(),
+            purpose: Purpose::Exchange { request_hash },
+            amount: total_in,
+            payment_info_json: to_json(req)?,
+            ack_json: String::new(),
+            forward_json: to_json(&forward)?,
+            now,
+        })?;
+        // Another request under the same id may have been journaled first.
+        same_request(record)
+    }
+
     /// With the issuing mint's ack of a journaled clearing: checks the ack
-    /// with that mint's certified master key, then credits the merchant
-    /// and books the claim, once. The merchant's ack.
+    /// with that mint's certified master key, then, once, credits the
+    /// merchant (a payment) or signs the new coins (an exchange), and books
+    /// the claim. The answer the payment or exchange gets.
     pub fn finish_clearing(
         &self,
         rec: &ClearingRecord,
         peer_ack: &Signed<DepositAck>,
-    ) -> BankResult<Signed<DepositAck>> {
+    ) -> BankResult<Finished> {
         let books = self.clearing_books()?;
         let peer = self
             .peers
@@ -253,9 +350,50 @@ impl Bank {
             tracing::error!(peer = %rec.peer_bank_id, "a peer's deposit ack does not check out");
             return Err(BankError::PeerUnavailable(rec.peer_bank_id.clone()));
         }
-        let record =
-            books.finish_clearing(&rec.payment_id, &to_json(peer_ack)?, self.clock.now())?;
-        parse_stored(&record.ack_json)
+        let ack_json = to_json(peer_ack)?;
+        if let Some((request_hash, request_json)) = &rec.exchange {
+            return self
+                .finish_exchange(books, request_hash, request_json, &ack_json)
+                .map(Finished::Exchange);
+        }
+        let record = books.finish_clearing(&rec.payment_id, &ack_json, self.clock.now())?;
+        parse_stored(&record.ack_json).map(Finished::Deposit)
+    }
+
+    /// Signs a journaled exchange's new coins and books them with the claim.
+    fn finish_exchange(
+        &self,
+        books: &Arc<dyn ClearingBooks>,
+        request_hash: &B32,
+        request_json: &str,
+        ack_json: &str,
+    ) -> BankResult<BlindSignatures> {
+        let req: ExchangeRequest = parse_stored(request_json)?;
+        if let Some(a) = self.storage.exchange(&req.request_id)? {
+            return replayed(a, request_hash);
+        }
+        let now = self.clock.now();
+        let state = self.keys.current();
+        let keys = Self::signable(&state, &req.outputs, now)?;
+        let _request = self
+            .busy_requests
+            .take(&[req.request_id])
+            .ok_or(BankError::InProgress("this request id"))?;
+        let signatures = self.sign_all(&req.outputs, keys)?;
+        let response = blind_signatures_answer(req.request_id, &signatures);
+        let stored = books.finish_exchange_clearing(
+            &req.request_id,
+            ack_json,
+            &NewExchange {
+                request_id: req.request_id,
+                request_hash: *request_hash,
+                spent: Vec::new(),
+                signatures,
+                response_json: to_json(&response)?,
+                now,
+            },
+        )?;
+        parse_stored(&stored.response_json)
     }
 
     /// The issuing mint refused a journaled clearing for good: it is

@@ -9,7 +9,10 @@ use super::{Bank, BankError, BankResult, parse_stored, replayed, to_json};
 use crate::storage::{IssuedSig, NewExchange, NewWithdrawal};
 
 /// The answer to a withdraw or exchange: its blind signatures in request order.
-fn blind_signatures_answer(request_id: B32, signatures: &[IssuedSig]) -> BlindSignatures {
+pub(super) fn blind_signatures_answer(
+    request_id: B32,
+    signatures: &[IssuedSig],
+) -> BlindSignatures {
     BlindSignatures {
         request_id,
         blind_signatures: signatures

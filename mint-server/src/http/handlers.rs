@@ -182,13 +182,17 @@ pub async fn settle(
     Ok(Answer(on_bank(&bank, move |b| b.settle(&body)).await?))
 }
 
-/// `POST /exchange`
+/// `POST /exchange`: this mint's coins at once, another certified mint's
+/// deposited there first (NetCash's anonymous exchange).
 pub async fn exchange(
     bank: web::Data<Bank>,
+    link: web::Data<ClearingLink>,
     body: web::Json<ExchangeRequest>,
 ) -> Json<api::Exchange> {
-    let body = body.into_inner();
-    Ok(Answer(on_bank(&bank, move |b| b.exchange(&body)).await?))
+    let bank: Arc<Bank> = bank.into_inner();
+    Ok(Answer(
+        crate::clearing::exchange(bank, &link, body.into_inner()).await?,
+    ))
 }
 
 /// `POST /coins/state`

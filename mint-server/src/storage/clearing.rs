@@ -18,22 +18,37 @@ use ecash_core::B32;
 
 use super::{StorageError, Totals};
 
-/// A payment in another mint's coins, journaled before they go there.
+/// What a journaled clearing is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Purpose {
+    /// A merchant's payment: credited once the peer acks.
+    Deposit {
+        /// The merchant.
+        merchant_acc_id: String,
+        /// `H(payer_code)` from payment_info, for proofs here.
+        payer_code_hash: B32,
+    },
+    /// An anonymous exchange: new coins signed once the peer acks.
+    Exchange {
+        /// The request's canonical hash (a reused id is refused).
+        request_hash: B32,
+    },
+}
+
+/// A payment or exchange in another mint's coins, journaled before they go there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewClearing {
-    /// The merchant's payment id (idempotency key).
+    /// The payment id, or the exchange's request id (idempotency key).
     pub payment_id: B32,
     /// The mint whose coins pay.
     pub peer_bank_id: String,
-    /// The merchant credited once the peer acks.
-    pub merchant_acc_id: String,
+    /// Deposit or exchange.
+    pub purpose: Purpose,
     /// Amount, minor units.
     pub amount: u64,
-    /// `H(payer_code)` from payment_info, for proofs here.
-    pub payer_code_hash: B32,
-    /// The payment's payment_info as JSON.
+    /// The payment's payment_info, or the exchange request, as JSON.
     pub payment_info_json: String,
-    /// The ack the merchant gets once the credit is booked.
+    /// The ack the merchant gets once the credit is booked (an exchange: empty).
     pub ack_json: String,
     /// The signed deposit sent to the peer, resent as it is on every retry.
     pub forward_json: String,
@@ -44,8 +59,10 @@ pub struct NewClearing {
 /// A journaled clearing, as a retry or a restart needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClearingRecord {
-    /// The merchant's payment id.
+    /// The payment id, or the exchange's request id.
     pub payment_id: B32,
+    /// For an exchange: its request's hash and the request as JSON.
+    pub exchange: Option<(B32, String)>,
     /// The mint whose coins pay.
     pub peer_bank_id: String,
     /// Amount, minor units.
@@ -161,6 +178,16 @@ pub trait ClearingBooks: Send + Sync + 'static {
         peer_ack_json: &str,
         now: u64,
     ) -> Result<super::DepositRecord, StorageError>;
+
+    /// With the peer's ack of an exchange's coins: stores the exchange's
+    /// answer and new blind signatures (as `Storage::exchange` finds them)
+    /// and records the claim, once. Again: the stored answer.
+    fn finish_exchange_clearing(
+        &self,
+        request_id: &B32,
+        peer_ack_json: &str,
+        x: &super::NewExchange,
+    ) -> Result<super::StoredAnswer, StorageError>;
 
     /// Drops a clearing the peer refused for good (not a finished one).
     fn drop_clearing(&self, payment_id: &B32) -> Result<(), StorageError>;

@@ -4,9 +4,9 @@
 use ecash_core::B32;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{SqliteStorage, b32, db, deposit_record, move_money};
+use super::{SqliteStorage, b32, db, deposit_record, insert_blind_sigs, move_money, stored_answer};
 use crate::storage::clearing::*;
-use crate::storage::{DepositRecord, StorageError, to_i64, to_u64};
+use crate::storage::{DepositRecord, NewExchange, StorageError, StoredAnswer, to_i64, to_u64};
 
 impl SqliteStorage {
     /// Runs `f` in one IMMEDIATE transaction, committed if it succeeds.
@@ -25,35 +25,48 @@ impl SqliteStorage {
     }
 }
 
+/// The columns [`record`] reads, in its order.
+const RECORD: &str = "payment_id, peer_bank_id, amount, forward, request_hash, payment_info";
+
+/// A journal row's columns ([`RECORD`]), raw.
+type RawRecord = (Vec<u8>, String, i64, String, Option<Vec<u8>>, String);
+
+fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRecord> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
+}
+
+fn parse_record(raw: RawRecord) -> Result<ClearingRecord, StorageError> {
+    let (id, peer_bank_id, amount, forward_json, request_hash, request_json) = raw;
+    Ok(ClearingRecord {
+        payment_id: b32(id)?,
+        exchange: request_hash
+            .map(|h| Ok::<_, StorageError>((b32(h)?, request_json)))
+            .transpose()?,
+        peer_bank_id,
+        amount: to_u64(amount)?,
+        forward_json,
+    })
+}
+
 fn clearing_row(
     c: &Connection,
     payment_id: &B32,
 ) -> Result<Option<(ClearingRecord, bool)>, StorageError> {
     c.query_row(
-        "SELECT peer_bank_id, amount, forward, done_at IS NOT NULL FROM clearings WHERE payment_id = ?1",
+        &format!("SELECT {RECORD}, done_at IS NOT NULL FROM clearings WHERE payment_id = ?1"),
         params![&payment_id.0[..]],
-        |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, bool>(3)?,
-            ))
-        },
+        |r| Ok((record(r)?, r.get::<_, bool>(6)?)),
     )
     .optional()
     .map_err(db)?
-    .map(|(peer_bank_id, amount, forward_json, done)| {
-        Ok((
-            ClearingRecord {
-                payment_id: *payment_id,
-                peer_bank_id,
-                amount: to_u64(amount)?,
-                forward_json,
-            },
-            done,
-        ))
-    })
+    .map(|(raw, done)| Ok((parse_record(raw)?, done)))
     .transpose()
 }
 
@@ -140,16 +153,28 @@ impl ClearingBooks for SqliteStorage {
             if let Some((r, _)) = clearing_row(c, &n.payment_id)? {
                 return Ok(r);
             }
+            let (merchant, payer_code_hash, request_hash) = match &n.purpose {
+                Purpose::Deposit {
+                    merchant_acc_id,
+                    payer_code_hash,
+                } => (
+                    Some(merchant_acc_id.as_str()),
+                    Some(&payer_code_hash.0[..]),
+                    None,
+                ),
+                Purpose::Exchange { request_hash } => (None, None, Some(&request_hash.0[..])),
+            };
             c.execute(
                 "INSERT INTO clearings (payment_id, peer_bank_id, merchant_acc_id, amount,
-                     payer_code_hash, payment_info, ack, forward, began_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                     payer_code_hash, request_hash, payment_info, ack, forward, began_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     &n.payment_id.0[..],
                     n.peer_bank_id,
-                    n.merchant_acc_id,
+                    merchant,
                     to_i64(n.amount)?,
-                    &n.payer_code_hash.0[..],
+                    payer_code_hash,
+                    request_hash,
                     n.payment_info_json,
                     n.ack_json,
                     n.forward_json,
@@ -159,6 +184,12 @@ impl ClearingBooks for SqliteStorage {
             .map_err(db)?;
             Ok(ClearingRecord {
                 payment_id: n.payment_id,
+                exchange: match &n.purpose {
+                    Purpose::Exchange { request_hash } => {
+                        Some((*request_hash, n.payment_info_json.clone()))
+                    }
+                    Purpose::Deposit { .. } => None,
+                },
                 peer_bank_id: n.peer_bank_id.clone(),
                 amount: n.amount,
                 forward_json: n.forward_json.clone(),
@@ -183,7 +214,7 @@ impl ClearingBooks for SqliteStorage {
             let row = c
                 .query_row(
                     "SELECT merchant_acc_id, amount, payer_code_hash, payment_info, ack
-                     FROM clearings WHERE payment_id = ?1",
+                     FROM clearings WHERE payment_id = ?1 AND merchant_acc_id IS NOT NULL",
                     params![&payment_id.0[..]],
                     |r| {
                         Ok((
@@ -222,6 +253,51 @@ impl ClearingBooks for SqliteStorage {
         })
     }
 
+    fn finish_exchange_clearing(
+        &self,
+        request_id: &B32,
+        peer_ack_json: &str,
+        x: &NewExchange,
+    ) -> Result<StoredAnswer, StorageError> {
+        self.write(|c| {
+            if let Some(a) = StoredAnswer::replay(
+                stored_answer(c, "exchanges", request_id)?,
+                &x.request_hash,
+            )? {
+                return Ok(a);
+            }
+            let journaled = c
+                .query_row(
+                    "SELECT request_hash FROM clearings
+                     WHERE payment_id = ?1 AND done_at IS NULL AND request_hash IS NOT NULL",
+                    params![&request_id.0[..]],
+                    |r| r.get::<_, Vec<u8>>(0),
+                )
+                .optional()
+                .map_err(db)?
+                .ok_or_else(|| StorageError::Db("no exchange journaled for this request".into()))?;
+            if b32(journaled)? != x.request_hash {
+                return Err(StorageError::RequestIdReused);
+            }
+            let at = to_i64(x.now)?;
+            c.execute(
+                "INSERT INTO exchanges (request_id, request_hash, response, at) VALUES (?1, ?2, ?3, ?4)",
+                params![&request_id.0[..], &x.request_hash.0[..], x.response_json, at],
+            )
+            .map_err(db)?;
+            insert_blind_sigs(c, &x.signatures, request_id)?;
+            c.execute(
+                "UPDATE clearings SET peer_ack = ?1, done_at = ?2 WHERE payment_id = ?3",
+                params![peer_ack_json, at, &request_id.0[..]],
+            )
+            .map_err(db)?;
+            Ok(StoredAnswer {
+                request_hash: x.request_hash,
+                response_json: x.response_json.clone(),
+            })
+        })
+    }
+
     fn drop_clearing(&self, payment_id: &B32) -> Result<(), StorageError> {
         self.write(|c| {
             c.execute(
@@ -236,30 +312,14 @@ impl ClearingBooks for SqliteStorage {
     fn pending_clearings(&self) -> Result<Vec<ClearingRecord>, StorageError> {
         self.with(|c| {
             let mut stmt = c
-                .prepare(
-                    "SELECT payment_id, peer_bank_id, amount, forward FROM clearings
-                     WHERE done_at IS NULL ORDER BY began_at",
-                )
+                .prepare(&format!(
+                    "SELECT {RECORD} FROM clearings WHERE done_at IS NULL ORDER BY began_at"
+                ))
                 .map_err(db)?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok((
-                        r.get::<_, Vec<u8>>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, String>(3)?,
-                    ))
-                })
-                .map_err(db)?;
+            let rows = stmt.query_map([], record).map_err(db)?;
             let mut out = Vec::new();
             for row in rows {
-                let (id, peer_bank_id, amount, forward_json) = row.map_err(db)?;
-                out.push(ClearingRecord {
-                    payment_id: b32(id)?,
-                    peer_bank_id,
-                    amount: to_u64(amount)?,
-                    forward_json,
-                });
+                out.push(parse_record(row.map_err(db)?)?);
             }
             Ok(out)
         })
@@ -429,9 +489,11 @@ mod tests {
         NewClearing {
             payment_id: Fixed([id; 32]),
             peer_bank_id: "mint-a".into(),
-            merchant_acc_id: "shop".into(),
+            purpose: Purpose::Deposit {
+                merchant_acc_id: "shop".into(),
+                payer_code_hash: Fixed([9; 32]),
+            },
             amount,
-            payer_code_hash: Fixed([9; 32]),
             payment_info_json: "{}".into(),
             ack_json: format!("ack {id}"),
             forward_json: format!("forward {id}"),

@@ -135,20 +135,25 @@ CREATE TABLE peer_accounts (
     name       TEXT NOT NULL,
     since      INTEGER NOT NULL
 );
--- Payments in other mints' coins: journaled before the coins go to their
--- mint, finished (merchant credited, claim booked) with its signed ack.
+-- Payments and exchanges in other mints' coins: journaled before the
+-- coins go to their mint, finished with its signed ack (merchant credited,
+-- or the new coins signed; the claim booked). A payment names its
+-- merchant; an exchange its request's hash, and `payment_info` holds the
+-- request itself.
 CREATE TABLE clearings (
     payment_id      BLOB PRIMARY KEY,
     peer_bank_id    TEXT NOT NULL,
-    merchant_acc_id TEXT NOT NULL REFERENCES accounts(id),
+    merchant_acc_id TEXT REFERENCES accounts(id),
     amount          INTEGER NOT NULL CHECK (amount > 0),
-    payer_code_hash BLOB NOT NULL,
+    payer_code_hash BLOB,
+    request_hash    BLOB,
     payment_info    TEXT NOT NULL,
     ack             TEXT NOT NULL,
     forward         TEXT NOT NULL,
     began_at        INTEGER NOT NULL,
     peer_ack        TEXT,
-    done_at         INTEGER
+    done_at         INTEGER,
+    CHECK ((merchant_acc_id IS NULL) = (request_hash IS NOT NULL))
 );
 CREATE INDEX clearings_pending ON clearings(began_at) WHERE done_at IS NULL;
 -- Settlements, as payer (the other mint's account here debited) or as
