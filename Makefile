@@ -19,7 +19,7 @@ help:
 	@echo "make fuzz    every fuzz target for 10^6 inputs (FUZZ_EXECS to change)"
 	@echo "make crash   the crash-under-load test with 200 kills (CRASH_KILLS to change)"
 	@echo "make faults  the faulty-network test for 300 s (FAULT_SECS to change)"
-	@echo "make bench   the mint load generator (release build)"
+	@echo "make bench   the mint load generator (release build; one mint, then two clearing)"
 	@echo "make run-cluster  one mint as 3 nodes on PostgreSQL behind nginx"
 	@echo "make bench-scaling  mint-bench on SQLite, PostgreSQL, and 3 nodes"
 
@@ -67,8 +67,9 @@ test-wasm:
 
 # Benchmarks are not tests: this only proves mint-bench still runs end to end.
 bench-smoke:
-	cargo build -p mint-server -p mint-bench
+	cargo build -p mint-server -p mint-bench -p certifier
 	RUST_LOG=warn ./target/debug/mint-bench --seconds 1 --payments 48 --clients 2 --raw-seconds 0.3 > /dev/null
+	RUST_LOG=warn ./target/debug/mint-bench --setup clearing --seconds 1 --payments 40 --clients 2 --raw-seconds 0.3 > /dev/null
 
 # Each fuzz target for a few seconds under AFL++ (the long run is make fuzz).
 fuzz-smoke:
@@ -87,8 +88,8 @@ faults:
 
 # The load generator on a release build (figures in README.md, "Performance").
 bench:
-	cargo build --release -p mint-server -p mint-bench
-	RUST_LOG=warn ./target/release/mint-bench
+	cargo build --release -p mint-server -p mint-bench -p certifier
+	RUST_LOG=warn ./target/release/mint-bench --setup sqlite,clearing
 
 test: setup lint test-native test-wasm test-e2e bench-smoke fuzz-smoke
 	@echo "all tests passed"

@@ -15,8 +15,8 @@
 use std::time::{Duration, Instant};
 
 use ecash_core::client::BankClient;
-use ecash_core::messages::{ExchangeRequest, PayReq, Payment, ProofRequest, proof_key};
-use ecash_core::{Bytes, Coin, ErrorCode, Fixed, PendingCoin, payment};
+use ecash_core::messages::{ExchangeRequest, ProofRequest};
+use ecash_core::{Bytes, Coin, ErrorCode, Fixed, PendingCoin};
 use ecash_testkit::proxy::{Fault, Proxy};
 use ecash_testkit::{Account, CertifierProc, MintProc, SyncBank, free_port, random32, refused};
 use mint_server::storage::Storage;
@@ -41,39 +41,6 @@ fn wait_until(what: &str, log: impl Fn() -> String, done: impl Fn() -> bool) {
         assert!(Instant::now() < deadline, "{what}:\n{}", log());
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// A payment of `coins` (of the mint `wallet` is a client of) to
-/// `merchant` at the mint `shop_bank`, sealed to that mint's key; and the
-/// payer's proof key.
-fn pay_across(
-    wallet: &SyncBank,
-    shop_bank: &SyncBank,
-    merchant: &Account,
-    coins: &[Coin],
-) -> (Payment, Vec<u8>) {
-    let payreq = PayReq {
-        payreq_id: format!("order-{}", Fixed(random32()).to_b64()),
-        amount: wallet.amount(wallet.value_of(coins)),
-        timestamp: wallet.now(),
-        expires_at: wallet.now() + 600,
-        merchant_bank_id: shop_bank.keys.set.bank_id.clone(),
-        merchant_acc_id: merchant.id.clone(),
-        description: "stickers".into(),
-        pay_url: String::new(),
-        fulfillment_url: String::new(),
-        merchant_certificate: None,
-    };
-    let code = random32().to_vec();
-    let info = payment::info_for(
-        &payreq,
-        &wallet.keys.set.bank_id,
-        coins.len() as u32,
-        wallet.now(),
-        &code,
-    );
-    let p = payment::seal(&shop_bank.keys.encryption_key, info, coins.to_vec()).expect("seal");
-    (p, proof_key(&code).0.to_vec())
 }
 
 struct Network {
@@ -106,11 +73,7 @@ fn network() -> Network {
     ]);
     let b = MintProc::start(&args);
     fic.certify("Mint B", &b);
-    wait_until(
-        "B opens its clearing account at A",
-        || b.proc.log(),
-        || b.proc.log().contains("clearing account open at the peer"),
-    );
+    b.wait_clearing_at(&public);
     Network { fic, proxy, a, b }
 }
 
@@ -125,7 +88,7 @@ fn a_payment_in_coins_of_another_mint_is_cleared_credited_once_and_settled() {
 
     // Withdraw at A, pay the merchant at B: credited at B on A's ack.
     let coins = wallet.withdraw(&payer, 13);
-    let (p, proof) = pay_across(&wallet, &shop_bank, &merchant, &coins);
+    let (p, proof) = wallet.payment_via(&shop_bank.keys, &merchant.id, &coins);
     let ack = shop_bank
         .deposit(&merchant, &p)
         .expect("cleared at A, credited at B");
@@ -157,18 +120,18 @@ fn a_payment_in_coins_of_another_mint_is_cleared_credited_once_and_settled() {
 
     // Refused, changing nothing: the same coins again (A says spent), a
     // forged coin (B's own check, A never asked), a mint B does not clear with.
-    let (again, _) = pay_across(&wallet, &shop_bank, &merchant, &coins);
+    let (again, _) = wallet.payment_via(&shop_bank.keys, &merchant.id, &coins);
     let (status, code) = refused(shop_bank.deposit(&merchant, &again));
     assert_eq!((status, code), (409, ErrorCode::CoinSpent));
     let mut forged = wallet.withdraw(&payer, 1);
     forged[0].signature.0[7] ^= 1;
-    let (f, _) = pay_across(&wallet, &shop_bank, &merchant, &forged);
+    let (f, _) = wallet.payment_via(&shop_bank.keys, &merchant.id, &forged);
     assert_eq!(
         refused(shop_bank.deposit(&merchant, &f)).1,
         ErrorCode::InvalidCoin
     );
     let own = shop_bank.withdraw(&merchant, 1);
-    let (mut stray, _) = pay_across(&shop_bank, &shop_bank, &merchant, &own);
+    let (mut stray, _) = shop_bank.payment_via(&shop_bank.keys, &merchant.id, &own);
     stray.payment_info.bank_id = "mint-z".into();
     assert_eq!(
         refused(shop_bank.deposit(&merchant, &stray)).1,
@@ -184,7 +147,7 @@ fn a_payment_in_coins_of_another_mint_is_cleared_credited_once_and_settled() {
     // A down: the merchant hears "retry later"; nothing is credited until
     // A answers, then once (B's own retry, or the merchant's).
     let coins = wallet.withdraw(&payer, 7);
-    let (p, _) = pay_across(&wallet, &shop_bank, &merchant, &coins);
+    let (p, _) = wallet.payment_via(&shop_bank.keys, &merchant.id, &coins);
     net.a.proc.kill();
     let (status, code) = refused(shop_bank.deposit(&merchant, &p));
     assert_eq!((status, code), (503, ErrorCode::Unavailable));
@@ -205,7 +168,7 @@ fn a_payment_in_coins_of_another_mint_is_cleared_credited_once_and_settled() {
     // B killed after A acked and before the merchant was credited (A's
     // answers lost on the way, then B dies): the restart credits once.
     let coins = wallet.withdraw(&payer, 5);
-    let (p, _) = pay_across(&wallet, &shop_bank, &merchant, &coins);
+    let (p, _) = wallet.payment_via(&shop_bank.keys, &merchant.id, &coins);
     net.proxy.fail_next("/deposit", Fault::DropAfter, 1_000_000);
     assert_eq!(
         refused(shop_bank.deposit(&merchant, &p)).1,

@@ -4,7 +4,9 @@
 //! nodes of one mint on PostgreSQL), or for the nodes `--url` names, drives
 //! `--clients` concurrent clients, spread over the nodes, through withdraw
 //! batches of 64 coins, 8-coin payments deposited by a merchant, and a mix
-//! of both; then deposits again at half the peak rate for latency. In the
+//! of both; then deposits again at half the peak rate for latency.
+//! `--setup clearing` starts two certified mints instead and measures
+//! payments at B in B's coins and in A's (cleared at A), side by side. In the
 //! same run it measures the machine's raw RSA-2048 signing rate on all cores
 //! with OpenSSL and reports each rate as a ratio of it, per node and in
 //! total. Prints one JSON document.
@@ -18,6 +20,7 @@
 // A benchmark: a request that fails ends the run, saying which.
 #![allow(clippy::expect_used)]
 
+mod clearing;
 mod cpu;
 mod phase;
 
@@ -75,6 +78,9 @@ enum Setup {
     /// Three nodes of one mint on one PostgreSQL database.
     #[value(name = "postgres-3")]
     Postgres3,
+    /// Two certified mints on SQLite: payments at B in B's coins and in
+    /// A's (cleared at A), side by side.
+    Clearing,
 }
 
 const BATCH: usize = 64;
@@ -162,9 +168,9 @@ struct Started {
     _books: Option<PgBooks>,
 }
 
-/// Starts the mint of `setup`.
-fn start(setup: Setup, signer: &str) -> Res<Started> {
-    let mut flags: Vec<String> = [
+/// The flags of every mint this tool starts.
+fn mint_flags(signer: &str) -> Vec<String> {
+    [
         "--faucet-max",
         "1000000000000",
         "--rate-limit",
@@ -175,9 +181,14 @@ fn start(setup: Setup, signer: &str) -> Res<Started> {
         signer,
     ]
     .map(String::from)
-    .to_vec();
+    .to_vec()
+}
+
+/// Starts the mint of `setup`.
+fn start(setup: Setup, signer: &str) -> Res<Started> {
+    let mut flags = mint_flags(signer);
     let (count, books) = match setup {
-        Setup::Sqlite => (1, None),
+        Setup::Sqlite | Setup::Clearing => (1, None),
         Setup::Postgres | Setup::Postgres3 => {
             if std::env::var_os("ECASH_TEST_POSTGRES").is_none() {
                 return Err("the PostgreSQL setups need a server: run under \
@@ -257,6 +268,10 @@ fn main() -> Res<()> {
         )?);
     } else {
         for setup in &args.setup {
+            if matches!(setup, Setup::Clearing) {
+                setups.push(clearing::measure(&args, &mint_flags(&args.signer))?);
+                continue;
+            }
             let started = start(*setup, &args.signer)?;
             let urls: Vec<String> = started.nodes.iter().map(|n| n.url().to_owned()).collect();
             let name = format!("{setup:?}");

@@ -287,6 +287,40 @@ impl SyncBank {
         (p, proof_key)
     }
 
+    /// A payment of `coins` (this bank's) to `merchant` at another bank,
+    /// whose key set is `shop_bank`: sealed to that bank's envelope key, as
+    /// a NetCash payer does (the merchant's bank opens it and clears the
+    /// coins here). With the payer's proof key.
+    pub fn payment_via(
+        &self,
+        shop_bank: &VerifiedKeySet,
+        merchant: &str,
+        coins: &[Coin],
+    ) -> (Payment, Vec<u8>) {
+        let payreq = PayReq {
+            payreq_id: format!("order-{}", Fixed(crate::random32()).to_b64()),
+            amount: self.amount(self.value_of(coins)),
+            timestamp: self.now(),
+            expires_at: self.now() + 600,
+            merchant_bank_id: shop_bank.set.bank_id.clone(),
+            merchant_acc_id: merchant.into(),
+            description: "stickers".into(),
+            pay_url: String::new(),
+            fulfillment_url: String::new(),
+            merchant_certificate: None,
+        };
+        let code = crate::random32().to_vec();
+        let info = payment::info_for(
+            &payreq,
+            &self.keys.set.bank_id,
+            coins.len() as u32,
+            self.now(),
+            &code,
+        );
+        let p = payment::seal(&shop_bank.encryption_key, info, coins.to_vec()).expect("seal");
+        (p, ecash_core::messages::proof_key(&code).0.to_vec())
+    }
+
     /// The goods key of a payment this client sealed (its payer's secret).
     pub fn goods_key(&self, payment: &Payment) -> B32 {
         let codes = self.payer_codes.lock().expect("payer codes");

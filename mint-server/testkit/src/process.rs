@@ -254,6 +254,24 @@ impl MintProc {
     pub fn client(&self) -> SyncBank {
         SyncBank::connect(self.url(), &self.master)
     }
+
+    /// Waits (at most 30 s) until this mint has opened its clearing
+    /// account at the mint at `peer_url` (NetCash), which is when it
+    /// clears that mint's coins.
+    pub fn wait_clearing_at(&self, peer_url: &str) {
+        let id = ecash_core::messages::account_id(&self.master);
+        let peer = ecash_core::client::BankClient::new(peer_url, crate::transport());
+        let rt = crate::runtime();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while rt.block_on(peer.public_key(&id)).ok() != Some(self.master) {
+            assert!(
+                Instant::now() < deadline,
+                "no clearing account at {peer_url}:\n{}",
+                self.proc.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }
 
 fn master_of(ready: &Ready) -> PublicKey {
