@@ -145,6 +145,8 @@ impl Harness {
             pay_url: "https://shop.example/pay/order-1".into(),
             fulfillment_url: "https://shop.example/done/order-1".into(),
             merchant_certificate: None,
+            merchant_bank_url: None,
+            accepted_mints: Vec::new(),
         };
         Self {
             bank,

@@ -18,7 +18,7 @@ use ecash_core::client::BankClient;
 use ecash_core::messages::{ExchangeRequest, ProofRequest};
 use ecash_core::{Bytes, Coin, ErrorCode, Fixed, PendingCoin};
 use ecash_testkit::proxy::{Fault, Proxy};
-use ecash_testkit::{Account, CertifierProc, MintProc, SyncBank, free_port, random32, refused};
+use ecash_testkit::{CertifierProc, MintProc, SyncBank, free_port, random32, refused};
 use mint_server::storage::Storage;
 use mint_server::storage::Totals;
 use mint_server::storage::clearing::{ClearingBooks, ClearingTotals};

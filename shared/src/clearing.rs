@@ -119,3 +119,23 @@ impl SettlementStatement {
             && self.amount == req.amount
     }
 }
+
+/// A mint another clears with, as `GET /peers` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct PeerInfo {
+    /// Its bank id.
+    pub bank_id: String,
+    /// Its certified name.
+    pub name: String,
+    /// Its certified address.
+    pub url: String,
+}
+
+/// `GET /peers`: the certified mints whose coins this mint takes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct PeerList {
+    /// Every peer checked in the last round.
+    pub peers: Vec<PeerInfo>,
+}

@@ -432,6 +432,11 @@ impl<T: Transport> BankClient<T> {
         self.0.call::<api::RegisterPeer>(&(), req).await
     }
 
+    /// `GET /peers`: the mints the bank clears with.
+    pub async fn peers(&self) -> Result<crate::clearing::PeerList, CallError> {
+        self.0.call::<api::Peers>(&(), &()).await
+    }
+
     /// `POST /settlements`: settles this mint's clearing account at the bank.
     pub async fn settle(
         &self,

@@ -204,6 +204,23 @@ pub struct PayReq {
     /// pays. Signed on its own, so it is not part of the request's hash.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merchant_certificate: Option<Signed<crate::certificate::MerchantCertificate>>,
+    /// The merchant's bank's public URL (its certificate's address), where
+    /// a payer holding another bank's coins fetches its certified key set to
+    /// seal the payment to (NetCash). The payer checks what it finds there,
+    /// so it is not part of the request's hash either.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant_bank_url: Option<String>,
+    /// The banks whose coins the merchant's bank takes (its own and those it
+    /// clears with), by bank id; empty: its own only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accepted_mints: Vec<String>,
+}
+
+impl PayReq {
+    /// Whether the merchant takes coins of `bank_id`.
+    pub fn accepts(&self, bank_id: &str) -> bool {
+        self.merchant_bank_id == bank_id || self.accepted_mints.iter().any(|m| m == bank_id)
+    }
 }
 
 impl Canonical for PayReq {

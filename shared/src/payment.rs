@@ -123,6 +123,8 @@ mod tests {
             pay_url: "https://shop.example/api/pay/o1".into(),
             fulfillment_url: "https://shop.example/fulfillment/o1".into(),
             merchant_certificate: None,
+            merchant_bank_url: None,
+            accepted_mints: Vec::new(),
         }
     }
 

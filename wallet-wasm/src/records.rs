@@ -170,7 +170,23 @@ pub enum OpKind {
         payer_code: Bytes,
         /// The coins inside.
         serials: Vec<B32>,
+        /// The merchant's bank, when it is another than the wallet's (NetCash).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        merchant_bank: Option<MerchantBank>,
     },
+}
+
+/// A merchant's bank that is not the wallet's (NetCash): the payment was
+/// sealed to it, and its acks and proofs are checked with its master key,
+/// which its certificate by the pinned certifier named.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MerchantBank {
+    /// Its bank id.
+    pub bank_id: String,
+    /// Its certified address.
+    pub url: String,
+    /// Its master key.
+    pub master_key: PublicKey,
 }
 
 impl Event {
@@ -217,6 +233,9 @@ pub struct ReclaimedPayment {
     /// How many times the reclaim was journaled again after a refusal.
     #[serde(default)]
     pub renewals: u32,
+    /// The merchant's bank, when it is another than the wallet's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant_bank: Option<MerchantBank>,
 }
 
 impl OpKind {
@@ -291,6 +310,9 @@ pub enum Event {
         /// Why the shop's fulfillment URL was refused, if it was.
         #[serde(default)]
         link_refused: Option<String>,
+        /// The merchant's bank, when it is another than the wallet's (NetCash).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        merchant_bank: Option<MerchantBank>,
     },
     /// Coins handed out as a transfer token.
     Sent {

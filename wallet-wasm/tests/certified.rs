@@ -15,7 +15,7 @@ use wallet_wasm::records::CertifierPin;
 use wallet_wasm::store::Store;
 use wallet_wasm::store::memory::MemoryStore;
 use wallet_wasm::store::sqlite::SqliteStore;
-use wallet_wasm::{Trust, Wallet, WalletError};
+use wallet_wasm::{Trust, Wallet, WalletError, WalletSettings};
 
 /// A certifier, and a bank that hands it its key sets every second and
 /// certifies its shop for `merchant_secs`.
@@ -265,4 +265,128 @@ async fn a_fresh_list_that_revokes_the_bank_is_kept_and_refuses_it_offline_too()
         .expect_err("no new coins of a revoked bank");
     assert_eq!(e.code(), "certificate_revoked", "{e}");
     assert_eq!(w.balance().total, 100);
+}
+
+/// NetCash across banks, all real binaries: a wallet whose coins are bank
+/// A's pays a shop banking at bank B (B clears with A). The wallet fetches
+/// B's key set from the address the payreq names and takes it only with
+/// B's certificate by the pinned certifier, seals the payment to B, and
+/// checks B's ack, the shop's certificate by B and the receipt; B clears
+/// the coins at A, and the payer proves the payment at B.
+#[tokio::test]
+async fn a_wallet_of_bank_a_pays_a_shop_of_bank_b_which_clears_at_a() {
+    use ecash_testkit::{MerchantProc, MintProc};
+    // The test kit's helpers block: they run off this test's runtime.
+    let (fic, a, b, shop) = tokio::task::spawn_blocking(|| {
+        let fic = CertifierProc::start(&[]);
+        let certified = |extra: &[&str]| {
+            let mut args = fic.mint_args();
+            args.extend(extra.iter().map(|s| s.to_string()));
+            args
+        };
+        let start = |args: Vec<String>| {
+            MintProc::start(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        };
+        let a = start(certified(&["--bank-id", "mint-a"]));
+        fic.certify("Mint A", &a);
+        let b = start(certified(&[
+            "--bank-id",
+            "mint-b",
+            "--peer",
+            a.url(),
+            "--peer-refresh-secs",
+            "1",
+            "--merchant-certificate-secs",
+            "3600",
+        ]));
+        fic.certify("Mint B", &b);
+        b.wait_clearing_at(a.url());
+        let shop = MerchantProc::start(b.url(), &b.master, &["--label", "Shop at B"]);
+        (fic, a, b, shop)
+    })
+    .await
+    .expect("the network starts");
+    let shop_client = ecash_core::client::MerchantClient::new(
+        shop.url(),
+        ecash_http::ReqwestTransport::new().expect("http"),
+    );
+    let order_url = async || {
+        let payreq = shop_client.order("coffee").await.expect("order");
+        shop_client.payreq_url(&payreq.payreq_id)
+    };
+    let settings = WalletSettings {
+        restore_gap: 8,
+        ..WalletSettings::default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut w = loop {
+        match Wallet::create(
+            MemoryStore::new(),
+            Flaky::new(),
+            a.url(),
+            pin(&fic),
+            settings.clone(),
+        )
+        .await
+        {
+            Ok((w, _)) => break w,
+            Err(e) if e.code() == "not_certified" && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("create: {e}"),
+        }
+    };
+    w.faucet(1000).await.expect("faucet");
+    w.withdraw(1000, None).await.expect("withdraw at A");
+
+    let offer = w
+        .fetch_payreq(&order_url().await)
+        .await
+        .expect("the shop's payment request");
+    assert_eq!(offer.payreq.merchant_bank_id, "mint-b");
+    assert_eq!(offer.payreq.merchant_bank_url.as_deref(), Some(b.url()));
+    assert!(
+        offer.payreq.accepts("mint-a"),
+        "{:?}",
+        offer.payreq.accepted_mints
+    );
+    w.check_payreq(&offer).expect("payable from A's coins");
+    let price = offer.payreq.amount.value;
+    let done = w.pay(offer.clone()).await.expect("paid across banks");
+    assert_eq!(w.balance().total, 1000 - price);
+    let wallet_wasm::records::Event::Paid {
+        receipt,
+        deposit_ack,
+        merchant_bank,
+        payment_id,
+        ..
+    } = &done.entry.event
+    else {
+        panic!("a payment")
+    };
+    assert!(receipt.is_some(), "the receipt checks out");
+    deposit_ack
+        .as_ref()
+        .expect("B's ack")
+        .verify(&b.master)
+        .expect("signed by B");
+    assert_eq!(merchant_bank.as_ref().map(|m| m.master_key), Some(b.master));
+    // The payer proves the payment at the merchant's bank, B.
+    let proof = w.prove_payment(payment_id).await.expect("a proof at B");
+    proof.verify(&b.master).expect("B's proof");
+
+    // Refused, changing nothing: a payreq naming an address that is not B's
+    // (A answers there: another bank than the payreq's), a bank that takes
+    // no coins of A.
+    let before = w.balance();
+    let mut elsewhere = w.fetch_payreq(&order_url().await).await.expect("payreq");
+    elsewhere.payreq.merchant_bank_url = Some(a.url().to_owned());
+    let e = w.pay(elsewhere).await.expect_err("the address is not B's");
+    assert_eq!(e.code(), "payreq_invalid", "{e}");
+    let mut not_taken = w.fetch_payreq(&order_url().await).await.expect("payreq");
+    not_taken.payreq.accepted_mints.clear();
+    let e = w.pay(not_taken).await.expect_err("B takes no coins of A");
+    assert_eq!(e.code(), "payreq_invalid", "{e}");
+    assert_eq!(w.balance(), before);
+    assert!(w.pending().is_empty());
 }

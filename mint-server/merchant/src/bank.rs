@@ -43,12 +43,24 @@ pub struct BankLink {
     client: BankClient<ReqwestTransport>,
     master: PublicKey,
     keys: RwLock<(Arc<VerifiedKeySet>, u64)>,
+    /// The bank's certified address and the banks it clears with (NetCash),
+    /// as last fetched: what payreqs tell payers holding other banks' coins.
+    clearing: RwLock<Clearing>,
     /// The bank's certificate over the shop's key, if the bank certifies merchants.
     certificate: RwLock<Option<Signed<MerchantCertificate>>>,
     /// When the bank last said it certifies no merchant (asked again
     /// [`KEYS_MAX_AGE`] later, not at every order).
     declined_at: std::sync::atomic::AtomicU64,
     clock: Arc<dyn Clock>,
+}
+
+/// What payment requests say of the bank for payers holding other banks' coins.
+#[derive(Debug, Clone, Default)]
+pub struct Clearing {
+    /// The bank's certified public address, if it is certified.
+    pub bank_url: Option<String>,
+    /// The banks whose coins it takes, besides its own.
+    pub accepted: Vec<String>,
 }
 
 /// How long a fetched key set is used before it is fetched again, seconds.
@@ -71,9 +83,9 @@ impl BankLink {
         let client = BankClient::new(url, net);
         let started = std::time::Instant::now();
         let mut said = std::time::Instant::now();
-        let signed = loop {
+        let answer = loop {
             match client.keys().await {
-                Ok(s) => break s.key_set,
+                Ok(s) => break s,
                 Err(e) if e.is_transient() && started.elapsed() < wait => {
                     if said.elapsed() >= Duration::from_secs(5) {
                         tracing::info!(bank = %url, error = %e, "waiting for the bank");
@@ -90,12 +102,14 @@ impl BankLink {
                 }
             }
         };
-        let keys = VerifiedKeySet::verify(&signed, &master)?;
+        let keys = VerifiedKeySet::verify(&answer.key_set, &master)?;
         let now = clock.now();
+        let clearing = clearing_of(&client, &answer).await;
         Ok(Self {
             client,
             master,
             keys: RwLock::new((Arc::new(keys), now)),
+            clearing: RwLock::new(clearing),
             certificate: RwLock::new(None),
             declined_at: std::sync::atomic::AtomicU64::new(0),
             clock,
@@ -127,8 +141,8 @@ impl BankLink {
     /// Fetches the key set again, checked against the pinned key; the bank
     /// id and currency may not change under a running shop.
     pub async fn refresh(&self) -> Result<(), BankLinkError> {
-        let signed = self.client.keys().await?.key_set;
-        let fresh = VerifiedKeySet::verify(&signed, &self.master)?;
+        let answer = self.client.keys().await?;
+        let fresh = VerifiedKeySet::verify(&answer.key_set, &self.master)?;
         let (old, _) = self.current();
         if fresh.set.bank_id != old.set.bank_id {
             return Err(BankLinkError::Changed("bank id"));
@@ -141,7 +155,20 @@ impl BankLink {
             Ok(mut g) => *g = (Arc::new(fresh), now),
             Err(p) => *p.into_inner() = (Arc::new(fresh), now),
         }
+        let clearing = clearing_of(&self.client, &answer).await;
+        match self.clearing.write() {
+            Ok(mut g) => *g = clearing,
+            Err(p) => *p.into_inner() = clearing,
+        }
         Ok(())
+    }
+
+    /// The bank's certified address and the banks it clears with, as last fetched.
+    pub fn clearing(&self) -> Clearing {
+        match self.clearing.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
     }
 
     /// Registers `key` as the merchant's account (the same key again is
@@ -252,4 +279,21 @@ impl BankLink {
             && ack.body.merchant_acc_id == merchant
             && ack.body.bank_id == bank_id
     }
+}
+
+/// What the bank's `/keys` answer and `/peers` say of its clearing; a bank
+/// that does not answer `/peers` takes its own coins only.
+async fn clearing_of(
+    client: &BankClient<ReqwestTransport>,
+    answer: &ecash_core::certificate::KeysAnswer,
+) -> Clearing {
+    let bank_url = answer
+        .certification
+        .as_ref()
+        .map(|c| c.certificate.body.cs_addr.clone());
+    let accepted = match client.peers().await {
+        Ok(list) => list.peers.into_iter().map(|p| p.bank_id).collect(),
+        Err(_) => Vec::new(),
+    };
+    Clearing { bank_url, accepted }
 }

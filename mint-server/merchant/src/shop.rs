@@ -145,6 +145,7 @@ impl Shop {
         let product =
             catalog::product(item_id).ok_or_else(|| ShopError::NoItem(item_id.to_owned()))?;
         let keys = self.bank.keys().await;
+        let clearing = self.bank.clearing();
         let certificate = self
             .bank
             .certificate(&self.key, &self.account_id, &self.settings.name)
@@ -167,6 +168,8 @@ impl Shop {
                 &api_path::<ecash_core::api::FulfillmentPage>(&payreq_id),
             ),
             merchant_certificate: certificate,
+            merchant_bank_url: clearing.bank_url,
+            accepted_mints: clearing.accepted,
         };
         let json = serde_json::to_string(&payreq)
             .map_err(|_| ShopError::Internal("encoding the payment request".into()))?;

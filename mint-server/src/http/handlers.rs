@@ -10,7 +10,7 @@ use ecash_core::messages::*;
 use ecash_core::{ErrorCode, Fixed, Signature, Signed};
 use ecash_serve::{Answer, Cached, HttpError, Reply, blocking};
 
-use ecash_core::clearing::{PeerRegistration, SettlementRequest};
+use ecash_core::clearing::{PeerInfo, PeerList, PeerRegistration, SettlementRequest};
 
 use crate::bank::{Bank, BankResult};
 use crate::clearing::ClearingLink;
@@ -171,6 +171,22 @@ pub async fn register_peer(
     Ok(Answer(
         on_bank(&bank, move |b| b.register_peer(&body)).await?,
     ))
+}
+
+/// `GET /peers`
+pub async fn peers(bank: web::Data<Bank>) -> Json<api::Peers> {
+    let mut peers: Vec<PeerInfo> = bank
+        .peers()
+        .all()
+        .iter()
+        .map(|p| PeerInfo {
+            bank_id: p.bank_id().to_owned(),
+            name: p.certificate.cs_name.clone(),
+            url: p.url.clone(),
+        })
+        .collect();
+    peers.sort_by(|a, b| a.bank_id.cmp(&b.bank_id));
+    Ok(Answer(PeerList { peers }))
 }
 
 /// `POST /settlements`

@@ -24,6 +24,7 @@ pub fn routes() -> Routes {
         .add(faucet)
         .add(certify_merchant)
         .add(register_peer)
+        .add(peers)
         .add(settle)
         .add(withdraw)
         .add(deposit)

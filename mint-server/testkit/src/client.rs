@@ -263,6 +263,8 @@ impl SyncBank {
             pay_url: String::new(),
             fulfillment_url: String::new(),
             merchant_certificate: None,
+            merchant_bank_url: None,
+            accepted_mints: Vec::new(),
         };
         self.payment_for(&payreq, coins)
     }
@@ -308,6 +310,8 @@ impl SyncBank {
             pay_url: String::new(),
             fulfillment_url: String::new(),
             merchant_certificate: None,
+            merchant_bank_url: None,
+            accepted_mints: Vec::new(),
         };
         let code = crate::random32().to_vec();
         let info = payment::info_for(

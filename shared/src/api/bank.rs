@@ -8,7 +8,7 @@ use super::{
 };
 use crate::bytes::B32;
 use crate::certificate::{KeysAnswer, MerchantCertificate};
-use crate::clearing::{PeerRegistration, SettlementRequest, SettlementStatement};
+use crate::clearing::{PeerList, PeerRegistration, SettlementRequest, SettlementStatement};
 use crate::error::ErrorCode;
 use crate::messages::{
     AccountCreated, AccountKey, AccountStatement, BlindSignatures, CoinStateRequest,
@@ -334,6 +334,23 @@ endpoint!(
 );
 
 endpoint!(
+    /// `GET /peers`: the certified mints whose coins this mint takes.
+    Peers, (), () => PeerList,
+    EndpointInfo {
+        description: "Each checked against the certifier at its last refresh: a merchant \
+            banking here lists them in its payment requests, and a payer holding their coins \
+            pays with them (this mint clears them).",
+        ..json(
+            "peers",
+            Method::Get,
+            "/peers",
+            "The mints this mint clears with",
+            &[],
+        )
+    }
+);
+
+endpoint!(
     /// `POST /settlements`: a mint settles its clearing account here.
     Settle, (), Signed<SettlementRequest> => Signed<SettlementStatement>,
     EndpointInfo {
@@ -402,6 +419,7 @@ pub fn bank<V: Visitor>(v: &mut V) {
     v.visit::<Restore>();
     v.visit::<CertifyMerchant>();
     v.visit::<RegisterPeer>();
+    v.visit::<Peers>();
     v.visit::<Settle>();
     v.visit::<Health>();
     v.visit::<OpenApi>();

@@ -48,17 +48,34 @@ pub fn offer_from_json(text: &str) -> Result<Offer, WalletError> {
 /// Checks a payment request against the bank's key set, the clock `now`,
 /// and the link rule: its pay and fulfillment URLs lie on its origin.
 pub fn check_offer(set: &KeySet, offer: &Offer, now: u64) -> Result<(), WalletError> {
+    check_offer_via(set, set, offer, now)
+}
+
+/// [`check_offer`] for a merchant banking at `bank` (NetCash: another
+/// certified bank than the wallet's, `own`, whose coins it must take).
+pub fn check_offer_via(
+    own: &KeySet,
+    bank: &KeySet,
+    offer: &Offer,
+    now: u64,
+) -> Result<(), WalletError> {
     let p = &offer.payreq;
-    if p.merchant_bank_id != set.bank_id {
+    if p.merchant_bank_id != bank.bank_id {
         return Err(WalletError::Payreq(format!(
-            "the merchant banks with {}, this wallet with {}",
-            p.merchant_bank_id, set.bank_id
+            "the merchant banks with {}, not with {}",
+            p.merchant_bank_id, bank.bank_id
         )));
     }
-    if p.amount.currency != set.currency {
+    if bank.bank_id != own.bank_id && !p.accepts(&own.bank_id) {
+        return Err(WalletError::Payreq(format!(
+            "the merchant's bank {} takes no coins of this wallet's bank {}",
+            bank.bank_id, own.bank_id
+        )));
+    }
+    if p.amount.currency != own.currency || bank.currency != own.currency {
         return Err(WalletError::Payreq(format!(
             "priced in {}, this wallet holds {}",
-            p.amount.currency, set.currency
+            p.amount.currency, own.currency
         )));
     }
     if p.amount.value == 0 {
@@ -79,8 +96,8 @@ pub fn check_offer(set: &KeySet, offer: &Offer, now: u64) -> Result<(), WalletEr
     if let Some(c) = &p.merchant_certificate {
         verify_merchant(
             c,
-            &set.bank_id,
-            &set.master_public_key,
+            &bank.bank_id,
+            &bank.master_public_key,
             &p.merchant_acc_id,
             now,
         )
@@ -176,6 +193,8 @@ mod tests {
             pay_url: "https://shop.example/api/pay/p1".into(),
             fulfillment_url: "https://shop.example/done/p1".into(),
             merchant_certificate: cert,
+            merchant_bank_url: None,
+            accepted_mints: Vec::new(),
         }
     }
 

@@ -115,11 +115,12 @@ fn pay_origin(payreq: &ecash_core::messages::PayReq, origin: &str) -> Result<Str
 /// A proof request for a payment.
 pub(crate) fn ask_proof(
     s: &State,
+    bank: Option<&MerchantBank>,
     payment_id: &B32,
     payer_code: &Bytes,
 ) -> Result<(Await<api::Proof>, Io), WalletError> {
     Await::at_base(
-        s.bank(),
+        bank.map_or(s.bank(), |b| b.url.as_str()),
         &(),
         &ProofRequest {
             payment_id: *payment_id,
@@ -133,12 +134,13 @@ pub(crate) fn ask_proof(
 /// The proof must be the bank's, for this payment and payer code.
 pub(crate) fn check_proof(
     s: &State,
+    bank: Option<&MerchantBank>,
     payment_id: &B32,
     payer_code: &Bytes,
     proof: Signed<PaymentProof>,
 ) -> Result<Signed<PaymentProof>, WalletError> {
     proof
-        .verify(&s.meta.master_key)
+        .verify(bank.map_or(&s.meta.master_key, |b| &b.master_key))
         .map_err(|_| WalletError::Tampered("the payment proof is not signed by the bank".into()))?;
     if &proof.body.payment_id != payment_id
         || proof.body.payment_info.payer_code_hash != payer_code_hash(&payer_code.0)
@@ -396,6 +398,7 @@ impl Drive {
             payment,
             payer_code,
             serials,
+            merchant_bank,
             ..
         } = &self.op.kind
         else {
@@ -407,7 +410,10 @@ impl Drive {
             Err(e) => return self.settle_refused(s, e),
         };
         let payment_id = payment.payment_id();
-        if let Err(e) = answers::check_ack(&resp, &s.meta.master_key, &payment_id, payreq) {
+        let master = merchant_bank
+            .as_ref()
+            .map_or(&s.meta.master_key, |b| &b.master_key);
+        if let Err(e) = answers::check_ack(&resp, master, &payment_id, payreq) {
             // An answer that does not carry the bank's ack is no answer.
             return self.unanswered(s, e);
         }
@@ -430,6 +436,7 @@ impl Drive {
                 fulfillment_url,
                 origin,
                 link_refused,
+                merchant_bank: merchant_bank.clone(),
             },
         };
         let mut b = Batch::default();
@@ -480,7 +487,12 @@ impl Drive {
             ..
         } = &self.op.kind
         {
-            let (call, io) = ask_proof(s, &paid.payment_id, &paid.payer_code)?;
+            let (call, io) = ask_proof(
+                s,
+                paid.merchant_bank.as_ref(),
+                &paid.payment_id,
+                &paid.payer_code,
+            )?;
             self.phase = Phase::ReclaimProof(call, e);
             return Ok(Next::Io(io));
         }

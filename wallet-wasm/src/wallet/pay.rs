@@ -43,6 +43,8 @@ impl PaymentDone {
 }
 
 enum PayPhase {
+    /// The merchant's bank is another: its certified key set first.
+    Bank(Option<Await<api::Keys>>),
     Coins(Box<ExactCoins>),
     Journal(Box<Operation>),
     Drive(Box<Drive>),
@@ -53,6 +55,9 @@ enum PayPhase {
 /// shop; yields the history line with the verified receipt.
 pub(crate) struct Pay {
     offer: Option<Offer>,
+    /// The merchant's bank when it is not the wallet's, checked against the
+    /// pinned certifier: as the journal keeps it, and its key set.
+    bank: Option<(MerchantBank, Box<ecash_core::VerifiedKeySet>)>,
     phase: PayPhase,
 }
 
@@ -71,9 +76,45 @@ fn check_certified_offer(s: &State, offer: &Offer) -> Result<(), WalletError> {
     Ok(())
 }
 
+/// Whether the merchant banks at another bank than the wallet's (NetCash).
+fn at_other_bank(s: &State, offer: &Offer) -> bool {
+    offer.payreq.merchant_bank_id != s.keys.set.bank_id
+}
+
+/// The address of a merchant's bank that is not the wallet's, checked: the
+/// wallet must pin a certifier (which must vouch for that bank), the bank
+/// must take this wallet's coins, and its address must be a web origin.
+fn other_bank_url(s: &State, offer: &Offer) -> Result<String, WalletError> {
+    let p = &offer.payreq;
+    if s.meta.certifier.is_none() {
+        return Err(WalletError::Payreq(format!(
+            "the merchant banks with {}, this wallet with {}; paying at another bank needs a wallet that pins a certifier",
+            p.merchant_bank_id, s.keys.set.bank_id
+        )));
+    }
+    if !p.accepts(&s.keys.set.bank_id) {
+        return Err(WalletError::Payreq(format!(
+            "the merchant's bank {} takes no coins of this wallet's bank {}",
+            p.merchant_bank_id, s.keys.set.bank_id
+        )));
+    }
+    let url = p.merchant_bank_url.as_deref().ok_or_else(|| {
+        WalletError::Payreq("the payment request names no address of the merchant's bank".into())
+    })?;
+    let u = links::web_url(url)
+        .map_err(|e| WalletError::Payreq(format!("the merchant's bank's address: {e}")))?;
+    Ok(u.origin().ascii_serialization())
+}
+
 impl Pay {
     pub(crate) fn new(s: &State, offer: Offer) -> Result<Self, WalletError> {
-        check_certified_offer(s, &offer)?;
+        let other = at_other_bank(s, &offer);
+        if other {
+            s.check_papers()?;
+            other_bank_url(s, &offer)?;
+        } else {
+            check_certified_offer(s, &offer)?;
+        }
         if let Some(op) = s.ops.values().find(|o| {
             matches!(&o.kind, OpKind::Pay { payreq: p, .. } if p.payreq_id == offer.payreq.payreq_id)
         }) {
@@ -87,8 +128,48 @@ impl Pay {
         let amount = offer.payreq.amount.value;
         Ok(Self {
             offer: Some(offer),
-            phase: PayPhase::Coins(Box::new(ExactCoins::new(amount))),
+            bank: None,
+            phase: if other {
+                PayPhase::Bank(None)
+            } else {
+                PayPhase::Coins(Box::new(ExactCoins::new(amount)))
+            },
         })
+    }
+
+    /// The merchant's bank's key set: it must be certified by the pinned
+    /// certifier at the address asked, be the bank the request names, and
+    /// certify the merchant; then the offer is checked against it.
+    fn other_bank(
+        &mut self,
+        s: &State,
+        answer: ecash_core::certificate::KeysAnswer,
+    ) -> Result<(), WalletError> {
+        let offer = self
+            .offer
+            .as_ref()
+            .ok_or_else(|| WalletError::Crypto("payment prepared twice".into()))?;
+        let url = other_bank_url(s, offer)?;
+        let pin = s
+            .meta
+            .certifier
+            .as_ref()
+            .ok_or_else(|| WalletError::Crypto("no certifier pinned".into()))?;
+        let known = s.papers.as_ref().map(|p| &p.revocations);
+        let m = ecash_core::certificate::verify_certified(&answer, &url, &pin.key, known, s.now())?;
+        answers::check_offer_via(&s.keys.set, &m.keys.set, offer, s.now())?;
+        if offer.payreq.merchant_certificate.is_none() {
+            return Err(WalletError::Payreq(
+                "the merchant carries no certificate from its bank; this wallet pays only certified merchants".into(),
+            ));
+        }
+        let bank = MerchantBank {
+            bank_id: m.keys.set.bank_id.clone(),
+            url,
+            master_key: m.certificate.master_public_key,
+        };
+        self.bank = Some((bank, Box::new(m.keys)));
+        Ok(())
     }
 
     fn journal(&mut self, s: &State, serials: Vec<B32>) -> Result<Next<PaymentDone>, WalletError> {
@@ -108,7 +189,12 @@ impl Pay {
             s.now(),
             &payer_code,
         );
-        let sealed = payment::seal(&s.keys.encryption_key, info, coins)
+        // To the bank that opens it: the merchant's.
+        let key = self
+            .bank
+            .as_ref()
+            .map_or(&s.keys.encryption_key, |(_, k)| &k.encryption_key);
+        let sealed = payment::seal(key, info, coins)
             .map_err(|e| WalletError::Crypto(format!("sealing the coins: {e}")))?;
         let op = s.operation(OpKind::Pay {
             payreq,
@@ -116,6 +202,7 @@ impl Pay {
             payment: sealed,
             payer_code: Bytes(payer_code),
             serials,
+            merchant_bank: self.bank.as_ref().map(|(b, _)| b.clone()),
         })?;
         let mut b = Batch::default();
         s.reserve_coins(&mut b, &op)?;
@@ -131,6 +218,22 @@ impl Machine for Pay {
     fn resume(&mut self, s: &State, mut input: Input) -> Result<Next<PaymentDone>, WalletError> {
         loop {
             match std::mem::replace(&mut self.phase, PayPhase::Finished) {
+                PayPhase::Bank(None) => {
+                    let offer = self
+                        .offer
+                        .as_ref()
+                        .ok_or_else(|| WalletError::Crypto("payment prepared twice".into()))?;
+                    let url = other_bank_url(s, offer)?;
+                    let (call, io) = Await::<api::Keys>::at_base(&url, &(), &())?;
+                    self.phase = PayPhase::Bank(Some(call));
+                    return Ok(Next::Io(io));
+                }
+                PayPhase::Bank(Some(call)) => {
+                    self.other_bank(s, call.receive(input)?)?;
+                    let amount = self.offer.as_ref().map_or(0, |o| o.payreq.amount.value);
+                    self.phase = PayPhase::Coins(Box::new(ExactCoins::new(amount)));
+                    input = Input::Start;
+                }
                 PayPhase::Coins(mut c) => match c.resume(s, input)? {
                     Next::Io(io) => {
                         self.phase = PayPhase::Coins(c);
@@ -226,6 +329,7 @@ pub(crate) struct Prove {
     entry: HistoryEntry,
     payment_id: B32,
     payer_code: Bytes,
+    bank: Option<MerchantBank>,
     call: Option<Await<api::Proof>>,
     proof: Option<Signed<PaymentProof>>,
 }
@@ -238,11 +342,17 @@ impl Prove {
             .find(|e| matches!(&e.event, Event::Paid { payment_id: p, .. } if p == payment_id))
             .cloned()
             .ok_or_else(|| WalletError::Input("no payment with this id in the history".into()))?;
-        let Event::Paid { payer_code, .. } = &entry.event else {
+        let Event::Paid {
+            payer_code,
+            merchant_bank,
+            ..
+        } = &entry.event
+        else {
             return Err(WalletError::Input("not a payment".into()));
         };
         Ok(Self {
             payer_code: payer_code.clone(),
+            bank: merchant_bank.clone(),
             entry,
             payment_id: *payment_id,
             call: None,
@@ -260,11 +370,17 @@ impl Machine for Prove {
             return Ok(Next::Done(proof));
         }
         let Some(call) = self.call.take() else {
-            let (call, io) = ask_proof(s, &self.payment_id, &self.payer_code)?;
+            let (call, io) = ask_proof(s, self.bank.as_ref(), &self.payment_id, &self.payer_code)?;
             self.call = Some(call);
             return Ok(Next::Io(io));
         };
-        let proof = check_proof(s, &self.payment_id, &self.payer_code, call.receive(input)?)?;
+        let proof = check_proof(
+            s,
+            self.bank.as_ref(),
+            &self.payment_id,
+            &self.payer_code,
+            call.receive(input)?,
+        )?;
         let mut entry = self.entry.clone();
         if let Event::Paid { proof: p, .. } = &mut entry.event {
             *p = Some(proof.clone());
@@ -312,6 +428,11 @@ impl<S: Store, T: Transport> Wallet<S, T> {
     /// the link rule: its pay and fulfillment URLs must lie on the origin it
     /// came from.
     pub fn check_payreq(&self, offer: &Offer) -> Result<(), WalletError> {
+        if at_other_bank(&self.state, offer) {
+            // The rest once the merchant's bank's certified keys are in hand.
+            self.state.check_papers()?;
+            return other_bank_url(&self.state, offer).map(|_| ());
+        }
         check_certified_offer(&self.state, offer)
     }
 

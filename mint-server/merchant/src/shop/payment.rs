@@ -97,7 +97,8 @@ impl Shop {
     }
 
     /// Refuses what the shop can see is wrong before the payment claims
-    /// the order: another request, another merchant, coins of another bank,
+    /// the order: another request, another merchant, coins of a bank its bank
+    /// does not take,
     /// an envelope no key of the bank could have made.
     async fn check_payment(&self, payreq: &PayReq, payment: &Payment) -> Result<(), ShopError> {
         let info = &payment.payment_info;
@@ -121,8 +122,12 @@ impl Shop {
             return Err(ShopError::Mismatch("no goods key (update the wallet)"));
         }
         let keys = self.bank.keys().await;
-        if info.bank_id != keys.set.bank_id {
-            return Err(ShopError::Mismatch("coins of another bank"));
+        // The shop's bank's own coins, or those of a bank it clears with
+        // (as the payreq said; the bank itself decides at deposit).
+        if !payreq.accepts(&info.bank_id) || payreq.merchant_bank_id != keys.set.bank_id {
+            return Err(ShopError::Mismatch(
+                "coins of a bank the shop's bank does not take",
+            ));
         }
         let len = ecash_core::rsa::traits::PublicKeyParts::size(&keys.encryption_key);
         envelope::check_wrapped_len(&payment.sealed_coins.wrapped_key.0, len)

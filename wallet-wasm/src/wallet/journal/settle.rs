@@ -21,7 +21,8 @@ impl Drive {
         else {
             return Err(out_of_turn());
         };
-        match answer.and_then(|p| check_proof(s, &paid.payment_id, &paid.payer_code, p)) {
+        let bank = paid.merchant_bank.as_ref();
+        match answer.and_then(|p| check_proof(s, bank, &paid.payment_id, &paid.payer_code, p)) {
             Ok(proof) => return self.paid_after_all(s, proof).map(Some),
             Err(pe) if pe.is_transient() => return Err(pe),
             Err(_) => {}
@@ -126,17 +127,19 @@ impl Drive {
         let OpKind::Pay {
             payment,
             payer_code,
+            merchant_bank,
             ..
         } = &self.op.kind
         else {
             return Err(out_of_turn());
         };
-        let proof = match answer.and_then(|p| check_proof(s, &payment.payment_id(), payer_code, p))
-        {
-            Ok(p) => Some(p),
-            Err(pe) if pe.is_transient() => return Err(pe),
-            Err(_) => None,
-        };
+        let bank = merchant_bank.as_ref();
+        let proof =
+            match answer.and_then(|p| check_proof(s, bank, &payment.payment_id(), payer_code, p)) {
+                Ok(p) => Some(p),
+                Err(pe) if pe.is_transient() => return Err(pe),
+                Err(_) => None,
+            };
         self.settle_spent(s, proof, why)
     }
 
@@ -198,13 +201,15 @@ impl Drive {
         let OpKind::Pay {
             payment,
             payer_code,
+            merchant_bank,
             ..
         } = &self.op.kind
         else {
             return Err(out_of_turn());
         };
         if flags.iter().all(|f| *f) {
-            let (call, io) = ask_proof(s, &payment.payment_id(), payer_code)?;
+            let (call, io) =
+                ask_proof(s, merchant_bank.as_ref(), &payment.payment_id(), payer_code)?;
             self.phase = Phase::SettleProof(call, why);
             return Ok(Next::Io(io));
         }
@@ -226,6 +231,7 @@ impl Drive {
             payment,
             payer_code,
             serials,
+            merchant_bank,
         } = &self.op.kind
         else {
             return Err(out_of_turn());
@@ -253,6 +259,7 @@ impl Drive {
             payment_id: payment.payment_id(),
             payer_code: payer_code.clone(),
             renewals: 0,
+            merchant_bank: merchant_bank.clone(),
         };
         let entry = paid_entry(s, &paid, proof)?;
         b.put_history(entry.clone())?;
@@ -275,6 +282,7 @@ impl Drive {
             payment,
             payer_code,
             serials,
+            merchant_bank,
         } = &self.op.kind
         else {
             return Err(out_of_turn());
@@ -311,6 +319,7 @@ impl Drive {
                 payment_id: payment.payment_id(),
                 payer_code: payer_code.clone(),
                 renewals: 0,
+                merchant_bank: merchant_bank.clone(),
             },
             why: format!("payment refused: {why}"),
         };
@@ -357,6 +366,7 @@ fn paid_entry(
             fulfillment_url: links::on_origin(&paid.payreq.fulfillment_url, &paid.origin).ok(),
             origin: paid.origin.clone(),
             link_refused: None,
+            merchant_bank: paid.merchant_bank.clone(),
         },
     })
 }
