@@ -124,17 +124,43 @@ async fn forward(
             let error = e.refusal().cloned();
             on_bank(bank, move |b| b.refuse_clearing(&rec)).await?;
             let error = error.ok_or(BankError::Internal("a refusal without an error"))?;
-            Err(BankError::PeerRefused {
-                bank: peer.bank_id().to_owned(),
-                code: error.code,
-                message: error.message,
-                spent: error.spent,
-            })
+            tracing::info!(peer = %peer.url, code = error.code.as_str(), "a peer refused a clearing for good; dropped");
+            Err(peer_refusal(peer.bank_id(), &error))
         }
         Err(e) => {
             tracing::warn!(peer = %peer.url, error = %e, "a peer did not take a clearing deposit; it stays journaled");
             Err(BankError::PeerUnavailable(peer.bank_id().to_owned()))
         }
+    }
+}
+
+/// A peer's refusal as this mint's own: what it says of the coins (spent,
+/// invalid, expired) passes with this mint's words; anything else is a
+/// refusal of the clearing itself, not the caller's to act on.
+fn peer_refusal(bank: &str, error: &ecash_core::ApiError) -> BankError {
+    let (code, message) = match error.code {
+        ErrorCode::CoinSpent => (ErrorCode::CoinSpent, "some coins are spent there"),
+        ErrorCode::InvalidCoin | ErrorCode::DuplicateCoin => {
+            (ErrorCode::InvalidCoin, "a coin does not verify there")
+        }
+        ErrorCode::UnknownKey | ErrorCode::KeyExpired => (
+            ErrorCode::KeyExpired,
+            "a coin's key is not in its deposit window there",
+        ),
+        _ => (
+            ErrorCode::InvalidField,
+            "it does not take these coins from this mint",
+        ),
+    };
+    BankError::PeerRefused {
+        bank: bank.to_owned(),
+        code,
+        message: format!("{message} ({})", error.code.as_str()),
+        spent: if code == ErrorCode::CoinSpent {
+            error.spent.clone()
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -174,6 +200,10 @@ async fn keep_peers(bank: Arc<Bank>, link: ClearingLink) {
     loop {
         for (i, url) in link.peers.iter().enumerate() {
             let outcome = check_peer(&bank, &link, url, &certifier, &mut registered[i]).await;
+            if outcome.is_err() {
+                // No new clearing with a peer whose papers did not check out.
+                bank.peers().suspend(url);
+            }
             match outcome {
                 Ok(()) if failing[i] => {
                     tracing::info!(peer = %url, "clearing with the peer again");
@@ -207,8 +237,26 @@ async fn check_peer(
 ) -> Result<(), String> {
     let client = link.client(url);
     let answer = client.keys().await.map_err(|e| e.to_string())?;
-    let checked = verify_certified(&answer, url, certifier, None, bank.clock().now())
+    // Against the newest revocation list this mint holds too: a revoked
+    // peer relays an old one.
+    let known = bank.certified().papers().map(|p| p.revocations);
+    let checked = verify_certified(&answer, url, certifier, known.as_ref(), bank.clock().now())
         .map_err(|e| e.to_string())?;
+    if checked.revocations_stale {
+        return Err("the newest revocation list at hand is past its update".into());
+    }
+    if checked.keys.set.bank_id == bank.settings().bank_id {
+        return Err("the peer names itself with this mint's bank id".into());
+    }
+    let own = bank.keys().current();
+    if checked
+        .keys
+        .keys
+        .keys()
+        .any(|k| own.active.contains_key(k) || own.expired.contains_key(k))
+    {
+        return Err("the peer lists a denomination key of this mint".into());
+    }
     if checked.keys.set.currency != bank.settings().currency {
         return Err("the peer's currency is not this mint's".into());
     }
@@ -219,7 +267,7 @@ async fn check_peer(
         url: url.to_owned(),
         certificate: checked.certificate,
         keys: checked.keys,
-    });
+    })?;
     if !*registered {
         let req = bank
             .peer_registration()
@@ -241,13 +289,20 @@ async fn check_peer(
 async fn keep_clearing(bank: Arc<Bank>, link: ClearingLink) {
     let mut last_settled: Option<tokio::time::Instant> = None;
     loop {
-        let mut journal_empty = true;
+        // Peers left with journaled clearings this round: a peer that does
+        // not answer is skipped for the round, and is not settled yet.
+        let mut waiting: std::collections::HashSet<String> = Default::default();
         if let Ok(pending) = on_bank(&bank, |b| b.pending_clearings()).await {
             for rec in pending {
-                let id = rec.payment_id.to_b64();
+                if waiting.contains(&rec.peer_bank_id) {
+                    continue;
+                }
+                let (id, peer) = (rec.payment_id.to_b64(), rec.peer_bank_id.clone());
                 match forward(&bank, &link, rec).await {
                     Ok(_) => tracing::info!(payment = %id, "journaled clearing finished"),
-                    Err(BankError::PeerUnavailable(_)) => journal_empty = false,
+                    Err(BankError::PeerUnavailable(_)) => {
+                        waiting.insert(peer);
+                    }
                     Err(e) => {
                         tracing::warn!(payment = %id, error = %e, "journaled clearing refused")
                     }
@@ -261,22 +316,30 @@ async fn keep_clearing(bank: Arc<Bank>, link: ClearingLink) {
         }
         let due = match last_settled {
             Some(t) => t.elapsed() >= link.settle_every,
-            None => journal_empty && link.peers.iter().all(|u| known_peer(&bank, u).is_some()),
+            None => waiting.is_empty() && link.peers.iter().all(|u| known_peer(&bank, u).is_some()),
         };
         if due {
             last_settled = Some(tokio::time::Instant::now());
-            settle_all(&bank, &link).await;
+            settle_all(&bank, &link, &waiting).await;
         }
         tokio::time::sleep(RETRY_EVERY.min(link.settle_every)).await;
     }
 }
 
-/// Settles what each peer owes, one statement each.
-async fn settle_all(bank: &Arc<Bank>, link: &ClearingLink) {
+/// Settles what each peer owes, one statement each (not yet with those
+/// `waiting` on journaled clearings).
+async fn settle_all(
+    bank: &Arc<Bank>,
+    link: &ClearingLink,
+    waiting: &std::collections::HashSet<String>,
+) {
     for url in &link.peers {
         let Some(peer) = known_peer(bank, url) else {
             continue;
         };
+        if waiting.contains(peer.bank_id()) {
+            continue;
+        }
         let bank_id = peer.bank_id().to_owned();
         match on_bank(bank, move |b| b.begin_payee_settlement(&bank_id)).await {
             Ok(Some(rec)) => send_settlement(bank, link, rec).await,
@@ -311,6 +374,12 @@ async fn send_settlement(bank: &Arc<Bank>, link: &ClearingLink, rec: SettlementR
                 Err(e) => {
                     tracing::error!(peer = %peer.url, error = %e, "a settlement statement was refused")
                 }
+            }
+        }
+        Err(e) if refused_for_good(&e) => {
+            tracing::error!(peer = %peer.url, error = %e, "a settlement was refused; it is dropped and settled again later");
+            if let Err(e) = on_bank(bank, move |b| b.refuse_payee_settlement(&rec)).await {
+                tracing::error!(error = %e, "dropping a refused settlement failed");
             }
         }
         Err(e) => tracing::warn!(peer = %peer.url, error = %e, "a settlement is not answered yet"),

@@ -48,6 +48,8 @@ struct Network {
     proxy: Proxy,
     a: MintProc,
     b: MintProc,
+    /// A's certificate id.
+    a_cert: u64,
 }
 
 fn network() -> Network {
@@ -59,7 +61,7 @@ fn network() -> Network {
     args.extend(["--bank-id", "mint-a", "--public-url", &public]);
     let a = MintProc::start(&args);
     let proxy = Proxy::start(port, &format!("127.0.0.1:{}", a.proc.port()), None);
-    fic.issue("Mint A", &public, &a.master, 86_400);
+    let a_cert = fic.issue("Mint A", &public, &a.master, 86_400).body.cert_id;
     let mut args: Vec<&str> = fic_args.iter().map(String::as_str).collect();
     args.extend([
         "--bank-id",
@@ -74,7 +76,13 @@ fn network() -> Network {
     let b = MintProc::start(&args);
     fic.certify("Mint B", &b);
     b.wait_clearing_at(&public);
-    Network { fic, proxy, a, b }
+    Network {
+        fic,
+        proxy,
+        a,
+        b,
+        a_cert,
+    }
 }
 
 #[test]
@@ -379,4 +387,26 @@ fn coins_of_a_exchange_anonymously_at_b_and_one_coin_exchanges_once_across_both(
         ta.credited + tb.credited,
         "the network's books"
     );
+
+    // A revoked: B takes none of its coins any more (its own papers bring
+    // the certifier's fresh list within a second or two).
+    let coins = wallet.withdraw(&payer, 1);
+    net.fic.revoke(net.a_cert, "insolvent");
+    wait_until(
+        "B refuses A's coins",
+        || net.b.proc.log(),
+        || {
+            // Outputs worth more than the coin: refused for that while B
+            // still takes A's coins, so the probe never spends it.
+            let (probe, _) = exchange_request(&other, &coins, 2);
+            refused(other.block_on(other.bank.exchange(&probe))).1 != ErrorCode::AmountMismatch
+        },
+    );
+    let (req, _) = exchange_request(&other, &coins, 1);
+    let code = refused(other.block_on(other.bank.exchange(&req))).1;
+    assert!(
+        matches!(code, ErrorCode::NotCertified | ErrorCode::UnknownKey),
+        "{code:?}"
+    );
+    assert_eq!(wallet.spent(&coins), vec![false], "never sent to A");
 }

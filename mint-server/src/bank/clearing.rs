@@ -53,28 +53,97 @@ impl PeerMint {
     }
 }
 
+/// A peer as last checked, and whether that check passed.
+struct PeerEntry {
+    peer: Arc<PeerMint>,
+    /// Whether new clearings may start with it (its last check passed).
+    usable: bool,
+}
+
 /// The mints this one clears with, by bank id.
 #[derive(Default)]
-pub struct Peers(RwLock<HashMap<String, Arc<PeerMint>>>);
+pub struct Peers(RwLock<HashMap<String, PeerEntry>>);
 
 impl Peers {
-    /// The mint with this bank id, if it is a peer.
+    /// The mint with this bank id, usable or not: what finishing a clearing
+    /// begun with it needs (its coins are there already).
     pub fn get(&self, bank_id: &str) -> Option<Arc<PeerMint>> {
         let map = self.0.read().unwrap_or_else(|p| p.into_inner());
-        map.get(bank_id).cloned()
+        map.get(bank_id).map(|e| e.peer.clone())
     }
 
-    /// Every peer.
+    /// The mint with this bank id, if new clearings may start with it.
+    pub fn usable(&self, bank_id: &str) -> Option<Arc<PeerMint>> {
+        let map = self.0.read().unwrap_or_else(|p| p.into_inner());
+        map.get(bank_id)
+            .filter(|e| e.usable)
+            .map(|e| e.peer.clone())
+    }
+
+    /// Every peer new clearings may start with.
     pub fn all(&self) -> Vec<Arc<PeerMint>> {
         let map = self.0.read().unwrap_or_else(|p| p.into_inner());
-        map.values().cloned().collect()
+        map.values()
+            .filter(|e| e.usable)
+            .map(|e| e.peer.clone())
+            .collect()
     }
 
-    /// Installs (or replaces) a peer as checked just now.
-    pub fn install(&self, peer: PeerMint) {
+    /// Installs (or replaces) a peer as checked just now. Refused: a bank
+    /// id another peer holds under another master key, or a denomination
+    /// key another peer lists (which would let one mint stand for another).
+    pub fn install(&self, peer: PeerMint) -> Result<(), String> {
         let mut map = self.0.write().unwrap_or_else(|p| p.into_inner());
-        map.insert(peer.bank_id().to_owned(), Arc::new(peer));
+        for e in map.values() {
+            let other = &e.peer;
+            if other.url == peer.url {
+                continue;
+            }
+            if other.bank_id() == peer.bank_id() {
+                return Err(format!("the bank id {} is {}'s", peer.bank_id(), other.url));
+            }
+            if peer
+                .keys
+                .keys
+                .keys()
+                .any(|k| other.keys.keys.contains_key(k))
+            {
+                return Err(format!("it lists a denomination key of {}", other.url));
+            }
+        }
+        // A bank id that moved to another address: the old entry goes.
+        map.retain(|_, e| e.peer.url != peer.url);
+        map.insert(
+            peer.bank_id().to_owned(),
+            PeerEntry {
+                peer: Arc::new(peer),
+                usable: true,
+            },
+        );
+        Ok(())
     }
+
+    /// No new clearing with the peer at `url` until a check passes again.
+    pub fn suspend(&self, url: &str) {
+        let mut map = self.0.write().unwrap_or_else(|p| p.into_inner());
+        for e in map.values_mut().filter(|e| e.peer.url == url) {
+            e.usable = false;
+        }
+    }
+}
+
+/// Most clearings with one peer begun and not finished: past it, new ones
+/// wait (a peer that is down cannot make the journal grow without bound).
+pub const MAX_PENDING_PER_PEER: u64 = 1024;
+
+/// The journal id of an exchange: its request id under a domain of its own,
+/// so no exchange can take a payment's id (which payers know).
+pub fn exchange_journal_id(request_id: &B32) -> B32 {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"ecash clearing exchange v1\0");
+    h.update(request_id.0);
+    Fixed(h.finalize().into())
 }
 
 /// What an exchange needs next.
@@ -139,9 +208,10 @@ impl Bank {
                 Some(_) => Err(BankError::RequestIdReused),
             };
         }
-        let peer = self.peers.get(&info.bank_id).ok_or(BankError::OtherBank)?;
+        let peer = self.usable_peer(&info.bank_id)?;
         self.check_amount(&info.amount)?;
         self.check_count(info.ncoins as usize, "coins")?;
+        self.check_backlog(books, &peer)?;
         let coins = payment::open(&req.body.payment, self.keys.envelope_len(), |wrapped| {
             Metrics::count(&self.metrics.envelope_unwraps);
             self.keys.envelope.unwrap_key(wrapped)
@@ -152,13 +222,8 @@ impl Bank {
                 "coins do not add up to the payment amount",
             ));
         }
-        let forward = self.forward_deposit(
-            &peer,
-            (&info.amount, info.ncoins, info.payer_code_hash),
-            &payment_id,
-            coins,
-            now,
-        )?;
+        let forward =
+            self.forward_deposit(&peer, (&info.amount, info.ncoins), &payment_id, coins, now)?;
         let ack = Signed::sign(
             DepositAck {
                 result: "accepted".into(),
@@ -183,7 +248,40 @@ impl Bank {
             forward_json: to_json(&forward)?,
             now,
         })?;
-        Ok(DepositStep::Clear(record))
+        match record.exchange {
+            None => Ok(DepositStep::Clear(record)),
+            Some(_) => Err(BankError::RequestIdReused),
+        }
+    }
+
+    /// A peer new clearings may start with: its last check passed, and its
+    /// certificate stands now against the newest revocation list this mint
+    /// holds (its own papers').
+    fn usable_peer(&self, bank_id: &str) -> BankResult<Arc<PeerMint>> {
+        let peer = self.peers.usable(bank_id).ok_or(BankError::OtherBank)?;
+        let lists = self.certified.papers().map(|p| p.revocations);
+        check_standing(&peer.certificate, lists.iter(), self.clock.now())
+            .map_err(|e| BankError::PeerNotCertified(e.to_string()))?;
+        Ok(peer)
+    }
+
+    /// Refuses (retry later) while too many clearings with `peer` wait.
+    fn check_backlog(&self, books: &Arc<dyn ClearingBooks>, peer: &PeerMint) -> BankResult<()> {
+        if books.pending_count(peer.bank_id())? >= MAX_PENDING_PER_PEER {
+            return Err(BankError::PeerUnavailable(peer.bank_id().to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Whether an exchange of this mint's own coins may take `request_id`:
+    /// not while an exchange of another mint's coins is journaled under it.
+    pub(crate) fn check_not_clearing(&self, request_id: &B32) -> BankResult<()> {
+        if let Some(books) = &self.clearing
+            && books.clearing(&exchange_journal_id(request_id))?.is_some()
+        {
+            return Err(BankError::RequestIdReused);
+        }
+        Ok(())
     }
 
     /// Checks another mint's coins with its certified keys (known key in
@@ -230,12 +328,18 @@ impl Bank {
     fn forward_deposit(
         &self,
         peer: &PeerMint,
-        (amount, ncoins, payer_code_hash): (&Amount, u32, B32),
+        (amount, ncoins): (&Amount, u32),
         payment_id: &B32,
         coins: Vec<ecash_core::Coin>,
         now: u64,
     ) -> BankResult<Signed<Deposit>> {
         let account = self.peer_account_id();
+        // Nobody proves this deposit at the peer (the payer proves at this
+        // mint): a fresh value, so the peer can link it to no payment and
+        // tell no exchange from a payment.
+        let mut fresh = [0u8; 32];
+        getrandom::fill(&mut fresh).map_err(|_| BankError::Internal("no randomness"))?;
+        let payer_code_hash = Fixed(fresh);
         let forward = PaymentInfo {
             bank_id: peer.bank_id().to_owned(),
             amount: amount.clone(),
@@ -278,6 +382,8 @@ impl Bank {
         let (Some(peer), Some(books)) = (peer, self.clearing.as_ref()) else {
             return self.exchange(req).map(ExchangeStep::Done);
         };
+        let peer = self.usable_peer(peer.bank_id())?;
+        let journal_id = exchange_journal_id(&req.request_id);
         self.check_count(req.coins.len(), "coins")?;
         self.check_count(req.outputs.len(), "outputs")?;
         let request_hash = Fixed(req.canonical_hash());
@@ -288,9 +394,10 @@ impl Bank {
             Some((h, _)) if *h == request_hash => Ok(ExchangeStep::Clear(r)),
             _ => Err(BankError::RequestIdReused),
         };
-        if let Some(r) = books.clearing(&req.request_id)? {
+        if let Some(r) = books.clearing(&journal_id)? {
             return same_request(r);
         }
+        self.check_backlog(books, &peer)?;
         let now = self.clock.now();
         let keys = Self::signable(&state, &req.outputs, now)?;
         let total_out = Self::blinded_total(&keys)?;
@@ -302,16 +409,23 @@ impl Bank {
         }
         let amount = Amount::new(self.settings.currency.clone(), total_in);
         let ncoins = u32::try_from(req.coins.len()).map_err(|_| BankError::Overflow)?;
-        // Nobody proves an exchange's deposit: a hash no one knows a preimage of.
         let forward = self.forward_deposit(
             &peer,
-            (&amount, ncoins, B32::default()),
-            &req.request_id,
+            (&amount, ncoins),
+            &journal_id,
             req.coins.clone(),
             now,
         )?;
+        let _request = self
+            .busy_requests
+            .take(&[req.request_id])
+            .ok_or(BankError::InProgress("this request id"))?;
+        // An exchange of this mint's own coins under the same id, meanwhile.
+        if let Some(a) = self.storage.exchange(&req.request_id)? {
+            return replayed(a, &request_hash).map(ExchangeStep::Done);
+        }
         let record = books.begin_clearing(&NewClearing {
-            payment_id: req.request_id,
+            payment_id: journal_id,
             peer_bank_id: peer.bank_id().to_owned(),
             purpose: Purpose::Exchange { request_hash },
             amount: total_in,
@@ -353,7 +467,7 @@ impl Bank {
         let ack_json = to_json(peer_ack)?;
         if let Some((request_hash, request_json)) = &rec.exchange {
             return self
-                .finish_exchange(books, request_hash, request_json, &ack_json)
+                .finish_exchange(books, rec, request_hash, request_json, &ack_json)
                 .map(Finished::Exchange);
         }
         let record = books.finish_clearing(&rec.payment_id, &ack_json, self.clock.now())?;
@@ -364,6 +478,7 @@ impl Bank {
     fn finish_exchange(
         &self,
         books: &Arc<dyn ClearingBooks>,
+        rec: &ClearingRecord,
         request_hash: &B32,
         request_json: &str,
         ack_json: &str,
@@ -374,7 +489,9 @@ impl Bank {
         }
         let now = self.clock.now();
         let state = self.keys.current();
-        let keys = Self::signable(&state, &req.outputs, now)?;
+        // With the keys that signed when it was journaled: the peer holds
+        // its coins already, whatever rotated since.
+        let keys = Self::signable(&state, &req.outputs, rec.began_at)?;
         let _request = self
             .busy_requests
             .take(&[req.request_id])
@@ -382,7 +499,7 @@ impl Bank {
         let signatures = self.sign_all(&req.outputs, keys)?;
         let response = blind_signatures_answer(req.request_id, &signatures);
         let stored = books.finish_exchange_clearing(
-            &req.request_id,
+            &rec.payment_id,
             ack_json,
             &NewExchange {
                 request_id: req.request_id,
@@ -479,6 +596,17 @@ impl Bank {
         let key = self.account_key(&body.account_id)?;
         req.verify(&key)
             .map_err(|_| BankError::BadSignature("settlement request signature does not verify"))?;
+        // A replay is answered whatever its age: the payee may have waited
+        // out a long outage for this very statement.
+        if let Some(r) = books.settlement(&body.settlement_id)? {
+            if r.request_json != to_json(req)? {
+                return Err(BankError::RequestIdReused);
+            }
+            let stored = r.statement_json.ok_or(BankError::Internal(
+                "a settlement as payer has no statement",
+            ))?;
+            return parse_stored(&stored);
+        }
         if body.payer_bank_id != self.settings.bank_id {
             return Err(BankError::OtherBank);
         }
@@ -504,7 +632,8 @@ impl Bank {
         let record = books.begin_settlement(&NewSettlement {
             settlement_id: body.settlement_id,
             side: Side::Payer,
-            peer_bank_id: body.payee_bank_id.clone(),
+            // Who is paid is the account's holder, whatever the request calls it.
+            peer_bank_id: body.account_id.clone(),
             account_id: body.account_id.clone(),
             amount: body.amount.value,
             request_json: to_json(req)?,
@@ -577,6 +706,12 @@ impl Bank {
             return Err(BankError::PeerUnavailable(rec.peer_bank_id.clone()));
         }
         Ok(books.finish_settlement(&rec.settlement_id, &to_json(statement)?, self.clock.now())?)
+    }
+
+    /// The payer refused a payee settlement for good: dropped, its amount
+    /// free to settle again.
+    pub fn refuse_payee_settlement(&self, rec: &SettlementRecord) -> BankResult<()> {
+        Ok(self.clearing_books()?.drop_settlement(&rec.settlement_id)?)
     }
 
     /// Payee settlements sent and not yet answered (for the retry loop).

@@ -92,6 +92,7 @@ impl Bank {
 
     /// `POST /exchange`: coins in, new blind signatures of the same total out.
     pub fn exchange(&self, req: &ExchangeRequest) -> BankResult<BlindSignatures> {
+        self.check_not_clearing(&req.request_id)?;
         self.check_count(req.coins.len(), "coins")?;
         self.check_count(req.outputs.len(), "outputs")?;
         let request_hash = Fixed(req.canonical_hash());

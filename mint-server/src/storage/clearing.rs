@@ -69,6 +69,9 @@ pub struct ClearingRecord {
     pub amount: u64,
     /// The signed deposit for the peer, as JSON.
     pub forward_json: String,
+    /// When it was journaled (an exchange's new coins are signed with the
+    /// keys that signed then), unix seconds.
+    pub began_at: u64,
 }
 
 /// Which side of a settlement this mint is.
@@ -179,12 +182,13 @@ pub trait ClearingBooks: Send + Sync + 'static {
         now: u64,
     ) -> Result<super::DepositRecord, StorageError>;
 
-    /// With the peer's ack of an exchange's coins: stores the exchange's
-    /// answer and new blind signatures (as `Storage::exchange` finds them)
-    /// and records the claim, once. Again: the stored answer.
+    /// With the peer's ack of an exchange's coins (journaled under
+    /// `journal_id`): stores the exchange's answer and new blind signatures
+    /// under `x.request_id` (as `Storage::exchange` finds them) and records
+    /// the claim, once. Again: the stored answer.
     fn finish_exchange_clearing(
         &self,
-        request_id: &B32,
+        journal_id: &B32,
         peer_ack_json: &str,
         x: &super::NewExchange,
     ) -> Result<super::StoredAnswer, StorageError>;
@@ -194,6 +198,9 @@ pub trait ClearingBooks: Send + Sync + 'static {
 
     /// Every clearing begun and not finished, oldest first.
     fn pending_clearings(&self) -> Result<Vec<ClearingRecord>, StorageError>;
+
+    /// How many clearings with `peer_bank_id` are begun and not finished.
+    fn pending_count(&self, peer_bank_id: &str) -> Result<u64, StorageError>;
 
     /// Books a settlement once per id: as payer it debits the account
     /// (`InsufficientFunds` if short); as payee without a statement it is
@@ -208,6 +215,13 @@ pub trait ClearingBooks: Send + Sync + 'static {
         statement_json: &str,
         now: u64,
     ) -> Result<(), StorageError>;
+
+    /// The settlement booked under this id, if any.
+    fn settlement(&self, settlement_id: &B32) -> Result<Option<SettlementRecord>, StorageError>;
+
+    /// Drops a payee settlement the payer refused for good (not a finished
+    /// one): its amount is free to settle again.
+    fn drop_settlement(&self, settlement_id: &B32) -> Result<(), StorageError>;
 
     /// Payee settlements still waiting for their statement.
     fn pending_settlements(&self) -> Result<Vec<SettlementRecord>, StorageError>;

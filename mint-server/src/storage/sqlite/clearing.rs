@@ -26,10 +26,11 @@ impl SqliteStorage {
 }
 
 /// The columns [`record`] reads, in its order.
-const RECORD: &str = "payment_id, peer_bank_id, amount, forward, request_hash, payment_info";
+const RECORD: &str =
+    "payment_id, peer_bank_id, amount, forward, request_hash, payment_info, began_at";
 
 /// A journal row's columns ([`RECORD`]), raw.
-type RawRecord = (Vec<u8>, String, i64, String, Option<Vec<u8>>, String);
+type RawRecord = (Vec<u8>, String, i64, String, Option<Vec<u8>>, String, i64);
 
 fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRecord> {
     Ok((
@@ -39,11 +40,12 @@ fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRecord> {
         r.get(3)?,
         r.get(4)?,
         r.get(5)?,
+        r.get(6)?,
     ))
 }
 
 fn parse_record(raw: RawRecord) -> Result<ClearingRecord, StorageError> {
-    let (id, peer_bank_id, amount, forward_json, request_hash, request_json) = raw;
+    let (id, peer_bank_id, amount, forward_json, request_hash, request_json, began_at) = raw;
     Ok(ClearingRecord {
         payment_id: b32(id)?,
         exchange: request_hash
@@ -52,6 +54,7 @@ fn parse_record(raw: RawRecord) -> Result<ClearingRecord, StorageError> {
         peer_bank_id,
         amount: to_u64(amount)?,
         forward_json,
+        began_at: to_u64(began_at)?,
     })
 }
 
@@ -62,7 +65,7 @@ fn clearing_row(
     c.query_row(
         &format!("SELECT {RECORD}, done_at IS NOT NULL FROM clearings WHERE payment_id = ?1"),
         params![&payment_id.0[..]],
-        |r| Ok((record(r)?, r.get::<_, bool>(6)?)),
+        |r| Ok((record(r)?, r.get::<_, bool>(7)?)),
     )
     .optional()
     .map_err(db)?
@@ -193,6 +196,7 @@ impl ClearingBooks for SqliteStorage {
                 peer_bank_id: n.peer_bank_id.clone(),
                 amount: n.amount,
                 forward_json: n.forward_json.clone(),
+                began_at: n.now,
             })
         })
     }
@@ -255,13 +259,13 @@ impl ClearingBooks for SqliteStorage {
 
     fn finish_exchange_clearing(
         &self,
-        request_id: &B32,
+        journal_id: &B32,
         peer_ack_json: &str,
         x: &NewExchange,
     ) -> Result<StoredAnswer, StorageError> {
         self.write(|c| {
             if let Some(a) = StoredAnswer::replay(
-                stored_answer(c, "exchanges", request_id)?,
+                stored_answer(c, "exchanges", &x.request_id)?,
                 &x.request_hash,
             )? {
                 return Ok(a);
@@ -270,7 +274,7 @@ impl ClearingBooks for SqliteStorage {
                 .query_row(
                     "SELECT request_hash FROM clearings
                      WHERE payment_id = ?1 AND done_at IS NULL AND request_hash IS NOT NULL",
-                    params![&request_id.0[..]],
+                    params![&journal_id.0[..]],
                     |r| r.get::<_, Vec<u8>>(0),
                 )
                 .optional()
@@ -282,13 +286,13 @@ impl ClearingBooks for SqliteStorage {
             let at = to_i64(x.now)?;
             c.execute(
                 "INSERT INTO exchanges (request_id, request_hash, response, at) VALUES (?1, ?2, ?3, ?4)",
-                params![&request_id.0[..], &x.request_hash.0[..], x.response_json, at],
+                params![&x.request_id.0[..], &x.request_hash.0[..], x.response_json, at],
             )
             .map_err(db)?;
-            insert_blind_sigs(c, &x.signatures, request_id)?;
+            insert_blind_sigs(c, &x.signatures, &x.request_id)?;
             c.execute(
                 "UPDATE clearings SET peer_ack = ?1, done_at = ?2 WHERE payment_id = ?3",
-                params![peer_ack_json, at, &request_id.0[..]],
+                params![peer_ack_json, at, &journal_id.0[..]],
             )
             .map_err(db)?;
             Ok(StoredAnswer {
@@ -322,6 +326,35 @@ impl ClearingBooks for SqliteStorage {
                 out.push(parse_record(row.map_err(db)?)?);
             }
             Ok(out)
+        })
+    }
+
+    fn pending_count(&self, peer_bank_id: &str) -> Result<u64, StorageError> {
+        self.with(|c| {
+            to_u64(
+                c.query_row(
+                    "SELECT COUNT(*) FROM clearings WHERE peer_bank_id = ?1 AND done_at IS NULL",
+                    params![peer_bank_id],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(db)?,
+            )
+        })
+    }
+
+    fn settlement(&self, settlement_id: &B32) -> Result<Option<SettlementRecord>, StorageError> {
+        self.with(|c| settlement_row(c, settlement_id))
+    }
+
+    fn drop_settlement(&self, settlement_id: &B32) -> Result<(), StorageError> {
+        self.write(|c| {
+            c.execute(
+                "DELETE FROM settlements
+                 WHERE settlement_id = ?1 AND side = 'payee' AND done_at IS NULL",
+                params![&settlement_id.0[..]],
+            )
+            .map_err(db)?;
+            Ok(())
         })
     }
 
@@ -606,8 +639,23 @@ mod tests {
             s.begin_settlement(&settlement(2, Side::Payee, "us", 11)),
             Err(StorageError::InsufficientFunds { .. })
         ));
+        // A payee settlement the payer refused for good frees its amount.
+        s.begin_settlement(&settlement(5, Side::Payee, "us", 10))
+            .expect("pending");
+        assert!(
+            s.begin_settlement(&settlement(6, Side::Payee, "us", 1))
+                .is_err()
+        );
+        s.drop_settlement(&Fixed([5; 32])).expect("drop");
+        assert_eq!(s.settlement(&Fixed([5; 32])).expect("lookup"), None);
         s.begin_settlement(&settlement(2, Side::Payee, "us", 6))
             .expect("pending");
+        assert_eq!(
+            s.settlement(&Fixed([2; 32]))
+                .expect("lookup")
+                .map(|r| r.amount),
+            Some(6)
+        );
         assert_eq!(
             s.unsettled_claims().expect("claims"),
             vec![("mint-a".into(), 4)]
@@ -624,6 +672,9 @@ mod tests {
         );
         s.finish_settlement(&Fixed([2; 32]), "their statement", 8)
             .expect("finish");
+        s.drop_settlement(&Fixed([2; 32]))
+            .expect("a finished one stays");
+        assert!(s.settlement(&Fixed([2; 32])).expect("lookup").is_some());
         s.finish_settlement(&Fixed([2; 32]), "another", 9)
             .expect("again: nothing");
         assert!(s.pending_settlements().expect("pending").is_empty());
