@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # `make run`: builds the web wallet (Trunk), the certifier, the mint and the
-# demo shop, then starts the certifier (NetCash's FIC), the mint (SQLite,
-# demo faucet, serving the wallet; certified by the certifier, its papers
-# served with /keys) and the shop, a party of its own that banks at the mint
-# over HTTP and pins its master key. Data: ./data (MINT_DATA_DIR),
-# ./data/certifier and ./data/shop (SHOP_DATA_DIR); ports 8070
-# (CERTIFIER_PORT), 8080 (PORT) and 8081 (SHOP_PORT). Ctrl-C stops them all.
+# demo shop, then starts NetCash's parties: the certifier (the FIC), mint A
+# (SQLite, demo faucet, serving the wallet), mint B (which clears A's
+# coins: it deposits them at A into its own account there and settles it),
+# both certified by the certifier and serving its papers with /keys, and
+# the shop, a party of its own that banks at mint B over HTTP and pins its
+# master key. A wallet of mint A pays the shop: mint B clears the coins at
+# A. Data: ./data (MINT_DATA_DIR, mint A), ./data/mint-b, ./data/certifier
+# and ./data/shop (SHOP_DATA_DIR); ports 8070 (CERTIFIER_PORT), 8080
+# (PORT, mint A), 8082 (MINT_B_PORT) and 8081 (SHOP_PORT). Ctrl-C stops
+# them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,12 +20,15 @@ cargo build --release -p certifier -p mint-server -p merchant
 
 PORT="${PORT:-8080}"
 SHOP_PORT="${SHOP_PORT:-8081}"
+MINT_B_PORT="${MINT_B_PORT:-8082}"
 CERTIFIER_PORT="${CERTIFIER_PORT:-8070}"
 export MINT_DATA_DIR="${MINT_DATA_DIR:-./data}"
 CERTIFIER_DATA_DIR="${CERTIFIER_DATA_DIR:-$MINT_DATA_DIR/certifier}"
 CERTIFIER_URL="http://127.0.0.1:${CERTIFIER_PORT}"
 SHOP_DATA_DIR="${SHOP_DATA_DIR:-$MINT_DATA_DIR/shop}"
 MINT_URL="http://127.0.0.1:${PORT}"
+MINT_B_URL="http://127.0.0.1:${MINT_B_PORT}"
+MINT_B_DATA_DIR="${MINT_B_DATA_DIR:-$MINT_DATA_DIR/mint-b}"
 SHOP_URL="http://127.0.0.1:${SHOP_PORT}"
 ready=$(mktemp -d)
 TAG=run WORK="$ready"
@@ -41,7 +48,7 @@ fic=$(key_of "$ready/certifier.json")
 printf '{"certifier_key": "%s", "certifier_url": "%s"}\n' "$fic" "$CERTIFIER_URL" \
   > dist/wallet-config.json
 
-echo "[run] starting the mint on ${MINT_URL}"
+echo "[run] starting mint A on ${MINT_URL} (serving the wallet)"
 ./target/release/mint-server --listen "127.0.0.1:${PORT}" --demo-faucet --web-dir dist \
   --certifier-url "$CERTIFIER_URL" --certifier-key="$fic" \
   --merchant-certificate-secs 2592000 --ready-file "$ready/mint.json" &
@@ -52,31 +59,54 @@ master=$(key_of "$ready/mint.json")
 # Certified once (a run again finds its certificate in force).
 ./target/release/certifier --data-dir "$CERTIFIER_DATA_DIR" issue --if-missing \
   --cs-name "Demo mint A" --cs-addr "$MINT_URL" --master-key="$master" > /dev/null
-# The mint hands its key set in within seconds; wallets refuse it until then.
-certified() { curl -fsS "${MINT_URL}/keys" 2>/dev/null | grep -q '"certification"'; }
-if command -v curl > /dev/null; then
-  for _ in $(seq 1 100); do certified && break; sleep 0.2; done
-  certified || { echo "[run] the mint did not get its key set attested" >&2; exit 1; }
-else
-  sleep 3
-fi
-echo "[run] the mint is certified (its papers are served with ${MINT_URL}/keys)"
+# A mint hands its key set in within seconds; wallets refuse it until then.
+certified() { curl -fsS "$1/keys" 2>/dev/null | grep -q '"certification"'; }
+wait_certified() { # wait_certified <url> <name>
+  if command -v curl > /dev/null; then
+    for _ in $(seq 1 100); do certified "$1" && break; sleep 0.2; done
+    certified "$1" || { echo "[run] $2 did not get its key set attested" >&2; exit 1; }
+  else
+    sleep 3
+  fi
+  echo "[run] $2 is certified (its papers are served with $1/keys)"
+}
+wait_certified "$MINT_URL" "mint A"
 
-echo "[run] starting the demo shop on ${SHOP_URL} (bank ${MINT_URL}, master key pinned)"
+echo "[run] starting mint B on ${MINT_B_URL} (clears mint A's coins)"
+./target/release/mint-server --listen "127.0.0.1:${MINT_B_PORT}" --data-dir "$MINT_B_DATA_DIR" \
+  --bank-id demo-bank-b --certifier-url "$CERTIFIER_URL" --certifier-key="$fic" \
+  --peer "$MINT_URL" --merchant-certificate-secs 2592000 --ready-file "$ready/mint-b.json" &
+pids+=($!)
+wait_ready "$ready/mint-b.json" "${pids[2]}" "mint B"
+master_b=$(key_of "$ready/mint-b.json")
+[ -n "$master_b" ] || { echo "[run] mint B's ready file names no master key" >&2; exit 1; }
+./target/release/certifier --data-dir "$CERTIFIER_DATA_DIR" issue --if-missing \
+  --cs-name "Demo mint B" --cs-addr "$MINT_B_URL" --master-key="$master_b" > /dev/null
+wait_certified "$MINT_B_URL" "mint B"
+# B clears with A once it has checked A's papers and opened its account there.
+clears() { curl -fsS "${MINT_B_URL}/peers" 2>/dev/null | grep -q '"bank_id"'; }
+if command -v curl > /dev/null; then
+  for _ in $(seq 1 100); do clears && break; sleep 0.2; done
+  clears || { echo "[run] mint B does not clear with mint A" >&2; exit 1; }
+fi
+echo "[run] mint B clears mint A's coins (${MINT_B_URL}/peers)"
+
+echo "[run] starting the demo shop on ${SHOP_URL} (bank: mint B, master key pinned)"
 ./target/release/merchant --listen "127.0.0.1:${SHOP_PORT}" --data-dir "$SHOP_DATA_DIR" \
-  --bank-url "$MINT_URL" --bank-master-key="$master" --wallet-url "$MINT_URL" \
+  --bank-url "$MINT_B_URL" --bank-master-key="$master_b" --wallet-url "$MINT_URL" \
   --order-origin "$MINT_URL" --label "Demo sticker shop" --ready-file "$ready/shop.json" &
 pids+=($!)
-wait_ready "$ready/shop.json" "${pids[2]}" "the shop"
+wait_ready "$ready/shop.json" "${pids[3]}" "the shop"
 token=$(cat "$SHOP_DATA_DIR/admin.token")
 
 cat <<MSG
 [run] everything is up:
-[run]   wallet:           ${MINT_URL}/
+[run]   wallet (mint A):  ${MINT_URL}/
+[run]   mint B:           ${MINT_B_URL}/keys  (the shop's bank; clears A's coins: ${MINT_B_URL}/peers)
 [run]   shop:             ${SHOP_URL}/
 [run]   shop keeper:      ${SHOP_URL}/orders#key=${token}
 [run]   embedding demo:   ${MINT_URL}/embed/example.html#shop=${SHOP_URL}
-[run]   bank key set:     ${MINT_URL}/keys (with the certifier's papers)
+[run]   mint A key set:   ${MINT_URL}/keys (with the certifier's papers)
 [run]   certifier:        ${CERTIFIER_URL}/mints  key ${fic} (pinned by the web wallet)
 [run]   APIs (OpenAPI):   ${MINT_URL}/openapi.json  ${SHOP_URL}/openapi.json
 [run] Ctrl-C stops them all.

@@ -134,3 +134,94 @@ async fn the_web_wallet_pins_the_certifier_and_shows_who_vouches_for_its_bank() 
     wait_text(&a, "#goods-title", "the goods", |t| !t.is_empty()).await;
     screenshot(&a, "netcash-04-paid").await;
 }
+
+/// Coins of mint A pay a shop that banks at mint B, from the wallet page:
+/// the wallet takes B's key set only with B's certificate by the pinned
+/// certifier, shows the shop's name as B certifies it and B as its bank,
+/// pays, and the shop is credited at B, which cleared the coins at A.
+#[tokio::test(flavor = "current_thread")]
+async fn the_web_wallet_of_mint_a_pays_a_shop_of_mint_b() {
+    let fic = CertifierProc::start(&[]);
+    let web = tempfile::tempdir().expect("web dir");
+    wallet_files(web.path(), &fic);
+    let a = certified_mint(web.path(), &fic);
+    fic.certify("Mint A", &a);
+    let a_url = a.url().to_owned();
+    // The test kit's helpers block: off this test's runtime.
+    // The certifier stays up as long as it is held.
+    let (_fic, b) = tokio::task::spawn_blocking(move || {
+        let b = fic.clearing_mint(
+            "Mint B",
+            "mint-b",
+            &a_url,
+            &["--merchant-certificate-secs", "3600"],
+        );
+        (fic, b)
+    })
+    .await
+    .expect("B clears with A");
+    let b_url = b.url().to_owned();
+    let shop = ecash_testkit::MerchantProc::start(
+        &b_url,
+        &b.master,
+        &["--label", "Sticker shop at B", "--wallet-url", a.url()],
+    );
+    let bank = bank_client(a.url());
+    for _ in 0..100 {
+        if bank.keys().await.expect("keys").certification.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    let driver = Driver::start();
+    let profiles = tempfile::tempdir().expect("profiles");
+    let s = driver.session(&profiles.path().join("a")).await;
+    s.goto(&wallet_url(&a)).await.expect("open");
+    click(&s, "#create").await;
+    wait_text(&s, "#seed-phrase", "the seed phrase", |t| t.len() == 79).await;
+    click(&s, "#seed-ok").await;
+    click(&s, "#nav-withdraw").await;
+    fill(&s, "#faucet-amount", "5").await;
+    click(&s, "#faucet-btn").await;
+    wait_text(
+        &s,
+        "#account-balance",
+        "account balance",
+        money("5.00 DEMO"),
+    )
+    .await;
+    fill(&s, "#withdraw-amount", "5").await;
+    click(&s, "#withdraw-btn").await;
+    wait_text(&s, "#message", "withdraw done", |t| {
+        t.starts_with("Withdrew")
+    })
+    .await;
+    s.goto(&format!("{}/item/sticker", shop.url()))
+        .await
+        .expect("shop");
+    click(&s, "#buy").await;
+    wait_text(&s, "#pay-link", "pay link", |t| {
+        t.contains("Pay with Ecash")
+    })
+    .await;
+    click(&s, "#pay-link").await;
+    let payee = wait_text(&s, "#pay-merchant", "the payee", |t| !t.is_empty()).await;
+    assert!(
+        payee.starts_with("Sticker shop at B (certified by mint-b"),
+        "{payee}"
+    );
+    let their_bank = wait_text(&s, "#pay-bank", "the shop's bank", |t| !t.is_empty()).await;
+    assert_eq!(their_bank, format!("mint-b at {}", b.url()));
+    screenshot(&s, "netcash-05-pay-a-shop-of-another-mint").await;
+    click(&s, "#pay-confirm").await;
+    wait_text(&s, "#goods-title", "the goods", |t| !t.is_empty()).await;
+    screenshot(&s, "netcash-06-paid-across-mints").await;
+    // Credited at B, which holds the coins' value at A.
+    let shop_bank = bank_client(b.url());
+    let peers = shop_bank.peers().await.expect("B's peers");
+    assert_eq!(peers.peers.len(), 1);
+    let keeper = ecash_core::client::MerchantClient::new(shop.url(), ecash_testkit::transport());
+    let orders = keeper.orders(&shop.admin_token).await.expect("orders");
+    assert_eq!(orders.paid, 1, "the shop's order is paid");
+}

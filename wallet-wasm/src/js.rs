@@ -299,7 +299,7 @@ impl EcashWallet {
         self.call(move |w| async move {
             let w = w.lock().await;
             let p = w.resolve_payreq(&payreq).await?;
-            w.check_payreq(&p)?;
+            w.verify_payreq(&p).await?;
             Ok(to_js(&p).unwrap_or_default())
         })
     }

@@ -275,32 +275,17 @@ async fn a_fresh_list_that_revokes_the_bank_is_kept_and_refuses_it_offline_too()
 /// the coins at A, and the payer proves the payment at B.
 #[tokio::test]
 async fn a_wallet_of_bank_a_pays_a_shop_of_bank_b_which_clears_at_a() {
-    use ecash_testkit::{MerchantProc, MintProc};
+    use ecash_testkit::MerchantProc;
     // The test kit's helpers block: they run off this test's runtime.
     let (fic, a, b, shop) = tokio::task::spawn_blocking(|| {
         let fic = CertifierProc::start(&[]);
-        let certified = |extra: &[&str]| {
-            let mut args = fic.mint_args();
-            args.extend(extra.iter().map(|s| s.to_string()));
-            args
-        };
-        let start = |args: Vec<String>| {
-            MintProc::start(&args.iter().map(String::as_str).collect::<Vec<_>>())
-        };
-        let a = start(certified(&["--bank-id", "mint-a"]));
-        fic.certify("Mint A", &a);
-        let b = start(certified(&[
-            "--bank-id",
+        let a = fic.certified_mint("Mint A", "mint-a", &[]);
+        let b = fic.clearing_mint(
+            "Mint B",
             "mint-b",
-            "--peer",
             a.url(),
-            "--peer-refresh-secs",
-            "1",
-            "--merchant-certificate-secs",
-            "3600",
-        ]));
-        fic.certify("Mint B", &b);
-        b.wait_clearing_at(a.url());
+            &["--merchant-certificate-secs", "3600"],
+        );
         let shop = MerchantProc::start(b.url(), &b.master, &["--label", "Shop at B"]);
         (fic, a, b, shop)
     })

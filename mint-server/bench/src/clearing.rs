@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use ecash_core::messages::Deposit;
 use ecash_core::{Coin, Signed};
-use ecash_testkit::{CertifierProc, MintProc, SyncBank};
+use ecash_testkit::{CertifierProc, SyncBank};
 use serde_json::json;
 
 use crate::cpu::Cpu;
@@ -76,28 +76,11 @@ fn deposits(
 pub fn measure(args: &Args, flags: &[String]) -> Res<serde_json::Value> {
     eprintln!("starting clearing: a certifier and two certified mints…");
     let fic = CertifierProc::start(&[]);
-    let with = |extra: &[&str]| -> Vec<String> {
-        let mut all = flags.to_vec();
-        all.extend(fic.mint_args());
-        all.extend(extra.iter().map(|s| s.to_string()));
-        all
-    };
-    let start =
-        |all: Vec<String>| MintProc::start(&all.iter().map(String::as_str).collect::<Vec<_>>());
-    let a = start(with(&["--bank-id", "mint-a"]));
-    fic.certify("Mint A", &a);
-    let b = start(with(&[
-        "--bank-id",
-        "mint-b",
-        "--peer",
-        a.url(),
-        "--peer-refresh-secs",
-        "1",
-        "--settle-every-secs",
-        "86400",
-    ]));
-    fic.certify("Mint B", &b);
-    b.wait_clearing_at(a.url());
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let a = fic.certified_mint("Mint A", "mint-a", &flags);
+    let mut b_flags = flags.clone();
+    b_flags.extend(["--settle-every-secs", "86400"]);
+    let b = fic.clearing_mint("Mint B", "mint-b", a.url(), &b_flags);
     let (ca, cb) = (a.client(), b.client());
     let n = args.payments.max(4);
     eprintln!("preparing {n} payments in B's coins and {n} in A's…");

@@ -364,6 +364,38 @@ impl CertifierProc {
         .expect("certifier revoke");
     }
 
+    /// A mint certified by this certifier as `name` at its URL, with bank
+    /// id `bank_id`, plus `extra` flags.
+    pub fn certified_mint(&self, name: &str, bank_id: &str, extra: &[&str]) -> MintProc {
+        let mut args = self.mint_args();
+        args.extend(
+            ["--bank-id", bank_id]
+                .iter()
+                .chain(extra)
+                .map(|s| s.to_string()),
+        );
+        let mint = MintProc::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        self.certify(name, &mint);
+        mint
+    }
+
+    /// [`CertifierProc::certified_mint`] clearing the coins of the mint at
+    /// `peer_url` (NetCash), checking it every second: back once its
+    /// clearing account there is open.
+    pub fn clearing_mint(
+        &self,
+        name: &str,
+        bank_id: &str,
+        peer_url: &str,
+        extra: &[&str],
+    ) -> MintProc {
+        let mut args = vec!["--peer", peer_url, "--peer-refresh-secs", "1"];
+        args.extend_from_slice(extra);
+        let mint = self.certified_mint(name, bank_id, &args);
+        mint.wait_clearing_at(peer_url);
+        mint
+    }
+
     /// The flags that make a mint hand its key sets to this certifier
     /// every second.
     pub fn mint_args(&self) -> Vec<String> {

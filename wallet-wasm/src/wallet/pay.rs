@@ -106,6 +106,37 @@ fn other_bank_url(s: &State, offer: &Offer) -> Result<String, WalletError> {
     Ok(u.origin().ascii_serialization())
 }
 
+/// The key set of a merchant's bank that is not the wallet's, as answered
+/// at `url`: it must be certified by the pinned certifier at that address,
+/// be the bank the request names and take this wallet's coins, and certify
+/// the merchant; then the offer is checked against it.
+fn check_other_bank(
+    s: &State,
+    offer: &Offer,
+    url: &str,
+    answer: &ecash_core::certificate::KeysAnswer,
+) -> Result<(MerchantBank, ecash_core::VerifiedKeySet), WalletError> {
+    let pin = s
+        .meta
+        .certifier
+        .as_ref()
+        .ok_or_else(|| WalletError::Crypto("no certifier pinned".into()))?;
+    let known = s.papers.as_ref().map(|p| &p.revocations);
+    let m = ecash_core::certificate::verify_certified(answer, url, &pin.key, known, s.now())?;
+    answers::check_offer_via(&s.keys.set, &m.keys.set, offer, s.now())?;
+    if offer.payreq.merchant_certificate.is_none() {
+        return Err(WalletError::Payreq(
+            "the merchant carries no certificate from its bank; this wallet pays only certified merchants".into(),
+        ));
+    }
+    let bank = MerchantBank {
+        bank_id: m.keys.set.bank_id.clone(),
+        url: url.to_owned(),
+        master_key: m.certificate.master_public_key,
+    };
+    Ok((bank, m.keys))
+}
+
 impl Pay {
     pub(crate) fn new(s: &State, offer: Offer) -> Result<Self, WalletError> {
         let other = at_other_bank(s, &offer);
@@ -137,9 +168,7 @@ impl Pay {
         })
     }
 
-    /// The merchant's bank's key set: it must be certified by the pinned
-    /// certifier at the address asked, be the bank the request names, and
-    /// certify the merchant; then the offer is checked against it.
+    /// The merchant's bank's key set checked ([`check_other_bank`]).
     fn other_bank(
         &mut self,
         s: &State,
@@ -150,25 +179,8 @@ impl Pay {
             .as_ref()
             .ok_or_else(|| WalletError::Crypto("payment prepared twice".into()))?;
         let url = other_bank_url(s, offer)?;
-        let pin = s
-            .meta
-            .certifier
-            .as_ref()
-            .ok_or_else(|| WalletError::Crypto("no certifier pinned".into()))?;
-        let known = s.papers.as_ref().map(|p| &p.revocations);
-        let m = ecash_core::certificate::verify_certified(&answer, &url, &pin.key, known, s.now())?;
-        answers::check_offer_via(&s.keys.set, &m.keys.set, offer, s.now())?;
-        if offer.payreq.merchant_certificate.is_none() {
-            return Err(WalletError::Payreq(
-                "the merchant carries no certificate from its bank; this wallet pays only certified merchants".into(),
-            ));
-        }
-        let bank = MerchantBank {
-            bank_id: m.keys.set.bank_id.clone(),
-            url,
-            master_key: m.certificate.master_public_key,
-        };
-        self.bank = Some((bank, Box::new(m.keys)));
+        let (bank, keys) = check_other_bank(s, offer, &url, &answer)?;
+        self.bank = Some((bank, Box::new(keys)));
         Ok(())
     }
 
@@ -427,13 +439,31 @@ impl<S: Store, T: Transport> Wallet<S, T> {
     /// Checks a payment request against this wallet's bank, the clock, and
     /// the link rule: its pay and fulfillment URLs must lie on the origin it
     /// came from.
+    /// A request of a merchant at another bank passes only the checks
+    /// possible without that bank's keys here; [`Wallet::verify_payreq`]
+    /// makes them all.
     pub fn check_payreq(&self, offer: &Offer) -> Result<(), WalletError> {
         if at_other_bank(&self.state, offer) {
-            // The rest once the merchant's bank's certified keys are in hand.
             self.state.check_papers()?;
             return other_bank_url(&self.state, offer).map(|_| ());
         }
         check_certified_offer(&self.state, offer)
+    }
+
+    /// [`Wallet::check_payreq`], and for a merchant at another bank the
+    /// rest too: that bank's key set fetched from the address the request
+    /// names and checked against the pinned certifier, the merchant's
+    /// certificate by it. What a payer is shown before paying.
+    pub async fn verify_payreq(&self, offer: &Offer) -> Result<(), WalletError> {
+        if !at_other_bank(&self.state, offer) {
+            return check_certified_offer(&self.state, offer);
+        }
+        self.state.check_papers()?;
+        let url = other_bank_url(&self.state, offer)?;
+        let keys_url = ecash_core::client::join(&url, &<api::Keys as api::Endpoint>::path(&()));
+        let call = Single::<api::Keys>::at_url(&keys_url, &())?;
+        let answer = self.run_stateless(call).await?;
+        check_other_bank(&self.state, offer, &url, &answer).map(|_| ())
     }
 
     /// A payment request from what a user or page hands over: the request as

@@ -26,7 +26,7 @@ pub fn Pay() -> impl IntoView {
             let r = async {
                 let w = w.lock().await;
                 let p = w.resolve_payreq(&input).await?;
-                w.check_payreq(&p)?;
+                w.verify_payreq(&p).await?;
                 Ok::<_, wallet_wasm::WalletError>(p)
             }
             .await;
@@ -129,6 +129,12 @@ pub fn Pay() -> impl IntoView {
                                         Some(c) => format!("{} (certified by {}; account {})", c.body.name, p.merchant_bank_id, p.merchant_acc_id),
                                         None => format!("Merchant account {} at {} (not certified)", p.merchant_acc_id, p.merchant_bank_id),
                                     }}</dd>
+                                    <dt>"Their bank"</dt>
+                                    <dd id="pay-bank">{match &p.merchant_bank_url {
+                                        // Checked against the pinned certifier before this shows.
+                                        Some(u) => format!("{} at {u}", p.merchant_bank_id),
+                                        None => p.merchant_bank_id.clone(),
+                                    }}</dd>
                                     <dt>"Site"</dt>
                                     <dd id="pay-origin"><code>{site}</code></dd>
                                     <dt>"For"</dt>
@@ -139,7 +145,7 @@ pub fn Pay() -> impl IntoView {
                                     <dd><code>{p.payreq_id.clone()}</code></dd>
                                 </dl>
                                 <p class="note">
-                                    "Your coins are sealed for the bank: the shop cannot read them, and neither learns who you are."
+                                    "Your coins are sealed for the merchant's bank: the shop cannot read them, and neither learns who you are."
                                 </p>
                                 <button id="pay-confirm" class="primary" on:click=confirm disabled=move || state.is_busy() || paid.get().is_some()>
                                     {format!("Pay {}", money(p.amount.value, &cur))}
