@@ -81,11 +81,12 @@ pub fn measure(args: &Args, flags: &[String]) -> Res<serde_json::Value> {
     let mut b_flags = flags.clone();
     b_flags.extend(["--settle-every-secs", "86400"]);
     let b = fic.clearing_mint("Mint B", "mint-b", a.url(), &b_flags);
-    let (ca, cb) = (a.client(), b.client());
     let n = args.payments.max(4);
     eprintln!("preparing {n} payments in B's coins and {n} in A's…");
-    let mut same = payments(&cb, &cb, n)?;
-    let mut cross = payments(&ca, &cb, n)?;
+    // Fresh clients for each: a connection idle through a long preparation
+    // may be closed by the server just as it is used again.
+    let mut same = payments(&b.client(), &b.client(), n)?;
+    let mut cross = payments(&a.client(), &b.client(), n)?;
     // Each kind: most for throughput, a tenth for the one-client latency.
     let same_latency = Arc::new(same.split_off(n - n / 10));
     let cross_latency = Arc::new(cross.split_off(n - n / 10));
