@@ -86,6 +86,17 @@ impl Process {
                 account_id: None,
             },
         };
+        // The port was free when picked; a test running beside this one
+        // may have taken it since: then another port.
+        for _ in 0..4 {
+            match p.try_start() {
+                Ok(()) => return p,
+                Err(log) if log.contains("Address already in use") => {
+                    p.port = crate::free_port();
+                }
+                Err(log) => panic!("{} exited before it listened:\n{log}", p.name),
+            }
+        }
         p.start_again();
         p
     }
@@ -122,6 +133,14 @@ impl Process {
 
     /// Starts it again after a stop or kill, on the same port and data dir.
     pub fn start_again(&mut self) {
+        if let Err(log) = self.try_start() {
+            panic!("{} exited before it listened:\n{log}", self.name);
+        }
+    }
+
+    /// Starts it on its port and data dir: `Err(its log)` if it exits
+    /// before it listens.
+    fn try_start(&mut self) -> Result<(), String> {
         assert!(self.child.is_none(), "{} is still running", self.name);
         let _ = std::fs::remove_file(self.ready_path());
         // Appended: a restarted server keeps the log of its earlier runs.
@@ -152,11 +171,7 @@ impl Process {
                 break r;
             }
             if let Ok(Some(status)) = child.try_wait() {
-                panic!(
-                    "{} exited ({status}) before it listened:\n{}",
-                    self.name,
-                    self.log()
-                );
+                return Err(format!("({status})\n{}", self.log()));
             }
             assert!(
                 Instant::now() < deadline,
@@ -168,6 +183,7 @@ impl Process {
         };
         self.ready = ready;
         self.child = Some(child);
+        Ok(())
     }
 
     /// Graceful stop (SIGTERM), waiting for a clean exit.
