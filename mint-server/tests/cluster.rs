@@ -43,15 +43,24 @@ fn one_coin_sent_64_ways_over_three_nodes_is_accepted_once() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let nodes: Vec<MintProc> = (0..NODES).map(|_| MintProc::start(&args)).collect();
 
-    // Every node serves the very same signed key set.
-    let sets: Vec<Vec<u8>> = nodes
-        .iter()
-        .map(|n| n.client().raw::<api::Keys>(&(), Vec::new()).body)
-        .collect();
-    assert!(
-        sets.iter().all(|s| s == &sets[0]),
-        "nodes serve different key sets"
-    );
+    // Every node serves the very same signed key set, once each has run
+    // its first rotation round (a loaded machine may take seconds to make
+    // the keys of the period after next).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let sets: Vec<Vec<u8>> = nodes
+            .iter()
+            .map(|n| n.client().raw::<api::Keys>(&(), Vec::new()).body)
+            .collect();
+        if sets.iter().all(|s| s == &sets[0]) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nodes serve different key sets"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 
     let c = nodes[0].client();
     let (payer, shop) = (c.register("payer"), c.register("shop"));
