@@ -47,6 +47,27 @@ fn certified_mint(web: &Path, fic: &CertifierProc) -> MintProc {
     MintProc::start(&args)
 }
 
+/// Takes 5 DEMO from the faucet into coins, orders a sticker at the shop at
+/// `shop_url` and follows its pay link to the wallet's pay screen.
+async fn withdraw_and_open_pay(s: &fantoccini::Client, shop_url: &str) {
+    click(s, "#nav-withdraw").await;
+    fill(s, "#faucet-amount", "5").await;
+    click(s, "#faucet-btn").await;
+    wait_text(s, "#account-balance", "account balance", money("5.00 DEMO")).await;
+    fill(s, "#withdraw-amount", "5").await;
+    click(s, "#withdraw-btn").await;
+    wait_text(s, "#message", "withdraw done", |t| {
+        t.starts_with("Withdrew")
+    })
+    .await;
+    s.goto(&format!("{shop_url}/item/sticker"))
+        .await
+        .expect("shop");
+    click(s, "#buy").await;
+    wait_text(s, "#pay-link", "pay link", |t| t.contains("Pay with Ecash")).await;
+    click(s, "#pay-link").await;
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn the_web_wallet_pins_the_certifier_and_shows_who_vouches_for_its_bank() {
     let fic = CertifierProc::start(&[]);
@@ -99,31 +120,7 @@ async fn the_web_wallet_pins_the_certifier_and_shows_who_vouches_for_its_bank() 
     screenshot(&a, "netcash-02-certified-bank-settings").await;
 
     // It pays a shop its bank certifies, and shows the certified name first.
-    click(&a, "#nav-withdraw").await;
-    fill(&a, "#faucet-amount", "5").await;
-    click(&a, "#faucet-btn").await;
-    wait_text(
-        &a,
-        "#account-balance",
-        "account balance",
-        money("5.00 DEMO"),
-    )
-    .await;
-    fill(&a, "#withdraw-amount", "5").await;
-    click(&a, "#withdraw-btn").await;
-    wait_text(&a, "#message", "withdraw done", |t| {
-        t.starts_with("Withdrew")
-    })
-    .await;
-    a.goto(&format!("{}/item/sticker", shop.url()))
-        .await
-        .expect("shop");
-    click(&a, "#buy").await;
-    wait_text(&a, "#pay-link", "pay link", |t| {
-        t.contains("Pay with Ecash")
-    })
-    .await;
-    click(&a, "#pay-link").await;
+    withdraw_and_open_pay(&a, shop.url()).await;
     let payee = wait_text(&a, "#pay-merchant", "the payee", |t| !t.is_empty()).await;
     assert!(
         payee.starts_with("Sticker shop (certified by") && payee.contains(&shop.account_id),
@@ -181,31 +178,7 @@ async fn the_web_wallet_of_mint_a_pays_a_shop_of_mint_b() {
     click(&s, "#create").await;
     wait_text(&s, "#seed-phrase", "the seed phrase", |t| t.len() == 79).await;
     click(&s, "#seed-ok").await;
-    click(&s, "#nav-withdraw").await;
-    fill(&s, "#faucet-amount", "5").await;
-    click(&s, "#faucet-btn").await;
-    wait_text(
-        &s,
-        "#account-balance",
-        "account balance",
-        money("5.00 DEMO"),
-    )
-    .await;
-    fill(&s, "#withdraw-amount", "5").await;
-    click(&s, "#withdraw-btn").await;
-    wait_text(&s, "#message", "withdraw done", |t| {
-        t.starts_with("Withdrew")
-    })
-    .await;
-    s.goto(&format!("{}/item/sticker", shop.url()))
-        .await
-        .expect("shop");
-    click(&s, "#buy").await;
-    wait_text(&s, "#pay-link", "pay link", |t| {
-        t.contains("Pay with Ecash")
-    })
-    .await;
-    click(&s, "#pay-link").await;
+    withdraw_and_open_pay(&s, shop.url()).await;
     let payee = wait_text(&s, "#pay-merchant", "the payee", |t| !t.is_empty()).await;
     assert!(
         payee.starts_with("Sticker shop at B (certified by mint-b"),
