@@ -104,6 +104,7 @@ cat <<MSG
 [run]   wallet (mint A):  ${MINT_URL}/
 [run]   mint B:           ${MINT_B_URL}/keys  (the shop's bank; clears A's coins: ${MINT_B_URL}/peers)
 [run]   shop:             ${SHOP_URL}/
+[run]   A→B exchange:     in the wallet, Banks: add ${MINT_B_URL}, exchange coins of A into B's
 [run]   shop keeper:      ${SHOP_URL}/orders#key=${token}
 [run]   embedding demo:   ${MINT_URL}/embed/example.html#shop=${SHOP_URL}
 [run]   mint A key set:   ${MINT_URL}/keys (with the certifier's papers)

@@ -135,7 +135,8 @@ async fn the_web_wallet_pins_the_certifier_and_shows_who_vouches_for_its_bank() 
 /// Coins of mint A pay a shop that banks at mint B, from the wallet page:
 /// the wallet takes B's key set only with B's certificate by the pinned
 /// certifier, shows the shop's name as B certifies it and B as its bank,
-/// pays, and the shop is credited at B, which cleared the coins at A.
+/// pays, and the shop is credited at B, which cleared the coins at A. Then
+/// the wallet adds B, exchanges coins of A into B's at B, and pays with them.
 #[tokio::test(flavor = "current_thread")]
 async fn the_web_wallet_of_mint_a_pays_a_shop_of_mint_b() {
     let fic = CertifierProc::start(&[]);
@@ -197,4 +198,49 @@ async fn the_web_wallet_of_mint_a_pays_a_shop_of_mint_b() {
     let keeper = ecash_core::client::MerchantClient::new(shop.url(), ecash_testkit::transport());
     let orders = keeper.orders(&shop.admin_token).await.expect("orders");
     assert_eq!(orders.paid, 1, "the shop's order is paid");
+
+    // The anonymous A→B exchange from the wallet page: B added by its
+    // address (its certificate checked), 2.00 of A's coins exchanged into
+    // B's at B; then a shop at B is paid with B's coins.
+    s.goto(&wallet_url(&a)).await.expect("back to the wallet");
+    click(&s, "#nav-mints").await;
+    fill(&s, "#mint-url", &b_url).await;
+    click(&s, "#mint-add-btn").await;
+    wait_text(&s, "#message", "B added", |t| t.starts_with("Added Mint B")).await;
+    let b_row = "#mints tr[data-bank='mint-b'] .mint-total";
+    wait_text(&s, b_row, "B's share", money("0.00 DEMO")).await;
+    fill(&s, "#exchange-amount", "2").await;
+    click(&s, "#exchange-into-btn").await;
+    wait_text(&s, "#message", "exchanged", |t| {
+        t.starts_with("Exchanged 2.00 DEMO")
+    })
+    .await;
+    wait_text(&s, b_row, "B's share", money("2.00 DEMO")).await;
+    let a_row = "#mints tbody tr:first-child .mint-total";
+    wait_text(&s, a_row, "A's share", money("2.01 DEMO")).await;
+    screenshot(&s, "netcash-07-exchanged-into-mint-b").await;
+    s.goto(&format!("{}/item/sticker", shop.url()))
+        .await
+        .expect("shop");
+    click(&s, "#buy").await;
+    wait_text(&s, "#pay-link", "pay link", |t| {
+        t.contains("Pay with Ecash")
+    })
+    .await;
+    click(&s, "#pay-link").await;
+    wait_text(&s, "#pay-bank", "the shop's bank", |t| !t.is_empty()).await;
+    click(&s, "#pay-confirm").await;
+    wait_text(&s, "#goods-title", "the goods", |t| !t.is_empty()).await;
+    s.goto(&wallet_url(&a)).await.expect("back to the wallet");
+    click(&s, "#nav-mints").await;
+    wait_text(&s, b_row, "B's share", money("1.01 DEMO")).await;
+    wait_text(&s, a_row, "A's share", money("2.01 DEMO")).await;
+    click(&s, "#nav-balance").await;
+    wait_text(&s, "#balance-by-bank", "shares", |t| {
+        t.contains("Mint B: 1.01 DEMO")
+    })
+    .await;
+    screenshot(&s, "netcash-08-paid-with-mint-b-coins").await;
+    let orders = keeper.orders(&shop.admin_token).await.expect("orders");
+    assert_eq!(orders.paid, 2, "both orders are paid");
 }

@@ -33,6 +33,8 @@ export interface Balance {
 export interface EcashError extends Error { name: "EcashError"; code: string; operation?: string; causeCode?: string }
 /** One line of history: `type` is withdrawn | paid | sent | received | exchanged | spent_elsewhere | restored. */
 export interface HistoryEntry { id: string; at: number; amount: number; type: string; [field: string]: unknown }
+/** One bank's share of the wallet: its own bank first, then the other certified banks it knows. */
+export interface MintBalance { bank_id: string; name: string; url: string; own: boolean; total: number; spendable: number; certified_until: number | null }
 /** What recover did. */
 export interface RecoverReport { resumed: number; completed: number; undone: number; still_pending: number; refreshed: number; problems: string[] }
 /** A payment request and the origin it came from (show it to the payer). */
@@ -340,6 +342,41 @@ impl EcashWallet {
         self.call(|w| async move {
             let v = w.lock().await.exchange_all().await?;
             Ok(JsValue::from_f64(v as f64))
+        })
+    }
+
+    /// The wallet's own bank, then the other certified banks it knows, with
+    /// the value held of each.
+    #[wasm_bindgen(unchecked_return_type = "Promise<MintBalance[]>")]
+    pub fn mints(&self) -> Promise {
+        self.call(|w| async move { Ok(to_js(&w.lock().await.mints()).unwrap_or_default()) })
+    }
+
+    /// Adds the bank at `url` once the pinned certifier vouches for it there.
+    #[wasm_bindgen(js_name = addMint, unchecked_return_type = "Promise<MintBalance>")]
+    pub fn add_mint(&self, url: String) -> Promise {
+        self.call(move |w| async move {
+            let m = w.lock().await.add_mint(&url).await?;
+            Ok(to_js(&m).unwrap_or_default())
+        })
+    }
+
+    /// Exchanges `amount` of the wallet's own coins into coins of the known
+    /// bank `bankId`, at that bank, anonymously; `onProgress` sees each phase.
+    #[wasm_bindgen(js_name = exchangeInto, unchecked_return_type = "Promise<void>")]
+    pub fn exchange_into(
+        &self,
+        bank_id: String,
+        amount: f64,
+        on_progress: Option<Function>,
+    ) -> Promise {
+        self.call(move |w| async move {
+            let mut cb = progress_fn(on_progress);
+            w.lock()
+                .await
+                .exchange_into(&bank_id, amount_arg(amount)?, Some(&mut cb))
+                .await?;
+            Ok(JsValue::UNDEFINED)
         })
     }
 

@@ -2,7 +2,8 @@
 //!
 //! Keys: `meta`, `keys` (the signed key set), `papers` (its certificate), `seenkeys` (key ids by value
 //! and period, to notice a key made for this wallet), `coin/<serial>`, `op/<id>` (the
-//! journal), `hist/<time>-<id>` (history), `ctr/<key_id>` (derivation counters).
+//! journal), `hist/<time>-<id>` (history), `ctr/<key_id>` (derivation counters),
+//! `mint/<bank_id>` (another certified bank the wallet holds coins of).
 
 use ecash_core::certificate::{MintCertificate, RevocationList};
 use ecash_core::messages::{
@@ -34,6 +35,10 @@ pub fn op_key(id: &str) -> String {
 /// Key of a history entry (sorts by time).
 pub fn history_key(at: u64, id: &str) -> String {
     format!("hist/{at:012}-{id}")
+}
+/// Key of another bank's record ([`OtherMint`]).
+pub fn mint_key(bank_id: &str) -> String {
+    format!("mint/{bank_id}")
 }
 /// Key of a denomination key's derivation counter.
 pub fn counter_key(key_id: &B32) -> String {
@@ -91,6 +96,34 @@ pub struct CoinRecord {
     pub deposit_until: u64,
     /// The journaled operation that is spending it, if any.
     pub reserved_by: Option<String>,
+    /// The bank that minted it, when it is not the wallet's own (NetCash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bank_id: Option<String>,
+}
+
+/// Another certified bank whose coins the wallet holds or takes (NetCash):
+/// added by URL after its certificate by the pinned certifier was checked.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OtherMint {
+    /// Its certified address.
+    pub url: String,
+    /// Its certificate by the pinned certifier.
+    pub certificate: MintCertificate,
+    /// Its key set, signed by the certified master key.
+    pub keys: ecash_core::SignedKeySet,
+    /// When it was last fetched and checked, unix seconds.
+    pub checked_at: u64,
+}
+
+impl OtherMint {
+    /// The bank as operations that go to it record it.
+    pub fn bank(&self) -> MerchantBank {
+        MerchantBank {
+            bank_id: self.keys.body.bank_id.clone(),
+            url: self.url.clone(),
+            master_key: self.certificate.master_public_key,
+        }
+    }
 }
 
 /// Where a blinded output's secrets come from: the seed, this key, this counter.
@@ -114,6 +147,22 @@ pub enum ExchangePurpose {
     Reclaim,
     /// Replace coins whose key is about to expire.
     Refresh,
+    /// The wallet's coins in, another bank's coins out, at that bank
+    /// (NetCash's anonymous exchange).
+    ToBank,
+}
+
+impl ExchangePurpose {
+    /// Short name for people and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Change => "exchange for change",
+            Self::Receive => "receive",
+            Self::Reclaim => "reclaim",
+            Self::Refresh => "refresh",
+            Self::ToBank => "exchange into another bank",
+        }
+    }
 }
 
 /// A journaled operation: written before its request leaves, removed when resolved.
@@ -156,6 +205,10 @@ pub enum OpKind {
         /// deposited it after all, the bank's proof is fetched with it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reclaims: Option<Box<ReclaimedPayment>>,
+        /// The bank it is sent to, whose coins come out, when it is not the
+        /// wallet's own: an anonymous exchange into another bank (NetCash).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<MerchantBank>,
     },
     /// A payment posted to a shop.
     Pay {
@@ -176,9 +229,10 @@ pub enum OpKind {
     },
 }
 
-/// A merchant's bank that is not the wallet's (NetCash): the payment was
-/// sealed to it, and its acks and proofs are checked with its master key,
-/// which its certificate by the pinned certifier named.
+/// A bank that is not the wallet's (NetCash), named by its certificate by
+/// the pinned certifier: a merchant's bank, which a payment is sealed to and
+/// whose acks and proofs are checked with its master key, or a bank an
+/// exchange goes to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MerchantBank {
     /// Its bank id.
@@ -252,12 +306,7 @@ impl OpKind {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Withdraw { .. } => "withdraw",
-            Self::Exchange { purpose, .. } => match purpose {
-                ExchangePurpose::Change => "exchange for change",
-                ExchangePurpose::Receive => "receive",
-                ExchangePurpose::Reclaim => "reclaim",
-                ExchangePurpose::Refresh => "refresh",
-            },
+            Self::Exchange { purpose, .. } => purpose.name(),
             Self::Pay { .. } => "payment",
         }
     }

@@ -368,10 +368,108 @@ async fn a_wallet_of_bank_a_pays_a_shop_of_bank_b_which_clears_at_a() {
     elsewhere.payreq.merchant_bank_url = Some(a.url().to_owned());
     let e = w.pay(elsewhere).await.expect_err("the address is not B's");
     assert_eq!(e.code(), "payreq_invalid", "{e}");
-    let mut not_taken = w.fetch_payreq(&order_url().await).await.expect("payreq");
-    not_taken.payreq.accepted_mints.clear();
-    let e = w.pay(not_taken).await.expect_err("B takes no coins of A");
-    assert_eq!(e.code(), "payreq_invalid", "{e}");
     assert_eq!(w.balance(), before);
     assert!(w.pending().is_empty());
+
+    // Banks the wallet cannot hold beside its own: its own bank, something
+    // that is no bank. Nothing is added.
+    let e = w
+        .add_mint(a.url())
+        .await
+        .expect_err("A is the wallet's own bank");
+    assert_eq!(e.code(), "invalid_input", "{e}");
+    assert!(
+        w.add_mint(fic.url()).await.is_err(),
+        "the certifier is no bank"
+    );
+    assert_eq!(w.mints().len(), 1);
+
+    // A shop that takes only its own bank's coins: the wallet exchanges
+    // the price into B's coins at B (anonymously: no account), then pays
+    // with them; B is kept as a known bank.
+    let mut only_b = w.fetch_payreq(&order_url().await).await.expect("payreq");
+    only_b.payreq.accepted_mints.clear();
+    w.pay(only_b)
+        .await
+        .expect("exchanged into B, then paid with B's coins");
+    let mints = w.mints();
+    assert_eq!(mints.len(), 2, "{mints:?}");
+    assert_eq!((mints[0].bank_id.as_str(), mints[0].own), ("mint-a", true));
+    assert_eq!(mints[0].total, 1000 - 2 * price);
+    assert_eq!(
+        (mints[1].bank_id.as_str(), mints[1].name.as_str()),
+        ("mint-b", "Mint B")
+    );
+    assert_eq!(mints[1].total, 0, "exactly the price was exchanged");
+
+    // The anonymous A→B exchange asked for: 300 of A's coins become B's.
+    let added = w.add_mint(&format!("{}/", b.url())).await.expect("B again");
+    assert_eq!(added.url, b.url());
+    // B acts but its answer is lost: the exchange stays journaled, and
+    // recovery sends it to B again, which replays it: 300, not 600.
+    let exchange_at_b = format!("{}/exchange", b.url());
+    w.transport().inject(&exchange_at_b, Fault::DropAnswer, 1);
+    let e = w
+        .exchange_into("mint-b", 300, None)
+        .await
+        .expect_err("the answer is lost");
+    assert_eq!(e.code(), "interrupted", "{e}");
+    assert_eq!(w.pending().len(), 1);
+    assert_eq!(w.mints()[1].total, 0);
+    w.recover().await.expect("recovered at B");
+    assert!(w.pending().is_empty());
+    let body = w
+        .transport()
+        .posts
+        .borrow()
+        .iter()
+        .rev()
+        .find(|(u, _)| u == &exchange_at_b)
+        .map(|(_, b)| b.clone())
+        .expect("the exchange went to B");
+    assert!(
+        !body.contains(w.account_id()),
+        "the exchange names no account"
+    );
+    let mints = w.mints();
+    assert_eq!(mints[0].total, 1000 - 2 * price - 300);
+    assert_eq!(mints[1].total, 300);
+    assert!(
+        w.coins().iter().filter(|c| c.bank_id.is_some()).all(|c| {
+            let keys = w.other_key_set("mint-b").expect("B's keys");
+            c.coin
+                .verify(&keys.key(&c.coin.key_id).expect("B's key").key)
+                .is_ok()
+        }),
+        "B's coins verify under B's keys"
+    );
+    let e = w
+        .exchange_into("mint-b", 1_000_000, None)
+        .await
+        .expect_err("more than the wallet holds");
+    assert_eq!(e.code(), "insufficient_funds", "{e}");
+    let e = w
+        .exchange_into("mint-c", 10, None)
+        .await
+        .expect_err("unknown");
+    assert_eq!(e.code(), "invalid_input", "{e}");
+
+    // With enough of B's coins, a shop at B is paid with them: no clearing.
+    let offer = w.fetch_payreq(&order_url().await).await.expect("payreq");
+    w.pay(offer).await.expect("paid with B's coins");
+    let mints = w.mints();
+    assert_eq!(
+        mints[0].total,
+        1000 - 2 * price - 300,
+        "A's coins untouched"
+    );
+    assert_eq!(mints[1].total, 300 - price);
+    assert!(w.pending().is_empty());
+
+    // Reopened from its store, the wallet still knows B and its coins.
+    let total = w.balance().total;
+    let (store, net) = w.into_parts();
+    let w = Wallet::open(store, net, settings).await.expect("reopen");
+    assert_eq!(w.mints(), mints);
+    assert_eq!(w.balance().total, total);
 }

@@ -7,7 +7,7 @@ use wallet_wasm::store::indexeddb::IndexedDbStore;
 use wallet_wasm::transport::FetchTransport;
 use wallet_wasm::{Wallet, WalletSettings};
 
-use crate::screens::{history, money, pay, setup};
+use crate::screens::{history, mints, money, pay, setup};
 use crate::state::{AppState, DB_NAME, Screen, Tone, set_wallet};
 
 /// Reads `#payreq=` / `#token=` (also as `web+ecash:` links) and clears them
@@ -196,6 +196,7 @@ fn Nav() -> impl IntoView {
                 {item(Screen::Pay, "nav-pay", "Pay")}
                 {item(Screen::Send, "nav-send", "Send")}
                 {item(Screen::Receive, "nav-receive", "Receive")}
+                {item(Screen::Mints, "nav-mints", "Banks")}
                 {item(Screen::History, "nav-history", "History")}
                 {item(Screen::Settings, "nav-settings", "Settings")}
             </ul>
@@ -282,6 +283,7 @@ pub fn App() -> impl IntoView {
                 Screen::Pay => view! { <pay::Pay /> }.into_any(),
                 Screen::Send => view! { <money::Send /> }.into_any(),
                 Screen::Receive => view! { <money::Receive /> }.into_any(),
+                Screen::Mints => view! { <mints::Mints /> }.into_any(),
                 Screen::History => view! { <history::History /> }.into_any(),
                 Screen::Settings => view! { <setup::Settings /> }.into_any(),
             }}

@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use wallet_wasm::records::HistoryEntry;
 use wallet_wasm::store::indexeddb::IndexedDbStore;
 use wallet_wasm::transport::FetchTransport;
-use wallet_wasm::wallet::{Balance, PendingOp};
+use wallet_wasm::wallet::{Balance, MintBalance, PendingOp};
 use wallet_wasm::{Wallet, WalletError};
 
 /// The IndexedDB database of the wallet.
@@ -53,6 +53,8 @@ pub enum Screen {
     Send,
     /// Claim a transfer token.
     Receive,
+    /// The banks whose coins the wallet holds; adding one, exchanging into one.
+    Mints,
     /// Payments, receipts, pending operations.
     History,
     /// Bank, keys, backup.
@@ -103,6 +105,8 @@ pub struct AppState {
     pub message: RwSignal<Option<(Tone, String)>>,
     pub busy: RwSignal<Busy>,
     pub balance: RwSignal<Option<Balance>>,
+    /// The wallet's own bank, then the other banks it knows, with their shares.
+    pub mints: RwSignal<Vec<MintBalance>>,
     pub account_balance: RwSignal<Option<u64>>,
     pub history: RwSignal<Vec<HistoryEntry>>,
     pub pending: RwSignal<Vec<PendingOp>>,
@@ -125,6 +129,7 @@ impl AppState {
             message: RwSignal::new(None),
             busy: RwSignal::new(Busy::default()),
             balance: RwSignal::new(None),
+            mints: RwSignal::new(vec![]),
             account_balance: RwSignal::new(None),
             history: RwSignal::new(vec![]),
             pending: RwSignal::new(vec![]),
@@ -172,6 +177,7 @@ impl AppState {
         let Some(w) = wallet() else { return };
         let w = w.lock().await;
         self.balance.set(Some(w.balance()));
+        self.mints.set(w.mints());
         self.history.set(w.history());
         self.pending.set(w.pending());
         self.info.set(Info {

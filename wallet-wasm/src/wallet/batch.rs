@@ -29,6 +29,7 @@ pub(crate) struct Batch {
     pub(crate) hist_put: Vec<(String, HistoryEntry)>,
     pub(crate) keys: Option<Box<KeysUpdate>>,
     pub(crate) papers: Option<Box<Papers>>,
+    pub(crate) mints_put: Vec<super::KnownMint>,
 }
 
 pub(crate) fn json<T: Serialize>(v: &T) -> Result<String, WalletError> {
@@ -99,6 +100,14 @@ impl Batch {
             self.writes.push(Write::Put(PAPERS_KEY.into(), json(p)?));
         }
         self.keys = Some(Box::new(k));
+        Ok(())
+    }
+
+    /// Another bank added or checked again.
+    pub(crate) fn put_mint(&mut self, m: super::KnownMint) -> Result<(), WalletError> {
+        self.writes
+            .push(Write::Put(mint_key(&m.keys.set.bank_id), json(&m.record)?));
+        self.mints_put.push(m);
         Ok(())
     }
 

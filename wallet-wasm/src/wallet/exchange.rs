@@ -38,6 +38,8 @@ pub(crate) struct ExchangeCoins {
     inputs: Option<Inputs>,
     out: Vec<Denomination>,
     purpose: ExchangePurpose,
+    /// The bank it goes to when not the wallet's own; its keys sign the outputs.
+    at: Option<MerchantBank>,
     phase: Phase,
 }
 
@@ -48,8 +50,15 @@ impl ExchangeCoins {
             inputs: Some(Inputs::Own(serials)),
             out,
             purpose,
+            at: None,
             phase: Phase::Start,
         }
+    }
+
+    /// Sent to bank `at` instead of the wallet's own (its keys sign the outputs).
+    pub(crate) fn at(mut self, at: Option<MerchantBank>) -> Self {
+        self.at = at;
+        self
     }
 
     /// An exchange of coins from outside for outputs `out`.
@@ -62,6 +71,7 @@ impl ExchangeCoins {
             inputs: Some(Inputs::Foreign(coins)),
             out,
             purpose,
+            at: None,
             phase: Phase::Start,
         }
     }
@@ -88,7 +98,10 @@ impl Machine for ExchangeCoins {
                         Some(Inputs::Foreign(coins)) => coins,
                         None => return Err(WalletError::Crypto("exchange started twice".into())),
                     };
-                    let derive = DeriveOutputs::new(std::mem::take(&mut self.out));
+                    let derive = DeriveOutputs::at(
+                        std::mem::take(&mut self.out),
+                        self.at.as_ref().map(|b| b.bank_id.clone()),
+                    );
                     self.phase = Phase::Outputs(Box::new(derive), coins);
                     input = Input::Start;
                 }
@@ -108,6 +121,7 @@ impl Machine for ExchangeCoins {
                             outputs,
                             purpose: self.purpose,
                             reclaims: None,
+                            at: self.at.clone(),
                         })?;
                         let mut b = Batch::default();
                         // Reserving coins the wallet does not hold is a no-op.
@@ -139,7 +153,9 @@ impl Machine for ExchangeCoins {
 
 enum ExactPhase {
     Select,
-    Keys(RefreshKeys, B32, u64, u64),
+    /// Change to make: the wallet's own key set refreshed first (`None`:
+    /// another bank's, checked when the operation began).
+    Keys(Option<RefreshKeys>, B32, u64, u64),
     Change(Box<ExchangeCoins>),
     Finished,
 }
@@ -147,14 +163,23 @@ enum ExactPhase {
 /// Finds coins summing exactly to `amount`, breaking a coin first when it must.
 pub(crate) struct ExactCoins {
     amount: u64,
+    /// Whose coins: another bank's (change is made there), or the wallet's own.
+    at: Option<MerchantBank>,
     rounds: u32,
     phase: ExactPhase,
 }
 
 impl ExactCoins {
+    /// Coins of the wallet's own bank.
     pub(crate) fn new(amount: u64) -> Self {
+        Self::at(amount, None)
+    }
+
+    /// Coins of bank `at` (`None`: the wallet's own).
+    pub(crate) fn at(amount: u64, at: Option<MerchantBank>) -> Self {
         Self {
             amount,
+            at,
             rounds: 0,
             phase: ExactPhase::Select,
         }
@@ -180,7 +205,8 @@ impl Machine for ExactCoins {
                         )));
                     }
                     self.rounds += 1;
-                    match select(&s.candidates(), self.amount) {
+                    let bank = self.at.as_ref().map(|b| b.bank_id.as_str());
+                    match select(&s.candidates_at(bank), self.amount) {
                         Selection::Exact(serials) => return Ok(Next::Done(serials)),
                         Selection::Insufficient { have } => {
                             return Err(WalletError::InsufficientFunds {
@@ -194,26 +220,29 @@ impl Machine for ExactCoins {
                             pay,
                             ..
                         } => {
-                            self.phase =
-                                ExactPhase::Keys(RefreshKeys::when_stale(), coin, coin_value, pay);
+                            let keys = self.at.is_none().then(RefreshKeys::when_stale);
+                            self.phase = ExactPhase::Keys(keys, coin, coin_value, pay);
                             input = Input::Start;
                         }
                     }
                 }
-                ExactPhase::Keys(mut k, coin, coin_value, pay) => match k.resume(s, input)? {
+                ExactPhase::Keys(mut k, coin, coin_value, pay) => match match k.as_mut() {
+                    Some(k) => k.resume(s, input)?,
+                    None => Next::Done(()),
+                } {
                     Next::Io(io) => {
                         self.phase = ExactPhase::Keys(k, coin, coin_value, pay);
                         return Ok(Next::Io(io));
                     }
                     Next::Done(()) => {
-                        let denoms = s.withdraw_denominations();
+                        let bank = self.at.as_ref().map(|b| b.bank_id.as_str());
+                        let denoms = s.withdraw_denominations_at(bank)?;
                         let mut out = denominations_of(pay, &denoms)?;
                         out.extend(denominations_of(coin_value - pay, &denoms)?);
-                        self.phase = ExactPhase::Change(Box::new(ExchangeCoins::own(
-                            vec![coin],
-                            out,
-                            ExchangePurpose::Change,
-                        )));
+                        self.phase = ExactPhase::Change(Box::new(
+                            ExchangeCoins::own(vec![coin], out, ExchangePurpose::Change)
+                                .at(self.at.clone()),
+                        ));
                         input = Input::Start;
                     }
                 },

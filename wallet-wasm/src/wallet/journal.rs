@@ -325,8 +325,9 @@ impl Drive {
                 let (a, io) = Await::<api::Withdraw>::at_base(s.bank(), &(), request)?;
                 (Phase::Withdraw(a), io)
             }
-            OpKind::Exchange { request, .. } => {
-                let (a, io) = Await::<api::Exchange>::at_base(s.bank(), &(), request)?;
+            OpKind::Exchange { request, at, .. } => {
+                let url = at.as_ref().map_or(s.bank(), |b| b.url.as_str());
+                let (a, io) = Await::<api::Exchange>::at_base(url, &(), request)?;
                 (Phase::Exchange(a), io)
             }
             OpKind::Pay {

@@ -17,6 +17,7 @@ mod exchange;
 mod io;
 mod journal;
 mod keys;
+mod mints;
 mod outputs;
 mod pay;
 mod receive;
@@ -44,6 +45,7 @@ use crate::transport::Transport;
 
 pub use answers::Offer;
 pub use keys::Trust;
+pub use mints::{KnownMint, MintBalance};
 pub use pay::PaymentDone;
 pub use recover::RecoverReport;
 pub use restore::RestoreReport;
@@ -148,6 +150,8 @@ pub struct State {
     pub(crate) papers: Option<Papers>,
     /// The key for each value and period in every key set accepted so far.
     pub(crate) seen: SeenKeys,
+    /// Other certified banks, by bank id (NetCash).
+    pub(crate) others: BTreeMap<String, KnownMint>,
     pub(crate) coins: BTreeMap<B32, CoinRecord>,
     pub(crate) ops: BTreeMap<String, Operation>,
     pub(crate) history: BTreeMap<String, HistoryEntry>,
@@ -174,6 +178,9 @@ impl Mirror for State {
         }
         if let Some(p) = b.papers {
             self.papers = Some(*p);
+        }
+        for m in b.mints_put {
+            self.others.insert(m.keys.set.bank_id.clone(), m);
         }
         if let Some(k) = b.keys {
             if k.papers.is_some() {
@@ -225,23 +232,33 @@ impl State {
             .collect()
     }
 
-    /// A key of the verified key set.
+    /// A key of the verified key set, or of another bank's
+    /// ([`State::bank_of_key`] says whose).
     pub(crate) fn known_key(
         &self,
         key_id: &B32,
     ) -> Result<&ecash_core::keyset::VerifiedDenomination, WalletError> {
-        self.keys.key(key_id).ok_or_else(|| {
-            WalletError::KeySet(ecash_core::keyset::KeySetError::BadRsaKey(format!(
-                "key {key_id:?} is not in the bank's signed key set"
-            )))
-        })
+        self.keys
+            .key(key_id)
+            .or_else(|| self.others.values().find_map(|m| m.keys.key(key_id)))
+            .ok_or_else(|| {
+                WalletError::KeySet(ecash_core::keyset::KeySetError::BadRsaKey(format!(
+                    "key {key_id:?} is not in the signed key set of any bank this wallet knows"
+                )))
+            })
     }
 
-    /// Coins free to spend, as selection sees them.
+    /// Coins of the wallet's own bank free to spend, as selection sees them.
     pub(crate) fn candidates(&self) -> Vec<Candidate> {
+        self.candidates_at(None)
+    }
+
+    /// Coins of bank `at` (`None`: the wallet's own) free to spend.
+    pub(crate) fn candidates_at(&self, at: Option<&str>) -> Vec<Candidate> {
         let t = self.now();
         self.coins
             .values()
+            .filter(|r| r.bank_id.as_deref() == at)
             .filter(|r| r.reserved_by.is_none() && r.deposit_until >= t)
             .map(|r| Candidate {
                 serial: r.coin.serial,
@@ -398,6 +415,7 @@ impl<S: Store, T: Transport> Wallet<S, T> {
             keys: met.verified,
             papers: met.papers,
             seen: met.seen,
+            others: BTreeMap::new(),
             coins: BTreeMap::new(),
             ops: BTreeMap::new(),
             history: BTreeMap::new(),
@@ -418,6 +436,7 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         let mut coins = BTreeMap::new();
         let mut ops = BTreeMap::new();
         let mut history = BTreeMap::new();
+        let mut other_records: Vec<OtherMint> = Vec::new();
         for (k, v) in &records {
             if k == META_KEY {
                 meta = Some(parse(k, v)?);
@@ -438,8 +457,11 @@ impl<S: Store, T: Transport> Wallet<S, T> {
                 ops.insert(o.id.clone(), o);
             } else if k.starts_with("hist/") {
                 history.insert(k.clone(), parse(k, v)?);
+            } else if k.starts_with("mint/") {
+                other_records.push(parse(k, v)?);
             }
         }
+        let others = mints::load(other_records);
         let meta = meta.ok_or(WalletError::NoWallet)?;
         let now = settings.clock.now();
         let cached = signed.and_then(|s| VerifiedKeySet::verify(&s, &meta.master_key).ok());
@@ -484,6 +506,7 @@ impl<S: Store, T: Transport> Wallet<S, T> {
                 keys: verified,
                 papers,
                 seen,
+                others,
                 coins,
                 ops,
                 history,

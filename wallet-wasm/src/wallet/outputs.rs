@@ -24,6 +24,8 @@ const FINALIZE_BATCH: usize = 8;
 /// output per denomination.
 pub(crate) struct DeriveOutputs {
     denoms: Vec<Denomination>,
+    /// Whose keys sign them: another bank's id, or the wallet's own bank.
+    at: Option<String>,
     /// Per key: how many outputs, in the order counters are reserved.
     per_key: Vec<(B32, u64)>,
     key_of: Vec<B32>,
@@ -36,10 +38,16 @@ pub(crate) struct DeriveOutputs {
 }
 
 impl DeriveOutputs {
-    /// Outputs of these values.
+    /// Outputs of these values, under the wallet's bank's keys.
     pub(crate) fn new(denoms: Vec<Denomination>) -> Self {
+        Self::at(denoms, None)
+    }
+
+    /// Outputs of these values under the keys of bank `at` (`None`: the wallet's own).
+    pub(crate) fn at(denoms: Vec<Denomination>, at: Option<String>) -> Self {
         Self {
             denoms,
+            at,
             per_key: Vec::new(),
             key_of: Vec::new(),
             derivations: Vec::new(),
@@ -57,7 +65,7 @@ impl Machine for DeriveOutputs {
     fn resume(&mut self, s: &State, input: Input) -> Result<Next<Self::Output>, WalletError> {
         if !self.started {
             self.started = true;
-            let keys = s.keys.withdraw_keys(s.now());
+            let keys = s.keyset(self.at.as_deref())?.withdraw_keys(s.now());
             let mut per_key: BTreeMap<B32, u64> = BTreeMap::new();
             for d in &self.denoms {
                 let k = keys.get(d).ok_or_else(|| {
@@ -186,6 +194,7 @@ impl Finalizer {
                 value: key.info.value.value,
                 deposit_until: key.info.deposit_until,
                 reserved_by: None,
+                bank_id: s.bank_of_key(&p.key_id),
             });
         }
         Ok((end > start).then_some(Progress {

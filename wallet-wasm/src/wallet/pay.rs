@@ -45,6 +45,11 @@ impl PaymentDone {
 enum PayPhase {
     /// The merchant's bank is another: its certified key set first.
     Bank(Option<Await<api::Keys>>),
+    /// Its coins are to be paid with and the wallet holds too few: the bank
+    /// kept (or checked again) as a known bank ...
+    Known(Box<FetchMint>),
+    /// ... and the shortfall exchanged into its coins.
+    Into(Box<ExchangeInto>),
     Coins(Box<ExactCoins>),
     Journal(Box<Operation>),
     Drive(Box<Drive>),
@@ -58,10 +63,13 @@ pub(crate) struct Pay {
     /// The merchant's bank when it is not the wallet's, checked against the
     /// pinned certifier: as the journal keeps it, and its key set.
     bank: Option<(MerchantBank, Box<ecash_core::VerifiedKeySet>)>,
+    /// Whose coins pay, when not the wallet's own bank's: the merchant's bank's.
+    coins_at: Option<MerchantBank>,
     phase: PayPhase,
 }
 
 use super::answers::Offer;
+use super::mints::{ExchangeInto, FetchMint};
 
 /// [`answers::check_offer`], and under a pinned certifier (NetCash) a
 /// merchant certified by its bank: the wallet pays only whom a bank vouches for.
@@ -82,19 +90,14 @@ fn at_other_bank(s: &State, offer: &Offer) -> bool {
 }
 
 /// The address of a merchant's bank that is not the wallet's, checked: the
-/// wallet must pin a certifier (which must vouch for that bank), the bank
-/// must take this wallet's coins, and its address must be a web origin.
+/// wallet must pin a certifier (which must vouch for that bank), and its
+/// address must be a web origin. (Whose coins pay is chosen once that bank's
+/// key set is in hand: [`Pay::choose_coins`].)
 fn other_bank_url(s: &State, offer: &Offer) -> Result<String, WalletError> {
     let p = &offer.payreq;
     if s.meta.certifier.is_none() {
         return Err(WalletError::Payreq(format!(
             "the merchant banks with {}, this wallet with {}; paying at another bank needs a wallet that pins a certifier",
-            p.merchant_bank_id, s.keys.set.bank_id
-        )));
-    }
-    if !p.accepts(&s.keys.set.bank_id) {
-        return Err(WalletError::Payreq(format!(
-            "the merchant's bank {} takes no coins of this wallet's bank {}",
             p.merchant_bank_id, s.keys.set.bank_id
         )));
     }
@@ -108,7 +111,7 @@ fn other_bank_url(s: &State, offer: &Offer) -> Result<String, WalletError> {
 
 /// The key set of a merchant's bank that is not the wallet's, as answered
 /// at `url`: it must be certified by the pinned certifier at that address,
-/// be the bank the request names and take this wallet's coins, and certify
+/// be the bank the request names, issue the wallet's currency, and certify
 /// the merchant; then the offer is checked against it.
 fn check_other_bank(
     s: &State,
@@ -123,7 +126,13 @@ fn check_other_bank(
         .ok_or_else(|| WalletError::Crypto("no certifier pinned".into()))?;
     let known = s.papers.as_ref().map(|p| &p.revocations);
     let m = ecash_core::certificate::verify_certified(answer, url, &pin.key, known, s.now())?;
-    answers::check_offer_via(&s.keys.set, &m.keys.set, offer, s.now())?;
+    answers::check_offer(&m.keys.set, offer, s.now())?;
+    if m.keys.set.currency != s.keys.set.currency {
+        return Err(WalletError::Payreq(format!(
+            "the merchant's bank issues {}, this wallet holds {}",
+            m.keys.set.currency, s.keys.set.currency
+        )));
+    }
     if offer.payreq.merchant_certificate.is_none() {
         return Err(WalletError::Payreq(
             "the merchant carries no certificate from its bank; this wallet pays only certified merchants".into(),
@@ -160,6 +169,7 @@ impl Pay {
         Ok(Self {
             offer: Some(offer),
             bank: None,
+            coins_at: None,
             phase: if other {
                 PayPhase::Bank(None)
             } else {
@@ -184,6 +194,39 @@ impl Pay {
         Ok(())
     }
 
+    /// Whose coins pay a merchant of another bank: that bank's own, if the
+    /// wallet holds enough of them (no clearing); else the wallet's own
+    /// bank's, if the merchant takes them (its bank clears them); else that
+    /// bank's, after exchanging the shortfall into them at that bank.
+    fn choose_coins(&mut self, s: &State) -> Result<PayPhase, WalletError> {
+        let (bank, _) = self.bank.as_ref().ok_or_else(super::journal::out_of_turn)?;
+        let offer = self
+            .offer
+            .as_ref()
+            .ok_or_else(super::journal::out_of_turn)?;
+        let amount = offer.payreq.amount.value;
+        let held: u64 = if s.others.contains_key(&bank.bank_id) {
+            s.candidates_at(Some(&bank.bank_id))
+                .iter()
+                .map(|c| c.value)
+                .sum()
+        } else {
+            0
+        };
+        if held >= amount {
+            self.coins_at = Some(bank.clone());
+            return Ok(PayPhase::Coins(Box::new(ExactCoins::at(
+                amount,
+                Some(bank.clone()),
+            ))));
+        }
+        if offer.payreq.accepts(&s.keys.set.bank_id) {
+            return Ok(PayPhase::Coins(Box::new(ExactCoins::new(amount))));
+        }
+        self.coins_at = Some(bank.clone());
+        Ok(PayPhase::Known(Box::new(FetchMint::new(s, &bank.url)?)))
+    }
+
     fn journal(&mut self, s: &State, serials: Vec<B32>) -> Result<Next<PaymentDone>, WalletError> {
         let Offer { payreq, origin } = self
             .offer
@@ -194,9 +237,13 @@ impl Pay {
             .filter_map(|c| s.coins.get(c).map(|r| r.coin.clone()))
             .collect();
         let payer_code = platform::random::<32>()?.to_vec();
+        let coins_bank = self
+            .coins_at
+            .as_ref()
+            .map_or(&s.keys.set.bank_id, |b| &b.bank_id);
         let info = payment::info_for(
             &payreq,
-            &s.keys.set.bank_id,
+            coins_bank,
             coins.len() as u32,
             s.now(),
             &payer_code,
@@ -242,10 +289,40 @@ impl Machine for Pay {
                 }
                 PayPhase::Bank(Some(call)) => {
                     self.other_bank(s, call.receive(input)?)?;
-                    let amount = self.offer.as_ref().map_or(0, |o| o.payreq.amount.value);
-                    self.phase = PayPhase::Coins(Box::new(ExactCoins::new(amount)));
+                    self.phase = self.choose_coins(s)?;
                     input = Input::Start;
                 }
+                PayPhase::Known(mut k) => match k.resume(s, input)? {
+                    Next::Io(io) => {
+                        self.phase = PayPhase::Known(k);
+                        return Ok(Next::Io(io));
+                    }
+                    Next::Done(m) => {
+                        let amount = self.offer.as_ref().map_or(0, |o| o.payreq.amount.value);
+                        let held: u64 = s
+                            .candidates_at(Some(&m.keys.set.bank_id))
+                            .iter()
+                            .map(|c| c.value)
+                            .sum();
+                        let x = ExchangeInto::new(s, &m.keys.set.bank_id, amount - held)?;
+                        self.phase = PayPhase::Into(Box::new(x));
+                        input = Input::Start;
+                    }
+                },
+                PayPhase::Into(mut x) => match x.resume(s, input)? {
+                    Next::Io(io) => {
+                        self.phase = PayPhase::Into(x);
+                        return Ok(Next::Io(io));
+                    }
+                    Next::Done(()) => {
+                        let amount = self.offer.as_ref().map_or(0, |o| o.payreq.amount.value);
+                        self.phase = PayPhase::Coins(Box::new(ExactCoins::at(
+                            amount,
+                            self.coins_at.clone(),
+                        )));
+                        input = Input::Start;
+                    }
+                },
                 PayPhase::Coins(mut c) => match c.resume(s, input)? {
                     Next::Io(io) => {
                         self.phase = PayPhase::Coins(c);

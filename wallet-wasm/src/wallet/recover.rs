@@ -66,6 +66,8 @@ impl Recover {
         let expiring: Vec<(B32, u64)> = s
             .coins
             .values()
+            // Another bank's coins are renewed at that bank, when exchanged there.
+            .filter(|r| r.bank_id.is_none())
             .filter(|r| {
                 r.reserved_by.is_none() && r.deposit_until >= t && r.deposit_until <= horizon
             })

@@ -232,6 +232,7 @@ impl Machine for Restore {
                         value: key.info.value.value,
                         deposit_until: key.info.deposit_until,
                         reserved_by: None,
+                        bank_id: None,
                     });
                 }
                 self.ask(s, scan, i)

@@ -30,7 +30,7 @@ fn describe(e: &HistoryEntry) -> (String, String) {
         ),
         Event::Sent { .. } => ("Sent".into(), "transfer token".into()),
         Event::Received { coins } => ("Received".into(), format!("{coins} coins")),
-        Event::Exchanged { purpose } => ("Exchanged".into(), format!("{purpose:?}").to_lowercase()),
+        Event::Exchanged { purpose } => ("Exchanged".into(), purpose.name().into()),
         Event::SpentElsewhere { coins } => ("Spent elsewhere".into(), format!("{coins} coins")),
         Event::Restored { coins } => ("Restored".into(), format!("{coins} coins")),
     }

@@ -17,6 +17,21 @@ pub fn date(unix: u64) -> String {
     String::from(d.to_locale_date_string("en-GB", &wasm_bindgen::JsValue::UNDEFINED))
 }
 
+/// Shows a step of a long operation on the progress bar.
+pub fn show_progress(state: AppState, p: Progress) {
+    let label = match p.phase {
+        "blinding" => "Blinding coins",
+        "signing" => "The bank is signing",
+        "unblinding" => "Unblinding and checking signatures",
+        _ => "Working",
+    };
+    state.busy.set(Busy {
+        label: label.into(),
+        done: p.done,
+        total: p.total,
+    });
+}
+
 /// Total and coins by denomination, with expiry.
 #[component]
 pub fn BalanceScreen() -> impl IntoView {
@@ -31,6 +46,28 @@ pub fn BalanceScreen() -> impl IntoView {
                     }}
                 </span>
             </p>
+            {move || {
+                // With coins of several banks, each bank's share (see Banks).
+                let mints = state.mints.get();
+                let cur = currency(state);
+                (mints.len() > 1)
+                    .then(|| {
+                        view! {
+                            <ul id="balance-by-bank" class="note">
+                                {mints
+                                    .into_iter()
+                                    .map(|m| {
+                                        view! {
+                                            <li data-bank=m.bank_id.clone()>
+                                                {format!("{}: {}", m.name, money(m.total, &cur))}
+                                            </li>
+                                        }
+                                    })
+                                    .collect_view()}
+                            </ul>
+                        }
+                    })
+            }}
             {move || {
                 state
                     .balance
@@ -132,19 +169,7 @@ pub fn Withdraw() -> impl IntoView {
         let Some(w) = wallet() else { return };
         state.start("Withdrawing");
         spawn_local(async move {
-            let mut cb = move |p: Progress| {
-                let label = match p.phase {
-                    "blinding" => "Blinding coins",
-                    "signing" => "The bank is signing",
-                    "unblinding" => "Unblinding and checking signatures",
-                    _ => "Working",
-                };
-                state.busy.set(Busy {
-                    label: label.into(),
-                    done: p.done,
-                    total: p.total,
-                });
-            };
+            let mut cb = move |p: Progress| show_progress(state, p);
             let r = w.lock().await.withdraw(v, Some(&mut cb)).await;
             state.stop();
             match r {

@@ -78,6 +78,7 @@ impl Drive {
             paid,
             why,
         } = plan;
+        let plan_serials: Vec<B32> = coins.iter().map(|c| c.serial).collect();
         let mut next = s.operation(OpKind::Exchange {
             request: ExchangeRequest {
                 request_id: Fixed(platform::random::<32>()?),
@@ -87,6 +88,8 @@ impl Drive {
             outputs,
             purpose: ExchangePurpose::Reclaim,
             reclaims: Some(Box::new(paid)),
+            // Back at the bank that minted them.
+            at: s.bank_of_coins(&plan_serials)?,
         })?;
         next.last_error = Some(why);
         s.reserve_coins(&mut batch, &next)?;
@@ -193,8 +196,11 @@ impl Drive {
                 .iter()
                 .map(|serial| Ok(s.coins.get(serial).ok_or_else(out_of_turn)?.coin.id()))
                 .collect::<Result<Vec<_>, WalletError>>()?;
+            // Asked of the bank that minted them.
+            let bank = s.bank_of_coins(&serials)?;
+            let url = bank.as_ref().map_or(s.bank(), |b| b.url.as_str());
             let (call, io) =
-                Await::<api::CoinState>::at_base(s.bank(), &(), &CoinStateRequest { coins })?;
+                Await::<api::CoinState>::at_base(url, &(), &CoinStateRequest { coins })?;
             self.phase = Phase::SpentFlags { call, flags, why };
             return Ok(Next::Io(io));
         }
@@ -337,11 +343,17 @@ impl Drive {
         let value: u64 = plan
             .coins
             .iter()
-            .filter_map(|c| s.keys.key(&c.key_id).map(|k| k.info.value.value))
+            .filter_map(|c| s.known_key(&c.key_id).ok().map(|k| k.info.value.value))
             .sum();
-        let out = denominations_of(value, &s.withdraw_denominations())
+        let serials: Vec<B32> = plan.coins.iter().map(|c| c.serial).collect();
+        let bank = s.bank_of_coins(&serials)?.map(|b| b.bank_id);
+        let out = denominations_of(value, &s.withdraw_denominations_at(bank.as_deref())?)
             .map_err(|_| WalletError::Input("cannot split the reclaimed value".into()))?;
-        self.phase = Phase::Reclaim(Box::new(DeriveOutputs::new(out)), Box::new(plan), refusal);
+        self.phase = Phase::Reclaim(
+            Box::new(DeriveOutputs::at(out, bank)),
+            Box::new(plan),
+            refusal,
+        );
         Ok(())
     }
 }
