@@ -206,6 +206,40 @@ pub struct Config {
     /// How often what peers owe this mint is settled, in seconds.
     #[arg(long, env = "MINT_SETTLE_EVERY_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86400))]
     pub settle_every_secs: u64,
+
+    /// An operator's action on the books instead of serving (a running mint
+    /// of the same books takes it up within a rotation tick).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What an operator does to the books of a mint, running or not.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Revokes a denomination key: none of its coins is paid or exchanged
+    /// any more; honest holders recoup them (`POST /recoup`).
+    RevokeKey {
+        /// The key id, base64url (as `/keys` lists it).
+        #[arg(long)]
+        key_id: String,
+        /// Why: its private key leaked, or coins were extorted under it.
+        #[arg(long, value_enum)]
+        reason: ReasonArg,
+        /// A withdrawal or exchange (its request id, base64url) whose blinded
+        /// coins the bank was forced to sign: they are never recouped.
+        /// Repeatable; only with `--reason extorted`.
+        #[arg(long = "extorted-request")]
+        extorted_requests: Vec<String>,
+    },
+}
+
+/// [`ecash_core::keyset::RevocationReason`] on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ReasonArg {
+    /// Its private key leaked.
+    Compromised,
+    /// Coins were extorted under it.
+    Extorted,
 }
 
 impl Config {

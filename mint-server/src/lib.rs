@@ -190,7 +190,63 @@ pub struct Started {
 /// Runs the mint on the system clock until SIGINT/SIGTERM, then finishes
 /// in-flight requests and closes the database cleanly.
 pub async fn run(config: Config) -> Result<(), ServeError> {
+    if let Some(command) = config.command.clone() {
+        return actix_web::rt::task::spawn_blocking(move || operate(&config, command))
+            .await
+            .map_err(|e| ServeError::Config(format!("the command stopped: {e}")))?;
+    }
     serve(config, Arc::new(SystemClock), None).await
+}
+
+/// Runs an operator's command on the books.
+fn operate(config: &Config, command: config::Command) -> Result<(), ServeError> {
+    use ecash_core::keyset::{KeyRevocation, RevocationReason};
+    match command {
+        config::Command::RevokeKey {
+            key_id,
+            reason,
+            extorted_requests,
+        } => {
+            let id = |s: &str, what: &str| {
+                ecash_core::B32::from_b64(s.trim()).ok_or_else(|| {
+                    ServeError::Config(format!("{what} {s} is not 32 bytes base64url"))
+                })
+            };
+            let key_id = id(&key_id, "--key-id")?;
+            let reason = match reason {
+                config::ReasonArg::Compromised => RevocationReason::Compromised,
+                config::ReasonArg::Extorted => RevocationReason::Extorted,
+            };
+            if reason == RevocationReason::Compromised && !extorted_requests.is_empty() {
+                return Err(ServeError::Config(
+                    "--extorted-request goes with --reason extorted".into(),
+                ));
+            }
+            let extorted = extorted_requests
+                .iter()
+                .map(|s| id(s, "--extorted-request"))
+                .collect::<Result<Vec<_>, _>>()?;
+            let (storage, vault, _) = open_storage(config)?;
+            if !vault.records()?.iter().any(|r| r.info.key_id == key_id) {
+                return Err(ServeError::Config(format!(
+                    "this mint has no denomination key {key_id}"
+                )));
+            }
+            let r = KeyRevocation {
+                key_id,
+                reason,
+                revoked_at: SystemClock.now(),
+            };
+            storage.revoke_key(&r, &extorted)?;
+            println!(
+                "revoked key {key_id} ({}); {} request(s) marked extorted; a running mint publishes it within a rotation tick",
+                reason.as_str(),
+                extorted.len()
+            );
+            storage.close()?;
+            Ok(())
+        }
+    }
 }
 
 /// The API document, serialized once at start.

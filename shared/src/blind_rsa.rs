@@ -420,6 +420,28 @@ pub fn verify_opened(
         .map_err(|_| BlindRsaError::InvalidSignature)
 }
 
+/// A finalized signature `s` blinded again with the factor `r` (from
+/// `r_bytes`, as [`blinding_factor_from_bytes`]) its withdrawal used: the
+/// blind signature `s·r mod n` the bank issued, and the blinded message
+/// `(s·r)^e mod n` it signed. A bank recouping a coin finds its withdrawal
+/// by them. Public-key work only. `r` must come from a hash the caller
+/// cannot aim (a coin seed): a freely chosen `r` links any coin to any
+/// blind signature.
+pub fn reblind(
+    pk: &RsaPublicKey,
+    sig: &[u8],
+    r_bytes: &[u8],
+) -> Result<(Vec<u8>, Vec<u8>), BlindRsaError> {
+    let params = pk.n_params();
+    let s = os2ip_in_range(pk, sig).map_err(|_| BlindRsaError::InvalidSignature)?;
+    let r = blinding_factor_from_bytes(pk, r_bytes)?.resize(pk.n_bits_precision());
+    let blind_sig = BoxedMontyForm::new(s, params)
+        .mul(&BoxedMontyForm::new(r, params))
+        .retrieve();
+    let blinded = rsa::hazmat::rsa_encrypt(pk, &blind_sig).map_err(|_| BlindRsaError::Encoding)?;
+    Ok((i2osp(&blinded, pk.size())?, i2osp(&blind_sig, pk.size())?))
+}
+
 /// A fresh RSA key of `bits` bits with e = 65537, for denomination and encryption keys.
 pub fn generate_key(bits: usize) -> Result<RsaPrivateKey, BlindRsaError> {
     RsaPrivateKey::new(&mut getrandom::SysRng, bits).map_err(|_| BlindRsaError::Rng)

@@ -389,6 +389,14 @@ impl<T: Transport> BankClient<T> {
         self.0.call::<api::Exchange>(&(), req).await
     }
 
+    /// `POST /recoup`.
+    pub async fn recoup(
+        &self,
+        req: &crate::messages::RecoupRequest,
+    ) -> Result<crate::messages::BlindSignatures, CallError> {
+        self.0.call::<api::Recoup>(&(), req).await
+    }
+
     /// `POST /coins/state`.
     pub async fn coin_state(
         &self,

@@ -84,6 +84,35 @@ pub struct CoinSecrets {
     pub r_bytes: Vec<u8>,
 }
 
+/// Length of a coin seed ([`CoinSecrets::from_coin_seed`]).
+pub const COIN_SEED_LEN: usize = 32;
+
+impl CoinSecrets {
+    /// Every secret of a coin, derived from its one seed with HKDF-SHA256
+    /// for a key of `k` bytes. Revealing the seed in a recoup proves the
+    /// coin's blinding factor: a hash output, which nobody can aim at
+    /// another withdrawal's blind signature (a freely chosen factor links
+    /// any coin to any signature: blinding hides perfectly).
+    pub fn from_coin_seed(seed: &[u8; COIN_SEED_LEN], k: usize) -> Result<Self, BlindRsaError> {
+        let mut okm =
+            zeroize::Zeroizing::new(vec![0u8; 32 + PREFIX_LEN + blind_rsa::SALT_LEN + k + 16]);
+        hkdf::Hkdf::<sha2::Sha256>::new(Some(b"ecash/coin-seed/v1"), seed)
+            .expand(b"serial|prefix|salt|r", &mut okm)
+            .map_err(|_| BlindRsaError::Encoding)?;
+        let mut c = Self {
+            serial: [0; 32],
+            prefix: [0; PREFIX_LEN],
+            salt: [0; blind_rsa::SALT_LEN],
+            r_bytes: okm[32 + PREFIX_LEN + blind_rsa::SALT_LEN..].to_vec(),
+        };
+        c.serial.copy_from_slice(&okm[..32]);
+        c.prefix.copy_from_slice(&okm[32..32 + PREFIX_LEN]);
+        c.salt
+            .copy_from_slice(&okm[32 + PREFIX_LEN..32 + PREFIX_LEN + blind_rsa::SALT_LEN]);
+        Ok(c)
+    }
+}
+
 impl Drop for CoinSecrets {
     fn drop(&mut self) {
         use zeroize::Zeroize;
@@ -107,17 +136,30 @@ pub struct PendingCoin {
     pub blinded: BlindedCoin,
     /// Unblinding secret.
     pub inv: BlindInverse,
+    /// The seed its secrets come from, when it was made from one here
+    /// ([`PendingCoin::new_random`]): what proves its withdrawal in a recoup.
+    pub coin_seed: Option<B32>,
 }
 
 impl PendingCoin {
-    /// Blinds a coin with fresh random serial, prefix, salt and blinding factor.
+    /// Blinds a coin with secrets from a fresh random coin seed (kept in
+    /// [`PendingCoin::coin_seed`]).
     pub fn new_random(key_id: B32, key: &RsaPublicKey) -> Result<Self, BlindRsaError> {
-        let mut serial = [0u8; 32];
-        getrandom::fill(&mut serial).map_err(|_| BlindRsaError::Rng)?;
-        let prefix = blind_rsa::random_prefix()?;
-        let input = blind_rsa::prepare(&prefix, &serial, COIN_VARIANT);
-        let b = blind_rsa::blind(key, &input, COIN_VARIANT)?;
-        Ok(Self::from_parts(key_id, Fixed(serial), Fixed(prefix), b))
+        let mut seed = [0u8; COIN_SEED_LEN];
+        getrandom::fill(&mut seed).map_err(|_| BlindRsaError::Rng)?;
+        Self::from_coin_seed(key_id, key, &seed)
+    }
+
+    /// Blinds a coin with the secrets of `seed` ([`CoinSecrets::from_coin_seed`]).
+    pub fn from_coin_seed(
+        key_id: B32,
+        key: &RsaPublicKey,
+        seed: &[u8; COIN_SEED_LEN],
+    ) -> Result<Self, BlindRsaError> {
+        let c = CoinSecrets::from_coin_seed(seed, rsa::traits::PublicKeyParts::size(key))?;
+        let mut p = Self::new_deterministic(key_id, key, c.serial, c.prefix, &c.salt, &c.r_bytes)?;
+        p.coin_seed = Some(Fixed(*seed));
+        Ok(p)
     }
 
     /// Blinds a coin from caller-chosen secrets (a wallet deriving them from its seed).
@@ -170,21 +212,19 @@ impl PendingCoin {
         n: usize,
     ) -> Result<Vec<Self>, BlindRsaError> {
         let k = rsa::traits::PublicKeyParts::size(key);
+        let mut seeds = Vec::with_capacity(n);
         let mut secrets = Vec::with_capacity(n);
         for _ in 0..n {
-            let mut c = CoinSecrets {
-                serial: [0; 32],
-                prefix: [0; PREFIX_LEN],
-                salt: [0; blind_rsa::SALT_LEN],
-                r_bytes: vec![0; k + 16],
-            };
-            getrandom::fill(&mut c.serial).map_err(|_| BlindRsaError::Rng)?;
-            getrandom::fill(&mut c.prefix).map_err(|_| BlindRsaError::Rng)?;
-            getrandom::fill(&mut c.salt).map_err(|_| BlindRsaError::Rng)?;
-            getrandom::fill(&mut c.r_bytes).map_err(|_| BlindRsaError::Rng)?;
-            secrets.push(c);
+            let mut seed = [0u8; COIN_SEED_LEN];
+            getrandom::fill(&mut seed).map_err(|_| BlindRsaError::Rng)?;
+            secrets.push(CoinSecrets::from_coin_seed(&seed, k)?);
+            seeds.push(seed);
         }
-        Self::new_deterministic_batch(key_id, key, &secrets)
+        let mut coins = Self::new_deterministic_batch(key_id, key, &secrets)?;
+        for (p, seed) in coins.iter_mut().zip(seeds) {
+            p.coin_seed = Some(Fixed(seed));
+        }
+        Ok(coins)
     }
 
     fn from_parts(key_id: B32, serial: B32, msg_prefix: B32, b: blind_rsa::Blinded) -> Self {
@@ -197,6 +237,7 @@ impl PendingCoin {
                 blinded_msg: Bytes(b.blinded_msg),
             },
             inv: b.inv,
+            coin_seed: None,
         }
     }
 

@@ -72,6 +72,11 @@ pub enum ErrorCode {
     /// A key set contradicts one the certifier attested before for the same
     /// mint (another key for a value and period, another envelope key).
     KeySetConflict,
+    /// The coin's denomination key is revoked: only a recoup takes it now.
+    KeyRevoked,
+    /// A recoup was refused: the coin links to no withdrawal of this bank,
+    /// or to one the bank marked as extorted.
+    RecoupRefused,
 }
 
 impl ErrorCode {
@@ -104,7 +109,8 @@ impl ErrorCode {
             Self::WrongMerchant
             | Self::BadPayerCode
             | Self::FaucetDisabled
-            | Self::NotCertified => 403,
+            | Self::NotCertified
+            | Self::RecoupRefused => 403,
             Self::UnknownAccount | Self::NotFound => 404,
             Self::AccountExists
             | Self::CoinSpent
@@ -112,7 +118,7 @@ impl ErrorCode {
             | Self::OrderTaken
             | Self::InProgress
             | Self::KeySetConflict => 409,
-            Self::KeyExpired => 410,
+            Self::KeyExpired | Self::KeyRevoked => 410,
             Self::PayloadTooLarge => 413,
             Self::RateLimited => 429,
             Self::Internal => 500,
@@ -155,6 +161,8 @@ impl ErrorCode {
             Self::Unauthorized => "unauthorized",
             Self::NotCertified => "not_certified",
             Self::KeySetConflict => "key_set_conflict",
+            Self::KeyRevoked => "key_revoked",
+            Self::RecoupRefused => "recoup_refused",
         }
     }
 }
@@ -224,6 +232,8 @@ mod tests {
             Unauthorized,
             NotCertified,
             KeySetConflict,
+            KeyRevoked,
+            RecoupRefused,
         ] {
             assert_eq!(
                 serde_json::to_value(c).expect("ser"),

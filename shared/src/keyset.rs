@@ -199,6 +199,60 @@ pub struct KeySet {
     pub denominations: Vec<DenominationKey>,
     /// When this set was signed.
     pub issued_at: u64,
+    /// Denomination keys the bank revoked (still listed above, so their
+    /// coins can be recouped): no coin of theirs is paid or exchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revoked: Vec<KeyRevocation>,
+}
+
+/// Why a denomination key was revoked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RevocationReason {
+    /// Its private key leaked.
+    Compromised,
+    /// Coins were extorted under it (the chapter's "perfect crime"): the
+    /// extorted withdrawals are marked, and only honest coins are recouped.
+    Extorted,
+}
+
+impl RevocationReason {
+    /// Its name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Compromised => "compromised",
+            Self::Extorted => "extorted",
+        }
+    }
+}
+
+/// A denomination key revoked, as the signed key set publishes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct KeyRevocation {
+    /// The key.
+    pub key_id: B32,
+    /// Why.
+    pub reason: RevocationReason,
+    /// Unix seconds.
+    pub revoked_at: u64,
+}
+
+impl Canonical for KeyRevocation {
+    const DOMAIN: &'static str = "key-revocation";
+    fn encode_fields(&self, e: &mut Encoder) {
+        e.fixed(&self.key_id.0)
+            .str(self.reason.as_str())
+            .u64(self.revoked_at);
+    }
+}
+
+impl KeySet {
+    /// Whether key `key_id` is revoked.
+    pub fn is_revoked(&self, key_id: &B32) -> bool {
+        self.revoked.iter().any(|r| &r.key_id == key_id)
+    }
 }
 
 impl Canonical for KeySet {
@@ -211,6 +265,11 @@ impl Canonical for KeySet {
         e.u64(self.period_secs)
             .list(&self.denominations)
             .u64(self.issued_at);
+        // Only when there are any: sets signed before revocations existed
+        // keep their signatures and attestations.
+        if !self.revoked.is_empty() {
+            e.list(&self.revoked);
+        }
     }
 }
 
@@ -448,7 +507,11 @@ impl VerifiedKeySet {
     /// For each denomination, the withdrawable key at `now` that expires last.
     pub fn withdraw_keys(&self, now: u64) -> BTreeMap<Denomination, &VerifiedDenomination> {
         let mut out: BTreeMap<Denomination, &VerifiedDenomination> = BTreeMap::new();
-        for k in self.keys.values().filter(|k| k.info.can_withdraw(now)) {
+        for k in self
+            .keys
+            .values()
+            .filter(|k| k.info.can_withdraw(now) && !self.set.is_revoked(&k.info.key_id))
+        {
             let better = out
                 .get(&k.denomination)
                 .is_none_or(|cur| cur.info.withdraw_until < k.info.withdraw_until);

@@ -485,6 +485,49 @@ impl Canonical for ExchangeRequest {
     }
 }
 
+/// `POST /recoup`: coins of a revoked key for fresh coins of the same total.
+/// Each coin comes with the seed its secrets were derived from: its serial
+/// and blinding factor follow, which links it to the blind signature the
+/// bank issued, so the bank learns which withdrawal it came from; it is the
+/// price of a recoup.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RecoupRequest {
+    /// Client-chosen id for idempotent retry.
+    pub request_id: B32,
+    /// The coins, each with its coin seed.
+    pub coins: Vec<RecoupCoin>,
+    /// New coins wanted, of the same total, under keys not revoked.
+    pub outputs: Vec<BlindedCoin>,
+}
+
+/// A coin to recoup, with its coin seed ([`crate::coin::CoinSecrets::from_coin_seed`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RecoupCoin {
+    /// The coin.
+    pub coin: Coin,
+    /// The seed its serial, prefix, salt and blinding factor come from.
+    pub coin_seed: B32,
+}
+
+impl Canonical for RecoupCoin {
+    const DOMAIN: &'static str = "recoup-coin";
+    fn encode_fields(&self, e: &mut Encoder) {
+        self.coin.encode_fields(e);
+        e.fixed(&self.coin_seed.0);
+    }
+}
+
+impl Canonical for RecoupRequest {
+    const DOMAIN: &'static str = "recoup-request";
+    fn encode_fields(&self, e: &mut Encoder) {
+        e.fixed(&self.request_id.0)
+            .list(&self.coins)
+            .list(&self.outputs);
+    }
+}
+
 /// `POST /coins/state`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

@@ -270,3 +270,39 @@ fn batch_blinding_equals_one_by_one_and_finalizes() {
         1
     );
 }
+
+/// A recoup's link: the coin's signature blinded again with the factor
+/// its coin seed gives is the very blinded message and blind signature of
+/// its withdrawal; another seed's factor links to nothing.
+#[cfg_attr(
+    all(target_arch = "wasm32", target_os = "unknown"),
+    wasm_bindgen_test::wasm_bindgen_test
+)]
+#[cfg_attr(not(all(target_arch = "wasm32", target_os = "unknown")), test)]
+fn reblinding_a_coin_finds_its_withdrawal() {
+    use ecash_core::coin::CoinSecrets;
+    let sk = key(0);
+    let pk = sk.to_public_key();
+    let pending = PendingCoin::new_random(B32::default(), &pk).expect("blind");
+    let seed = pending.coin_seed.expect("a random coin has a seed").0;
+    let blind_sig = blind_rsa::blind_sign(sk, &pending.blinded.blinded_msg.0).expect("sign");
+    let coin = pending.finalize(&pk, &blind_sig).expect("finalize");
+    let secrets = CoinSecrets::from_coin_seed(&seed, pk.size()).expect("secrets");
+    assert_eq!(
+        secrets.serial, coin.serial.0,
+        "the seed gives the coin's serial"
+    );
+    let (blinded, sig) =
+        blind_rsa::reblind(&pk, &coin.signature.0, &secrets.r_bytes).expect("reblind");
+    assert_eq!(blinded, pending.blinded.blinded_msg.0);
+    assert_eq!(sig, blind_sig);
+    let again = PendingCoin::from_coin_seed(B32::default(), &pk, &seed).expect("again");
+    assert_eq!(
+        again.blinded, pending.blinded,
+        "a seed gives one blinded coin"
+    );
+    let other = CoinSecrets::from_coin_seed(&[9; 32], pk.size()).expect("secrets");
+    let (b2, _) = blind_rsa::reblind(&pk, &coin.signature.0, &other.r_bytes).expect("reblind");
+    assert_ne!(b2, pending.blinded.blinded_msg.0);
+    assert!(blind_rsa::reblind(&pk, &coin.signature.0, &[0u8; 8]).is_err());
+}

@@ -100,7 +100,48 @@ fn sample_keyset(master: &Keypair) -> KeySet {
         period_secs: 101,
         denominations: vec![d],
         issued_at: 1,
+        revoked: vec![],
     }
+}
+
+/// A revocation is part of the signed set (dropping or adding one breaks
+/// the signature), a revoked key signs no new coin, and a set without
+/// revocations hashes as sets did before they existed.
+#[test]
+fn key_revocations_are_signed_and_stop_withdrawals() {
+    use ecash_core::canonical::Canonical;
+    use ecash_core::keyset::{KeyRevocation, RevocationReason};
+    let master = Keypair::generate().expect("rng");
+    let plain = sample_keyset(&master);
+    let before = plain.canonical_hash();
+    let mut set = plain.clone();
+    set.revoked.clear();
+    assert_eq!(set.canonical_hash(), before);
+    let key_id = set.denominations[0].key_id;
+    set.revoked.push(KeyRevocation {
+        key_id,
+        reason: RevocationReason::Compromised,
+        revoked_at: 7,
+    });
+    assert_ne!(set.canonical_hash(), before);
+    let signed = Signed::sign(set, &master);
+    let v = VerifiedKeySet::verify(&signed, &master.public()).expect("verifies");
+    assert!(v.set.is_revoked(&key_id));
+    assert!(v.key(&key_id).is_some(), "still listed, for recoup");
+    assert!(
+        v.withdraw_keys(50).is_empty(),
+        "a revoked key signs nothing"
+    );
+    let mut dropped = signed.clone();
+    dropped.body.revoked.clear();
+    assert_eq!(
+        VerifiedKeySet::verify(&dropped, &master.public()).err(),
+        Some(KeySetError::BadSignature)
+    );
+    let json = serde_json::to_value(&signed.body).expect("json");
+    assert_eq!(json["revoked"][0]["reason"], "compromised");
+    let plain_json = serde_json::to_value(&plain).expect("json");
+    assert!(plain_json.get("revoked").is_none(), "absent when empty");
 }
 
 #[test]

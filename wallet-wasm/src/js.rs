@@ -36,7 +36,7 @@ export interface HistoryEntry { id: string; at: number; amount: number; type: st
 /** One bank's share of the wallet: its own bank first, then the other certified banks it knows. */
 export interface MintBalance { bank_id: string; name: string; url: string; own: boolean; total: number; spendable: number; certified_until: number | null }
 /** What recover did. */
-export interface RecoverReport { resumed: number; completed: number; undone: number; still_pending: number; refreshed: number; problems: string[] }
+export interface RecoverReport { resumed: number; completed: number; undone: number; still_pending: number; refreshed: number; recouped: number; problems: string[] }
 /** A payment request and the origin it came from (show it to the payer). */
 export interface Offer { payreq: { amount: { currency: string; value: number }; description: string; merchant_acc_id: string; [field: string]: unknown }; origin: string }
 "#;

@@ -99,6 +99,10 @@ pub struct CoinRecord {
     /// The bank that minted it, when it is not the wallet's own (NetCash).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bank_id: Option<String>,
+    /// Where its secrets come from, to prove its withdrawal in a recoup
+    /// (absent on coins stored before this was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub derivation: Option<Derivation>,
 }
 
 /// Another certified bank whose coins the wallet holds or takes (NetCash):
@@ -150,6 +154,8 @@ pub enum ExchangePurpose {
     /// The wallet's coins in, another bank's coins out, at that bank
     /// (NetCash's anonymous exchange).
     ToBank,
+    /// Coins of a revoked key in, proven by their blinding inverses (`POST /recoup`).
+    Recoup,
 }
 
 impl ExchangePurpose {
@@ -161,6 +167,7 @@ impl ExchangePurpose {
             Self::Reclaim => "reclaim",
             Self::Refresh => "refresh",
             Self::ToBank => "exchange into another bank",
+            Self::Recoup => "recoup",
         }
     }
 }
@@ -209,6 +216,10 @@ pub enum OpKind {
         /// wallet's own: an anonymous exchange into another bank (NetCash).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         at: Option<MerchantBank>,
+        /// For a recoup (`POST /recoup`): each input coin's seed, which
+        /// proves its withdrawal.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recoup: Option<Vec<B32>>,
     },
     /// A payment posted to a shop.
     Pay {

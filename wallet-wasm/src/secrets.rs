@@ -6,11 +6,10 @@
 //! blind signatures (`/restore`). The account key is derived too, so the
 //! restored wallet owns the same bank account.
 
-use ecash_core::blind_rsa::{PREFIX_LEN, SALT_LEN};
-use ecash_core::coin::CoinSecrets;
+use ecash_core::coin::{COIN_SEED_LEN, CoinSecrets};
 use ecash_core::keyset::VerifiedDenomination;
 use ecash_core::rsa::traits::PublicKeyParts;
-use ecash_core::{B32, Keypair, PendingCoin};
+use ecash_core::{Keypair, PendingCoin};
 use hkdf::Hkdf;
 use sha2::Sha256;
 use zeroize::Zeroizing;
@@ -75,33 +74,33 @@ impl Seed {
         Ok(Keypair::from_secret_bytes(&secret))
     }
 
+    /// The seed of coin number `counter` of denomination key `key`: every
+    /// secret of the coin comes from it ([`CoinSecrets::from_coin_seed`]),
+    /// and it proves the coin's withdrawal in a recoup.
+    pub fn coin_seed(
+        &self,
+        key: &VerifiedDenomination,
+        counter: u64,
+    ) -> Result<Zeroizing<[u8; COIN_SEED_LEN]>, WalletError> {
+        let mut info = Vec::with_capacity(13 + 32 + 8);
+        info.extend_from_slice(b"ecash/v2/coin");
+        info.extend_from_slice(&key.info.key_id.0);
+        info.extend_from_slice(&counter.to_be_bytes());
+        let mut seed = Zeroizing::new([0u8; COIN_SEED_LEN]);
+        self.expand(&info, seed.as_mut_slice())?;
+        Ok(seed)
+    }
+
     /// The secrets of coin number `counter` of denomination key `key`:
-    /// serial, randomizer, PSS salt and blinding-factor bytes, all derived.
+    /// serial, randomizer, PSS salt and blinding-factor bytes, all derived
+    /// from its coin seed.
     pub fn coin_secrets(
         &self,
         key: &VerifiedDenomination,
         counter: u64,
     ) -> Result<CoinSecrets, WalletError> {
-        let key_id: B32 = key.info.key_id;
-        let k = key.key.size();
-        let mut info = Vec::with_capacity(13 + 32 + 8);
-        info.extend_from_slice(b"ecash/v1/coin");
-        info.extend_from_slice(&key_id.0);
-        info.extend_from_slice(&counter.to_be_bytes());
-        // serial | prefix | salt | k+16 bytes for the blinding factor (unbiased mod n).
-        let mut okm = Zeroizing::new(vec![0u8; 32 + PREFIX_LEN + SALT_LEN + k + 16]);
-        self.expand(&info, &mut okm)?;
-        let mut c = CoinSecrets {
-            serial: [0; 32],
-            prefix: [0; PREFIX_LEN],
-            salt: [0; SALT_LEN],
-            r_bytes: okm[32 + PREFIX_LEN + SALT_LEN..].to_vec(),
-        };
-        c.serial.copy_from_slice(&okm[..32]);
-        c.prefix.copy_from_slice(&okm[32..32 + PREFIX_LEN]);
-        c.salt
-            .copy_from_slice(&okm[32 + PREFIX_LEN..32 + PREFIX_LEN + SALT_LEN]);
-        Ok(c)
+        let seed = self.coin_seed(key, counter)?;
+        Ok(CoinSecrets::from_coin_seed(&seed, key.key.size())?)
     }
 
     /// Coin number `counter` of denomination key `key`, blinded.

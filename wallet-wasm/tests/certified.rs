@@ -466,6 +466,26 @@ async fn a_wallet_of_bank_a_pays_a_shop_of_bank_b_which_clears_at_a() {
     assert_eq!(mints[1].total, 300 - price);
     assert!(w.pending().is_empty());
 
+    // Another certified bank that calls itself mint-b takes nothing over:
+    // B's coins and operations stay with the B the wallet knows.
+    let fic2 = std::sync::Arc::new(fic);
+    let f = fic2.clone();
+    let impostor = tokio::task::spawn_blocking(move || f.certified_mint("Mint E", "mint-b", &[]))
+        .await
+        .expect("a second mint-b starts");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let e = loop {
+        match w.add_mint(impostor.url()).await {
+            Err(e) if e.code() == "not_certified" && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => break e,
+            Ok(m) => panic!("the impostor was added: {m:?}"),
+        }
+    };
+    assert_eq!(e.code(), "tampered_answer", "{e}");
+    assert_eq!(w.mints(), mints, "nothing changed");
+
     // Reopened from its store, the wallet still knows B and its coins.
     let total = w.balance().total;
     let (store, net) = w.into_parts();

@@ -336,3 +336,52 @@ async fn a_restore_cut_half_way_leaves_no_wallet_behind() {
     assert_eq!(report.value, 40);
     assert_eq!(r.balance().total, 40);
 }
+
+/// A key the bank revoked: the wallet pays with no coin of it, and
+/// `recover` recoups its coins of that key (proving each withdrawal with
+/// the blinding inverse re-derived from the seed) for fresh coins of the
+/// same value, once: the old coins are spent at the bank, the new ones not.
+#[tokio::test]
+async fn coins_of_a_revoked_key_are_recouped_by_recover() {
+    let mint = Mint::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let (mut w, _) = funded(&mint, dir.path(), "w", 1_000).await;
+    w.withdraw(500, None).await.expect("withdraw");
+    let key = w.coins()[0].coin.key_id;
+    let old: Vec<_> = w
+        .coins()
+        .iter()
+        .filter(|r| r.coin.key_id == key)
+        .map(|r| r.coin.clone())
+        .collect();
+    mint.bank
+        .revoke_key(&key, ecash_core::keyset::RevocationReason::Compromised, &[]);
+    w.refresh_keys().await.expect("the set with the revocation");
+    assert!(w.key_set().set.is_revoked(&key));
+
+    let report = w.recover().await.expect("recover");
+    assert_eq!(report.recouped, old.len(), "{report:?}");
+    assert!(report.problems.is_empty(), "{report:?}");
+    assert_eq!(w.balance().total, 500, "the value is all there");
+    assert!(w.coins().iter().all(|r| r.coin.key_id != key));
+    assert_all_unspent(&w, &mint).await;
+    let bank = ecash_core::client::BankClient::new(
+        &mint.url,
+        wallet_wasm::transport::ReqwestTransport::new().expect("http"),
+    );
+    let spent = bank
+        .coin_state(old.iter().map(ecash_core::Coin::id).collect())
+        .await
+        .expect("state");
+    assert!(spent.iter().all(|s| *s), "the recouped coins are spent");
+    assert!(w.history().iter().any(|h| matches!(
+        h.event,
+        Event::Exchanged {
+            purpose: wallet_wasm::records::ExchangePurpose::Recoup
+        }
+    )));
+    // Nothing more to recoup; the fresh coins pay.
+    assert_eq!(w.recover().await.expect("again").recouped, 0);
+    let offer = mint.order("coffee").await;
+    w.pay(offer).await.expect("paid with the recouped value");
+}

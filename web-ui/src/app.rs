@@ -143,7 +143,7 @@ pub async fn background_recover(state: AppState) {
     };
     let r = w.lock().await.recover().await;
     match r {
-        Ok(r) if r.resumed > 0 || r.refreshed > 0 => {
+        Ok(r) if r.resumed > 0 || r.refreshed > 0 || r.recouped > 0 => {
             let mut parts = vec![];
             if r.completed > 0 {
                 parts.push(format!("{} unfinished operation(s) completed", r.completed));
@@ -156,6 +156,12 @@ pub async fn background_recover(state: AppState) {
             }
             if r.still_pending > 0 {
                 parts.push(format!("{} still waiting for the network", r.still_pending));
+            }
+            if r.recouped > 0 {
+                parts.push(format!(
+                    "{} coin(s) of a key the bank revoked recouped",
+                    r.recouped
+                ));
             }
             if r.refreshed > 0 {
                 parts.push(format!("{} coin(s) near expiry renewed", r.refreshed));

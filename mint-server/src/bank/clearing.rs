@@ -285,7 +285,7 @@ impl Bank {
     }
 
     /// Checks another mint's coins with its certified keys (known key in
-    /// its deposit window, valid signature, no serial twice): their total.
+    /// its deposit window, not revoked, valid signature, no serial twice): their total.
     /// Whether they are spent is that mint's to say.
     fn peer_coins_total(
         &self,
@@ -302,6 +302,11 @@ impl Bank {
                 .keys
                 .key(&coin.key_id)
                 .ok_or(BankError::UnknownKey(coin.key_id))?;
+            // Revoked by its mint (as of the set last checked): only a
+            // recoup there takes it; the peer would refuse it anyway.
+            if peer.keys.set.is_revoked(&coin.key_id) {
+                return Err(BankError::KeyRevoked(coin.key_id));
+            }
             if !k.info.can_deposit(now) {
                 return Err(BankError::KeyExpired {
                     key: coin.key_id,
@@ -491,7 +496,7 @@ impl Bank {
         let state = self.keys.current();
         // With the keys that signed when it was journaled: the peer holds
         // its coins already, whatever rotated since.
-        let keys = Self::signable(&state, &req.outputs, rec.began_at)?;
+        let keys = Self::signable_journaled(&state, &req.outputs, rec.began_at)?;
         let _request = self
             .busy_requests
             .take(&[req.request_id])
@@ -506,6 +511,7 @@ impl Bank {
                 request_hash: *request_hash,
                 spent: Vec::new(),
                 signatures,
+                recouped: Vec::new(),
                 response_json: to_json(&response)?,
                 now,
             },

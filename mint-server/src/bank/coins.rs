@@ -43,7 +43,11 @@ impl Bank {
         state: &'a KeyState,
         key_id: &B32,
         now: u64,
+        revoked_ok: bool,
     ) -> BankResult<&'a Arc<DenomKey>> {
+        if !revoked_ok && state.revocation(key_id).is_some() {
+            return Err(BankError::KeyRevoked(*key_id));
+        }
         match state.active.get(key_id) {
             Some(k) if k.info.can_withdraw(now) => Ok(k),
             Some(_) => Err(BankError::KeyExpired {
@@ -66,6 +70,26 @@ impl Bank {
         coins: &[BlindedCoin],
         now: u64,
     ) -> BankResult<Vec<&'a Arc<DenomKey>>> {
+        Self::signable_with(state, coins, now, false)
+    }
+
+    /// [`Bank::signable`] for a request journaled before its keys were
+    /// revoked, whose inputs are gone already (a cleared exchange): signed
+    /// all the same, its coins then recoupable, rather than lost.
+    pub(crate) fn signable_journaled<'a>(
+        state: &'a KeyState,
+        coins: &[BlindedCoin],
+        at: u64,
+    ) -> BankResult<Vec<&'a Arc<DenomKey>>> {
+        Self::signable_with(state, coins, at, true)
+    }
+
+    fn signable_with<'a>(
+        state: &'a KeyState,
+        coins: &[BlindedCoin],
+        now: u64,
+        revoked_ok: bool,
+    ) -> BankResult<Vec<&'a Arc<DenomKey>>> {
         // One blinded coin twice would be paid twice for one coin.
         let mut seen = HashSet::new();
         coins
@@ -78,7 +102,7 @@ impl Bank {
                         reason: "the same blinded coin is in the request twice".into(),
                     });
                 }
-                let k = Self::withdraw_key(state, &c.key_id, now)?;
+                let k = Self::withdraw_key(state, &c.key_id, now, revoked_ok)?;
                 blind_rsa::check_blinded_msg(&k.public, &c.blinded_msg.0).map_err(|e| {
                     BankError::BlindedRefused {
                         index: i + 1,
@@ -148,6 +172,9 @@ impl Bank {
             return Err(BankError::DuplicateCoin(c.key_id));
         }
         let check = |coin: &'a Coin| -> BankResult<CheckedCoin<'a>> {
+            if state.revocation(&coin.key_id).is_some() {
+                return Err(BankError::KeyRevoked(coin.key_id));
+            }
             let k = match state.active.get(&coin.key_id) {
                 Some(k) if k.info.can_deposit(now) => k,
                 Some(_) => {

@@ -73,6 +73,18 @@ pub enum BankError {
         /// Which window it is outside.
         why: &'static str,
     },
+    /// A key the bank revoked: its coins are only recouped, and it signs nothing.
+    #[error("key {0} is revoked: its coins can only be recouped (POST /recoup)")]
+    KeyRevoked(B32),
+    /// A recoup refused: the coin links to no blind signature of this bank,
+    /// or to a request marked as extorted.
+    #[error("recoup of coin {index} refused: {why}")]
+    RecoupRefused {
+        /// Its place in the request, from 1.
+        index: usize,
+        /// Why.
+        why: &'static str,
+    },
     /// A blinded coin the key cannot sign (length, range).
     #[error("blinded coin {index} refused: {reason}")]
     BlindedRefused {
@@ -167,6 +179,8 @@ impl BankError {
             InsufficientFunds { .. } => ErrorCode::InsufficientFunds,
             UnknownKey(_) => ErrorCode::UnknownKey,
             KeyExpired { .. } => ErrorCode::KeyExpired,
+            KeyRevoked(_) => ErrorCode::KeyRevoked,
+            RecoupRefused { .. } => ErrorCode::RecoupRefused,
             InvalidCoin => ErrorCode::InvalidCoin,
             DuplicateCoin(_) => ErrorCode::DuplicateCoin,
             Spent(_) => ErrorCode::CoinSpent,
@@ -204,6 +218,10 @@ impl From<StorageError> for BankError {
                 Self::InsufficientFunds { balance, needed }
             }
             StorageError::Spent(serials) => Self::Spent(serials),
+            StorageError::Recouped => Self::RecoupRefused {
+                index: 0,
+                why: "the blind signature it links to was recouped before",
+            },
             // Expired at the books (by another node's clock) since the check.
             StorageError::UnknownKey(key) => Self::KeyExpired {
                 key,

@@ -20,6 +20,7 @@ mod coins;
 mod deposit;
 mod error;
 pub mod metrics;
+mod recoup;
 mod spent_list;
 mod withdraw;
 
@@ -139,6 +140,9 @@ impl Bank {
         };
         bank.book_keys()
             .map_err(|e| format!("adding the keys to the books: {e}"))?;
+        // A key revoked stays revoked across restarts, from the first request.
+        bank.rotate_keys()
+            .map_err(|e| format!("publishing the key revocations: {e}"))?;
         Ok(bank)
     }
 
@@ -195,6 +199,8 @@ impl Bank {
     /// set changed.
     pub fn rotate_keys(&self) -> Result<bool, RotateError> {
         let now = self.clock.now();
+        // Revocations reach the set in force (and every node) at each tick.
+        self.keys.set_revocations(self.storage.key_revocations()?);
         let changed = self.keys.rotate(now)?;
         self.book_keys()?;
         if changed {

@@ -109,40 +109,67 @@ impl Bank {
                 "outputs must add up to exactly the coins given",
             ));
         }
+        self.swap_coins(Swap {
+            request_id: req.request_id,
+            request_hash,
+            spent: CheckedCoin::spent(&checked),
+            recouped: Vec::new(),
+            outputs: &req.outputs,
+            keys,
+            now,
+        })
+    }
+
+    /// The end of an exchange or a recoup whose cheap checks passed: the
+    /// coins spent and the outputs signed, once, atomically.
+    pub(super) fn swap_coins(&self, x: Swap<'_>) -> BankResult<BlindSignatures> {
         // Spent coins are refused before any signing, so a spent coin cannot
         // buy private-key work; the commit below checks again atomically.
         // Coins another request is spending wait for it.
-        let serials: Vec<B32> = checked.iter().map(|c| c.coin.serial).collect();
+        let serials: Vec<B32> = x.spent.iter().map(|(s, _)| *s).collect();
         let _held = self
             .busy_coins
             .take(&serials)
             .ok_or(BankError::InProgress("these coins"))?;
         let _request = self
             .busy_requests
-            .take(&[req.request_id])
+            .take(&[x.request_id])
             .ok_or(BankError::InProgress("this request id"))?;
         // Its first sender may have finished while this one waited: the
         // coins are spent by that very request, so answer as it was.
-        if let Some(a) = self.storage.exchange(&req.request_id)? {
-            return replayed(a, &request_hash);
+        if let Some(a) = self.storage.exchange(&x.request_id)? {
+            return replayed(a, &x.request_hash);
         }
-        if let Err(e) = self.refuse_spent(&CheckedCoin::spent(&checked)) {
+        if let Err(e) = self.refuse_spent(&x.spent) {
             // Spent by this very request, committed on another node meanwhile.
-            if let Some(a) = self.storage.exchange(&req.request_id)? {
-                return replayed(a, &request_hash);
+            if let Some(a) = self.storage.exchange(&x.request_id)? {
+                return replayed(a, &x.request_hash);
             }
             return Err(e);
         }
-        let signatures = self.sign_all(&req.outputs, keys)?;
-        let response = blind_signatures_answer(req.request_id, &signatures);
+        let signatures = self.sign_all(x.outputs, x.keys)?;
+        let response = blind_signatures_answer(x.request_id, &signatures);
         let stored = self.storage.commit_exchange(&NewExchange {
-            request_id: req.request_id,
-            request_hash,
-            spent: CheckedCoin::spent(&checked),
+            request_id: x.request_id,
+            request_hash: x.request_hash,
+            spent: x.spent,
             signatures,
+            recouped: x.recouped,
             response_json: to_json(&response)?,
-            now,
+            now: x.now,
         })?;
         parse_stored(&stored.response_json)
     }
+}
+
+/// Coins checked in, outputs checked out: what [`Bank::swap_coins`] commits.
+pub(super) struct Swap<'a> {
+    pub(super) request_id: B32,
+    pub(super) request_hash: B32,
+    pub(super) spent: Vec<crate::storage::CoinId>,
+    /// For a recoup: the blinded coins its coins link to.
+    pub(super) recouped: Vec<B32>,
+    pub(super) outputs: &'a [ecash_core::BlindedCoin],
+    pub(super) keys: Vec<&'a std::sync::Arc<crate::keys::DenomKey>>,
+    pub(super) now: u64,
 }

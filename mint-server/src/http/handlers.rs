@@ -211,6 +211,12 @@ pub async fn exchange(
     ))
 }
 
+/// `POST /recoup`
+pub async fn recoup(bank: web::Data<Bank>, body: web::Json<RecoupRequest>) -> Json<api::Recoup> {
+    let body = body.into_inner();
+    Ok(Answer(on_bank(&bank, move |b| b.recoup(&body)).await?))
+}
+
 /// `POST /coins/state`
 pub async fn coin_state(
     bank: web::Data<Bank>,

@@ -29,6 +29,7 @@ pub fn routes() -> Routes {
         .add(withdraw)
         .add(deposit)
         .add(exchange)
+        .add(recoup)
         .add(coin_state)
         .add(proofs)
         .add(restore)

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 use ecash_core::blind_rsa;
-use ecash_core::keyset::RsaPublicKeyData;
+use ecash_core::keyset::{KeyRevocation, RsaPublicKeyData};
 use ecash_core::rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use ecash_core::rsa::{PrivateKey as RsaPrivateKey, PublicKey as RsaPublicKey};
 use ecash_core::{Amount, B32, Currency, DenominationKey, KeySet, Keypair, Signed, SignedKeySet};
@@ -87,6 +87,17 @@ pub struct KeyState {
     pub expired: HashMap<B32, DenominationKey>,
 }
 
+impl KeyState {
+    /// The revocation of key `key_id`, if the set in force publishes one.
+    pub fn revocation(&self, key_id: &B32) -> Option<&KeyRevocation> {
+        self.signed
+            .body
+            .revoked
+            .iter()
+            .find(|r| &r.key_id == key_id)
+    }
+}
+
 /// Keys in their window, by key id.
 type Active = HashMap<B32, Arc<DenomKey>>;
 
@@ -124,9 +135,16 @@ pub struct MintKeys {
     /// caller of [`MintKeys::rotate`]) would each create the keys missing,
     /// and publish two keys of one value and period.
     rotating: Mutex<()>,
+    /// The revocations the books hold, published with the next rotation.
+    revocations: Mutex<Vec<KeyRevocation>>,
 }
 
 impl MintKeys {
+    /// Publishes these revocations (from the books) with the next rotation.
+    pub fn set_revocations(&self, r: Vec<KeyRevocation>) {
+        *self.revocations.lock().unwrap_or_else(|p| p.into_inner()) = r;
+    }
+
     /// Loads the keys from `vault`, creating what is missing, and brings
     /// the denomination keys up to date for `now`.
     pub fn open(vault: Arc<dyn KeyVault>, schedule: Schedule, now: u64) -> Result<Self, KeyError> {
@@ -168,6 +186,7 @@ impl MintKeys {
                     period_secs: schedule.withdraw_period,
                     denominations: vec![],
                     issued_at: now,
+                    revoked: vec![],
                 },
                 &master,
             ),
@@ -183,6 +202,7 @@ impl MintKeys {
             schedule,
             state: RwLock::new(placeholder),
             rotating: Mutex::new(()),
+            revocations: Mutex::new(Vec::new()),
         };
         // At start only what wallets need now (current and next period):
         // the first rotation tick creates the period after.
@@ -237,10 +257,26 @@ impl MintKeys {
         let (active, expired) = self.load_live(&records, &old, now)?;
         let same_keys =
             old.active.len() == active.len() && active.keys().all(|k| old.active.contains_key(k));
-        if same_keys && !created && !old.signed_json.is_empty() {
+        // Only revocations of keys still listed are published.
+        let mut revoked: Vec<KeyRevocation> = self
+            .revocations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|r| active.contains_key(&r.key_id))
+            .cloned()
+            .collect();
+        revoked.sort_by_key(|r| r.key_id);
+        let same_revoked = old.signed.body.revoked == revoked;
+        if same_keys && same_revoked && !created && !old.signed_json.is_empty() {
             return Ok(false);
         }
-        self.publish(active, expired, issued_at(&records, now))?;
+        // Every node signs the same set: its time is the latest change.
+        let at = revoked
+            .iter()
+            .map(|r| r.revoked_at)
+            .fold(issued_at(&records, now), u64::max);
+        self.publish(active, expired, revoked, at)?;
         Ok(true)
     }
 
@@ -320,6 +356,7 @@ impl MintKeys {
         &self,
         active: Active,
         expired: HashMap<B32, DenominationKey>,
+        revoked: Vec<KeyRevocation>,
         issued_at: u64,
     ) -> Result<(), KeyError> {
         let s = &self.schedule;
@@ -334,6 +371,7 @@ impl MintKeys {
             period_secs: s.withdraw_period,
             denominations,
             issued_at,
+            revoked,
         };
         let signed = Signed::sign(set, &self.master);
         let signed_json =

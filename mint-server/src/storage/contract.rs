@@ -91,6 +91,7 @@ fn exchange(request: u8, hash: u8, serials: &[B32]) -> NewExchange {
         request_hash: id(hash),
         spent: serials.iter().map(|s| (*s, id(0))).collect(),
         signatures: vec![sig(200 + request, id(0), vec![9])],
+        recouped: vec![],
         response_json: format!("exch {request}"),
         now: 4,
     }
@@ -114,6 +115,67 @@ pub fn run<S: Storage>(make: impl Fn() -> S) {
     concurrent_withdrawals_never_overdraw(Arc::new(make()));
     concurrent_exchange_and_deposit_of_one_coin(Arc::new(make()));
     keys_expire_once_and_take_their_coins(&make());
+    revocations_and_recoup_links(&make());
+}
+
+/// Revocations stand once; extorted marks are found; a blind signature's
+/// origins are listed; and each is recouped once ever, atomically with its
+/// recoup (a second recoup linking to it spends nothing).
+fn revocations_and_recoup_links<S: Storage>(s: &S) {
+    use crate::storage::{KeyRevocation, RevocationReason};
+    assert!(s.key_revocations().expect("list").is_empty());
+    let r = KeyRevocation {
+        key_id: id(0),
+        reason: RevocationReason::Extorted,
+        revoked_at: 5,
+    };
+    s.revoke_key(&r, &[id(40)]).expect("revoke");
+    let again = KeyRevocation {
+        reason: RevocationReason::Compromised,
+        revoked_at: 9,
+        ..r.clone()
+    };
+    s.revoke_key(&again, &[id(41)]).expect("revoke again");
+    assert_eq!(
+        s.key_revocations().expect("list"),
+        vec![r],
+        "the first stands"
+    );
+    assert!(s.any_extorted(&[id(1), id(41)]).expect("query"));
+    assert!(!s.any_extorted(&[id(1), id(2)]).expect("query"));
+
+    let x = exchange(30, 31, &[serial(300)]);
+    s.commit_exchange(&x)
+        .expect("an exchange issuing signature 230");
+    let origins = s.signature_origins(&id(230)).expect("origins");
+    assert_eq!(origins.issued, vec![(id(30), vec![9])]);
+    assert!(!origins.recouped);
+    assert!(
+        s.signature_origins(&id(231))
+            .expect("origins")
+            .issued
+            .is_empty()
+    );
+    let mut first = exchange(32, 33, &[serial(301)]);
+    first.recouped = vec![id(230)];
+    s.commit_exchange(&first).expect("recouped");
+    assert_eq!(
+        s.commit_exchange(&first).expect("replayed"),
+        s.exchange(&first.request_id).expect("q").expect("stored")
+    );
+    let mut second = exchange(34, 35, &[serial(302)]);
+    second.recouped = vec![id(230)];
+    assert!(s.signature_origins(&id(230)).expect("origins").recouped);
+    assert!(matches!(
+        s.commit_exchange(&second),
+        Err(StorageError::Recouped)
+    ));
+    assert_eq!(s.exchange(&second.request_id).expect("query"), None);
+    assert_eq!(
+        s.spent(&coins(&[serial(302)])).expect("query"),
+        vec![false],
+        "nothing spent"
+    );
 }
 
 fn accounts_and_ledgers<S: Storage>(s: &S) {

@@ -55,6 +55,9 @@ pub enum StorageError {
     /// The request id is taken by a different request.
     #[error("request id reused for a different request")]
     RequestIdReused,
+    /// A blind signature a recoup links to was recouped before; nothing was recorded.
+    #[error("a blind signature was recouped before")]
+    Recouped,
     /// A balance would overflow.
     #[error("balance overflow")]
     Overflow,
@@ -100,6 +103,28 @@ impl StoredAnswer {
 }
 
 /// An amount or a time as the databases' signed 64-bit integer.
+pub use ecash_core::keyset::{KeyRevocation, RevocationReason};
+
+/// Where a blind signature came from ([`Storage::signature_origins`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignatureOrigins {
+    /// Each request it was issued to, with the signature.
+    pub issued: Vec<(B32, Vec<u8>)>,
+    /// Whether a recoup took it back already.
+    pub recouped: bool,
+}
+
+/// A revocation reason as the books spell it.
+pub(crate) fn reason_from(s: &str) -> Result<RevocationReason, StorageError> {
+    match s {
+        "compromised" => Ok(RevocationReason::Compromised),
+        "extorted" => Ok(RevocationReason::Extorted),
+        other => Err(StorageError::Db(format!(
+            "unknown revocation reason {other}"
+        ))),
+    }
+}
+
 pub(crate) fn to_i64(v: u64) -> Result<i64, StorageError> {
     i64::try_from(v).map_err(|_| StorageError::Overflow)
 }
@@ -190,6 +215,10 @@ pub struct NewExchange {
     pub spent: Vec<CoinId>,
     /// The blind signature of each new coin.
     pub signatures: Vec<IssuedSig>,
+    /// For a recoup: the blinded coins (their hashes) whose blind
+    /// signatures the coins given up were linked to. Each is recouped once
+    /// ever, even through another coin made with a leaked key.
+    pub recouped: Vec<B32>,
     /// The JSON answer to store.
     pub response_json: String,
     /// Unix seconds.
@@ -309,6 +338,22 @@ pub trait Storage: Send + Sync + 'static {
 
     /// For each blinded-message hash, the stored blind signature.
     fn blind_signatures(&self, hashes: &[B32]) -> Result<Vec<Option<Vec<u8>>>, StorageError>;
+
+    /// Revokes a denomination key (the first revocation of a key stands)
+    /// and marks the requests `extorted` (withdrawals or exchanges whose
+    /// blinded coins the bank was forced to sign) as extorted.
+    fn revoke_key(&self, r: &KeyRevocation, extorted: &[B32]) -> Result<(), StorageError>;
+
+    /// Every denomination key revoked.
+    fn key_revocations(&self) -> Result<Vec<KeyRevocation>, StorageError>;
+
+    /// The requests that were issued the blind signature over the blinded
+    /// coin hashing to `blinded_hash`, each with that signature, and whether
+    /// a recoup took it back already.
+    fn signature_origins(&self, blinded_hash: &B32) -> Result<SignatureOrigins, StorageError>;
+
+    /// Whether any of these requests is marked extorted.
+    fn any_extorted(&self, request_ids: &[B32]) -> Result<bool, StorageError>;
 
     /// Records that a payment proof was issued.
     fn record_proof(

@@ -411,6 +411,17 @@ impl Storage for SqliteStorage {
             }
             let now = to_i64(x.now)?;
             insert_spent(&tx, &x.spent, &x.request_id, now)?;
+            for h in &x.recouped {
+                let fresh = tx
+                    .execute(
+                        "INSERT OR IGNORE INTO recouped_signatures (blinded_hash, request_id, at) VALUES (?1, ?2, ?3)",
+                        params![&h.0[..], &x.request_id.0[..], now],
+                    )
+                    .map_err(db)?;
+                if fresh == 0 {
+                    return Err(StorageError::Recouped);
+                }
+            }
             tx.execute(
                 "INSERT INTO exchanges (request_id, request_hash, response, at) VALUES (?1, ?2, ?3, ?4)",
                 params![&x.request_id.0[..], &x.request_hash.0[..], x.response_json, now],
@@ -483,6 +494,95 @@ impl Storage for SqliteStorage {
                         .map_err(db)
                 })
                 .collect()
+        })
+    }
+
+    fn revoke_key(&self, r: &KeyRevocation, extorted: &[B32]) -> Result<(), StorageError> {
+        self.with(|c| {
+            let tx = c.unchecked_transaction().map_err(db)?;
+            tx.execute(
+                "INSERT OR IGNORE INTO key_revocations (key_id, reason, revoked_at)
+                 VALUES (?1, ?2, ?3)",
+                params![&r.key_id.0[..], r.reason.as_str(), to_i64(r.revoked_at)?],
+            )
+            .map_err(db)?;
+            for id in extorted {
+                tx.execute(
+                    "INSERT OR IGNORE INTO extorted_requests (request_id, marked_at) VALUES (?1, ?2)",
+                    params![&id.0[..], to_i64(r.revoked_at)?],
+                )
+                .map_err(db)?;
+            }
+            tx.commit().map_err(db)
+        })
+    }
+
+    fn key_revocations(&self) -> Result<Vec<KeyRevocation>, StorageError> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT key_id, reason, revoked_at FROM key_revocations ORDER BY key_id",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })
+                .map_err(db)?;
+            rows.map(|r| {
+                let (k, reason, at) = r.map_err(db)?;
+                Ok(KeyRevocation {
+                    key_id: b32(k)?,
+                    reason: reason_from(&reason)?,
+                    revoked_at: to_u64(at)?,
+                })
+            })
+            .collect()
+        })
+    }
+
+    fn signature_origins(&self, blinded_hash: &B32) -> Result<SignatureOrigins, StorageError> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT request_id, blind_sig FROM blind_signatures WHERE blinded_hash = ?1",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(params![&blinded_hash.0[..]], |r| {
+                    Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
+                })
+                .map_err(db)?;
+            let issued = rows
+                .map(|r| {
+                    let (id, sig) = r.map_err(db)?;
+                    Ok((b32(id)?, sig))
+                })
+                .collect::<Result<Vec<_>, StorageError>>()?;
+            let recouped = c
+                .prepare_cached("SELECT 1 FROM recouped_signatures WHERE blinded_hash = ?1")
+                .map_err(db)?
+                .exists(params![&blinded_hash.0[..]])
+                .map_err(db)?;
+            Ok(SignatureOrigins { issued, recouped })
+        })
+    }
+
+    fn any_extorted(&self, request_ids: &[B32]) -> Result<bool, StorageError> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT 1 FROM extorted_requests WHERE request_id = ?1")
+                .map_err(db)?;
+            for id in request_ids {
+                if stmt.exists(params![&id.0[..]]).map_err(db)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
         })
     }
 

@@ -135,6 +135,26 @@ impl InProcMint {
         self.bank.rotate_keys().expect("key rotation");
     }
 
+    /// Revokes denomination key `key_id` in the books, as `mint-server
+    /// revoke-key` does, and publishes it at once (a rotation).
+    pub fn revoke_key(
+        &self,
+        key_id: &ecash_core::B32,
+        reason: ecash_core::keyset::RevocationReason,
+        extorted: &[ecash_core::B32],
+    ) {
+        let r = ecash_core::keyset::KeyRevocation {
+            key_id: *key_id,
+            reason,
+            revoked_at: self.clock.now(),
+        };
+        self.bank
+            .storage()
+            .revoke_key(&r, extorted)
+            .expect("revoke");
+        self.rotate();
+    }
+
     /// A blocking client that trusts the pinned master key.
     pub fn client(&self) -> SyncBank {
         SyncBank::connect(&self.url, &self.master)

@@ -271,6 +271,24 @@ impl MintProc {
         SyncBank::connect(self.url(), &self.master)
     }
 
+    /// Runs `mint-server <its flags> <args>` (an operator's command such
+    /// as `revoke-key`) on its books while it runs; what it printed, or its error.
+    pub fn command(&self, args: &[&str]) -> Result<String, String> {
+        let p = &self.proc;
+        let out = Command::new(binary("mint-server"))
+            .arg("--data-dir")
+            .arg(p.dir.path())
+            .args(&p.args)
+            .args(args)
+            .output()
+            .expect("run mint-server");
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
     /// Waits (at most 30 s) until this mint has opened its clearing
     /// account at the mint at `peer_url` (NetCash), which is when it
     /// clears that mint's coins.

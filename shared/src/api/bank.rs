@@ -13,7 +13,8 @@ use crate::error::ErrorCode;
 use crate::messages::{
     AccountCreated, AccountKey, AccountStatement, BlindSignatures, CoinStateRequest,
     CoinStateResponse, DepositAck, ExchangeRequest, FaucetRequest, MerchantCertRequest,
-    PaymentProof, ProofRequest, RegisterAccount, RestoreRequest, RestoreResponse, WithdrawRequest,
+    PaymentProof, ProofRequest, RecoupRequest, RegisterAccount, RestoreRequest, RestoreResponse,
+    WithdrawRequest,
 };
 use crate::signing::Signed;
 use crate::spent::SpentList;
@@ -244,6 +245,37 @@ endpoint!(
 );
 
 endpoint!(
+    /// `POST /recoup`: coins of a revoked key, linked to their withdrawals, for fresh coins.
+    Recoup, (), RecoupRequest => BlindSignatures,
+    EndpointInfo {
+        description: "Coins of a revoked denomination key, each with its blinding inverse, \
+            which links it to a blind signature the bank issued; refused for a coin that links \
+            to none, or to a withdrawal the bank marked as extorted. Fresh coins of the same \
+            total come back, once per coin; idempotent under request_id.",
+        ..json(
+            "recoup",
+            Method::Post,
+            "/recoup",
+            "Recoup coins of a revoked key for fresh coins",
+            &[
+                ErrorCode::InvalidField,
+                ErrorCode::TooManyCoins,
+                ErrorCode::UnknownKey,
+                ErrorCode::KeyExpired,
+                ErrorCode::KeyRevoked,
+                ErrorCode::InvalidCoin,
+                ErrorCode::DuplicateCoin,
+                ErrorCode::AmountMismatch,
+                ErrorCode::CoinSpent,
+                ErrorCode::RecoupRefused,
+                ErrorCode::RequestIdReused,
+                ErrorCode::InProgress,
+            ],
+        )
+    }
+);
+
+endpoint!(
     /// `POST /coins/state`: which of these serials are spent.
     CoinState, (), CoinStateRequest => CoinStateResponse,
     EndpointInfo {
@@ -414,6 +446,7 @@ pub fn bank<V: Visitor>(v: &mut V) {
     v.visit::<Withdraw>();
     v.visit::<Deposit>();
     v.visit::<Exchange>();
+    v.visit::<Recoup>();
     v.visit::<CoinState>();
     v.visit::<Proof>();
     v.visit::<Restore>();

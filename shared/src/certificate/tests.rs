@@ -48,6 +48,7 @@ fn key_set(master: &Keypair, issued_at: u64) -> SignedKeySet {
             period_secs: 2_000,
             denominations: vec![d],
             issued_at,
+            revoked: vec![],
         },
         master,
     )

@@ -40,6 +40,8 @@ pub(crate) struct ExchangeCoins {
     purpose: ExchangePurpose,
     /// The bank it goes to when not the wallet's own; its keys sign the outputs.
     at: Option<MerchantBank>,
+    /// For a recoup: each input's coin seed.
+    recoup: Option<Vec<B32>>,
     phase: Phase,
 }
 
@@ -51,6 +53,7 @@ impl ExchangeCoins {
             out,
             purpose,
             at: None,
+            recoup: None,
             phase: Phase::Start,
         }
     }
@@ -58,6 +61,12 @@ impl ExchangeCoins {
     /// Sent to bank `at` instead of the wallet's own (its keys sign the outputs).
     pub(crate) fn at(mut self, at: Option<MerchantBank>) -> Self {
         self.at = at;
+        self
+    }
+
+    /// A recoup: the inputs (of a revoked key) proven by these coin seeds.
+    pub(crate) fn recoup(mut self, seeds: Vec<B32>) -> Self {
+        self.recoup = Some(seeds);
         self
     }
 
@@ -72,6 +81,7 @@ impl ExchangeCoins {
             out,
             purpose,
             at: None,
+            recoup: None,
             phase: Phase::Start,
         }
     }
@@ -122,6 +132,7 @@ impl Machine for ExchangeCoins {
                             purpose: self.purpose,
                             reclaims: None,
                             at: self.at.clone(),
+                            recoup: self.recoup.take(),
                         })?;
                         let mut b = Batch::default();
                         // Reserving coins the wallet does not hold is a no-op.

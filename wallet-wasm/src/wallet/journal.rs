@@ -12,7 +12,8 @@
 
 use ecash_core::api;
 use ecash_core::messages::{
-    CoinStateRequest, ExchangeRequest, PaymentProof, ProofRequest, payer_code_hash, proof_key,
+    CoinStateRequest, ExchangeRequest, PaymentProof, ProofRequest, RecoupCoin, RecoupRequest,
+    payer_code_hash, proof_key,
 };
 use ecash_core::{B32, Bytes, Coin, Fixed, PendingCoin, Signed};
 
@@ -56,6 +57,7 @@ enum Phase {
     Attempt,
     Withdraw(Await<api::Withdraw>),
     Exchange(Await<api::Exchange>),
+    Recoup(Await<api::Recoup>),
     Pay(Await<api::Pay>, String),
     Unblind(Box<Finalizer>),
     /// The resolving batch is being written; then this outcome.
@@ -216,6 +218,10 @@ impl Drive {
                     let answer = call.receive(input);
                     self.unblind(s, answer)?
                 }
+                Phase::Recoup(call) => {
+                    let answer = call.receive(input);
+                    self.unblind(s, answer)?
+                }
                 Phase::Unblind(f) => Some(self.unblinding(s, f)?),
                 Phase::Pay(call, origin) => Some(self.answered(s, call.receive(input), origin)?),
                 Phase::Resolving(outcome) => {
@@ -324,6 +330,29 @@ impl Drive {
             OpKind::Withdraw { request, .. } => {
                 let (a, io) = Await::<api::Withdraw>::at_base(s.bank(), &(), request)?;
                 (Phase::Withdraw(a), io)
+            }
+            OpKind::Exchange {
+                request,
+                at,
+                recoup: Some(seeds),
+                ..
+            } => {
+                let url = at.as_ref().map_or(s.bank(), |b| b.url.as_str());
+                let req = RecoupRequest {
+                    request_id: request.request_id,
+                    coins: request
+                        .coins
+                        .iter()
+                        .zip(seeds)
+                        .map(|(coin, seed)| RecoupCoin {
+                            coin: coin.clone(),
+                            coin_seed: *seed,
+                        })
+                        .collect(),
+                    outputs: request.outputs.clone(),
+                };
+                let (a, io) = Await::<api::Recoup>::at_base(url, &(), &req)?;
+                (Phase::Recoup(a), io)
             }
             OpKind::Exchange { request, at, .. } => {
                 let url = at.as_ref().map_or(s.bank(), |b| b.url.as_str());
@@ -503,7 +532,21 @@ impl Drive {
     /// Undoes a refused operation: its coins free again, those the bank says
     /// are spent dropped.
     fn undo(&mut self, s: &State, e: WalletError) -> Stepped {
-        let spent: Vec<B32> = e.spent_serials().to_vec();
+        // Only the bank that minted the coins says they are spent: another
+        // bank (an exchange into it) could keep them by claiming so. Its
+        // refusal frees them; a later use at their own bank tells.
+        let issuer_refused = match &self.op.kind {
+            OpKind::Exchange { at: Some(b), .. } => {
+                s.bank_of_coins(&self.op.kind.inputs())?.map(|i| i.bank_id)
+                    == Some(b.bank_id.clone())
+            }
+            _ => true,
+        };
+        let spent: Vec<B32> = if issuer_refused {
+            e.spent_serials().to_vec()
+        } else {
+            Vec::new()
+        };
         let mut b = Batch::default();
         let (mut gone, mut gone_value) = (0, 0);
         for serial in self.op.kind.inputs() {

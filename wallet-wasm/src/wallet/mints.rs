@@ -121,10 +121,20 @@ impl State {
 }
 
 /// Refuses a bank the wallet must not hold beside its own: the wallet's own
-/// bank under another address, another currency, or keys another known bank
-/// uses (coins would be booked to the wrong bank).
-fn check_other(s: &State, m: &KnownMint) -> Result<(), WalletError> {
+/// bank under another address, another currency, keys another known bank
+/// uses, or the bank id of a known bank with another master key or address
+/// (its coins, and the operations on them, would go to the wrong bank).
+pub(crate) fn check_other(s: &State, m: &KnownMint) -> Result<(), WalletError> {
     let set = &m.keys.set;
+    if let Some(known) = s.others.get(&set.bank_id)
+        && (known.record.certificate.master_public_key != m.record.certificate.master_public_key
+            || known.record.url != m.record.url)
+    {
+        return Err(WalletError::Tampered(format!(
+            "the bank at {} calls itself {}, a bank this wallet knows at {} under another master key or address",
+            m.record.url, set.bank_id, known.record.url
+        )));
+    }
     if set.bank_id == s.keys.set.bank_id {
         return Err(WalletError::Input(format!(
             "{} is this wallet's own bank",

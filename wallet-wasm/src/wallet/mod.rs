@@ -260,6 +260,11 @@ impl State {
             .values()
             .filter(|r| r.bank_id.as_deref() == at)
             .filter(|r| r.reserved_by.is_none() && r.deposit_until >= t)
+            // A revoked key's coins are only recouped.
+            .filter(|r| {
+                self.keyset(at)
+                    .is_ok_and(|k| !k.set.is_revoked(&r.coin.key_id))
+            })
             .map(|r| Candidate {
                 serial: r.coin.serial,
                 value: r.value,

@@ -195,6 +195,7 @@ impl Finalizer {
                 deposit_until: key.info.deposit_until,
                 reserved_by: None,
                 bank_id: s.bank_of_key(&p.key_id),
+                derivation: Some(self.outputs[i]),
             });
         }
         Ok((end > start).then_some(Progress {

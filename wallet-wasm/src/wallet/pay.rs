@@ -205,6 +205,17 @@ impl Pay {
             .as_ref()
             .ok_or_else(super::journal::out_of_turn)?;
         let amount = offer.payreq.amount.value;
+        // A bank id the wallet knows must be that very bank: its coins go
+        // where the wallet keeps it, never where a payreq points.
+        if let Some(known) = s.others.get(&bank.bank_id) {
+            let kept = known.record.bank();
+            if kept.master_key != bank.master_key || kept.url != bank.url {
+                return Err(WalletError::Payreq(format!(
+                    "the merchant's bank {} is not the bank of that id this wallet knows (at {})",
+                    bank.bank_id, kept.url
+                )));
+            }
+        }
         let held: u64 = if s.others.contains_key(&bank.bank_id) {
             s.candidates_at(Some(&bank.bank_id))
                 .iter()
@@ -304,7 +315,13 @@ impl Machine for Pay {
                             .iter()
                             .map(|c| c.value)
                             .sum();
-                        let x = ExchangeInto::new(s, &m.keys.set.bank_id, amount - held)?;
+                        if Some(&m.keys.set.bank_id) != self.coins_at.as_ref().map(|b| &b.bank_id) {
+                            return Err(WalletError::Tampered(
+                                "the merchant's bank answered as another bank".into(),
+                            ));
+                        }
+                        let x =
+                            ExchangeInto::new(s, &m.keys.set.bank_id, amount.saturating_sub(held))?;
                         self.phase = PayPhase::Into(Box::new(x));
                         input = Input::Start;
                     }

@@ -25,6 +25,9 @@ pub struct RecoverReport {
     pub still_pending: usize,
     /// Coins near expiry exchanged for fresh ones.
     pub refreshed: usize,
+    /// Coins of revoked keys recouped for fresh ones.
+    #[serde(default)]
+    pub recouped: usize,
     /// Problems that did not stop recovery.
     pub problems: Vec<String>,
 }
@@ -34,6 +37,7 @@ enum RecoverPhase {
     /// The next journaled operation, or the expiring coins.
     Next(Vec<String>),
     Op(Box<Drive>, Vec<String>),
+    Recoup(Box<ExchangeCoins>),
     Refresh(Box<ExchangeCoins>, usize),
     Finished,
 }
@@ -45,6 +49,8 @@ enum RecoverPhase {
 pub(crate) struct Recover {
     report: RecoverReport,
     phase: RecoverPhase,
+    /// Coins of revoked keys whose recoup was tried in this run.
+    tried: Vec<B32>,
 }
 
 impl Recover {
@@ -52,7 +58,46 @@ impl Recover {
         Self {
             report: RecoverReport::default(),
             phase: RecoverPhase::Keys(RefreshKeys::always()),
+            tried: Vec::new(),
         }
+    }
+
+    /// Starts the recoup of the next free coin whose key the bank revoked
+    /// (it is worth nothing else), or goes on to the coins near expiry. One
+    /// coin per request: a recoup shows the bank the coin's withdrawal, and
+    /// coins recouped together would show it that they belong together; a
+    /// refused one blocks no other.
+    fn revoked(&mut self, s: &State) -> Result<Next<RecoverReport>, WalletError> {
+        let next = s.coins.values().find(|r| {
+            r.bank_id.is_none()
+                && r.reserved_by.is_none()
+                && s.keys.set.is_revoked(&r.coin.key_id)
+                && !self.tried.contains(&r.coin.serial)
+        });
+        let Some(r) = next else {
+            return self.expiring(s);
+        };
+        self.tried.push(r.coin.serial);
+        let seed = match seed_of(s, r) {
+            Ok(seed) => seed,
+            Err(e) => {
+                self.report
+                    .problems
+                    .push(format!("a coin of a revoked key cannot be recouped: {e}"));
+                return self.revoked(s);
+            }
+        };
+        let Ok(out) = ecash_core::amount::split(r.value, &s.withdraw_denominations()) else {
+            self.report.problems.push(
+                "coins of a revoked key, but the bank offers no key to recoup them into".into(),
+            );
+            return self.expiring(s);
+        };
+        self.phase = RecoverPhase::Recoup(Box::new(
+            ExchangeCoins::own(vec![r.coin.serial], out, ExchangePurpose::Recoup)
+                .recoup(vec![seed]),
+        ));
+        self.resume(s, Input::Start)
     }
 
     /// Starts the refresh of coins near expiry, or finishes.
@@ -66,10 +111,15 @@ impl Recover {
         let expiring: Vec<(B32, u64)> = s
             .coins
             .values()
-            // Another bank's coins are renewed at that bank, when exchanged there.
-            .filter(|r| r.bank_id.is_none())
+            // Another bank's coins are renewed at that bank, when exchanged
+            // there; a revoked key's coins are only recouped.
+            .filter(|r| r.bank_id.is_none() && !s.keys.set.is_revoked(&r.coin.key_id))
+            // Coins from before coins kept their derivation are renewed
+            // too: the new ones are derived so a recoup or restore finds them.
             .filter(|r| {
-                r.reserved_by.is_none() && r.deposit_until >= t && r.deposit_until <= horizon
+                r.reserved_by.is_none()
+                    && r.deposit_until >= t
+                    && (r.deposit_until <= horizon || r.derivation.is_none())
             })
             .map(|r| (r.coin.serial, r.value))
             .collect();
@@ -130,8 +180,19 @@ impl Machine for Recover {
                         }
                         input = Input::Start;
                     }
-                    None => return self.expiring(s),
+                    None => return self.revoked(s),
                 },
+                RecoverPhase::Recoup(mut x) => {
+                    match x.resume(s, input) {
+                        Ok(Next::Io(io)) => {
+                            self.phase = RecoverPhase::Recoup(x);
+                            return Ok(Next::Io(io));
+                        }
+                        Ok(Next::Done(())) => self.report.recouped += 1,
+                        Err(e) => self.report.problems.push(format!("recouping a coin: {e}")),
+                    }
+                    return self.revoked(s);
+                }
                 RecoverPhase::Op(mut d, ids) => {
                     match d.resume(s, input) {
                         Ok(Next::Io(io)) => {
@@ -166,6 +227,23 @@ impl Machine for Recover {
             }
         }
     }
+}
+
+/// The coin seed that proves a coin's withdrawal, re-derived from the
+/// wallet's seed (and checked to give this very coin).
+fn seed_of(s: &State, r: &crate::records::CoinRecord) -> Result<B32, WalletError> {
+    let d = r.derivation.ok_or_else(|| {
+        WalletError::Input("it was stored before coins kept their derivation".into())
+    })?;
+    let key = s.known_key(&d.key_id)?;
+    let seed = s.seed.coin_seed(key, d.counter)?;
+    let secrets = s.seed.coin_secrets(key, d.counter)?;
+    if secrets.serial != r.coin.serial.0 {
+        return Err(WalletError::Crypto(
+            "its derivation gives another coin".into(),
+        ));
+    }
+    Ok(ecash_core::Fixed(*seed))
 }
 
 impl<S: crate::store::Store, T: crate::transport::Transport> super::Wallet<S, T> {

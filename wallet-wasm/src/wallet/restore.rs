@@ -233,6 +233,10 @@ impl Machine for Restore {
                         deposit_until: key.info.deposit_until,
                         reserved_by: None,
                         bank_id: None,
+                        derivation: Some(Derivation {
+                            key_id: scan.key_id,
+                            counter: *counter,
+                        }),
                     });
                 }
                 self.ask(s, scan, i)

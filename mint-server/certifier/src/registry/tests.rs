@@ -60,6 +60,7 @@ fn set(master: &Keypair, periods: &[u64], which: usize, issued_at: u64) -> Signe
             period_secs: PERIOD,
             denominations,
             issued_at,
+            revoked: vec![],
         },
         master,
     )

@@ -212,6 +212,98 @@ impl Storage for PostgresStorage {
         })
     }
 
+    fn revoke_key(&self, r: &KeyRevocation, extorted: &[B32]) -> Result<(), StorageError> {
+        let (r, extorted) = (r.clone(), extorted.to_vec());
+        let at = to_i64(r.revoked_at)?;
+        self.tx(move |c| {
+            let (r, extorted) = (r.clone(), extorted.clone());
+            Box::pin(async move {
+                let tx = c.transaction().await?;
+                tx.execute(
+                    "INSERT INTO key_revocations (key_id, reason, revoked_at)
+                     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    &[&&r.key_id.0[..], &r.reason.as_str(), &at],
+                )
+                .await?;
+                for id in &extorted {
+                    tx.execute(
+                        "INSERT INTO extorted_requests (request_id, marked_at)
+                         VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                        &[&&id.0[..], &at],
+                    )
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            })
+        })
+    }
+
+    fn key_revocations(&self) -> Result<Vec<KeyRevocation>, StorageError> {
+        self.tx(move |c| {
+            Box::pin(async move {
+                let rows = c
+                    .query(
+                        "SELECT key_id, reason, revoked_at FROM key_revocations ORDER BY key_id",
+                        &[],
+                    )
+                    .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in rows {
+                    out.push(KeyRevocation {
+                        key_id: b32(r.get::<_, &[u8]>(0))?,
+                        reason: reason_from(r.get::<_, &str>(1))?,
+                        revoked_at: to_u64(r.get::<_, i64>(2))?,
+                    });
+                }
+                Ok(out)
+            })
+        })
+    }
+
+    fn signature_origins(&self, blinded_hash: &B32) -> Result<SignatureOrigins, StorageError> {
+        let h = *blinded_hash;
+        self.tx(move |c| {
+            Box::pin(async move {
+                let rows = c
+                    .query(
+                        "SELECT request_id, blind_sig FROM blind_signatures WHERE blinded_hash = $1",
+                        &[&&h.0[..]],
+                    )
+                    .await?;
+                let mut issued = Vec::with_capacity(rows.len());
+                for r in rows {
+                    issued.push((b32(r.get::<_, &[u8]>(0))?, r.get::<_, Vec<u8>>(1)));
+                }
+                let recouped = c
+                    .query_opt(
+                        "SELECT 1 FROM recouped_signatures WHERE blinded_hash = $1",
+                        &[&&h.0[..]],
+                    )
+                    .await?
+                    .is_some();
+                Ok(SignatureOrigins { issued, recouped })
+            })
+        })
+    }
+
+    fn any_extorted(&self, request_ids: &[B32]) -> Result<bool, StorageError> {
+        let ids = request_ids.to_vec();
+        self.tx(move |c| {
+            let ids = ids.clone();
+            Box::pin(async move {
+                let list: Vec<&[u8]> = ids.iter().map(|h| &h.0[..]).collect();
+                let row = c
+                    .query_opt(
+                        "SELECT 1 FROM extorted_requests WHERE request_id = ANY($1) LIMIT 1",
+                        &[&list],
+                    )
+                    .await?;
+                Ok(row.is_some())
+            })
+        })
+    }
+
     fn record_proof(
         &self,
         payment_id: &B32,

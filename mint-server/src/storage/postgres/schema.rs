@@ -149,6 +149,26 @@ INSERT INTO spent_coins (key_id, serial, spent_at, spent_in, legacy)
     SELECT key_id, serial, spent_at, spent_in, true FROM spent_coins_v1;
 DROP TABLE spent_coins_v1;
 "#,
+    // Denomination keys revoked, and the requests whose blinded coins were
+    // extorted: their coins are never recouped.
+    r#"
+CREATE TABLE key_revocations (
+    key_id     BYTEA PRIMARY KEY,
+    reason     TEXT NOT NULL CHECK (reason IN ('compromised', 'extorted')),
+    revoked_at BIGINT NOT NULL
+);
+CREATE TABLE extorted_requests (
+    request_id BYTEA PRIMARY KEY,
+    marked_at  BIGINT NOT NULL
+);
+-- Each blind signature is recouped once ever: with a leaked key, another
+-- coin could be made to link to an honest withdrawal's signature.
+CREATE TABLE recouped_signatures (
+    blinded_hash BYTEA PRIMARY KEY,
+    request_id   BYTEA NOT NULL,
+    at           BIGINT NOT NULL
+);
+"#,
 ];
 
 /// Applies the migrations this database lacks, under the cluster-wide lock.

@@ -328,6 +328,19 @@ pub(super) async fn commit_exchange(c: &mut Client, x: &NewExchange) -> R<Stored
             None => Err(StorageError::Spent(refused).into()),
         };
     }
+    for h in &x.recouped {
+        let fresh = tx
+            .execute(
+                "INSERT INTO recouped_signatures (blinded_hash, request_id, at)
+                 VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                &[&&h.0[..], &&x.request_id.0[..], &now],
+            )
+            .await?;
+        if fresh == 0 {
+            tx.rollback().await?;
+            return Err(StorageError::Recouped.into());
+        }
+    }
     insert_blind_sigs(&tx, &x.signatures, &x.request_id).await?;
     tx.commit().await?;
     Ok(StoredAnswer {

@@ -171,5 +171,28 @@ CREATE TABLE settlements (
 );
 "#,
         ),
+        M::up(
+            r#"
+-- Denomination keys revoked (compromised, or coins extorted under them),
+-- and the requests whose blinded coins were extorted: their coins are
+-- never recouped.
+CREATE TABLE key_revocations (
+    key_id     BLOB PRIMARY KEY,
+    reason     TEXT NOT NULL CHECK (reason IN ('compromised', 'extorted')),
+    revoked_at INTEGER NOT NULL
+);
+CREATE TABLE extorted_requests (
+    request_id BLOB PRIMARY KEY,
+    marked_at  INTEGER NOT NULL
+);
+-- Each blind signature is recouped once ever: with a leaked key, another
+-- coin could be made to link to an honest withdrawal's signature.
+CREATE TABLE recouped_signatures (
+    blinded_hash BLOB PRIMARY KEY,
+    request_id   BLOB NOT NULL,
+    at           INTEGER NOT NULL
+);
+"#,
+        ),
     ])
 }

@@ -90,6 +90,7 @@ impl Drive {
             reclaims: Some(Box::new(paid)),
             // Back at the bank that minted them.
             at: s.bank_of_coins(&plan_serials)?,
+            recoup: None,
         })?;
         next.last_error = Some(why);
         s.reserve_coins(&mut batch, &next)?;
