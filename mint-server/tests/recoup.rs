@@ -2,7 +2,7 @@
 //! operator revokes a key on a running mint (`mint-server revoke-key`);
 //! within a rotation tick the signed key set lists it and no coin of it is
 //! exchanged or signed any more. Honest holders recoup their coins once
-//! each, by revealing the blinding inverse that links a coin to its
+//! each, by revealing the coin seed whose blinding factor links a coin to its
 //! withdrawal; coins that link to no withdrawal, or to one marked as
 //! extorted, are refused, and so is a coin already spent.
 

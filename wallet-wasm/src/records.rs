@@ -154,7 +154,7 @@ pub enum ExchangePurpose {
     /// The wallet's coins in, another bank's coins out, at that bank
     /// (NetCash's anonymous exchange).
     ToBank,
-    /// Coins of a revoked key in, proven by their blinding inverses (`POST /recoup`).
+    /// Coins of a revoked key in, proven by their coin seeds (`POST /recoup`).
     Recoup,
 }
 

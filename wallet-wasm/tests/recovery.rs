@@ -339,7 +339,7 @@ async fn a_restore_cut_half_way_leaves_no_wallet_behind() {
 
 /// A key the bank revoked: the wallet pays with no coin of it, and
 /// `recover` recoups its coins of that key (proving each withdrawal with
-/// the blinding inverse re-derived from the seed) for fresh coins of the
+/// the coin seed re-derived from the wallet seed) for fresh coins of the
 /// same value, once: the old coins are spent at the bank, the new ones not.
 #[tokio::test]
 async fn coins_of_a_revoked_key_are_recouped_by_recover() {

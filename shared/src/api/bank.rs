@@ -248,7 +248,7 @@ endpoint!(
     /// `POST /recoup`: coins of a revoked key, linked to their withdrawals, for fresh coins.
     Recoup, (), RecoupRequest => BlindSignatures,
     EndpointInfo {
-        description: "Coins of a revoked denomination key, each with its blinding inverse, \
+        description: "Coins of a revoked denomination key, each with its coin seed (its blinding factor follows), \
             which links it to a blind signature the bank issued; refused for a coin that links \
             to none, or to a withdrawal the bank marked as extorted. Fresh coins of the same \
             total come back, once per coin; idempotent under request_id.",
