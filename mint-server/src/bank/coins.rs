@@ -159,6 +159,37 @@ impl Bank {
         })
     }
 
+    /// The key of a coin in its deposit window, once the coin's signature
+    /// verifies under it: what deposits, exchanges and recoups each check.
+    pub(crate) fn coin_key<'s>(
+        &self,
+        state: &'s KeyState,
+        coin: &Coin,
+        now: u64,
+    ) -> BankResult<&'s Arc<DenomKey>> {
+        let k = match state.active.get(&coin.key_id) {
+            Some(k) if k.info.can_deposit(now) => k,
+            Some(_) => {
+                return Err(BankError::KeyExpired {
+                    key: coin.key_id,
+                    why: "is not valid yet",
+                });
+            }
+            None if state.expired.contains_key(&coin.key_id) => {
+                return Err(BankError::KeyExpired {
+                    key: coin.key_id,
+                    why: "has expired",
+                });
+            }
+            None => return Err(BankError::UnknownKey(coin.key_id)),
+        };
+        Metrics::count(&self.metrics.coin_checks);
+        k.signer
+            .verify_coin(coin)
+            .map_err(|_| BankError::InvalidCoin)?;
+        Ok(k)
+    }
+
     /// Checks coins for deposit or exchange: known key inside its deposit
     /// window, valid signature, no serial twice. Returns each coin's value.
     pub(crate) fn check_coins<'a>(
@@ -175,26 +206,7 @@ impl Bank {
             if state.revocation(&coin.key_id).is_some() {
                 return Err(BankError::KeyRevoked(coin.key_id));
             }
-            let k = match state.active.get(&coin.key_id) {
-                Some(k) if k.info.can_deposit(now) => k,
-                Some(_) => {
-                    return Err(BankError::KeyExpired {
-                        key: coin.key_id,
-                        why: "is not valid yet",
-                    });
-                }
-                None if state.expired.contains_key(&coin.key_id) => {
-                    return Err(BankError::KeyExpired {
-                        key: coin.key_id,
-                        why: "has expired",
-                    });
-                }
-                None => return Err(BankError::UnknownKey(coin.key_id)),
-            };
-            Metrics::count(&self.metrics.coin_checks);
-            k.signer
-                .verify_coin(coin)
-                .map_err(|_| BankError::InvalidCoin)?;
+            let k = self.coin_key(state, coin, now)?;
             Ok(CheckedCoin {
                 coin,
                 value: k.info.value.value,

@@ -11,7 +11,6 @@ use ecash_core::messages::{BlindSignatures, RecoupCoin, RecoupRequest};
 use ecash_core::rsa::traits::PublicKeyParts;
 use ecash_core::{B32, BlindedCoin, Bytes, Fixed, blind_rsa};
 
-use super::metrics::Metrics;
 use super::withdraw::Swap;
 use super::{Bank, BankError, BankResult, replayed};
 use crate::keys::KeyState;
@@ -86,26 +85,7 @@ impl Bank {
                 why: "its key is not revoked (exchange it instead)",
             });
         }
-        let k = match state.active.get(&coin.key_id) {
-            Some(k) if k.info.can_deposit(now) => k,
-            Some(_) => {
-                return Err(BankError::KeyExpired {
-                    key: coin.key_id,
-                    why: "is not valid yet",
-                });
-            }
-            None if state.expired.contains_key(&coin.key_id) => {
-                return Err(BankError::KeyExpired {
-                    key: coin.key_id,
-                    why: "has expired",
-                });
-            }
-            None => return Err(BankError::UnknownKey(coin.key_id)),
-        };
-        Metrics::count(&self.metrics.coin_checks);
-        k.signer
-            .verify_coin(coin)
-            .map_err(|_| BankError::InvalidCoin)?;
+        let k = self.coin_key(state, coin, now)?;
         // Everything follows from the coin's seed, the blinding factor
         // too: a hash output, which nobody can aim at another withdrawal's
         // blind signature.
