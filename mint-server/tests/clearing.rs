@@ -18,7 +18,7 @@ use ecash_core::client::BankClient;
 use ecash_core::messages::{ExchangeRequest, ProofRequest};
 use ecash_core::{Bytes, Coin, ErrorCode, Fixed, PendingCoin};
 use ecash_testkit::proxy::{Fault, Proxy};
-use ecash_testkit::{CertifierProc, MintProc, SyncBank, free_port, random32, refused};
+use ecash_testkit::{CertifierProc, MintProc, SyncBank, random32, refused};
 use mint_server::storage::Storage;
 use mint_server::storage::Totals;
 use mint_server::storage::clearing::{ClearingBooks, ClearingTotals};
@@ -55,11 +55,15 @@ struct Network {
 fn network() -> Network {
     let fic = CertifierProc::start(&[]);
     let fic_args = fic.mint_args();
-    let port = free_port();
+    // The proxy's port is held while A starts, so that A (which picks a
+    // free port of its own) cannot take it.
+    let held = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("a port for the proxy");
+    let port = held.local_addr().expect("addr").port();
     let public = format!("http://127.0.0.1:{port}");
     let mut args: Vec<&str> = fic_args.iter().map(String::as_str).collect();
     args.extend(["--bank-id", "mint-a", "--public-url", &public]);
     let a = MintProc::start(&args);
+    drop(held);
     let proxy = Proxy::start(port, &format!("127.0.0.1:{}", a.proc.port()), None);
     let a_cert = fic.issue("Mint A", &public, &a.master, 86_400).body.cert_id;
     let mut args: Vec<&str> = fic_args.iter().map(String::as_str).collect();
