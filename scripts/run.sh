@@ -57,8 +57,8 @@ wait_ready "$ready/mint.json" "${pids[1]}" "the mint"
 master=$(key_of "$ready/mint.json")
 [ -n "$master" ] || { echo "[run] the mint's ready file names no master key" >&2; exit 1; }
 # Certified once (a run again finds its certificate in force).
-./target/release/certifier --data-dir "$CERTIFIER_DATA_DIR" issue --if-missing \
-  --cs-name "Demo mint A" --cs-addr "$MINT_URL" --master-key="$master" > /dev/null
+./target/release/certifier --data-dir "$CERTIFIER_DATA_DIR" issue --if-missing --replace \
+  --cs-name "Demo mint A" --bank-id demo-bank --cs-addr "$MINT_URL" --master-key="$master" > /dev/null
 # A mint hands its key set in within seconds; wallets refuse it until then.
 certified() { curl -fsS "$1/keys" 2>/dev/null | grep -q '"certification"'; }
 wait_certified() { # wait_certified <url> <name>
@@ -80,8 +80,8 @@ pids+=($!)
 wait_ready "$ready/mint-b.json" "${pids[2]}" "mint B"
 master_b=$(key_of "$ready/mint-b.json")
 [ -n "$master_b" ] || { echo "[run] mint B's ready file names no master key" >&2; exit 1; }
-./target/release/certifier --data-dir "$CERTIFIER_DATA_DIR" issue --if-missing \
-  --cs-name "Demo mint B" --cs-addr "$MINT_B_URL" --master-key="$master_b" > /dev/null
+./target/release/certifier --data-dir "$CERTIFIER_DATA_DIR" issue --if-missing --replace \
+  --cs-name "Demo mint B" --bank-id demo-bank-b --cs-addr "$MINT_B_URL" --master-key="$master_b" > /dev/null
 wait_certified "$MINT_B_URL" "mint B"
 # B clears with A once it has checked A's papers and opened its account there.
 clears() { curl -fsS "${MINT_B_URL}/peers" 2>/dev/null | grep -q '"bank_id"'; }

@@ -241,6 +241,15 @@ async fn the_web_wallet_of_mint_a_pays_a_shop_of_mint_b() {
     })
     .await;
     screenshot(&s, "netcash-08-paid-with-mint-b-coins").await;
+    // "Find my coins" scans B for this seed's coins (what a restored wallet
+    // needs): the ones held stay as they are, nothing is added twice.
+    click(&s, "#nav-mints").await;
+    click(&s, "#mints tr[data-bank='mint-b'] .mint-restore").await;
+    wait_text(&s, "#message", "scanned at B", |t| {
+        t.starts_with("Found 0 unspent coins worth 0.00 DEMO at mint-b")
+    })
+    .await;
+    wait_text(&s, b_row, "B's share", money("1.01 DEMO")).await;
     let orders = keeper.orders(&shop.admin_token).await.expect("orders");
     assert_eq!(orders.paid, 2, "both orders are paid");
 }

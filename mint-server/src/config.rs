@@ -220,7 +220,8 @@ pub enum Command {
     /// any more; honest holders recoup them (`POST /recoup`).
     RevokeKey {
         /// The key id, base64url (as `/keys` lists it).
-        #[arg(long)]
+        // base64url may start with '-': a value, not a flag.
+        #[arg(long, allow_hyphen_values = true)]
         key_id: String,
         /// Why: its private key leaked, or coins were extorted under it.
         #[arg(long, value_enum)]
@@ -228,7 +229,7 @@ pub enum Command {
         /// A withdrawal or exchange (its request id, base64url) whose blinded
         /// coins the bank was forced to sign: they are never recouped.
         /// Repeatable; only with `--reason extorted`.
-        #[arg(long = "extorted-request")]
+        #[arg(long = "extorted-request", allow_hyphen_values = true)]
         extorted_requests: Vec<String>,
     },
 }

@@ -45,7 +45,13 @@ fn a_mint_serves_true_papers_only_and_drops_them_when_revoked() {
     ));
 
     // A certificate naming another address: the mint does not serve it.
-    let wrong = fic.issue("Mint A", "http://127.0.0.1:9", &mint.master, 86_400);
+    let wrong = fic.issue(
+        "Mint A",
+        "demo-bank",
+        "http://127.0.0.1:9",
+        &mint.master,
+        86_400,
+    );
     let deadline = Instant::now() + Duration::from_secs(3);
     while Instant::now() < deadline {
         assert!(

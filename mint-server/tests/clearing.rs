@@ -65,7 +65,10 @@ fn network() -> Network {
     let a = MintProc::start(&args);
     drop(held);
     let proxy = Proxy::start(port, &format!("127.0.0.1:{}", a.proc.port()), None);
-    let a_cert = fic.issue("Mint A", &public, &a.master, 86_400).body.cert_id;
+    let a_cert = fic
+        .issue("Mint A", "mint-a", &public, &a.master, 86_400)
+        .body
+        .cert_id;
     let mut args: Vec<&str> = fic_args.iter().map(String::as_str).collect();
     args.extend([
         "--bank-id",

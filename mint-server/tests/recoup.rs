@@ -211,12 +211,12 @@ fn a_revoked_key_is_recouped_once_for_honest_coins_and_never_for_extorted_ones()
             .iter()
             .all(|c| !bank.keys.set.is_revoked(&c.key_id))
     );
-    // Again, under a new request: its blind signature was taken back, and
-    // the coin is spent.
+    // Again, under a new request: the coin is spent (so a copy of the
+    // wallet drops it), and its blind signature was taken back.
     let (second, _) = recoup_request(&bank, &[(&honest, seed_of(&honest_p))]);
     assert_eq!(
         refused(bank.call::<api::Recoup>(&(), &second)),
-        (403, ErrorCode::RecoupRefused),
+        (409, ErrorCode::CoinSpent),
         "recouped exactly once"
     );
     assert_eq!(bank.spent(std::slice::from_ref(&honest)), vec![true]);

@@ -29,6 +29,11 @@ pub struct MintCertificate {
     pub certifier: PublicKey,
     /// The currency server's name (`CS_name`).
     pub cs_name: String,
+    /// The bank id its key sets carry, which coins and payments name it by:
+    /// the certifier gives one bank id to one mint at a time, and a key set
+    /// under another id is refused.
+    #[serde(default)]
+    pub bank_id: String,
     /// Its public base URL (`CS_addr`): a wallet accepts the certificate only
     /// from a mint reached at this origin.
     pub cs_addr: String,
@@ -48,6 +53,7 @@ impl Canonical for MintCertificate {
         e.u64(self.cert_id)
             .fixed(&self.certifier.0.0)
             .str(&self.cs_name)
+            .str(&self.bank_id)
             .str(&self.cs_addr)
             .fixed(&self.master_public_key.0.0)
             .str(self.currency.as_str())
@@ -335,6 +341,12 @@ pub fn verify_certified(
         return Err(CertError::Mismatch(format!(
             "it certifies currency {}, the mint issues {}",
             cert.currency, set.currency
+        )));
+    }
+    if cert.bank_id != set.bank_id {
+        return Err(CertError::Mismatch(format!(
+            "it certifies bank id {:?}, the key set names {:?}",
+            cert.bank_id, set.bank_id
         )));
     }
     if origin(&cert.cs_addr).is_none() || origin(&cert.cs_addr) != origin(mint_url) {

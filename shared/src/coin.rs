@@ -124,7 +124,6 @@ impl Drop for CoinSecrets {
 }
 
 /// The wallet's secrets for one coin between blinding and finalizing.
-#[derive(Debug)]
 pub struct PendingCoin {
     /// Denomination key id.
     pub key_id: B32,
@@ -139,6 +138,17 @@ pub struct PendingCoin {
     /// The seed its secrets come from, when it was made from one here
     /// ([`PendingCoin::new_random`]): what proves its withdrawal in a recoup.
     pub coin_seed: Option<B32>,
+}
+
+/// Shows only the key and the blinded message: the serial, randomizer and
+/// coin seed would link the coin to its withdrawal in any log.
+impl std::fmt::Debug for PendingCoin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingCoin")
+            .field("key_id", &self.key_id)
+            .field("blinded", &self.blinded)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PendingCoin {

@@ -306,3 +306,19 @@ fn reblinding_a_coin_finds_its_withdrawal() {
     assert_ne!(b2, pending.blinded.blinded_msg.0);
     assert!(blind_rsa::reblind(&pk, &coin.signature.0, &[0u8; 8]).is_err());
 }
+
+#[cfg_attr(
+    all(target_arch = "wasm32", target_os = "unknown"),
+    wasm_bindgen_test::wasm_bindgen_test
+)]
+#[cfg_attr(not(all(target_arch = "wasm32", target_os = "unknown")), test)]
+fn a_pending_coin_logs_none_of_its_secrets() {
+    let pk = key(0).to_public_key();
+    let p = PendingCoin::new_random(B32::default(), &pk).expect("blind");
+    let shown = format!("{p:?}");
+    let seed = p.coin_seed.expect("made from a coin seed");
+    for secret in [seed, p.serial, p.msg_prefix] {
+        assert!(!shown.contains(&secret.to_b64()), "{shown}");
+    }
+    assert!(shown.contains("blinded"), "{shown}");
+}

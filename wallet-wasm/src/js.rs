@@ -35,6 +35,8 @@ export interface EcashError extends Error { name: "EcashError"; code: string; op
 export interface HistoryEntry { id: string; at: number; amount: number; type: string; [field: string]: unknown }
 /** One bank's share of the wallet: its own bank first, then the other certified banks it knows. */
 export interface MintBalance { bank_id: string; name: string; url: string; own: boolean; total: number; spendable: number; certified_until: number | null }
+/** What a restore found: coins the bank had signed for this seed, those still unspent and now held, their value. */
+export interface RestoreReport { found: number; unspent: number; value: number }
 /** What recover did. */
 export interface RecoverReport { resumed: number; completed: number; undone: number; still_pending: number; refreshed: number; recouped: number; problems: string[] }
 /** A payment request and the origin it came from (show it to the payer). */
@@ -377,6 +379,18 @@ impl EcashWallet {
                 .exchange_into(&bank_id, amount_arg(amount)?, Some(&mut cb))
                 .await?;
             Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Looks for this seed's coins at `bankId`, a known bank (add it again
+    /// after a restore first); keeps the unspent ones. That bank sees this
+    /// seed's blinded coins, so call it only when the person asks.
+    #[wasm_bindgen(js_name = restoreMint, unchecked_return_type = "Promise<RestoreReport>")]
+    pub fn restore_mint(&self, bank_id: String, on_progress: Option<Function>) -> Promise {
+        self.call(move |w| async move {
+            let mut cb = progress_fn(on_progress);
+            let report = w.lock().await.restore_mint(&bank_id, Some(&mut cb)).await?;
+            Ok(to_js(&report).unwrap_or_default())
         })
     }
 

@@ -63,6 +63,11 @@ pub struct Meta {
     pub account_id: String,
     /// Unix seconds.
     pub created_at: u64,
+    /// Made by a restore from the phrase: the phrase does not say which
+    /// other banks the seed used, so each bank added is scanned
+    /// ([`OtherMint::unscanned`]) before new coins are derived there.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restored: bool,
 }
 
 /// A certifier a wallet pins (NetCash's FIC): its key, and where to ask it
@@ -117,6 +122,12 @@ pub struct OtherMint {
     pub keys: ecash_core::SignedKeySet,
     /// When it was last fetched and checked, unix seconds.
     pub checked_at: u64,
+    /// Added to a restored wallet and not scanned yet for the seed's coins
+    /// there: no coin is derived at this bank until it is, since its
+    /// counters may repeat coins the bank signed before (the same coins
+    /// again, spent or held).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unscanned: bool,
 }
 
 impl OtherMint {
@@ -130,13 +141,51 @@ impl OtherMint {
     }
 }
 
-/// Where a blinded output's secrets come from: the seed, this key, this counter.
+/// Where a blinded output's secrets come from: the seed, this key, this
+/// counter, by this scheme.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Derivation {
     /// Denomination key.
     pub key_id: B32,
     /// Counter under that key.
     pub counter: u64,
+    /// How the secrets are derived. Absent on records written before it was
+    /// kept: those are tried under each scheme, and the coin decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<Scheme>,
+}
+
+impl Derivation {
+    /// Output `counter` of key `key_id` under today's scheme.
+    pub fn current(key_id: B32, counter: u64) -> Self {
+        Self {
+            key_id,
+            counter,
+            scheme: Some(Scheme::V2),
+        }
+    }
+
+    /// The schemes its secrets may come from, most likely first.
+    pub fn candidates(&self) -> &'static [Scheme] {
+        match self.scheme {
+            Some(Scheme::V1) => &[Scheme::V1],
+            Some(Scheme::V2) => &[Scheme::V2],
+            None => &[Scheme::V2, Scheme::V1],
+        }
+    }
+}
+
+/// A coin-secret derivation scheme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scheme {
+    /// The first wallets': secrets straight from the wallet seed. Such coins
+    /// have no coin seed, so they cannot be recouped; `recover` exchanges
+    /// them for v2 coins.
+    V1,
+    /// Secrets from a per-coin seed (`ecash/v2/coin`), which proves the
+    /// coin's withdrawal in a recoup.
+    V2,
 }
 
 /// Why coins are exchanged.

@@ -15,6 +15,7 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::error::WalletError;
+use crate::records::Scheme;
 
 /// Domain separation salt of every derivation.
 const HKDF_SALT: &[u8] = b"ecash/v1/wallet-seed";
@@ -75,32 +76,64 @@ impl Seed {
     }
 
     /// The seed of coin number `counter` of denomination key `key`: every
-    /// secret of the coin comes from it ([`CoinSecrets::from_coin_seed`]),
-    /// and it proves the coin's withdrawal in a recoup.
+    /// secret of a [`Scheme::V2`] coin comes from it
+    /// ([`CoinSecrets::from_coin_seed`]), and it proves the coin's
+    /// withdrawal in a recoup.
     pub fn coin_seed(
         &self,
         key: &VerifiedDenomination,
         counter: u64,
     ) -> Result<Zeroizing<[u8; COIN_SEED_LEN]>, WalletError> {
-        let mut info = Vec::with_capacity(13 + 32 + 8);
-        info.extend_from_slice(b"ecash/v2/coin");
-        info.extend_from_slice(&key.info.key_id.0);
-        info.extend_from_slice(&counter.to_be_bytes());
         let mut seed = Zeroizing::new([0u8; COIN_SEED_LEN]);
-        self.expand(&info, seed.as_mut_slice())?;
+        self.expand(
+            &coin_info(b"ecash/v2/coin", key, counter),
+            seed.as_mut_slice(),
+        )?;
         Ok(seed)
     }
 
-    /// The secrets of coin number `counter` of denomination key `key`:
-    /// serial, randomizer, PSS salt and blinding-factor bytes, all derived
-    /// from its coin seed.
+    /// The secrets of coin number `counter` of denomination key `key` under
+    /// derivation `scheme`: serial, randomizer, PSS salt and blinding-factor
+    /// bytes.
     pub fn coin_secrets(
         &self,
         key: &VerifiedDenomination,
         counter: u64,
+        scheme: Scheme,
     ) -> Result<CoinSecrets, WalletError> {
-        let seed = self.coin_seed(key, counter)?;
-        Ok(CoinSecrets::from_coin_seed(&seed, key.key.size())?)
+        match scheme {
+            Scheme::V2 => {
+                let seed = self.coin_seed(key, counter)?;
+                Ok(CoinSecrets::from_coin_seed(&seed, key.key.size())?)
+            }
+            Scheme::V1 => self.coin_secrets_v1(key, counter),
+        }
+    }
+
+    /// The first wallets' derivation, straight from the wallet seed, kept so
+    /// their coins are still found by a restore and re-derived on resume
+    /// (they have no coin seed, so they cannot be recouped).
+    fn coin_secrets_v1(
+        &self,
+        key: &VerifiedDenomination,
+        counter: u64,
+    ) -> Result<CoinSecrets, WalletError> {
+        use ecash_core::blind_rsa::{PREFIX_LEN, SALT_LEN};
+        let k = key.key.size();
+        // serial | prefix | salt | k+16 bytes for the blinding factor (unbiased mod n).
+        let mut okm = Zeroizing::new(vec![0u8; 32 + PREFIX_LEN + SALT_LEN + k + 16]);
+        self.expand(&coin_info(b"ecash/v1/coin", key, counter), &mut okm)?;
+        let mut c = CoinSecrets {
+            serial: [0; 32],
+            prefix: [0; PREFIX_LEN],
+            salt: [0; SALT_LEN],
+            r_bytes: okm[32 + PREFIX_LEN + SALT_LEN..].to_vec(),
+        };
+        c.serial.copy_from_slice(&okm[..32]);
+        c.prefix.copy_from_slice(&okm[32..32 + PREFIX_LEN]);
+        c.salt
+            .copy_from_slice(&okm[32 + PREFIX_LEN..32 + PREFIX_LEN + SALT_LEN]);
+        Ok(c)
     }
 
     /// Coin number `counter` of denomination key `key`, blinded.
@@ -108,8 +141,9 @@ impl Seed {
         &self,
         key: &VerifiedDenomination,
         counter: u64,
+        scheme: Scheme,
     ) -> Result<PendingCoin, WalletError> {
-        let c = self.coin_secrets(key, counter)?;
+        let c = self.coin_secrets(key, counter, scheme)?;
         Ok(PendingCoin::new_deterministic(
             key.info.key_id,
             &key.key,
@@ -126,10 +160,11 @@ impl Seed {
         &self,
         key: &VerifiedDenomination,
         counters: &[u64],
+        scheme: Scheme,
     ) -> Result<Vec<PendingCoin>, WalletError> {
         let secrets = counters
             .iter()
-            .map(|c| self.coin_secrets(key, *c))
+            .map(|c| self.coin_secrets(key, *c, scheme))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(PendingCoin::new_deterministic_batch(
             key.info.key_id,
@@ -137,6 +172,15 @@ impl Seed {
             &secrets,
         )?)
     }
+}
+
+/// The HKDF info of a coin: scheme label, key id, counter.
+fn coin_info(label: &[u8], key: &VerifiedDenomination, counter: u64) -> Vec<u8> {
+    let mut info = Vec::with_capacity(label.len() + 32 + 8);
+    info.extend_from_slice(label);
+    info.extend_from_slice(&key.info.key_id.0);
+    info.extend_from_slice(&counter.to_be_bytes());
+    info
 }
 
 #[cfg(test)]
@@ -177,13 +221,25 @@ mod tests {
             info,
         };
         let seed = Seed::from_phrase(&"ab".repeat(32)).expect("seed");
-        let batch = seed.coins(&key, &[0, 1, 7]).expect("batch");
-        for (p, c) in batch.iter().zip([0u64, 1, 7]) {
-            let one = seed.coin(&key, c).expect("one");
-            assert_eq!(one.blinded, p.blinded);
-            assert_eq!(one.serial, p.serial);
+        for scheme in [Scheme::V1, Scheme::V2] {
+            let batch = seed.coins(&key, &[0, 1, 7], scheme).expect("batch");
+            for (p, c) in batch.iter().zip([0u64, 1, 7]) {
+                let one = seed.coin(&key, c, scheme).expect("one");
+                assert_eq!(one.blinded, p.blinded);
+                assert_eq!(one.serial, p.serial);
+            }
+            assert_ne!(batch[0].serial, batch[1].serial);
         }
-        assert_ne!(batch[0].serial, batch[1].serial);
+        // The schemes give different coins for one counter, and v1 is the
+        // first wallets' derivation, byte for byte.
+        let v1 = seed.coin_secrets(&key, 0, Scheme::V1).expect("v1");
+        let v2 = seed.coin_secrets(&key, 0, Scheme::V2).expect("v2");
+        assert_ne!(v1.serial, v2.serial);
+        let mut okm = vec![0u8; 32];
+        Hkdf::<Sha256>::new(Some(HKDF_SALT), &[0xab; 32])
+            .expand(&coin_info(b"ecash/v1/coin", &key, 0), &mut okm)
+            .expect("hkdf");
+        assert_eq!(v1.serial[..], okm[..]);
     }
 
     #[test]

@@ -110,7 +110,7 @@ async fn a_certified_bank_is_taken_and_one_without_papers_refused_leaving_no_wal
     let store = SqliteStore::open(&path).expect("store");
     assert!(store.load_all().await.expect("load").is_empty());
 
-    let cert = fic.issue("Mint A", &mint.url, &master_of(&mint), 86_400);
+    let cert = fic.issue("Mint A", "demo-bank", &mint.url, &master_of(&mint), 86_400);
     let mut w = create_when_served(&mint, pin(&fic)).await;
     assert_eq!(w.certificate(), Some(&cert.body));
     assert_eq!(w.certifier().map(|p| p.key), Some(fic.key));
@@ -177,7 +177,7 @@ async fn a_certified_bank_is_taken_and_one_without_papers_refused_leaving_no_wal
 #[tokio::test]
 async fn an_expired_shop_certificate_is_refused() {
     let (fic, mint) = world_with(&[], 60);
-    fic.issue("Mint A", &mint.url, &master_of(&mint), 86_400);
+    fic.issue("Mint A", "demo-bank", &mint.url, &master_of(&mint), 86_400);
     let mut w = create_when_served(&mint, pin(&fic)).await;
     w.faucet(100).await.expect("faucet");
     w.withdraw(100, None).await.expect("withdraw");
@@ -200,7 +200,7 @@ async fn an_expired_shop_certificate_is_refused() {
 async fn an_unreachable_certifier_leaves_cached_papers_in_use_until_they_expire() {
     // Revocation lists are fresh for a minute; the certificate lasts 10 minutes.
     let (mut fic, mint) = world(&["--revocations-ttl-secs", "60"]);
-    fic.issue("Mint A", &mint.url, &master_of(&mint), 600);
+    fic.issue("Mint A", "demo-bank", &mint.url, &master_of(&mint), 600);
     let mut w = create_when_served(&mint, pin(&fic)).await;
     settle_keys(&mint, &mut w).await;
 
@@ -240,7 +240,7 @@ async fn a_fresh_list_that_revokes_the_bank_is_kept_and_refuses_it_offline_too()
     let cert_mint = Mint::start_with(&args);
     let mint = &cert_mint;
     // Certified only after the bank's first try: it tries again every 2 s while refused.
-    let cert = fic.issue("Mint A", &mint.url, &master_of(mint), 86_400);
+    let cert = fic.issue("Mint A", "demo-bank", &mint.url, &master_of(mint), 86_400);
     let mut w = create_when_served(mint, pin(&fic)).await;
     w.faucet(100).await.expect("faucet");
     w.withdraw(100, None).await.expect("withdraw");
@@ -467,24 +467,108 @@ async fn a_wallet_of_bank_a_pays_a_shop_of_bank_b_which_clears_at_a() {
     assert!(w.pending().is_empty());
 
     // Another certified bank that calls itself mint-b takes nothing over:
-    // B's coins and operations stay with the B the wallet knows.
+    // the certifier gives the id to B alone, so E's certificate names
+    // another, and no key set of E's under B's id is attested; wallets take
+    // none. B's coins and operations stay with the B the wallet knows.
     let fic2 = std::sync::Arc::new(fic);
     let f = fic2.clone();
-    let impostor = tokio::task::spawn_blocking(move || f.certified_mint("Mint E", "mint-b", &[]))
+    let impostor = tokio::task::spawn_blocking(move || {
+        let mut args = f.mint_args();
+        args.extend(["--bank-id".to_owned(), "mint-b".to_owned()]);
+        let e =
+            ecash_testkit::MintProc::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let taken = f.command(&[
+            "issue",
+            "--cs-name",
+            "Mint E",
+            "--bank-id",
+            "mint-b",
+            "--cs-addr",
+            e.url(),
+            "--master-key",
+            &e.master.0.to_b64(),
+        ]);
+        assert!(taken.is_err_and(|m| m.contains("bank id")), "mint-b is B's");
+        f.issue("Mint E", "mint-e", e.url(), &e.master, 86_400);
+        e
+    })
+    .await
+    .expect("a second mint-b starts");
+    let net = || ecash_http::ReqwestTransport::new().expect("http");
+    let its_keys = ecash_core::client::BankClient::new(impostor.url(), net())
+        .keys()
         .await
-        .expect("a second mint-b starts");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let e = loop {
-        match w.add_mint(impostor.url()).await {
-            Err(e) if e.code() == "not_certified" && Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => break e,
-            Ok(m) => panic!("the impostor was added: {m:?}"),
-        }
-    };
-    assert_eq!(e.code(), "tampered_answer", "{e}");
+        .expect("its key set");
+    assert!(its_keys.certification.is_none(), "never attested");
+    let refused = ecash_core::client::CertifierClient::new(fic2.url(), net())
+        .attest(&its_keys.key_set)
+        .await
+        .expect_err("the bank id is another mint's");
+    assert!(
+        matches!(
+            &refused,
+            ecash_core::client::CallError::Refused { status: 409, error, .. }
+                if error.code == ecash_core::ErrorCode::KeySetConflict
+        ),
+        "{refused}"
+    );
+    let e = w
+        .add_mint(impostor.url())
+        .await
+        .expect_err("no attestation, no bank");
+    assert_eq!(e.code(), "not_certified", "{e}");
     assert_eq!(w.mints(), mints, "nothing changed");
+
+    // The wallet that made B's coins finds none to add at B: it scans from
+    // its own counters, past every coin it made (held, spent or journaled),
+    // so coins it spent never come back, whatever B's cached spent list says.
+    let own_scan = w.restore_mint("mint-b", None).await.expect("scanned");
+    assert_eq!((own_scan.found, own_scan.unspent), (0, 0));
+    assert_eq!(w.mints(), mints, "nothing changed");
+
+    // A restore from the phrase finds the coins of the wallet's own bank;
+    // B's come back once B is added again and scanned there.
+    let phrase = w.seed_phrase();
+    let (mut r, report) = Wallet::restore(
+        MemoryStore::new(),
+        Flaky::new(),
+        a.url(),
+        pin(&fic2),
+        &phrase,
+        settings.clone(),
+        None,
+    )
+    .await
+    .expect("restored at A");
+    assert_eq!(report.value, mints[0].total);
+    r.add_mint(b.url()).await.expect("B added again");
+    // Not before B is scanned: new coins there would repeat old ones.
+    let e = r
+        .exchange_into("mint-b", 10, None)
+        .await
+        .expect_err("B not scanned yet");
+    assert!(
+        e.code() == "invalid_input" && e.to_string().contains("Find my coins"),
+        "{e}"
+    );
+    let at_b = r.restore_mint("mint-b", None).await.expect("scanned at B");
+    assert_eq!(
+        (at_b.unspent, at_b.value),
+        (
+            w.coins().iter().filter(|c| c.bank_id.is_some()).count(),
+            mints[1].total
+        )
+    );
+    assert!(at_b.found > at_b.unspent, "the coins paid were found spent");
+    assert_eq!(r.mints(), mints, "every bank's share is back");
+    let again = r.restore_mint("mint-b", None).await.expect("again");
+    assert_eq!(again.unspent, 0, "coins held stay as they are");
+    assert_eq!(r.balance().total, w.balance().total);
+    // New coins at B never reuse a restored coin's secrets.
+    r.exchange_into("mint-b", 10, None)
+        .await
+        .expect("counters moved past the restored coins");
+    assert_eq!(r.mints()[1].total, mints[1].total + 10);
 
     // Reopened from its store, the wallet still knows B and its coins.
     let total = w.balance().total;

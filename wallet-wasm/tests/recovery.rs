@@ -385,3 +385,83 @@ async fn coins_of_a_revoked_key_are_recouped_by_recover() {
     let offer = mint.order("coffee").await;
     w.pay(offer).await.expect("paid with the recouped value");
 }
+
+/// Coins of an older wallet, whose secrets came straight from the seed (the
+/// first scheme) and whose journal kept no scheme: the journaled withdrawal
+/// is finished (the coins that verify decide the scheme), `recover` renews
+/// those coins into ones that can prove their withdrawal in a recoup, and a
+/// restore from the phrase finds both kinds.
+#[tokio::test]
+async fn an_older_wallets_coins_are_finished_renewed_and_restored() {
+    use ecash_core::Signed;
+    use wallet_wasm::records::{OpKind, Operation, Scheme};
+    use wallet_wasm::secrets::Seed;
+    use wallet_wasm::store::{Store, Write};
+
+    let mint = Mint::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let (mut w, path) = funded(&mint, dir.path(), "w", 1_000).await;
+    let phrase = w.seed_phrase();
+    let keys = w.key_set().clone();
+    w.transport().inject("/withdraw", Fault::CutBefore, 1);
+    w.withdraw(300, None)
+        .await
+        .expect_err("cut before the bank saw it");
+    drop(w);
+
+    // The journal entry as an older wallet wrote it.
+    let seed = Seed::from_phrase(&phrase).expect("seed");
+    let store = SqliteStore::open(&path).expect("store");
+    let (k, v) = store
+        .load_all()
+        .await
+        .expect("load")
+        .into_iter()
+        .find(|(k, _)| k.starts_with("op/"))
+        .expect("journaled");
+    let mut op: Operation = serde_json::from_str(&v).expect("op");
+    let OpKind::Withdraw { request, outputs } = &mut op.kind else {
+        panic!("{op:?}")
+    };
+    let mut body = request.body.clone();
+    for (d, c) in outputs.iter_mut().zip(&mut body.coins) {
+        let key = &keys.keys[&d.key_id];
+        c.blinded_msg = seed
+            .coin(key, d.counter, Scheme::V1)
+            .expect("v1")
+            .blinded
+            .blinded_msg;
+        d.scheme = None;
+    }
+    let old_coins = outputs.len();
+    *request = Signed::sign(body, &seed.account_key().expect("account key"));
+    let json = serde_json::to_string(&op).expect("json");
+    assert!(!json.contains("scheme"), "written as an older wallet did");
+    store.apply(vec![Write::Put(k, json)]).await.expect("write");
+    drop(store);
+
+    let mut w = reopen(&mint, &path).await;
+    let r = w.recover().await.expect("recover");
+    assert_eq!((r.completed, r.undone), (1, 0), "{r:?}");
+    assert_eq!(r.refreshed, old_coins, "the old coins renewed: {r:?}");
+    assert!(r.problems.is_empty(), "{r:?}");
+    assert_eq!(w.balance().total, 300);
+    assert!(
+        w.coins()
+            .iter()
+            .all(|c| c.derivation.is_some_and(|d| d.scheme == Some(Scheme::V2))),
+        "every coin held can be recouped"
+    );
+    assert_all_unspent(&w, &mint).await;
+    assert_eq!(w.recover().await.expect("again").refreshed, 0);
+
+    let store = SqliteStore::open(&dir.path().join("restored.db")).expect("store");
+    let (restored, report) = mint.restore(store, &phrase).await.expect("restore");
+    assert_eq!(
+        report.found,
+        old_coins + w.coins().len(),
+        "both schemes scanned: {report:?}"
+    );
+    assert_eq!((report.unspent, report.value), (w.coins().len(), 300));
+    assert_eq!(restored.balance().total, 300);
+}

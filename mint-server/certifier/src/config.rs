@@ -45,6 +45,11 @@ pub struct IssueArgs {
     /// The mint's name (`CS_name`), shown to wallet users.
     #[arg(long)]
     pub cs_name: String,
+    /// The bank id the mint's key sets carry (`mint-server --bank-id`):
+    /// its key sets are attested only under it, and no other mint's
+    /// certificate in force may hold it.
+    #[arg(long)]
+    pub bank_id: String,
     /// The mint's public base URL (`CS_addr`): wallets accept the
     /// certificate only from a mint reached at this origin.
     #[arg(long)]
@@ -60,7 +65,8 @@ pub struct IssueArgs {
     #[arg(long, default_value_t = 90 * 86_400, value_parser = clap::value_parser!(u64).range(1..=5 * 365 * 86_400))]
     pub valid_secs: u64,
     /// Issue nothing if a certificate in force already names this master
-    /// key at this address; print that one (for scripts run again).
+    /// key as this bank id at this address; print that one (for scripts run
+    /// again).
     #[arg(long)]
     pub if_missing: bool,
     /// Revoke the key's certificate in force, if any, as superseded by this

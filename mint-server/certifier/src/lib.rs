@@ -47,13 +47,14 @@ pub async fn run(cli: Cli) -> Result<(), CertifierError> {
             let registry = open()?;
             let now = clock.now();
             let held = match a.if_missing {
-                true => registry.held(&a.master_key, &a.cs_addr, now)?,
+                true => registry.held(&a.master_key, &a.bank_id, &a.cs_addr, now)?,
                 false => None,
             };
             let cert = match held {
                 Some(c) => c,
                 None => registry.issue(
                     &a.cs_name,
+                    &a.bank_id,
                     &a.cs_addr,
                     &a.master_key,
                     &a.currency,
@@ -82,9 +83,10 @@ pub async fn run(cli: Cli) -> Result<(), CertifierError> {
                     None => "in force".into(),
                 };
                 println!(
-                    "{}\t{}\t{}\t{}\t{state}",
+                    "{}\t{}\t{}\t{}\t{}\t{state}",
                     c.cert_id,
                     c.cs_name,
+                    c.bank_id,
                     c.cs_addr,
                     c.master_public_key.fingerprint()
                 );

@@ -163,14 +163,18 @@ impl Registry {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Certifies `master_key` as mint `cs_name` at `cs_addr` from `now` for
-    /// `valid_secs`. A key has one certificate in force at a time, so that
-    /// revoking it revokes the mint: an earlier one in force is refused, or
-    /// with `replace` revoked as superseded.
+    /// Certifies `master_key` as mint `cs_name` with bank id `bank_id` at
+    /// `cs_addr` from `now` for `valid_secs`. A key has one certificate in
+    /// force at a time, so that revoking it revokes the mint: an earlier one
+    /// in force is refused, or with `replace` revoked as superseded. A bank
+    /// id is one mint's at a time: another key's certificate in force for it
+    /// is refused (a new master key of the same bank takes it once the old
+    /// certificate is revoked).
     #[allow(clippy::too_many_arguments)]
     pub fn issue(
         &self,
         cs_name: &str,
+        bank_id: &str,
         cs_addr: &str,
         master_key: &str,
         currency: &str,
@@ -185,6 +189,17 @@ impl Registry {
         {
             return Err(RegistryError::Invalid(
                 "--cs-name must be 1 to 64 printable characters".into(),
+            ));
+        }
+        let bank_id = bank_id.trim();
+        if bank_id.is_empty()
+            || bank_id.len() > 64
+            || !bank_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(RegistryError::Invalid(
+                "--bank-id must be 1 to 64 letters, digits, '-', '_' or '.'".into(),
             ));
         }
         let cs_addr = origin(cs_addr).ok_or_else(|| {
@@ -215,6 +230,24 @@ impl Registry {
             )?
             .query_map(params![&master.0.0[..], to_i64(now)?], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
+        // Another key's certificate in force for this bank id: checked in
+        // this transaction, so two issues cannot both take it.
+        let others: Vec<String> = tx
+            .prepare(
+                "SELECT c.signed FROM certificates c LEFT JOIN revocations r ON r.cert_id = c.cert_id
+                 WHERE c.master_key <> ?1 AND c.expires_at >= ?2 AND r.cert_id IS NULL",
+            )?
+            .query_map(params![&master.0.0[..], to_i64(now)?], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for other in others {
+            let c: Signed<MintCertificate> = decode(&other)?;
+            if c.body.bank_id == bank_id {
+                return Err(RegistryError::Invalid(format!(
+                    "bank id {bank_id:?} is certificate {}'s, another master key's: revoke that one first",
+                    c.body.cert_id
+                )));
+            }
+        }
         if !earlier.is_empty() && !replace {
             return Err(RegistryError::Invalid(format!(
                 "certificate {} is in force for this key: revoke it, or issue with --replace",
@@ -231,6 +264,7 @@ impl Registry {
                 cert_id: from_i64(next),
                 certifier: self.key.public(),
                 cs_name: cs_name.to_owned(),
+                bank_id: bank_id.to_owned(),
                 cs_addr,
                 master_public_key: master,
                 currency,
@@ -337,16 +371,19 @@ impl Registry {
             .collect())
     }
 
-    /// The certificate in force at `now` for `master_key` at `cs_addr`'s origin, if any.
+    /// The certificate in force at `now` for `master_key` as `bank_id` at
+    /// `cs_addr`'s origin, if any.
     pub fn held(
         &self,
         master_key: &str,
+        bank_id: &str,
         cs_addr: &str,
         now: u64,
     ) -> Result<Option<Signed<MintCertificate>>, RegistryError> {
         let addr = origin(cs_addr);
         Ok(self.in_force(now)?.into_iter().find(|c| {
             c.body.master_public_key.0.to_b64() == master_key.trim()
+                && c.body.bank_id == bank_id.trim()
                 && Some(&c.body.cs_addr) == addr.as_ref()
         }))
     }
@@ -436,6 +473,12 @@ impl Registry {
             .find(|c| c.body.master_public_key == master)
             .ok_or_else(|| RegistryError::NotCertified(master.fingerprint()))?;
         VerifiedKeySet::verify(signed, &master)?;
+        if set.bank_id != certificate.body.bank_id {
+            return Err(RegistryError::Conflict(format!(
+                "the set names bank id {:?}, the certificate {:?}",
+                set.bank_id, certificate.body.bank_id
+            )));
+        }
         if set.currency != certificate.body.currency {
             return Err(RegistryError::Conflict(format!(
                 "the set is in {}, the certificate in {}",

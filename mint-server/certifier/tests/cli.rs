@@ -40,6 +40,8 @@ fn an_operator_certifies_lists_and_revokes_a_mint() {
             "issue",
             "--cs-name",
             "Mint A",
+            "--bank-id",
+            "mint-a",
             "--cs-addr",
             "https://mint-a.example/",
         ];
@@ -53,6 +55,7 @@ fn an_operator_certifies_lists_and_revokes_a_mint() {
     let cert: ecash_core::Signed<ecash_core::certificate::MintCertificate> =
         serde_json::from_str(&out).expect("a certificate");
     assert_eq!(cert.body.cs_addr, "https://mint-a.example");
+    assert_eq!(cert.body.bank_id, "mint-a");
     assert_eq!(cert.body.certifier.0.to_b64(), key);
     // Again: refused, unless it is missing or replaces the one in force.
     let (ok, _, err) = issue(&[]);
@@ -86,6 +89,8 @@ fn an_operator_certifies_lists_and_revokes_a_mint() {
             "issue",
             "--cs-name",
             "B",
+            "--bank-id",
+            "mint-b",
             "--cs-addr",
             "ftp://b",
             "--master-key",
@@ -93,4 +98,45 @@ fn an_operator_certifies_lists_and_revokes_a_mint() {
         ],
     );
     assert!(!ok && err.contains("--cs-addr"), "{err}");
+    // A bank id another key's certificate in force holds: refused, until
+    // that certificate is revoked (a bank's new master key takes it then).
+    let other = ecash_core::Keypair::generate()
+        .expect("rng")
+        .public()
+        .0
+        .to_b64();
+    let take_a = |dir: &std::path::Path| {
+        certifier(
+            dir,
+            &[
+                "issue",
+                "--cs-name",
+                "Mint A2",
+                "--bank-id",
+                "mint-a",
+                "--cs-addr",
+                "https://mint-a2.example",
+                "--master-key",
+                &other,
+            ],
+        )
+    };
+    let (ok, _, _) = issue(&["--replace"]);
+    assert!(ok, "mint-a in force again");
+    let (ok, _, err) = take_a(dir.path());
+    assert!(!ok && err.contains("bank id"), "{err}");
+    let (_, list, _) = certifier(dir.path(), &["list"]);
+    let live = list
+        .lines()
+        .find(|l| l.ends_with("in force"))
+        .and_then(|l| l.split('\t').next())
+        .expect("one in force")
+        .to_owned();
+    let (ok, _, _) = certifier(
+        dir.path(),
+        &["revoke", "--cert-id", &live, "--reason", "new master key"],
+    );
+    assert!(ok);
+    let (ok, _, err) = take_a(dir.path());
+    assert!(ok, "the bank id is free again: {err}");
 }

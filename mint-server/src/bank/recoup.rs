@@ -27,6 +27,14 @@ impl Bank {
         if let Some(a) = self.storage.exchange(&req.request_id)? {
             return replayed(a, &request_hash);
         }
+        // A coin spent or recouped before is answered as spent (its holder
+        // drops it), before the work of linking it.
+        let coins: Vec<crate::storage::CoinId> = req
+            .coins
+            .iter()
+            .map(|rc| (rc.coin.serial, rc.coin.key_id))
+            .collect();
+        self.refuse_spent(&coins)?;
         let now = self.clock.now();
         let state = self.keys.current();
         let keys = Self::signable(&state, &req.outputs, now)?;

@@ -266,6 +266,16 @@ impl MintProc {
         self.proc.url()
     }
 
+    /// Its bank id: its `--bank-id` flag, or the mint's default.
+    pub fn bank_id(&self) -> String {
+        let args = &self.proc.args;
+        args.iter()
+            .position(|a| a == "--bank-id")
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+            .unwrap_or_else(|| "demo-bank".to_owned())
+    }
+
     /// A blocking client that trusts the pinned master key.
     pub fn client(&self) -> SyncBank {
         SyncBank::connect(self.url(), &self.master)
@@ -353,10 +363,11 @@ impl CertifierProc {
         }
     }
 
-    /// Certifies the mint with `master` at `addr` for `valid_secs`.
+    /// Certifies the mint with `master` as bank `bank_id` at `addr` for `valid_secs`.
     pub fn issue(
         &self,
         name: &str,
+        bank_id: &str,
         addr: &str,
         master: &PublicKey,
         valid_secs: u64,
@@ -366,6 +377,8 @@ impl CertifierProc {
                 "issue",
                 "--cs-name",
                 name,
+                "--bank-id",
+                bank_id,
                 "--cs-addr",
                 addr,
                 "--master-key",
@@ -377,13 +390,13 @@ impl CertifierProc {
         serde_json::from_str(&out).expect("a certificate")
     }
 
-    /// Certifies `mint` at its URL for a day.
+    /// Certifies `mint` at its URL, under the bank id its key set names, for a day.
     pub fn certify(
         &self,
         name: &str,
         mint: &MintProc,
     ) -> ecash_core::Signed<ecash_core::certificate::MintCertificate> {
-        self.issue(name, mint.url(), &mint.master, 86_400)
+        self.issue(name, &mint.bank_id(), mint.url(), &mint.master, 86_400)
     }
 
     /// Revokes certificate `cert_id`.

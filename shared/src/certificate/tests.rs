@@ -59,6 +59,7 @@ fn certificate(fic: &Keypair, master: &Keypair) -> MintCertificate {
         cert_id: 7,
         certifier: fic.public(),
         cs_name: "Mint A".into(),
+        bank_id: "mint-a".into(),
         cs_addr: format!("{URL}/"),
         master_public_key: master.public(),
         currency: demo(),
@@ -274,6 +275,17 @@ fn a_certificate_for_another_mint_is_refused() {
     let mut a = w.answer.clone();
     papers(&mut a).certificate = Signed::sign(cert, &w.fic);
     assert!(matches!(check(&w, &a), Err(CertError::Mismatch(_))));
+    // Another bank id (a mint calling itself by another's), or none.
+    for id in ["mint-b", ""] {
+        let mut cert = certificate(&w.fic, &w.master);
+        cert.bank_id = id.into();
+        let mut a = w.answer.clone();
+        papers(&mut a).certificate = Signed::sign(cert, &w.fic);
+        assert!(
+            matches!(check(&w, &a), Err(CertError::Mismatch(m)) if m.contains("bank id")),
+            "{id:?}"
+        );
+    }
 }
 
 #[test]

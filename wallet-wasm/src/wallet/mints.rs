@@ -227,6 +227,12 @@ impl Machine for FetchMint {
                 certificate: papers.certificate,
                 keys: f.signed,
                 checked_at: s.now(),
+                // A bank known keeps its state; a new one to a restored
+                // wallet waits for its scan.
+                unscanned: s
+                    .others
+                    .get(&f.verified.set.bank_id)
+                    .map_or(s.meta.restored, |m| m.record.unscanned),
             },
             keys: f.verified,
         };

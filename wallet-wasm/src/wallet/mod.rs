@@ -403,6 +403,7 @@ impl<S: Store, T: Transport> Wallet<S, T> {
             seed_hex: seed.phrase().replace('-', ""),
             account_id: met.account_id,
             created_at: now,
+            restored: false,
         };
         let mut identity = vec![
             Write::Put(META_KEY.into(), batch::json(&meta)?),

@@ -65,6 +65,14 @@ impl Machine for DeriveOutputs {
     fn resume(&mut self, s: &State, input: Input) -> Result<Next<Self::Output>, WalletError> {
         if !self.started {
             self.started = true;
+            if let Some(id) = self.at.as_deref()
+                && s.other(id)?.record.unscanned
+            {
+                return Err(WalletError::Input(format!(
+                    "this wallet was restored from its phrase: look for its coins at {id} first \
+                     (Find my coins on the Banks screen), so that new coins there repeat no old ones"
+                )));
+            }
             let keys = s.keyset(self.at.as_deref())?.withdraw_keys(s.now());
             let mut per_key: BTreeMap<B32, u64> = BTreeMap::new();
             for d in &self.denoms {
@@ -92,10 +100,8 @@ impl Machine for DeriveOutputs {
                 let counter = next
                     .get_mut(key_id)
                     .ok_or_else(|| WalletError::Crypto("counter missing for a key".into()))?;
-                self.derivations.push(Derivation {
-                    key_id: *key_id,
-                    counter: *counter,
-                });
+                self.derivations
+                    .push(Derivation::current(*key_id, *counter));
                 *counter += 1;
             }
             let total = self.derivations.len();
@@ -115,7 +121,7 @@ impl Machine for DeriveOutputs {
             let key_id = self.derivations[chunk[0]].key_id;
             let key = s.known_key(&key_id)?;
             let counters: Vec<u64> = chunk.iter().map(|&i| self.derivations[i].counter).collect();
-            for (&i, p) in chunk.iter().zip(s.seed.coins(key, &counters)?) {
+            for (&i, p) in chunk.iter().zip(s.seed.coins(key, &counters, Scheme::V2)?) {
                 self.slots[i] = Some(p);
             }
             self.done += chunk.len();
@@ -162,7 +168,10 @@ impl Finalizer {
             Some(p) => p,
             None => outputs
                 .iter()
-                .map(|d| s.seed.coin(s.known_key(&d.key_id)?, d.counter))
+                .map(|d| {
+                    s.seed
+                        .coin(s.known_key(&d.key_id)?, d.counter, d.candidates()[0])
+                })
                 .collect::<Result<Vec<_>, _>>()?,
         };
         Ok(Self {
@@ -179,23 +188,33 @@ impl Finalizer {
         let start = self.coins.len();
         let end = (start + FINALIZE_BATCH).min(total);
         for i in start..end {
-            let p = &self.pending[i];
-            let key = s.known_key(&p.key_id)?;
-            let coin = p
-                .finalize(&key.key, &self.sigs.blind_signatures[i].0)
-                .map_err(|_| {
-                    WalletError::Tampered(format!(
-                        "blind signature {} of {total} does not verify",
-                        i + 1
-                    ))
-                })?;
+            let key = s.known_key(&self.pending[i].key_id)?;
+            let sig = &self.sigs.blind_signatures[i].0;
+            let mut d = self.outputs[i];
+            let schemes = d.candidates();
+            // An output journaled by an older wallet, before its scheme was
+            // kept, is tried under each: the coin that verifies decides.
+            let found = match self.pending[i].finalize(&key.key, sig) {
+                Ok(c) => Some((c, schemes[0])),
+                Err(_) => schemes.iter().skip(1).find_map(|&scheme| {
+                    let p = s.seed.coin(key, d.counter, scheme).ok()?;
+                    Some((p.finalize(&key.key, sig).ok()?, scheme))
+                }),
+            };
+            let (coin, scheme) = found.ok_or_else(|| {
+                WalletError::Tampered(format!(
+                    "blind signature {} of {total} does not verify",
+                    i + 1
+                ))
+            })?;
+            d.scheme = Some(scheme);
             self.coins.push(CoinRecord {
                 coin,
                 value: key.info.value.value,
                 deposit_until: key.info.deposit_until,
                 reserved_by: None,
-                bank_id: s.bank_of_key(&p.key_id),
-                derivation: Some(self.outputs[i]),
+                bank_id: s.bank_of_key(&key.info.key_id),
+                derivation: Some(d),
             });
         }
         Ok((end > start).then_some(Progress {

@@ -10,7 +10,12 @@ use super::io::{Input, Machine, Next};
 use super::journal::{Drive, out_of_turn};
 use super::keys::RefreshKeys;
 use crate::error::WalletError;
-use crate::records::ExchangePurpose;
+use crate::records::{ExchangePurpose, Scheme};
+
+/// Most coins exchanged in one refresh: well under a bank's limit per
+/// request (256 by default), so a wallet with many old coins renews them
+/// over several requests instead of being refused.
+const REFRESH_BATCH: usize = 64;
 
 /// What [`Recover`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,7 +54,7 @@ enum RecoverPhase {
 pub(crate) struct Recover {
     report: RecoverReport,
     phase: RecoverPhase,
-    /// Coins of revoked keys whose recoup was tried in this run.
+    /// Coins whose recoup or refresh was tried in this run.
     tried: Vec<B32>,
 }
 
@@ -114,14 +119,17 @@ impl Recover {
             // Another bank's coins are renewed at that bank, when exchanged
             // there; a revoked key's coins are only recouped.
             .filter(|r| r.bank_id.is_none() && !s.keys.set.is_revoked(&r.coin.key_id))
-            // Coins from before coins kept their derivation are renewed
-            // too: the new ones are derived so a recoup or restore finds them.
+            // Coins that could not be recouped (from before coins kept their
+            // derivation, or made by an older wallet without coin seeds) are
+            // renewed too: the new ones can prove their withdrawal.
             .filter(|r| {
                 r.reserved_by.is_none()
                     && r.deposit_until >= t
-                    && (r.deposit_until <= horizon || r.derivation.is_none())
+                    && (r.deposit_until <= horizon || !recoupable(r))
+                    && !self.tried.contains(&r.coin.serial)
             })
             .map(|r| (r.coin.serial, r.value))
+            .take(REFRESH_BATCH)
             .collect();
         if expiring.is_empty() {
             return Ok(Next::Done(std::mem::take(&mut self.report)));
@@ -136,6 +144,7 @@ impl Recover {
             Ok(out) if fresh_enough => {
                 let serials: Vec<B32> = expiring.iter().map(|(c, _)| *c).collect();
                 let n = serials.len();
+                self.tried.extend_from_slice(&serials);
                 self.phase = RecoverPhase::Refresh(
                     Box::new(ExchangeCoins::own(serials, out, ExchangePurpose::Refresh)),
                     n,
@@ -218,7 +227,10 @@ impl Machine for Recover {
                             self.phase = RecoverPhase::Refresh(x, n);
                             return Ok(Next::Io(io));
                         }
-                        Ok(Next::Done(())) => self.report.refreshed = n,
+                        Ok(Next::Done(())) => {
+                            self.report.refreshed += n;
+                            return self.expiring(s);
+                        }
                         Err(e) => self.report.problems.push(format!("refreshing coins: {e}")),
                     }
                     return Ok(Next::Done(std::mem::take(&mut self.report)));
@@ -236,14 +248,27 @@ fn seed_of(s: &State, r: &crate::records::CoinRecord) -> Result<B32, WalletError
         WalletError::Input("it was stored before coins kept their derivation".into())
     })?;
     let key = s.known_key(&d.key_id)?;
-    let seed = s.seed.coin_seed(key, d.counter)?;
-    let secrets = s.seed.coin_secrets(key, d.counter)?;
-    if secrets.serial != r.coin.serial.0 {
-        return Err(WalletError::Crypto(
-            "its derivation gives another coin".into(),
-        ));
+    for &scheme in d.candidates() {
+        if s.seed.coin_secrets(key, d.counter, scheme)?.serial != r.coin.serial.0 {
+            continue;
+        }
+        if scheme != Scheme::V2 {
+            return Err(WalletError::Input(
+                "an older wallet made it, without a coin seed to prove its withdrawal".into(),
+            ));
+        }
+        return Ok(ecash_core::Fixed(*s.seed.coin_seed(key, d.counter)?));
     }
-    Ok(ecash_core::Fixed(*seed))
+    Err(WalletError::Crypto(
+        "its derivation gives another coin".into(),
+    ))
+}
+
+/// Whether a coin can prove its withdrawal in a recoup: it was derived
+/// under [`Scheme::V2`]. Coins that cannot are exchanged for ones that can.
+fn recoupable(r: &crate::records::CoinRecord) -> bool {
+    r.derivation
+        .is_some_and(|d| d.scheme.is_none_or(|scheme| scheme == Scheme::V2))
 }
 
 impl<S: crate::store::Store, T: crate::transport::Transport> super::Wallet<S, T> {

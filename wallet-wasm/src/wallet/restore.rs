@@ -1,6 +1,7 @@
 //! Restore from seed: re-derive every blinded coin, fetch the bank's stored
 //! blind signatures, keep the coins that are still unspent (looked up in the
-//! bank's public spent lists, so the bank never learns which coins).
+//! bank's public spent lists, so the bank never learns which coins). The
+//! same scan finds the coins of another bank the wallet added again.
 //!
 //! Privacy cost that remains: `/restore` shows the bank the blinded coins of
 //! this seed, so it learns which withdrawals and exchanges were this
@@ -26,6 +27,9 @@ use crate::transport::Transport;
 
 /// Largest number of blinded coins in one `/restore` request.
 const RESTORE_CHUNK: usize = 128;
+/// Most windows scanned per key: a bank that claims to have signed every
+/// blinded coin it is shown would otherwise keep the scan going for ever.
+const MAX_WINDOWS: u32 = 256;
 
 /// What a restore found.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,12 +46,25 @@ pub struct RestoreReport {
 struct Scan {
     key_id: B32,
     start: u64,
-    window: Vec<(u64, PendingCoin)>,
-    hit: bool,
+    window: Vec<(Derivation, PendingCoin)>,
+    /// Whether the window also holds [`Scheme::V1`] coins: the first
+    /// wallets' derivation, until a window finds v2 coins and no v1 ones
+    /// (a wallet's counters move on, so an upgraded wallet never goes back).
+    legacy: bool,
+    hit_v1: bool,
+    hit_v2: bool,
     next_free: u64,
+    /// Windows scanned of this key so far, this one included.
+    windows: u32,
 }
 
 enum Phase {
+    /// Another bank's scan on a live wallet: its counters are read first
+    /// (a reserve of nothing); coins below them this wallet made itself
+    /// (held, spent, or in a journaled operation), so the scan starts there.
+    ReadStarts,
+    /// Those counters asked for.
+    StartsRead,
     /// The next key to scan (index into the key list), or the spent lists.
     NextKey(usize),
     /// A chunk of the window asked about.
@@ -55,22 +72,34 @@ enum Phase {
         Await<api::Restore>,
         Box<Scan>,
         usize,
-        Vec<(u64, PendingCoin)>,
+        Vec<(Derivation, PendingCoin)>,
     ),
     /// A key's spent list asked for.
     SpentList(Await<api::SpentCoins>, B32),
+    /// Another bank's scan on a live wallet: its counters read again (a
+    /// reserve of nothing), to move them past every blinded coin shown.
+    Counters(Vec<CoinRecord>, RestoreReport),
+    /// Those counters moved on.
+    Advanced(Vec<CoinRecord>, RestoreReport),
     /// The whole restore is being written.
     Writing(RestoreReport),
     Finished,
 }
 
-/// Scans every key of the bank's key set: counters in windows of `gap`
+/// Scans every key of a bank's key set: counters in windows of `gap`
 /// until a window finds nothing.
 pub(crate) struct Restore {
+    /// Whose keys: another known bank's (on a live wallet), or the wallet's
+    /// own (a new wallet from its phrase, written with `identity`).
+    at: Option<String>,
     identity: Vec<Write>,
     gap: u64,
     key_ids: Vec<B32>,
+    /// Per key, the counter the scan starts at.
+    starts: BTreeMap<B32, u64>,
     found: Vec<CoinRecord>,
+    /// Per key scanned (in `key_ids` order), the counter past every blinded
+    /// coin shown to the bank.
     counters: Vec<(B32, u64)>,
     lists: BTreeMap<B32, SpentSet>,
     phase: Phase,
@@ -79,9 +108,11 @@ pub(crate) struct Restore {
 impl Restore {
     pub(crate) fn new(s: &State, identity: Vec<Write>) -> Self {
         Self {
+            at: None,
             identity,
             gap: s.settings.restore_gap.max(1),
             key_ids: s.keys.keys.keys().copied().collect(),
+            starts: BTreeMap::new(),
             found: Vec::new(),
             counters: Vec::new(),
             lists: BTreeMap::new(),
@@ -89,27 +120,87 @@ impl Restore {
         }
     }
 
-    /// A window of counters of `key_id` from `start`, blinded.
+    /// Scans the keys of `bank_id`, another bank the wallet knows.
+    pub(crate) fn at_bank(s: &State, bank_id: &str) -> Result<Self, WalletError> {
+        let m = s.other(bank_id)?;
+        Ok(Self {
+            at: Some(bank_id.to_owned()),
+            identity: Vec::new(),
+            gap: s.settings.restore_gap.max(1),
+            key_ids: m.keys.keys.keys().copied().collect(),
+            starts: BTreeMap::new(),
+            found: Vec::new(),
+            counters: Vec::new(),
+            lists: BTreeMap::new(),
+            phase: Phase::ReadStarts,
+        })
+    }
+
+    /// The counter of every key scanned, with nothing added (a read).
+    fn read_counters(&self) -> Io {
+        Io::Reserve(self.key_ids.iter().map(|k| (counter_key(k), 0)).collect())
+    }
+
+    /// The base URL of the bank scanned.
+    fn base<'a>(&self, s: &'a State) -> Result<&'a str, WalletError> {
+        match &self.at {
+            None => Ok(s.bank()),
+            Some(id) => Ok(&s.other(id)?.record.url),
+        }
+    }
+
+    /// The master key of the bank scanned.
+    fn master(&self, s: &State) -> Result<ecash_core::PublicKey, WalletError> {
+        match &self.at {
+            None => Ok(s.meta.master_key),
+            Some(id) => Ok(s.other(id)?.record.certificate.master_public_key),
+        }
+    }
+
+    /// A window of counters of `key_id` from `start`, blinded under each
+    /// scheme the scan still looks for.
     fn window(
         &self,
         s: &State,
         key_id: B32,
         start: u64,
+        legacy: bool,
         next_free: u64,
+        windows: u32,
     ) -> Result<Scan, WalletError> {
+        if windows > MAX_WINDOWS {
+            return Err(WalletError::Tampered(format!(
+                "the bank claims more than {} coins of one key for this seed",
+                u64::from(MAX_WINDOWS) * self.gap
+            )));
+        }
         let key = s.known_key(&key_id)?;
         let counters: Vec<u64> = (start..start + self.gap).collect();
-        let window = counters
-            .iter()
-            .copied()
-            .zip(s.seed.coins(key, &counters)?)
-            .collect();
+        let schemes: &[Scheme] = if legacy {
+            &[Scheme::V2, Scheme::V1]
+        } else {
+            &[Scheme::V2]
+        };
+        let mut window = Vec::with_capacity(counters.len() * schemes.len());
+        for &scheme in schemes {
+            for (&counter, p) in counters.iter().zip(s.seed.coins(key, &counters, scheme)?) {
+                let d = Derivation {
+                    key_id,
+                    counter,
+                    scheme: Some(scheme),
+                };
+                window.push((d, p));
+            }
+        }
         Ok(Scan {
             key_id,
             start,
             window,
-            hit: false,
+            legacy,
+            hit_v1: false,
+            hit_v2: false,
             next_free,
+            windows,
         })
     }
 
@@ -121,13 +212,23 @@ impl Restore {
         key_index: usize,
     ) -> Result<Next<RestoreReport>, WalletError> {
         if scan.window.is_empty() {
-            if scan.hit {
-                let next = self.window(s, scan.key_id, scan.start + self.gap, scan.next_free)?;
+            if scan.hit_v1 || scan.hit_v2 {
+                let legacy = scan.legacy && (scan.hit_v1 || !scan.hit_v2);
+                let next = self.window(
+                    s,
+                    scan.key_id,
+                    scan.start + self.gap,
+                    legacy,
+                    scan.next_free,
+                    scan.windows + 1,
+                )?;
                 return self.ask(s, Box::new(next), key_index);
             }
-            if scan.next_free > 0 {
-                self.counters.push((scan.key_id, scan.next_free));
-            }
+            // Past the last window, not just the last coin found: the bank
+            // saw every blinded coin of it, and new coins must be ones it
+            // has not seen (else it could link them to this scan).
+            self.counters
+                .push((scan.key_id, scan.start.saturating_add(self.gap)));
             self.phase = Phase::NextKey(key_index + 1);
             return Ok(Next::Io(Io::Progress(Progress {
                 phase: "restoring",
@@ -136,11 +237,11 @@ impl Restore {
             })));
         }
         let n = scan.window.len().min(RESTORE_CHUNK);
-        let chunk: Vec<(u64, PendingCoin)> = scan.window.drain(..n).collect();
+        let chunk: Vec<(Derivation, PendingCoin)> = scan.window.drain(..n).collect();
         let req = RestoreRequest {
             blinded: chunk.iter().map(|(_, p)| p.blinded.clone()).collect(),
         };
-        let (call, io) = Await::<api::Restore>::at_base(s.bank(), &(), &req)?;
+        let (call, io) = Await::<api::Restore>::at_base(self.base(s)?, &(), &req)?;
         self.phase = Phase::Asked(call, scan, key_index, chunk);
         Ok(Next::Io(io))
     }
@@ -153,12 +254,13 @@ impl Restore {
             .map(|r| r.coin.key_id)
             .find(|k| !self.lists.contains_key(k))
         {
-            let (call, io) = Await::<api::SpentCoins>::at_base(s.bank(), &key_id, &())?;
+            let (call, io) = Await::<api::SpentCoins>::at_base(self.base(s)?, &key_id, &())?;
             self.phase = Phase::SpentList(call, key_id);
             return Ok(Next::Io(io));
         }
         // Which found coins are spent: checked here against each key's
-        // public spent list, the same for every client.
+        // public spent list, the same for every client. Coins the wallet
+        // holds already stay as they are.
         let unspent: Vec<CoinRecord> = self
             .found
             .iter()
@@ -167,6 +269,7 @@ impl Restore {
                     .lists
                     .get(&r.coin.key_id)
                     .is_some_and(|l| l.contains(&r.coin.serial))
+                    && !s.coins.contains_key(&r.coin.serial)
             })
             .cloned()
             .collect();
@@ -175,6 +278,12 @@ impl Restore {
             unspent: unspent.len(),
             value: unspent.iter().map(|r| r.value).sum(),
         };
+        if self.at.is_some() {
+            // A live wallet: another tab may have moved the counters
+            // meanwhile; read them again, then move on only those behind.
+            self.phase = Phase::Counters(unspent, report);
+            return Ok(Next::Io(self.read_counters()));
+        }
         // One batch: the wallet exists in the store only with its counters set
         // past every restored coin, so new coins never reuse their secrets.
         let mut b = Batch::default();
@@ -184,8 +293,25 @@ impl Restore {
         for w in std::mem::take(&mut self.identity) {
             b.raw(w);
         }
+        self.write(s, b, unspent, report)
+    }
+
+    /// Commits the coins found unspent, with a line of history.
+    fn write(
+        &mut self,
+        s: &State,
+        mut b: Batch,
+        unspent: Vec<CoinRecord>,
+        report: RestoreReport,
+    ) -> Result<Next<RestoreReport>, WalletError> {
         for r in unspent {
             b.put_coin(r)?;
+        }
+        if let Some(id) = &self.at {
+            // Scanned: new coins can be derived there now.
+            let mut m = s.other(id)?.clone();
+            m.record.unscanned = false;
+            b.put_mint(m)?;
         }
         b.history(
             s.now(),
@@ -204,9 +330,23 @@ impl Machine for Restore {
 
     fn resume(&mut self, s: &State, input: Input) -> Result<Next<RestoreReport>, WalletError> {
         match std::mem::replace(&mut self.phase, Phase::Finished) {
+            Phase::ReadStarts => {
+                self.phase = Phase::StartsRead;
+                Ok(Next::Io(self.read_counters()))
+            }
+            Phase::StartsRead => {
+                let starts = match input {
+                    Input::Reserved(r) => r?,
+                    _ => return Err(super::journal::out_of_turn()),
+                };
+                self.starts = self.key_ids.iter().copied().zip(starts).collect();
+                self.phase = Phase::NextKey(0);
+                self.resume(s, Input::Start)
+            }
             Phase::NextKey(i) => match self.key_ids.get(i).copied() {
                 Some(key_id) => {
-                    let scan = self.window(s, key_id, 0, 0)?;
+                    let start = self.starts.get(&key_id).copied().unwrap_or(0);
+                    let scan = self.window(s, key_id, start, true, start, 1)?;
                     self.ask(s, Box::new(scan), i)
                 }
                 None => self.lists_or_write(s),
@@ -220,23 +360,23 @@ impl Machine for Restore {
                     });
                 }
                 let key = s.known_key(&scan.key_id)?;
-                for ((counter, p), sig) in chunk.iter().zip(&resp.blind_signatures) {
+                for ((d, p), sig) in chunk.iter().zip(&resp.blind_signatures) {
                     let Some(sig) = sig else { continue };
                     let coin = p.finalize(&key.key, &sig.0).map_err(|_| {
                         WalletError::Tampered("a restored blind signature does not verify".into())
                     })?;
-                    scan.hit = true;
-                    scan.next_free = scan.next_free.max(counter + 1);
+                    match d.scheme {
+                        Some(Scheme::V1) => scan.hit_v1 = true,
+                        _ => scan.hit_v2 = true,
+                    }
+                    scan.next_free = scan.next_free.max(d.counter + 1);
                     self.found.push(CoinRecord {
                         coin,
                         value: key.info.value.value,
                         deposit_until: key.info.deposit_until,
                         reserved_by: None,
-                        bank_id: None,
-                        derivation: Some(Derivation {
-                            key_id: scan.key_id,
-                            counter: *counter,
-                        }),
+                        bank_id: self.at.clone(),
+                        derivation: Some(*d),
                     });
                 }
                 self.ask(s, scan, i)
@@ -244,10 +384,35 @@ impl Machine for Restore {
             Phase::SpentList(call, key_id) => {
                 let list = call.receive(input)?;
                 let set = list
-                    .verify(&s.meta.master_key, &key_id)
+                    .verify(&self.master(s)?, &key_id)
                     .map_err(|e| WalletError::Tampered(e.to_string()))?;
                 self.lists.insert(key_id, set);
                 self.lists_or_write(s)
+            }
+            Phase::Counters(unspent, report) => {
+                let now: Vec<u64> = match input {
+                    Input::Reserved(r) => r?,
+                    _ => return Err(super::journal::out_of_turn()),
+                };
+                let behind: Vec<(String, u64)> = self
+                    .counters
+                    .iter()
+                    .zip(now)
+                    .filter(|((_, next), at)| next > at)
+                    .map(|((k, next), at)| (counter_key(k), next - at))
+                    .collect();
+                if behind.is_empty() {
+                    return self.write(s, Batch::default(), unspent, report);
+                }
+                self.phase = Phase::Advanced(unspent, report);
+                Ok(Next::Io(Io::Reserve(behind)))
+            }
+            Phase::Advanced(unspent, report) => {
+                match input {
+                    Input::Reserved(r) => r?,
+                    _ => return Err(super::journal::out_of_turn()),
+                };
+                self.write(s, Batch::default(), unspent, report)
             }
             Phase::Writing(report) => {
                 input.committed()?;
@@ -259,6 +424,27 @@ impl Machine for Restore {
 }
 
 impl<S: Store, T: Transport> Wallet<S, T> {
+    /// Looks for this seed's coins at `bank_id`, another bank the wallet
+    /// knows (add it again after a restore: the phrase does not say which
+    /// other banks the wallet used), and keeps those still unspent.
+    ///
+    /// Privacy cost: that bank sees the blinded coins of this seed, so it
+    /// learns which of its exchanges were this wallet's (never the coins'
+    /// serials, nor which are held). Only a person's request starts it.
+    pub async fn restore_mint(
+        &mut self,
+        bank_id: &str,
+        progress: Option<ProgressFn<'_>>,
+    ) -> Result<RestoreReport, WalletError> {
+        // Its papers checked again first: a bank no longer certified is
+        // shown nothing of this seed.
+        let url = self.state.other(bank_id)?.record.url.clone();
+        let fetch = super::mints::FetchMint::new(&self.state, &url)?;
+        self.run(fetch, None).await?;
+        let m = Restore::at_bank(&self.state, bank_id)?;
+        self.run(m, progress).await
+    }
+
     /// Restores a wallet from its seed phrase into an empty `store`.
     ///
     /// For every denomination key in the bank's key set, counters are scanned
@@ -275,7 +461,18 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         let seed = Seed::from_phrase(phrase)?;
         ensure_empty(&store).await?;
         let trust = trust.into();
-        let (mut w, identity) = Self::connect(store, net, bank_url, &trust, seed, settings).await?;
+        let (mut w, mut identity) =
+            Self::connect(store, net, bank_url, &trust, seed, settings).await?;
+        // The phrase does not say which other banks the seed used: each one
+        // added is scanned before new coins are derived there.
+        w.state.meta.restored = true;
+        for write in &mut identity {
+            if let Write::Put(k, v) = write
+                && k == META_KEY
+            {
+                *v = super::batch::json(&w.state.meta)?;
+            }
+        }
         let m = Restore::new(&w.state, identity);
         let report = w.run(m, progress).await?;
         Ok((w, report))

@@ -88,6 +88,33 @@ pub fn Mints() -> impl IntoView {
             state.refresh().await;
         });
     };
+    // After a restore from the phrase, another bank's coins come back only
+    // when that bank is scanned; it then sees this wallet's blinded coins,
+    // so only a person's click starts it.
+    let rescan = move |bank: String| {
+        if state.is_busy() {
+            return;
+        }
+        let Some(w) = wallet() else { return };
+        state.start("Looking for your coins at the bank");
+        spawn_local(async move {
+            let mut cb = move |p: Progress| show_progress(state, p);
+            let r = w.lock().await.restore_mint(&bank, Some(&mut cb)).await;
+            state.stop();
+            match r {
+                Ok(rep) => state.say(
+                    Tone::Ok,
+                    format!(
+                        "Found {} unspent coins worth {} at {bank}.",
+                        rep.unspent,
+                        money(rep.value, &cur())
+                    ),
+                ),
+                Err(e) => state.fail(&e),
+            }
+            state.refresh().await;
+        });
+    };
     view! {
         <section aria-labelledby="mints-title">
             <h2 id="mints-title">"Banks"</h2>
@@ -102,6 +129,7 @@ pub fn Mints() -> impl IntoView {
                         <th scope="col">"Address"</th>
                         <th scope="col">"Certified until"</th>
                         <th scope="col">"Coins"</th>
+                        <th scope="col">"Restored wallet?"</th>
                     </tr>
                 </thead>
                 <tbody>
@@ -123,6 +151,22 @@ pub fn Mints() -> impl IntoView {
                                         <td>{m.url.clone()}</td>
                                         <td>{m.certified_until.map(date).unwrap_or_else(|| "not certified".into())}</td>
                                         <td class="mint-total">{money(m.total, &c)}</td>
+                                        <td>
+                                            {(!m.own).then(|| {
+                                                let id = m.bank_id.clone();
+                                                view! {
+                                                    <button
+                                                        class="mint-restore"
+                                                        type="button"
+                                                        title="Finds this wallet's coins at this bank after a restore from the phrase. The bank then sees which of its exchanges were yours."
+                                                        disabled=move || state.is_busy()
+                                                        on:click=move |_| rescan(id.clone())
+                                                    >
+                                                        "Find my coins"
+                                                    </button>
+                                                }
+                                            })}
+                                        </td>
                                     </tr>
                                 }
                             })

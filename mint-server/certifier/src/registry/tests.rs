@@ -75,6 +75,7 @@ fn registry() -> (tempfile::TempDir, Registry) {
 fn certify(r: &Registry, master: &Keypair) -> Signed<MintCertificate> {
     r.issue(
         "Mint A",
+        "mint-a",
         "http://127.0.0.1:9/",
         &master.public().0.to_b64(),
         "DEMO",
@@ -141,6 +142,43 @@ fn a_set_with_another_key_for_a_value_and_period_is_refused() {
     ));
 }
 
+/// A bank id is one mint's: a set under another id than its certificate's
+/// gets no attestation (wallets take no key set without one), and another
+/// master key gets no certificate for an id in force.
+#[test]
+fn a_set_under_another_bank_id_than_its_certificate_is_refused() {
+    let (_d, r) = registry();
+    let a = Keypair::generate().expect("rng");
+    let b = Keypair::generate().expect("rng");
+    certify(&r, &a);
+    let mut renamed = set(&a, &[10, 11], 0, 1).body;
+    renamed.bank_id = "mint-b".into();
+    assert!(matches!(
+        r.attest(&Signed::sign(renamed, &a), NOW, 60),
+        Err(RegistryError::Conflict(m)) if m.contains("bank id")
+    ));
+    assert_eq!(r.attested(1, NOW).expect("read"), None, "nothing kept");
+    r.attest(&set(&a, &[10, 11], 0, 1), NOW, 60)
+        .expect("under its own id");
+    let b_key = b.public().0.to_b64();
+    let issue_b = || {
+        r.issue(
+            "Mint E",
+            "mint-a",
+            "http://127.0.0.1:8",
+            &b_key,
+            "DEMO",
+            10,
+            true,
+            NOW,
+        )
+    };
+    assert!(matches!(issue_b(), Err(RegistryError::Invalid(m)) if m.contains("bank id")));
+    // A's certificate revoked (a new master key for the bank): the id is free.
+    r.revoke(1, "new master key", NOW).expect("revoked");
+    assert_eq!(issue_b().expect("the id is free").body.bank_id, "mint-a");
+}
+
 #[test]
 fn an_uncertified_revoked_or_expired_master_key_gets_nothing() {
     let (_d, r) = registry();
@@ -198,7 +236,16 @@ fn a_renewed_certificate_keeps_what_the_old_one_fixed() {
     // Without --replace a second certificate for the key is refused.
     let m = master.public().0.to_b64();
     assert!(matches!(
-        r.issue("Mint A", "http://127.0.0.1:9", &m, "DEMO", 10, false, NOW),
+        r.issue(
+            "Mint A",
+            "mint-a",
+            "http://127.0.0.1:9",
+            &m,
+            "DEMO",
+            10,
+            false,
+            NOW
+        ),
         Err(RegistryError::Invalid(_))
     ));
     let renewed = certify(&r, &master);
@@ -267,19 +314,21 @@ fn sets_move_forward_and_keep_every_entry_as_first_attested() {
 fn bad_certificate_requests_are_refused() {
     let (_d, r) = registry();
     let m = Keypair::generate().expect("rng").public().0.to_b64();
-    for (name, addr, key, cur) in [
-        ("", "http://a.example", m.as_str(), "DEMO"),
-        ("A", "ftp://a.example", m.as_str(), "DEMO"),
-        ("A", "https://u:p@a.example", m.as_str(), "DEMO"),
-        ("A", "https://a.example", "short", "DEMO"),
-        ("A", "https://a.example", m.as_str(), "not a currency!"),
+    for (name, id, addr, key, cur) in [
+        ("", "a", "http://a.example", m.as_str(), "DEMO"),
+        ("A", "", "http://a.example", m.as_str(), "DEMO"),
+        ("A", "a b", "http://a.example", m.as_str(), "DEMO"),
+        ("A", "a", "ftp://a.example", m.as_str(), "DEMO"),
+        ("A", "a", "https://u:p@a.example", m.as_str(), "DEMO"),
+        ("A", "a", "https://a.example", "short", "DEMO"),
+        ("A", "a", "https://a.example", m.as_str(), "not a currency!"),
     ] {
         assert!(
             matches!(
-                r.issue(name, addr, key, cur, 10, false, NOW),
+                r.issue(name, id, addr, key, cur, 10, false, NOW),
                 Err(RegistryError::Invalid(_))
             ),
-            "{name} {addr} {key} {cur}"
+            "{name} {id} {addr} {key} {cur}"
         );
     }
     assert!(r.entries().expect("list").is_empty());
@@ -298,8 +347,18 @@ fn the_key_and_the_registry_survive_a_restart() {
     assert_eq!(r.in_force(NOW).expect("list"), vec![cert.clone()]);
     let m = master.public().0.to_b64();
     assert_eq!(
-        r.held(&m, "http://127.0.0.1:9/x", NOW).expect("held"),
+        r.held(&m, "mint-a", "http://127.0.0.1:9/x", NOW)
+            .expect("held"),
         Some(cert)
     );
-    assert_eq!(r.held(&m, "http://127.0.0.1:10", NOW).expect("held"), None);
+    assert_eq!(
+        r.held(&m, "mint-a", "http://127.0.0.1:10", NOW)
+            .expect("held"),
+        None
+    );
+    assert_eq!(
+        r.held(&m, "mint-b", "http://127.0.0.1:9", NOW)
+            .expect("held"),
+        None
+    );
 }
