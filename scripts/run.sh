@@ -58,7 +58,7 @@ master=$(key_of "$ready/mint.json")
 [ -n "$master" ] || { echo "[run] the mint's ready file names no master key" >&2; exit 1; }
 # Certified once (a run again finds its certificate in force).
 ./target/release/certifier --data-dir "$CERTIFIER_DATA_DIR" issue --if-missing --replace \
-  --cs-name "Demo mint A" --bank-id demo-bank --cs-addr "$MINT_URL" --master-key="$master" > /dev/null
+  --cs-name "Demo mint A" --bank-id "${MINT_BANK_ID:-demo-bank}" --cs-addr "$MINT_URL" --master-key="$master" > /dev/null
 # A mint hands its key set in within seconds; wallets refuse it until then.
 certified() { curl -fsS "$1/keys" 2>/dev/null | grep -q '"certification"'; }
 wait_certified() { # wait_certified <url> <name>

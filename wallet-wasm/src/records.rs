@@ -12,8 +12,10 @@ use ecash_core::messages::{
 use ecash_core::{B32, Bytes, Coin, PublicKey, Signed};
 use serde::{Deserialize, Serialize};
 
-/// Format version of the stored records.
-pub const FORMAT_VERSION: u32 = 1;
+/// Format version of the stored records. 2: a wallet says whether it was
+/// restored ([`Meta::restored`]); a wallet of version 1 may have been, so it
+/// scans every bank it adds before deriving coins there.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Key of the wallet's identity record.
 pub const META_KEY: &str = "meta";

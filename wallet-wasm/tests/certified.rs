@@ -551,6 +551,16 @@ async fn a_wallet_of_bank_a_pays_a_shop_of_bank_b_which_clears_at_a() {
         e.code() == "invalid_input" && e.to_string().contains("Find my coins"),
         "{e}"
     );
+    // A scan cut half-way (its first window's counters reserved, the
+    // answer lost) loses nothing: B stays unscanned, and the next scan
+    // starts at zero again.
+    r.transport()
+        .inject(&format!("{}/restore", b.url()), Fault::DropAnswer, 1);
+    let e = r
+        .restore_mint("mint-b", None)
+        .await
+        .expect_err("the answer is lost");
+    assert_eq!(e.code(), "unreachable", "{e}");
     let at_b = r.restore_mint("mint-b", None).await.expect("scanned at B");
     assert_eq!(
         (at_b.unspent, at_b.value),

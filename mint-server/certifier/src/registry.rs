@@ -248,6 +248,19 @@ impl Registry {
                 )));
             }
         }
+        // The id its key sets were first attested under stays the key's.
+        let profile: Option<String> = tx
+            .query_row(
+                "SELECT bank_id FROM profiles WHERE master_key = ?1",
+                [&master.0.0[..]],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(attested) = profile.filter(|b| b != bank_id) {
+            return Err(RegistryError::Invalid(format!(
+                "this master key's key sets carry bank id {attested:?}, not {bank_id:?}"
+            )));
+        }
         if !earlier.is_empty() && !replace {
             return Err(RegistryError::Invalid(format!(
                 "certificate {} is in force for this key: revoke it, or issue with --replace",

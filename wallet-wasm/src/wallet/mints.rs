@@ -227,12 +227,15 @@ impl Machine for FetchMint {
                 certificate: papers.certificate,
                 keys: f.signed,
                 checked_at: s.now(),
-                // A bank known keeps its state; a new one to a restored
-                // wallet waits for its scan.
+                // A bank known keeps its state; a new one to a wallet that
+                // was (or, from before this was kept, may have been)
+                // restored waits for its scan.
                 unscanned: s
                     .others
                     .get(&f.verified.set.bank_id)
-                    .map_or(s.meta.restored, |m| m.record.unscanned),
+                    .map_or(s.meta.restored || s.meta.version < 2, |m| {
+                        m.record.unscanned
+                    }),
             },
             keys: f.verified,
         };

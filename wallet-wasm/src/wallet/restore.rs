@@ -27,9 +27,11 @@ use crate::transport::Transport;
 
 /// Largest number of blinded coins in one `/restore` request.
 const RESTORE_CHUNK: usize = 128;
-/// Most windows scanned per key: a bank that claims to have signed every
-/// blinded coin it is shown would otherwise keep the scan going for ever.
+/// Most windows scanned per key, and in all: a bank that claims to have
+/// signed every blinded coin it is shown would otherwise keep the scan
+/// going for ever.
 const MAX_WINDOWS: u32 = 256;
+const MAX_WINDOWS_IN_ALL: u32 = 1024;
 
 /// What a restore found.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,17 +58,24 @@ struct Scan {
     next_free: u64,
     /// Windows scanned of this key so far, this one included.
     windows: u32,
+    /// On a live wallet: the window's counters are reserved in the store
+    /// before any of it is shown to the bank.
+    reserved: bool,
 }
 
 enum Phase {
     /// Another bank's scan on a live wallet: its counters are read first
-    /// (a reserve of nothing); coins below them this wallet made itself
-    /// (held, spent, or in a journaled operation), so the scan starts there.
+    /// (a reserve of nothing). At a bank scanned before, coins below them
+    /// this wallet made itself (held, spent, or in a journaled operation),
+    /// so the scan starts there; at a bank not scanned yet the wallet made
+    /// none (it derives nothing there until it is), so it starts at zero.
     ReadStarts,
     /// Those counters asked for.
     StartsRead,
     /// The next key to scan (index into the key list), or the spent lists.
     NextKey(usize),
+    /// A window's counters being reserved before it is shown.
+    Reserving(Box<Scan>, usize),
     /// A chunk of the window asked about.
     Asked(
         Await<api::Restore>,
@@ -76,11 +85,6 @@ enum Phase {
     ),
     /// A key's spent list asked for.
     SpentList(Await<api::SpentCoins>, B32),
-    /// Another bank's scan on a live wallet: its counters read again (a
-    /// reserve of nothing), to move them past every blinded coin shown.
-    Counters(Vec<CoinRecord>, RestoreReport),
-    /// Those counters moved on.
-    Advanced(Vec<CoinRecord>, RestoreReport),
     /// The whole restore is being written.
     Writing(RestoreReport),
     Finished,
@@ -97,6 +101,12 @@ pub(crate) struct Restore {
     key_ids: Vec<B32>,
     /// Per key, the counter the scan starts at.
     starts: BTreeMap<B32, u64>,
+    /// On a live wallet, per key: the store's counter as far as this scan
+    /// knows (another tab may have moved it further; reserving more than
+    /// needed is harmless).
+    known: BTreeMap<B32, u64>,
+    /// Windows scanned in all.
+    windows: u32,
     found: Vec<CoinRecord>,
     /// Per key scanned (in `key_ids` order), the counter past every blinded
     /// coin shown to the bank.
@@ -113,6 +123,8 @@ impl Restore {
             gap: s.settings.restore_gap.max(1),
             key_ids: s.keys.keys.keys().copied().collect(),
             starts: BTreeMap::new(),
+            known: BTreeMap::new(),
+            windows: 0,
             found: Vec::new(),
             counters: Vec::new(),
             lists: BTreeMap::new(),
@@ -129,6 +141,8 @@ impl Restore {
             gap: s.settings.restore_gap.max(1),
             key_ids: m.keys.keys.keys().copied().collect(),
             starts: BTreeMap::new(),
+            known: BTreeMap::new(),
+            windows: 0,
             found: Vec::new(),
             counters: Vec::new(),
             lists: BTreeMap::new(),
@@ -160,7 +174,7 @@ impl Restore {
     /// A window of counters of `key_id` from `start`, blinded under each
     /// scheme the scan still looks for.
     fn window(
-        &self,
+        &mut self,
         s: &State,
         key_id: B32,
         start: u64,
@@ -168,10 +182,12 @@ impl Restore {
         next_free: u64,
         windows: u32,
     ) -> Result<Scan, WalletError> {
-        if windows > MAX_WINDOWS {
+        self.windows += 1;
+        if windows > MAX_WINDOWS || self.windows > MAX_WINDOWS_IN_ALL {
             return Err(WalletError::Tampered(format!(
-                "the bank claims more than {} coins of one key for this seed",
-                u64::from(MAX_WINDOWS) * self.gap
+                "the bank claims more coins for this seed than a wallet makes \
+                 ({} windows of {} counters)",
+                self.windows, self.gap
             )));
         }
         let key = s.known_key(&key_id)?;
@@ -201,6 +217,7 @@ impl Restore {
             hit_v2: false,
             next_free,
             windows,
+            reserved: self.at.is_none(),
         })
     }
 
@@ -235,6 +252,19 @@ impl Restore {
                 done: key_index + 1,
                 total: self.key_ids.len(),
             })));
+        }
+        if !scan.reserved {
+            // Counters past the window first: if the scan stops half-way,
+            // new coins are still ones the bank has not been shown.
+            scan.reserved = true;
+            let end = scan.start.saturating_add(self.gap);
+            let known = self.known.get(&scan.key_id).copied().unwrap_or(0);
+            if end > known {
+                self.known.insert(scan.key_id, end);
+                let reserve = vec![(counter_key(&scan.key_id), end - known)];
+                self.phase = Phase::Reserving(scan, key_index);
+                return Ok(Next::Io(Io::Reserve(reserve)));
+            }
         }
         let n = scan.window.len().min(RESTORE_CHUNK);
         let chunk: Vec<(Derivation, PendingCoin)> = scan.window.drain(..n).collect();
@@ -279,10 +309,8 @@ impl Restore {
             value: unspent.iter().map(|r| r.value).sum(),
         };
         if self.at.is_some() {
-            // A live wallet: another tab may have moved the counters
-            // meanwhile; read them again, then move on only those behind.
-            self.phase = Phase::Counters(unspent, report);
-            return Ok(Next::Io(self.read_counters()));
+            // A live wallet: its counters moved on window by window.
+            return self.write(s, Batch::default(), unspent, report);
         }
         // One batch: the wallet exists in the store only with its counters set
         // past every restored coin, so new coins never reuse their secrets.
@@ -335,11 +363,20 @@ impl Machine for Restore {
                 Ok(Next::Io(self.read_counters()))
             }
             Phase::StartsRead => {
-                let starts = match input {
+                let counters = match input {
                     Input::Reserved(r) => r?,
                     _ => return Err(super::journal::out_of_turn()),
                 };
-                self.starts = self.key_ids.iter().copied().zip(starts).collect();
+                let unscanned = match &self.at {
+                    Some(id) => s.other(id)?.record.unscanned,
+                    None => false,
+                };
+                self.known = self.key_ids.iter().copied().zip(counters).collect();
+                self.starts = if unscanned {
+                    BTreeMap::new()
+                } else {
+                    self.known.clone()
+                };
                 self.phase = Phase::NextKey(0);
                 self.resume(s, Input::Start)
             }
@@ -389,30 +426,12 @@ impl Machine for Restore {
                 self.lists.insert(key_id, set);
                 self.lists_or_write(s)
             }
-            Phase::Counters(unspent, report) => {
-                let now: Vec<u64> = match input {
-                    Input::Reserved(r) => r?,
-                    _ => return Err(super::journal::out_of_turn()),
-                };
-                let behind: Vec<(String, u64)> = self
-                    .counters
-                    .iter()
-                    .zip(now)
-                    .filter(|((_, next), at)| next > at)
-                    .map(|((k, next), at)| (counter_key(k), next - at))
-                    .collect();
-                if behind.is_empty() {
-                    return self.write(s, Batch::default(), unspent, report);
-                }
-                self.phase = Phase::Advanced(unspent, report);
-                Ok(Next::Io(Io::Reserve(behind)))
-            }
-            Phase::Advanced(unspent, report) => {
+            Phase::Reserving(scan, i) => {
                 match input {
                     Input::Reserved(r) => r?,
                     _ => return Err(super::journal::out_of_turn()),
                 };
-                self.write(s, Batch::default(), unspent, report)
+                self.ask(s, scan, i)
             }
             Phase::Writing(report) => {
                 input.committed()?;

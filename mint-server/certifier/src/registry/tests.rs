@@ -174,6 +174,12 @@ fn a_set_under_another_bank_id_than_its_certificate_is_refused() {
         )
     };
     assert!(matches!(issue_b(), Err(RegistryError::Invalid(m)) if m.contains("bank id")));
+    // A's key under another id: refused, its sets are attested as mint-a.
+    let a_key = a.public().0.to_b64();
+    assert!(matches!(
+        r.issue("Mint A", "mint-z", "http://127.0.0.1:9", &a_key, "DEMO", 10, true, NOW),
+        Err(RegistryError::Invalid(m)) if m.contains("mint-a")
+    ));
     // A's certificate revoked (a new master key for the bank): the id is free.
     r.revoke(1, "new master key", NOW).expect("revoked");
     assert_eq!(issue_b().expect("the id is free").body.bank_id, "mint-a");
