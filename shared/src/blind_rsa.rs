@@ -140,7 +140,7 @@ fn mod_bits(pk: &RsaPublicKey) -> usize {
 }
 
 /// I2OSP: `x` as exactly `len` big-endian bytes.
-fn i2osp(x: &BoxedUint, len: usize) -> Result<Vec<u8>, BlindRsaError> {
+pub(crate) fn i2osp(x: &BoxedUint, len: usize) -> Result<Vec<u8>, BlindRsaError> {
     let bytes = x.to_be_bytes();
     if bytes.len() >= len {
         let (extra, tail) = bytes.split_at(bytes.len() - len);
@@ -156,7 +156,7 @@ fn i2osp(x: &BoxedUint, len: usize) -> Result<Vec<u8>, BlindRsaError> {
 }
 
 /// OS2IP of a `k`-byte string, refusing 0 and values `>= n`.
-fn os2ip_in_range(pk: &RsaPublicKey, bytes: &[u8]) -> Result<BoxedUint, BlindRsaError> {
+pub(crate) fn os2ip_in_range(pk: &RsaPublicKey, bytes: &[u8]) -> Result<BoxedUint, BlindRsaError> {
     let k = pk.size();
     if bytes.len() != k {
         return Err(BlindRsaError::WrongLength {

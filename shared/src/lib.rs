@@ -12,6 +12,8 @@
 //! - [`signing`]: Ed25519 signatures of accounts, master key and statements;
 //! - [`canonical`]: the one byte encoding that is hashed and signed;
 //! - [`spent`]: the bank's public per-key lists of spent coins;
+//! - [`offline`]: offline coins (CAFE): cut-and-choose withdrawal, spends a
+//!   payee verifies with no network, a double spender identified;
 //! - [`amount`]: money and denominations; [`error`]: wire error codes;
 //! - [`payment`]: a payment sealed by the payer and opened by the bank, once;
 //! - [`shop`]: catalogue, orders and goods between a shop and its buyers;
@@ -34,6 +36,7 @@ pub mod envelope;
 pub mod error;
 pub mod keyset;
 pub mod messages;
+pub mod offline;
 #[cfg(feature = "schema")]
 pub mod openapi;
 pub mod payment;
