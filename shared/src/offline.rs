@@ -371,6 +371,19 @@ pub fn check_selection(chosen: &[u16]) -> Result<(), OfflineError> {
     Ok(())
 }
 
+/// A selection to open, and [`CANDIDATES`] candidates to open it in.
+fn check_candidates(blinded: &[Bytes], chosen: &[u16]) -> Result<(), OfflineError> {
+    check_selection(chosen)?;
+    if blinded.len() != CANDIDATES {
+        return Err(OfflineError::Count {
+            what: "candidates",
+            expected: CANDIDATES,
+            got: blinded.len(),
+        });
+    }
+    Ok(())
+}
+
 /// The bank's check of the opened candidates: each recomputed with the
 /// bank's own `u` must equal the blinded value sent. Public-key work only.
 pub fn check_openings(
@@ -381,14 +394,7 @@ pub fn check_openings(
     chosen: &[u16],
     openings: &[Opening],
 ) -> Result<(), OfflineError> {
-    check_selection(chosen)?;
-    if blinded.len() != CANDIDATES {
-        return Err(OfflineError::Count {
-            what: "candidates",
-            expected: CANDIDATES,
-            got: blinded.len(),
-        });
-    }
+    check_candidates(blinded, chosen)?;
     if openings.len() != TERMS {
         return Err(OfflineError::Count {
             what: "openings",
@@ -427,14 +433,7 @@ pub fn blind_product(
     blinded: &[Bytes],
     chosen: &[u16],
 ) -> Result<Vec<u8>, OfflineError> {
-    check_selection(chosen)?;
-    if blinded.len() != CANDIDATES {
-        return Err(OfflineError::Count {
-            what: "candidates",
-            expected: CANDIDATES,
-            got: blinded.len(),
-        });
-    }
+    check_candidates(blinded, chosen)?;
     let kept = (0..CANDIDATES)
         .filter(|i| !chosen.iter().any(|c| usize::from(*c) == *i))
         .map(|i| os2ip_in_range(pk, &blinded[i].0))

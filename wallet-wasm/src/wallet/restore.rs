@@ -117,37 +117,37 @@ pub(crate) struct Restore {
 
 impl Restore {
     pub(crate) fn new(s: &State, identity: Vec<Write>) -> Self {
-        Self {
-            at: None,
-            identity,
-            gap: s.settings.restore_gap.max(1),
-            key_ids: s.keys.keys.keys().copied().collect(),
-            starts: BTreeMap::new(),
-            known: BTreeMap::new(),
-            windows: 0,
-            found: Vec::new(),
-            counters: Vec::new(),
-            lists: BTreeMap::new(),
-            phase: Phase::NextKey(0),
-        }
+        let keys = s.keys.keys.keys().copied().collect();
+        Self::scanning(s, None, identity, keys, Phase::NextKey(0))
     }
 
     /// Scans the keys of `bank_id`, another bank the wallet knows.
     pub(crate) fn at_bank(s: &State, bank_id: &str) -> Result<Self, WalletError> {
-        let m = s.other(bank_id)?;
-        Ok(Self {
-            at: Some(bank_id.to_owned()),
-            identity: Vec::new(),
+        let keys = s.other(bank_id)?.keys.keys.keys().copied().collect();
+        let at = Some(bank_id.to_owned());
+        Ok(Self::scanning(s, at, Vec::new(), keys, Phase::ReadStarts))
+    }
+
+    fn scanning(
+        s: &State,
+        at: Option<String>,
+        identity: Vec<Write>,
+        key_ids: Vec<B32>,
+        phase: Phase,
+    ) -> Self {
+        Self {
+            at,
+            identity,
             gap: s.settings.restore_gap.max(1),
-            key_ids: m.keys.keys.keys().copied().collect(),
+            key_ids,
             starts: BTreeMap::new(),
             known: BTreeMap::new(),
             windows: 0,
             found: Vec::new(),
             counters: Vec::new(),
             lists: BTreeMap::new(),
-            phase: Phase::ReadStarts,
-        })
+            phase,
+        }
     }
 
     /// The counter of every key scanned, with nothing added (a read).
