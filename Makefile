@@ -70,6 +70,7 @@ bench-smoke:
 	cargo build -p mint-server -p mint-bench -p certifier
 	RUST_LOG=warn ./target/debug/mint-bench --seconds 1 --payments 48 --clients 2 --raw-seconds 0.3 > /dev/null
 	RUST_LOG=warn ./target/debug/mint-bench --setup clearing --seconds 1 --payments 40 --clients 2 --raw-seconds 0.3 > /dev/null
+	RUST_LOG=warn ./target/debug/mint-bench --setup offline --offline-coins 2 --raw-seconds 0.1 > /dev/null
 
 # Each fuzz target for a few seconds under AFL++ (the long run is make fuzz).
 fuzz-smoke:
@@ -89,7 +90,7 @@ faults:
 # The load generator on a release build (figures in README.md, "Performance").
 bench:
 	cargo build --release -p mint-server -p mint-bench -p certifier
-	RUST_LOG=warn ./target/release/mint-bench --setup sqlite,clearing
+	RUST_LOG=warn ./target/release/mint-bench --setup sqlite,clearing,offline
 
 test: setup lint test-native test-wasm test-e2e bench-smoke fuzz-smoke
 	@echo "all tests passed"

@@ -51,7 +51,7 @@ printf '{"certifier_key": "%s", "certifier_url": "%s"}\n' "$fic" "$CERTIFIER_URL
 echo "[run] starting mint A on ${MINT_URL} (serving the wallet)"
 ./target/release/mint-server --listen "127.0.0.1:${PORT}" --demo-faucet --web-dir dist \
   --certifier-url "$CERTIFIER_URL" --certifier-key="$fic" \
-  --merchant-certificate-secs 2592000 --ready-file "$ready/mint.json" &
+  --merchant-certificate-secs 2592000 --offline-max-exp 4 --ready-file "$ready/mint.json" &
 pids+=($!)
 wait_ready "$ready/mint.json" "${pids[1]}" "the mint"
 master=$(key_of "$ready/mint.json")

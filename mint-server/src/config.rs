@@ -62,6 +62,11 @@ pub struct Config {
     #[arg(long, env = "MINT_DEPOSIT_GRACE_SECS", default_value_t = 365 * 24 * 3600)]
     pub deposit_grace_secs: u64,
 
+    /// Offline (CAFE) coins, `OFFLINE.md`: keys of their own for values 1, 2,
+    /// ... 2^N minor units. Off unless given; needs the SQLite books.
+    #[arg(long, env = "MINT_OFFLINE_MAX_EXP", value_parser = clap::value_parser!(u8).range(0..=16))]
+    pub offline_max_exp: Option<u8>,
+
     /// Enable the demo faucet (free test money). Off unless asked for.
     #[arg(long, env = "MINT_DEMO_FAUCET", default_value_t = false)]
     pub demo_faucet: bool,

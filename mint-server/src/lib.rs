@@ -37,6 +37,7 @@ use crate::keys::files::FileVault;
 use crate::keys::{Kek, KeyVault, MintKeys, Schedule};
 use crate::storage::Storage;
 use crate::storage::clearing::ClearingBooks;
+use crate::storage::offline::OfflineBooks;
 use crate::storage::postgres::{PgSettings, PgVault, PostgresStorage};
 use crate::storage::sqlite::SqliteStorage;
 
@@ -57,12 +58,13 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-/// The books, the keys' vault of one mint, and the clearing books when
-/// the books keep them.
+/// The books, the keys' vault of one mint, and the clearing and offline
+/// books when the books keep them.
 type Books = (
     Arc<dyn Storage>,
     Arc<dyn KeyVault>,
     Option<Arc<dyn ClearingBooks>>,
+    Option<Arc<dyn OfflineBooks>>,
 );
 
 /// The books `--database` names and where the keys live: PostgreSQL for
@@ -73,8 +75,19 @@ fn open_storage(config: &Config) -> Result<Books, ServeError> {
         tracing::info!(path = %path.display(), "books on SQLite");
         let vault = FileVault::open(&config.data_dir, config.withdraw_period_secs)?;
         let store = Arc::new(SqliteStorage::open(&path)?);
-        return Ok((store.clone(), Arc::new(vault), Some(store)));
+        return Ok((
+            store.clone(),
+            Arc::new(vault),
+            Some(store.clone()),
+            Some(store),
+        ));
     };
+    if config.offline_max_exp.is_some() {
+        return Err(ServeError::Config(
+            "--offline-max-exp needs the SQLite books: offline coins are not kept on PostgreSQL yet"
+                .into(),
+        ));
+    }
     if !config.peers.is_empty() {
         return Err(ServeError::Config(
             "--peer needs the SQLite books: clearing between mints is not kept on PostgreSQL yet"
@@ -126,7 +139,15 @@ fn open_storage(config: &Config) -> Result<Books, ServeError> {
             );
         }
     }
-    Ok((store, vault, None))
+    Ok((store, vault, None, None))
+}
+
+/// The vault of the offline keys: files of their own in the data dir.
+fn offline_vault(config: &Config) -> Result<FileVault, ServeError> {
+    Ok(FileVault::open(
+        &config.data_dir.join("offline"),
+        config.withdraw_period_secs,
+    )?)
 }
 
 /// Opens keys and storage and builds the bank (used by `run` and by tests).
@@ -155,8 +176,22 @@ pub fn open_bank(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<Bank>, Se
         deposit_grace: config.deposit_grace_secs,
         signer: config.signer,
     };
-    let (storage, vault, clearing) = open_storage(config)?;
-    let keys = Arc::new(MintKeys::open(vault, schedule, clock.now())?);
+    let (storage, vault, clearing, offline_books) = open_storage(config)?;
+    // Offline keys in a vault of their own: one key per value and period
+    // in each kind, and never one key of both kinds.
+    let shelf = match config.offline_max_exp {
+        Some(max_exp) => Some(keys::OfflineShelf {
+            vault: Arc::new(offline_vault(config)?),
+            max_exp,
+        }),
+        None => None,
+    };
+    let keys = Arc::new(MintKeys::open_with_offline(
+        vault,
+        shelf,
+        schedule,
+        clock.now(),
+    )?);
     let settings = BankSettings {
         bank_id: config.bank_id.clone(),
         currency,
@@ -169,6 +204,10 @@ pub fn open_bank(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<Bank>, Se
         certifier_key: certifier_key(config)?,
     };
     let bank = Bank::new(storage, keys, settings, clock).map_err(ServeError::Config)?;
+    let bank = match offline_books {
+        Some(books) if config.offline_max_exp.is_some() => bank.with_offline(books),
+        _ => bank,
+    };
     // Clearing needs a certifier: other mints are known by its certificates.
     Ok(Arc::new(match clearing {
         Some(books) if config.certifier_key.is_some() => bank.with_clearing(books),
@@ -226,8 +265,12 @@ fn operate(config: &Config, command: config::Command) -> Result<(), ServeError> 
                 .iter()
                 .map(|s| id(s, "--extorted-request"))
                 .collect::<Result<Vec<_>, _>>()?;
-            let (storage, vault, _) = open_storage(config)?;
-            if !vault.records()?.iter().any(|r| r.info.key_id == key_id) {
+            let (storage, vault, _, _) = open_storage(config)?;
+            let mut records = vault.records()?;
+            if config.offline_max_exp.is_some() {
+                records.extend(offline_vault(config)?.records()?);
+            }
+            if !records.iter().any(|r| r.info.key_id == key_id) {
                 return Err(ServeError::Config(format!(
                     "this mint has no denomination key {key_id}"
                 )));

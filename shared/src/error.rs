@@ -77,6 +77,9 @@ pub enum ErrorCode {
     /// A recoup was refused: the coin links to no withdrawal of this bank,
     /// or to one the bank marked as extorted.
     RecoupRefused,
+    /// An offline (CAFE) rule refused it: the allowance exceeded or frozen,
+    /// too many withdrawals unfinished, offline coins off at this bank.
+    OfflineRefused,
 }
 
 impl ErrorCode {
@@ -110,7 +113,8 @@ impl ErrorCode {
             | Self::BadPayerCode
             | Self::FaucetDisabled
             | Self::NotCertified
-            | Self::RecoupRefused => 403,
+            | Self::RecoupRefused
+            | Self::OfflineRefused => 403,
             Self::UnknownAccount | Self::NotFound => 404,
             Self::AccountExists
             | Self::CoinSpent
@@ -163,6 +167,7 @@ impl ErrorCode {
             Self::KeySetConflict => "key_set_conflict",
             Self::KeyRevoked => "key_revoked",
             Self::RecoupRefused => "recoup_refused",
+            Self::OfflineRefused => "offline_refused",
         }
     }
 }

@@ -203,6 +203,10 @@ pub struct KeySet {
     /// coins can be recouped): no coin of theirs is paid or exchanged.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub revoked: Vec<KeyRevocation>,
+    /// Offline denomination keys (CAFE coins, `OFFLINE.md`): RSA keys of
+    /// their own, never online keys, with the same windows per period.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub offline: Vec<DenominationKey>,
 }
 
 /// Why a denomination key was revoked.
@@ -265,10 +269,15 @@ impl Canonical for KeySet {
         e.u64(self.period_secs)
             .list(&self.denominations)
             .u64(self.issued_at);
-        // Only when there are any: sets signed before revocations existed
-        // keep their signatures and attestations.
-        if !self.revoked.is_empty() {
+        // Only when there are any: sets signed before revocations (and
+        // offline keys) existed keep their signatures and attestations.
+        // With offline keys the revocations are always encoded, so the two
+        // lists never read as one another.
+        if !self.revoked.is_empty() || !self.offline.is_empty() {
             e.list(&self.revoked);
+        }
+        if !self.offline.is_empty() {
+            e.list(&self.offline);
         }
     }
 }
@@ -387,6 +396,43 @@ pub struct VerifiedKeySet {
     pub encryption_key: RsaPublicKey,
     /// Denomination keys by key id.
     pub keys: BTreeMap<B32, VerifiedDenomination>,
+    /// Offline denomination keys by key id (none shares an id with `keys`).
+    pub offline: BTreeMap<B32, VerifiedDenomination>,
+}
+
+/// Parses and checks every key of one list of a set: ids, currency, value.
+fn verify_keys(
+    set: &KeySet,
+    list: &[DenominationKey],
+    others: &BTreeMap<B32, VerifiedDenomination>,
+) -> Result<BTreeMap<B32, VerifiedDenomination>, KeySetError> {
+    let mut keys = BTreeMap::new();
+    for d in list {
+        if d.public_key.key_id() != d.key_id {
+            return Err(KeySetError::KeyIdMismatch(d.key_id));
+        }
+        if d.value.currency != set.currency {
+            return Err(KeySetError::BadDenomination(d.key_id));
+        }
+        let denomination = d.denomination()?;
+        let key = d.public_key.to_key()?;
+        let earlier = keys.insert(
+            d.key_id,
+            VerifiedDenomination {
+                info: d.clone(),
+                denomination,
+                key,
+            },
+        );
+        // A map keeps one of two entries: checks that walk the map would
+        // miss the other, which the set's signature and hash still cover.
+        // An offline key that is an online one too would sign both kinds.
+        if earlier.is_some() || others.contains_key(&d.key_id) {
+            return Err(KeySetError::DuplicateKey(d.key_id));
+        }
+    }
+    check_periods(set.period_secs, list)?;
+    Ok(keys)
 }
 
 impl VerifiedKeySet {
@@ -407,35 +453,13 @@ impl VerifiedKeySet {
             .verify(pinned_master)
             .map_err(|_| KeySetError::BadSignature)?;
         let encryption_key = set.encryption_key.to_key()?;
-        let mut keys = BTreeMap::new();
-        for d in &set.denominations {
-            if d.public_key.key_id() != d.key_id {
-                return Err(KeySetError::KeyIdMismatch(d.key_id));
-            }
-            if d.value.currency != set.currency {
-                return Err(KeySetError::BadDenomination(d.key_id));
-            }
-            let denomination = d.denomination()?;
-            let key = d.public_key.to_key()?;
-            let earlier = keys.insert(
-                d.key_id,
-                VerifiedDenomination {
-                    info: d.clone(),
-                    denomination,
-                    key,
-                },
-            );
-            // A map keeps one of two entries: checks that walk the map would
-            // miss the other, which the set's signature and hash still cover.
-            if earlier.is_some() {
-                return Err(KeySetError::DuplicateKey(d.key_id));
-            }
-        }
-        check_periods(set.period_secs, &set.denominations)?;
+        let keys = verify_keys(set, &set.denominations, &BTreeMap::new())?;
+        let offline = verify_keys(set, &set.offline, &keys)?;
         Ok(Self {
             set: set.clone(),
             encryption_key,
             keys,
+            offline,
         })
     }
 
@@ -502,6 +526,20 @@ impl VerifiedKeySet {
     /// The key with this id, if the set has it.
     pub fn key(&self, key_id: &B32) -> Option<&VerifiedDenomination> {
         self.keys.get(key_id)
+    }
+
+    /// The offline key with this id, if the set has it.
+    pub fn offline_key(&self, key_id: &B32) -> Option<&VerifiedDenomination> {
+        self.offline.get(key_id)
+    }
+
+    /// For each denomination, the offline key that signs at `now`.
+    pub fn offline_withdraw_keys(&self, now: u64) -> BTreeMap<Denomination, &VerifiedDenomination> {
+        self.offline
+            .values()
+            .filter(|k| k.info.can_withdraw(now) && !self.set.is_revoked(&k.info.key_id))
+            .map(|k| (k.denomination, k))
+            .collect()
     }
 
     /// For each denomination, the withdrawable key at `now` that expires last.

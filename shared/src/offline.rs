@@ -37,6 +37,7 @@ const G_TAG: &[u8] = b"ecash/offline/v1/g";
 const F_TAG: &[u8] = b"ecash/offline/v1/f";
 const Z_TAG: &[u8] = b"ecash/offline/v1/challenge";
 const ID_TAG: &[u8] = b"ecash/offline/v1/identity";
+const ID_SECRET_TAG: &[u8] = b"ecash/offline/v1/identity-secret";
 const COIN_TAG: &[u8] = b"ecash/offline/v1/coin";
 const TERM_TAG: &[u8] = b"ecash/offline/v1/term";
 
@@ -73,14 +74,28 @@ pub enum OfflineError {
     Rsa(#[from] BlindRsaError),
 }
 
-/// `u` for offline withdrawal number `counter` of `account_id`: 24 bytes
-/// of the account's hash and the counter, so a revealed `u` names both.
-pub fn identity(account_id: &str, counter: u64) -> Identity {
-    let h = tagged(ID_TAG, &[account_id.as_bytes()]);
+/// `u` for offline withdrawal number `counter` of `account_id`, under the
+/// bank's identity secret: a pseudorandom function of both, so no one but
+/// the bank (and the account it hands `u` to) can name another account's
+/// withdrawal. A cheater who plants a term pointing at an identity he made
+/// up names nothing; one he cannot compute, he cannot plant.
+pub fn identity(secret: &[u8; 32], account_id: &str, counter: u64) -> Identity {
+    let mut info = Vec::with_capacity(account_id.len() + 12);
+    info.extend_from_slice(&(account_id.len() as u32).to_be_bytes());
+    info.extend_from_slice(account_id.as_bytes());
+    info.extend_from_slice(&counter.to_be_bytes());
     let mut u = [0u8; LEN];
-    u[..24].copy_from_slice(&h[..24]);
-    u[24..].copy_from_slice(&counter.to_be_bytes());
+    // 32 bytes are far below HKDF's limit: expand cannot fail here.
+    let _ = Hkdf::<Sha256>::new(Some(ID_TAG), secret).expand(&info, &mut u);
     Fixed(u)
+}
+
+/// The bank's identity secret, derived from its master key's seed, so every
+/// node of one mint computes the same identities and none is stored apart.
+pub fn identity_secret(master_seed: &[u8]) -> zeroize::Zeroizing<[u8; 32]> {
+    let mut out = zeroize::Zeroizing::new([0u8; 32]);
+    let _ = Hkdf::<Sha256>::new(Some(ID_SECRET_TAG), master_seed).expand(&[], out.as_mut());
+    out
 }
 
 /// SHA-256 over a length-prefixed tag and length-prefixed parts.
@@ -384,6 +399,24 @@ fn check_candidates(blinded: &[Bytes], chosen: &[u16]) -> Result<(), OfflineErro
     Ok(())
 }
 
+/// The bank's cheap check of round 1: [`CANDIDATES`] values, each `len(n)`
+/// bytes and below `n`. Public arithmetic only, before anything is stored.
+pub fn check_blinded(pk: &RsaPublicKey, blinded: &[Bytes]) -> Result<(), OfflineError> {
+    if blinded.len() != CANDIDATES {
+        return Err(OfflineError::Count {
+            what: "candidates",
+            expected: CANDIDATES,
+            got: blinded.len(),
+        });
+    }
+    for (i, b) in blinded.iter().enumerate() {
+        if b.0.len() != pk.size() || os2ip_in_range(pk, &b.0).is_err() {
+            return Err(OfflineError::Opening(i));
+        }
+    }
+    Ok(())
+}
+
 /// The bank's check of the opened candidates: each recomputed with the
 /// bank's own `u` must equal the blinded value sent. Public-key work only.
 pub fn check_openings(
@@ -584,12 +617,13 @@ pub struct VerifiedSpend {
 }
 
 impl VerifiedSpend {
-    /// An id per term (a hash of `(x, y)`): the bank indexes them, since a
-    /// term in two coins is spent twice too (signatures combine).
-    pub fn term_ids(&self) -> Vec<B32> {
+    /// An id per term (a hash of the key and `(x, y)`): the bank indexes
+    /// them, since a term in two coins of one key is spent twice too
+    /// (signatures combine).
+    pub fn term_ids(&self, key_id: &B32) -> Vec<B32> {
         self.terms
             .iter()
-            .map(|(x, y)| Fixed(tagged(TERM_TAG, &[x, y])))
+            .map(|(x, y)| Fixed(tagged(TERM_TAG, &[&key_id.0, x, y])))
             .collect()
     }
 }
@@ -679,19 +713,37 @@ pub fn challenge(
     bits
 }
 
-/// The identity behind two spends that share a term (the same coin spent
-/// twice, or a term in two coins) under different challenge bits: the XOR
-/// of `a` and `a ⊕ u`. `None` when no shared term was revealed both ways.
-pub fn identify(first: &VerifiedSpend, second: &VerifiedSpend) -> Option<Identity> {
+/// The identities two spends that share terms (the same coin spent twice,
+/// or a term in two coins) point at: for every shared term revealed both
+/// ways, the XOR of `a` and `a ⊕ u`, with how many terms point at it, most
+/// first. An honest withdrawal's terms all point at its `u`; a term planted
+/// at withdrawal (it survived the opening) points wherever its maker chose,
+/// so the caller keeps only identities it issued.
+pub fn identities(first: &VerifiedSpend, second: &VerifiedSpend) -> Vec<(Identity, usize)> {
+    let mut found: Vec<(Identity, usize)> = Vec::new();
     for (i, t) in first.terms.iter().enumerate() {
         for (j, s) in second.terms.iter().enumerate() {
             if t == s && first.bits[i] != second.bits[j] {
-                return Some(Fixed(xor(&first.pads[i], &second.pads[j])));
+                let u = Fixed(xor(&first.pads[i], &second.pads[j]));
+                match found.iter_mut().find(|(v, _)| *v == u) {
+                    Some((_, n)) => *n += 1,
+                    None => found.push((u, 1)),
+                }
             }
         }
     }
-    None
+    found.sort_by_key(|e| std::cmp::Reverse(e.1));
+    found
 }
+
+/// The identity most of the shared terms of two spends point at (see
+/// [`identities`]); `None` when no shared term was revealed both ways.
+pub fn identify(first: &VerifiedSpend, second: &VerifiedSpend) -> Option<Identity> {
+    identities(first, second).first().map(|(u, _)| *u)
+}
+
+pub mod messages;
+pub mod payee;
 
 #[cfg(test)]
 mod tests;

@@ -101,6 +101,7 @@ fn sample_keyset(master: &Keypair) -> KeySet {
         denominations: vec![d],
         issued_at: 1,
         revoked: vec![],
+        offline: vec![],
     }
 }
 
@@ -142,6 +143,65 @@ fn key_revocations_are_signed_and_stop_withdrawals() {
     assert_eq!(json["revoked"][0]["reason"], "compromised");
     let plain_json = serde_json::to_value(&plain).expect("json");
     assert!(plain_json.get("revoked").is_none(), "absent when empty");
+}
+
+/// Offline keys are a list of their own in the signed set: signed with it,
+/// absent from the encoding when there are none (older sets keep their
+/// hashes), never an online key too, and looked up apart.
+#[test]
+fn offline_keys_are_signed_apart_from_online_keys() {
+    let master = Keypair::generate().expect("rng");
+    let plain = sample_keyset(&master);
+    let before = plain.canonical_hash();
+    let sk = blind_rsa::generate_key(2048).expect("keygen");
+    let pk = RsaPublicKeyData::from_key(&sk.to_public_key());
+    let mut set = plain.clone();
+    set.offline.push(DenominationKey {
+        key_id: pk.key_id(),
+        public_key: pk,
+        ..plain.denominations[0].clone()
+    });
+    assert_ne!(set.canonical_hash(), before);
+    // Revocations and offline keys never read as one another.
+    let mut revoked_only = plain.clone();
+    revoked_only
+        .revoked
+        .push(ecash_core::keyset::KeyRevocation {
+            key_id: set.offline[0].key_id,
+            reason: ecash_core::keyset::RevocationReason::Compromised,
+            revoked_at: 1,
+        });
+    assert_ne!(revoked_only.canonical_hash(), set.canonical_hash());
+    let signed = Signed::sign(set.clone(), &master);
+    let v = VerifiedKeySet::verify(&signed, &master.public()).expect("verifies");
+    let off = set.offline[0].key_id;
+    assert!(v.offline_key(&off).is_some() && v.key(&off).is_none());
+    assert!(v.offline_key(&set.denominations[0].key_id).is_none());
+    assert_eq!(v.offline_withdraw_keys(50).len(), 1);
+    assert!(v.withdraw_keys(50).values().all(|k| k.info.key_id != off));
+    let mut dropped = signed.clone();
+    dropped.body.offline.clear();
+    assert_eq!(
+        VerifiedKeySet::verify(&dropped, &master.public()).err(),
+        Some(KeySetError::BadSignature)
+    );
+    // The online key listed offline too: it would sign both kinds of coin.
+    let mut both = plain.clone();
+    both.offline.push(both.denominations[0].clone());
+    assert!(matches!(
+        VerifiedKeySet::verify(&Signed::sign(both, &master), &master.public()),
+        Err(KeySetError::DuplicateKey(_))
+    ));
+    // Two offline keys of one value and period.
+    let mut two = set.clone();
+    two.offline.push(plain.denominations[0].clone());
+    two.denominations.clear();
+    assert!(matches!(
+        VerifiedKeySet::verify(&Signed::sign(two, &master), &master.public()),
+        Err(KeySetError::DuplicatePeriod { .. })
+    ));
+    let json = serde_json::to_value(&plain).expect("json");
+    assert!(json.get("offline").is_none(), "absent when empty");
 }
 
 #[test]

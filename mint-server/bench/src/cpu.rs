@@ -7,7 +7,7 @@ use crate::phase::Phase;
 
 /// User + system CPU seconds the processes `pids` have used so far
 /// (`/proc/<pid>/stat`, in clock ticks of 1/100 s, Linux's USER_HZ).
-fn cpu_seconds(pids: &[u32]) -> f64 {
+pub fn cpu_seconds(pids: &[u32]) -> f64 {
     pids.iter()
         .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
         .filter_map(|stat| {

@@ -22,6 +22,7 @@
 
 mod clearing;
 mod cpu;
+mod offline;
 mod phase;
 
 use std::sync::Arc;
@@ -66,6 +67,9 @@ struct Args {
     /// sqlite, postgres (one node), postgres-3 (three nodes, one database).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "sqlite")]
     setup: Vec<Setup>,
+    /// Offline coins the offline setup withdraws, spends and deposits (at most 64).
+    #[arg(long, default_value_t = 32)]
+    offline_coins: usize,
 }
 
 /// A mint this tool starts.
@@ -81,6 +85,8 @@ enum Setup {
     /// Two certified mints on SQLite: payments at B in B's coins and in
     /// A's (cleared at A), side by side.
     Clearing,
+    /// One mint with offline (CAFE) keys: the costs of one offline coin.
+    Offline,
 }
 
 const BATCH: usize = 64;
@@ -188,7 +194,7 @@ fn mint_flags(signer: &str) -> Vec<String> {
 fn start(setup: Setup, signer: &str) -> Res<Started> {
     let mut flags = mint_flags(signer);
     let (count, books) = match setup {
-        Setup::Sqlite | Setup::Clearing => (1, None),
+        Setup::Sqlite | Setup::Clearing | Setup::Offline => (1, None),
         Setup::Postgres | Setup::Postgres3 => {
             if std::env::var_os("ECASH_TEST_POSTGRES").is_none() {
                 return Err("the PostgreSQL setups need a server: run under \
@@ -270,6 +276,10 @@ fn main() -> Res<()> {
         for setup in &args.setup {
             if matches!(setup, Setup::Clearing) {
                 setups.push(clearing::measure(&args, &mint_flags(&args.signer))?);
+                continue;
+            }
+            if matches!(setup, Setup::Offline) {
+                setups.push(offline::measure(&args)?);
                 continue;
             }
             let started = start(*setup, &args.signer)?;

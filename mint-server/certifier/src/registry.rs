@@ -45,8 +45,9 @@ pub enum RegistryError {
 
 /// Schema migrations, applied in order (`PRAGMA user_version` counts them).
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(
-        "CREATE TABLE certificates (
+    Migrations::new(vec![
+        M::up(
+            "CREATE TABLE certificates (
             cert_id     INTEGER PRIMARY KEY AUTOINCREMENT,
             master_key  BLOB NOT NULL,
             issued_at   INTEGER NOT NULL,
@@ -85,7 +86,21 @@ fn migrations() -> Migrations<'static> {
             signed             TEXT NOT NULL,
             PRIMARY KEY (master_key, key_set_hash)
         );",
-    )])
+        ),
+        // Offline (CAFE) keys: the same rule, one key per value and period,
+        // in a list of their own; a key id is never in both lists.
+        M::up(
+            "CREATE TABLE attested_offline_keys (
+            master_key     BLOB NOT NULL,
+            value          INTEGER NOT NULL,
+            period         INTEGER NOT NULL,
+            key_id         BLOB NOT NULL,
+            entry_hash     BLOB NOT NULL,
+            PRIMARY KEY (master_key, value, period),
+            UNIQUE (master_key, key_id)
+        );",
+        ),
+    ])
 }
 
 /// How far ahead of the certifier's clock a key set may be dated, seconds.
@@ -532,34 +547,12 @@ impl Registry {
         }
         // Every entry as signed (the verified map holds each key once; the
         // check refused a key listed twice).
-        for d in &set.denominations {
-            let value = to_i64(d.value.value)?;
-            let period = to_i64(d.period)?;
-            let entry = d.canonical_hash();
-            let seen: Option<Vec<u8>> = tx
-                .query_row(
-                    "SELECT entry_hash FROM attested_keys
-                     WHERE master_key = ?1 AND ((value = ?2 AND period = ?3) OR key_id = ?4)",
-                    params![key, value, period, &d.key_id.0[..]],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            match seen {
-                Some(h) if h != entry => {
-                    return Err(RegistryError::Conflict(format!(
-                        "the key for value {} in period {} (or its windows) differs from the one \
-                         attested before",
-                        d.value.value, d.period
-                    )));
-                }
-                Some(_) => {}
-                None => {
-                    tx.execute(
-                        "INSERT INTO attested_keys (master_key, value, period, key_id, entry_hash)
-                         VALUES (?1, ?2, ?3, ?4, ?5)",
-                        params![key, value, period, &d.key_id.0[..], &entry[..]],
-                    )?;
-                }
+        for (list, table, other) in [
+            (&set.denominations, "attested_keys", "attested_offline_keys"),
+            (&set.offline, "attested_offline_keys", "attested_keys"),
+        ] {
+            for d in list {
+                attest_key(&tx, key, d, table, other)?;
             }
         }
         let stored: Option<String> = tx
@@ -632,6 +625,62 @@ impl Registry {
             attestation,
             revocations: self.revocations(now, revocations_ttl)?,
         })
+    }
+}
+
+/// Records key `d` of a set in `table` (or checks it against the entry
+/// there): one key per value and period, never changed, and never a key
+/// of the other kind's table.
+fn attest_key(
+    tx: &rusqlite::Transaction<'_>,
+    master: &[u8],
+    d: &ecash_core::DenominationKey,
+    table: &str,
+    other: &str,
+) -> Result<(), RegistryError> {
+    let value = to_i64(d.value.value)?;
+    let period = to_i64(d.period)?;
+    let entry = d.canonical_hash();
+    let elsewhere = tx
+        .query_row(
+            &format!("SELECT 1 FROM {other} WHERE master_key = ?1 AND key_id = ?2"),
+            params![master, &d.key_id.0[..]],
+            |_| Ok(()),
+        )
+        .optional()?;
+    if elsewhere.is_some() {
+        return Err(RegistryError::Conflict(format!(
+            "key {} was attested as the other kind (online or offline)",
+            d.key_id
+        )));
+    }
+    let seen: Option<Vec<u8>> = tx
+        .query_row(
+            &format!(
+                "SELECT entry_hash FROM {table}
+                 WHERE master_key = ?1 AND ((value = ?2 AND period = ?3) OR key_id = ?4)"
+            ),
+            params![master, value, period, &d.key_id.0[..]],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match seen {
+        Some(h) if h != entry => Err(RegistryError::Conflict(format!(
+            "the key for value {} in period {} (or its windows) differs from the one \
+             attested before",
+            d.value.value, d.period
+        ))),
+        Some(_) => Ok(()),
+        None => {
+            tx.execute(
+                &format!(
+                    "INSERT INTO {table} (master_key, value, period, key_id, entry_hash)
+                     VALUES (?1, ?2, ?3, ?4, ?5)"
+                ),
+                params![master, value, period, &d.key_id.0[..], &entry[..]],
+            )?;
+            Ok(())
+        }
     }
 }
 

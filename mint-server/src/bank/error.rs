@@ -152,6 +152,20 @@ pub enum BankError {
     /// A mint's certificate does not hold (another certifier, expired, revoked).
     #[error("the mint's certificate does not hold: {0}")]
     PeerNotCertified(String),
+    /// An offline rule refused it (allowance, freeze, counter, cap, offline coins off).
+    #[error("{0}")]
+    OfflineRefused(String),
+    /// An offline transcript or opening is refused (it does not verify,
+    /// follows another challenge, is for another payee or key).
+    #[error("offline {what} {index} refused: {why}")]
+    OfflineInvalid {
+        /// A transcript or an opening.
+        what: &'static str,
+        /// Its place in the request, from 1.
+        index: usize,
+        /// Why.
+        why: String,
+    },
     /// The bank failed (storage, signing, a corrupt record); logged, nothing changed.
     #[error("{0}; nothing was changed")]
     Internal(&'static str),
@@ -197,6 +211,8 @@ impl BankError {
             PeerUnavailable(_) => ErrorCode::Unavailable,
             PeerRefused { code, .. } => *code,
             PeerNotCertified(_) => ErrorCode::NotCertified,
+            OfflineRefused(_) => ErrorCode::OfflineRefused,
+            OfflineInvalid { .. } => ErrorCode::InvalidCoin,
         }
     }
 
@@ -229,6 +245,7 @@ impl From<StorageError> for BankError {
             },
             StorageError::RequestIdReused => Self::RequestIdReused,
             StorageError::Overflow => Self::Overflow,
+            StorageError::OfflineRefused(why) => Self::OfflineRefused(why),
             StorageError::Db(msg) => {
                 tracing::error!(%msg, "storage failure");
                 Self::Internal("storage failure")

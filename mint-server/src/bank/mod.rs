@@ -13,6 +13,7 @@
 //! - [`deposit`]: deposits, booked once;
 //! - [`spent_list`]: the public per-key spent lists;
 //! - [`clearing`]: coins of other mints, their accounts here, settlements;
+//! - `offline`: offline (CAFE) coins: collateral, withdrawal, batch deposit;
 //! - [`metrics`]: counters of costly work.
 
 pub mod clearing;
@@ -20,6 +21,7 @@ mod coins;
 mod deposit;
 mod error;
 pub mod metrics;
+mod offline;
 mod recoup;
 mod spent_list;
 mod withdraw;
@@ -39,6 +41,7 @@ use crate::certification::Certified;
 use crate::in_flight::InFlight;
 use crate::keys::MintKeys;
 use crate::storage::clearing::ClearingBooks;
+use crate::storage::offline::OfflineBooks;
 use crate::storage::{CoinKey, Storage, StorageError, StoredAnswer, Totals};
 
 /// Result of a bank operation.
@@ -97,6 +100,8 @@ pub struct Bank {
     clearing: Option<Arc<dyn ClearingBooks>>,
     /// The mints this one clears with.
     peers: clearing::Peers,
+    /// The books of offline coins, when this bank issues them.
+    offline: Option<Arc<dyn OfflineBooks>>,
 }
 
 /// Rotation failed: the keys, or the books of them.
@@ -137,6 +142,7 @@ impl Bank {
             certified: Arc::new(Certified::default()),
             clearing: None,
             peers: clearing::Peers::default(),
+            offline: None,
         };
         bank.book_keys()
             .map_err(|e| format!("adding the keys to the books: {e}"))?;

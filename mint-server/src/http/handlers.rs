@@ -11,6 +11,10 @@ use ecash_core::{ErrorCode, Fixed, Signature, Signed};
 use ecash_serve::{Answer, Cached, HttpError, Reply, blocking};
 
 use ecash_core::clearing::{PeerInfo, PeerList, PeerRegistration, SettlementRequest};
+use ecash_core::offline::messages::{
+    CollateralRequest, OfflineDepositRequest, OfflineOpenRequest, OfflineQuery,
+    OfflineWithdrawRequest,
+};
 
 use crate::bank::{Bank, BankResult};
 use crate::clearing::ClearingLink;
@@ -215,6 +219,61 @@ pub async fn exchange(
 pub async fn recoup(bank: web::Data<Bank>, body: web::Json<RecoupRequest>) -> Json<api::Recoup> {
     let body = body.into_inner();
     Ok(Answer(on_bank(&bank, move |b| b.recoup(&body)).await?))
+}
+
+/// `POST /offline/standing`
+pub async fn offline_standing(
+    bank: web::Data<Bank>,
+    body: web::Json<Signed<OfflineQuery>>,
+) -> Json<api::OfflineStandingOf> {
+    let body = body.into_inner();
+    Ok(Answer(
+        on_bank(&bank, move |b| b.offline_standing(&body)).await?,
+    ))
+}
+
+/// `POST /offline/collateral`
+pub async fn offline_collateral(
+    bank: web::Data<Bank>,
+    body: web::Json<Signed<CollateralRequest>>,
+) -> Json<api::OfflineCollateral> {
+    let body = body.into_inner();
+    Ok(Answer(
+        on_bank(&bank, move |b| b.offline_collateral(&body)).await?,
+    ))
+}
+
+/// `POST /offline/withdraw`
+pub async fn offline_withdraw(
+    bank: web::Data<Bank>,
+    body: web::Json<Signed<OfflineWithdrawRequest>>,
+) -> Json<api::OfflineWithdraw> {
+    let body = body.into_inner();
+    Ok(Answer(
+        on_bank(&bank, move |b| b.offline_withdraw(&body)).await?,
+    ))
+}
+
+/// `POST /offline/withdraw/open`
+pub async fn offline_open(
+    bank: web::Data<Bank>,
+    body: web::Json<Signed<OfflineOpenRequest>>,
+) -> Json<api::OfflineOpen> {
+    let body = body.into_inner();
+    Ok(Answer(
+        on_bank(&bank, move |b| b.offline_open(&body)).await?,
+    ))
+}
+
+/// `POST /offline/deposit`
+pub async fn offline_deposit(
+    bank: web::Data<Bank>,
+    body: web::Json<Signed<OfflineDepositRequest>>,
+) -> Json<api::OfflineDeposit> {
+    let body = body.into_inner();
+    Ok(Answer(
+        on_bank(&bank, move |b| b.offline_deposit(&body)).await?,
+    ))
 }
 
 /// `POST /coins/state`

@@ -83,6 +83,8 @@ pub struct KeyState {
     pub signed_json: String,
     /// Keys not yet past `deposit_until`, by key id.
     pub active: Active,
+    /// Offline (CAFE) keys not yet past `deposit_until`, by key id.
+    pub offline: Active,
     /// Keys past `deposit_until`, kept public-only to name them in errors.
     pub expired: HashMap<B32, DenominationKey>,
 }
@@ -120,6 +122,15 @@ pub struct Schedule {
     pub signer: crate::signer::SignerKind,
 }
 
+/// The offline (CAFE) keys: where they live and their largest value's exponent.
+pub struct OfflineShelf {
+    /// Their vault, apart from the online keys' (one key per value and
+    /// period in each).
+    pub vault: Arc<dyn KeyVault>,
+    /// Largest offline denomination exponent.
+    pub max_exp: u8,
+}
+
 /// All of the mint's keys.
 pub struct MintKeys {
     /// Signs the key set, deposit acks and proofs.
@@ -129,6 +140,7 @@ pub struct MintKeys {
     /// Unwraps envelope keys with it (the configured backend).
     pub envelope: Arc<dyn crate::signer::EnvelopeKey>,
     vault: Arc<dyn KeyVault>,
+    offline: Option<OfflineShelf>,
     schedule: Schedule,
     state: RwLock<Arc<KeyState>>,
     /// Held while a rotation runs: two at once (the rotation task and a
@@ -148,6 +160,16 @@ impl MintKeys {
     /// Loads the keys from `vault`, creating what is missing, and brings
     /// the denomination keys up to date for `now`.
     pub fn open(vault: Arc<dyn KeyVault>, schedule: Schedule, now: u64) -> Result<Self, KeyError> {
+        Self::open_with_offline(vault, None, schedule, now)
+    }
+
+    /// [`Self::open`], with offline keys kept on `offline` when given.
+    pub fn open_with_offline(
+        vault: Arc<dyn KeyVault>,
+        offline: Option<OfflineShelf>,
+        schedule: Schedule,
+        now: u64,
+    ) -> Result<Self, KeyError> {
         if schedule.withdraw_period == 0 {
             return Err(KeyError::Config("withdraw period must be positive".into()));
         }
@@ -187,11 +209,13 @@ impl MintKeys {
                     denominations: vec![],
                     issued_at: now,
                     revoked: vec![],
+                    offline: vec![],
                 },
                 &master,
             ),
             signed_json: String::new(),
             active: HashMap::new(),
+            offline: HashMap::new(),
             expired: HashMap::new(),
         });
         let keys = Self {
@@ -199,6 +223,7 @@ impl MintKeys {
             encryption,
             envelope,
             vault,
+            offline,
             schedule,
             state: RwLock::new(placeholder),
             rotating: Mutex::new(()),
@@ -208,6 +233,18 @@ impl MintKeys {
         // the first rotation tick creates the period after.
         keys.rotate_ahead(now, 1)?;
         Ok(keys)
+    }
+
+    /// The secret offline identities are made under (see
+    /// `ecash_core::offline::identity`), from the master key.
+    pub fn offline_identity_secret(&self) -> Zeroizing<[u8; 32]> {
+        let seed = Zeroizing::new(self.master.secret_bytes());
+        ecash_core::offline::identity_secret(&seed[..])
+    }
+
+    /// Whether this mint has offline (CAFE) keys.
+    pub fn has_offline(&self) -> bool {
+        self.offline.is_some()
     }
 
     /// Length in bytes of the envelope key's modulus: the one length a wrapped key may have.
@@ -234,15 +271,70 @@ impl MintKeys {
     fn rotate_ahead(&self, now: u64, ahead: u64) -> Result<bool, KeyError> {
         let _one_at_a_time = self.rotating.lock().unwrap_or_else(|p| p.into_inner());
         let s = &self.schedule;
-        let mut records = self.vault.records()?;
+        let (records, created) = self.ensure(&*self.vault, s.max_exp, now, ahead)?;
+        let (offline_records, offline_created) = match &self.offline {
+            Some(o) => self.ensure(&*o.vault, o.max_exp, now, ahead)?,
+            None => (Vec::new(), false),
+        };
+        self.check_periods(&records, now)?;
+        self.check_periods(&offline_records, now)?;
+        let old = self.current();
+        let (active, mut expired) = self.load_live(&*self.vault, &records, &old.active, now)?;
+        let (offline, offline_expired) = match &self.offline {
+            Some(o) => self.load_live(&*o.vault, &offline_records, &old.offline, now)?,
+            None => (HashMap::new(), HashMap::new()),
+        };
+        expired.extend(offline_expired);
+        let same =
+            |a: &Active, b: &Active| a.len() == b.len() && b.keys().all(|k| a.contains_key(k));
+        let same_keys = same(&old.active, &active) && same(&old.offline, &offline);
+        // Only revocations of keys still listed are published.
+        let mut revoked: Vec<KeyRevocation> = self
+            .revocations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|r| active.contains_key(&r.key_id) || offline.contains_key(&r.key_id))
+            .cloned()
+            .collect();
+        revoked.sort_by_key(|r| r.key_id);
+        let same_revoked = old.signed.body.revoked == revoked;
+        if same_keys && same_revoked && !created && !offline_created && !old.signed_json.is_empty()
+        {
+            return Ok(false);
+        }
+        // Every node signs the same set: its time is the latest change.
+        let at = revoked.iter().map(|r| r.revoked_at).fold(
+            issued_at(&records, now).max(if offline_records.is_empty() {
+                0
+            } else {
+                issued_at(&offline_records, now)
+            }),
+            u64::max,
+        );
+        self.publish(active, offline, expired, revoked, at)?;
+        Ok(true)
+    }
+
+    /// The records of `vault` after creating its keys missing for `now`
+    /// (values `2^0 ..= 2^max_exp`), and whether any was made.
+    fn ensure(
+        &self,
+        vault: &dyn KeyVault,
+        max_exp: u8,
+        now: u64,
+        ahead: u64,
+    ) -> Result<(Vec<KeyRecord>, bool), KeyError> {
+        let s = &self.schedule;
+        let mut records = vault.records()?;
         let mut created = false;
-        if !missing(s, &records, now, ahead).is_empty() {
+        if !missing(s, max_exp, &records, now, ahead).is_empty() {
             // Seen again under the vault's lock: another node may have made them.
             let schedule = s.clone();
             let made = Arc::new(std::sync::atomic::AtomicBool::new(false));
             let made_here = made.clone();
-            records = self.vault.create(Arc::new(move |stored: &[KeyRecord]| {
-                let keys = missing(&schedule, stored, now, ahead)
+            records = vault.create(Arc::new(move |stored: &[KeyRecord]| {
+                let keys = missing(&schedule, max_exp, stored, now, ahead)
                     .into_iter()
                     .map(|(value, from)| create_key(&schedule, value, from, now))
                     .collect::<Result<Vec<_>, _>>()?;
@@ -252,32 +344,7 @@ impl MintKeys {
             created = made.load(std::sync::atomic::Ordering::Relaxed);
         }
         records.retain(|r| r.info.value.currency == s.currency);
-        self.check_periods(&records, now)?;
-        let old = self.current();
-        let (active, expired) = self.load_live(&records, &old, now)?;
-        let same_keys =
-            old.active.len() == active.len() && active.keys().all(|k| old.active.contains_key(k));
-        // Only revocations of keys still listed are published.
-        let mut revoked: Vec<KeyRevocation> = self
-            .revocations
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .filter(|r| active.contains_key(&r.key_id))
-            .cloned()
-            .collect();
-        revoked.sort_by_key(|r| r.key_id);
-        let same_revoked = old.signed.body.revoked == revoked;
-        if same_keys && same_revoked && !created && !old.signed_json.is_empty() {
-            return Ok(false);
-        }
-        // Every node signs the same set: its time is the latest change.
-        let at = revoked
-            .iter()
-            .map(|r| r.revoked_at)
-            .fold(issued_at(&records, now), u64::max);
-        self.publish(active, expired, revoked, at)?;
-        Ok(true)
+        Ok((records, created))
     }
 
     /// The signed set ties each key's window to its period index and the
@@ -303,8 +370,9 @@ impl MintKeys {
     /// expired ones (their private keys deleted).
     fn load_live(
         &self,
+        vault: &dyn KeyVault,
         records: &[KeyRecord],
-        old: &KeyState,
+        old: &Active,
         now: u64,
     ) -> Result<(Active, HashMap<B32, DenominationKey>), KeyError> {
         let mut active = HashMap::new();
@@ -315,26 +383,25 @@ impl MintKeys {
             // this one's): the private key has no further use.
             if info.deposit_until < now || !r.has_secret {
                 if r.has_secret {
-                    self.vault.retire(&info.key_id)?;
+                    vault.retire(&info.key_id)?;
                     tracing::info!(key_id = %info.key_id, "retired denomination key");
                 }
                 expired.insert(info.key_id, info.clone());
-            } else if let Some(k) = old.active.get(&info.key_id) {
+            } else if let Some(k) = old.get(&info.key_id) {
                 // Loaded before: keep it (and its signer) rather than parse it again.
                 active.insert(info.key_id, k.clone());
             } else {
-                active.insert(info.key_id, Arc::new(self.load_key(info.clone())?));
+                active.insert(info.key_id, Arc::new(self.load_key(vault, info.clone())?));
             }
         }
         Ok((active, expired))
     }
 
     /// A denomination key's private half, checked against its record.
-    fn load_key(&self, info: DenominationKey) -> Result<DenomKey, KeyError> {
+    fn load_key(&self, vault: &dyn KeyVault, info: DenominationKey) -> Result<DenomKey, KeyError> {
         let name = format!("denomination key {}", info.key_id);
         let stored = |why: String| KeyError::Stored(name.clone(), why);
-        let der = self
-            .vault
+        let der = vault
             .secret(&info.key_id)?
             .ok_or_else(|| stored("its private key is missing".into()))?;
         let secret = RsaPrivateKey::from_pkcs8_der(&der).map_err(|e| stored(e.to_string()))?;
@@ -355,6 +422,7 @@ impl MintKeys {
     fn publish(
         &self,
         active: Active,
+        offline: Active,
         expired: HashMap<B32, DenominationKey>,
         revoked: Vec<KeyRevocation>,
         issued_at: u64,
@@ -363,6 +431,9 @@ impl MintKeys {
         let mut denominations: Vec<DenominationKey> =
             active.values().map(|k| k.info.clone()).collect();
         denominations.sort_by_key(|d| (d.value.value, d.withdraw_from));
+        let mut offline_keys: Vec<DenominationKey> =
+            offline.values().map(|k| k.info.clone()).collect();
+        offline_keys.sort_by_key(|d| (d.value.value, d.withdraw_from));
         let set = KeySet {
             bank_id: s.bank_id.clone(),
             currency: s.currency.clone(),
@@ -372,6 +443,7 @@ impl MintKeys {
             denominations,
             issued_at,
             revoked,
+            offline: offline_keys,
         };
         let signed = Signed::sign(set, &self.master);
         let signed_json =
@@ -380,6 +452,7 @@ impl MintKeys {
             signed,
             signed_json,
             active,
+            offline,
             expired,
         });
         match self.state.write() {
@@ -398,12 +471,18 @@ impl MintKeys {
 /// set without them; and any rotation (the first at start, too) creates
 /// the period after next when it begins within two ticks. Nearest
 /// periods first.
-fn missing(s: &Schedule, records: &[KeyRecord], now: u64, ahead: u64) -> Vec<(u64, u64)> {
+fn missing(
+    s: &Schedule,
+    max_exp: u8,
+    records: &[KeyRecord],
+    now: u64,
+    ahead: u64,
+) -> Vec<(u64, u64)> {
     let period = now / s.withdraw_period;
     let soon = (now + s.withdraw_period + 2 * rotation_tick(s.withdraw_period)) / s.withdraw_period;
     let mut out = Vec::new();
     for p in period..=soon.max(period + ahead.max(1)) {
-        for exp in 0..=s.max_exp {
+        for exp in 0..=max_exp {
             let value = 1u64 << exp;
             let from = p.saturating_mul(s.withdraw_period);
             let exists = records.iter().any(|r| {

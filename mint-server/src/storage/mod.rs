@@ -23,6 +23,7 @@ pub mod clearing;
 #[cfg(any(test, feature = "contract"))]
 pub mod contract;
 mod group_commit;
+pub mod offline;
 pub mod postgres;
 pub mod sqlite;
 
@@ -61,6 +62,9 @@ pub enum StorageError {
     /// A balance would overflow.
     #[error("balance overflow")]
     Overflow,
+    /// An offline rule refused it (allowance, freeze, counter, cap); nothing changed.
+    #[error("{0}")]
+    OfflineRefused(String),
     /// The database failed.
     #[error("database: {0}")]
     Db(String),

@@ -16,6 +16,7 @@ use super::*;
 
 mod clearing;
 mod coin_keys;
+mod offline;
 mod schema;
 
 use schema::migrations;

@@ -18,6 +18,7 @@
 pub mod client;
 pub mod inproc;
 pub mod nginx;
+pub mod offline;
 pub mod process;
 pub mod proxy;
 

@@ -447,6 +447,11 @@ pub fn bank<V: Visitor>(v: &mut V) {
     v.visit::<Deposit>();
     v.visit::<Exchange>();
     v.visit::<Recoup>();
+    v.visit::<super::OfflineStandingOf>();
+    v.visit::<super::OfflineCollateral>();
+    v.visit::<super::OfflineWithdraw>();
+    v.visit::<super::OfflineOpen>();
+    v.visit::<super::OfflineDeposit>();
     v.visit::<CoinState>();
     v.visit::<Proof>();
     v.visit::<Restore>();

@@ -315,10 +315,12 @@ macro_rules! endpoint {
 mod bank;
 mod certifier;
 mod merchant;
+mod offline;
 
 pub use bank::*;
 pub use certifier::*;
 pub use merchant::*;
+pub use offline::*;
 
 /// The descriptions a listing function visits.
 pub fn infos(list: fn(&mut Infos)) -> Vec<EndpointInfo> {

@@ -49,6 +49,7 @@ fn key_set(master: &Keypair, issued_at: u64) -> SignedKeySet {
             denominations: vec![d],
             issued_at,
             revoked: vec![],
+            offline: vec![],
         },
         master,
     )

@@ -4,6 +4,8 @@ use rsa::PrivateKey;
 
 use super::*;
 
+const SECRET: [u8; 32] = [42; 32];
+
 /// One offline key for every test (RSA-2048, e = 65537), made once.
 fn key() -> &'static (PrivateKey, B32) {
     static K: OnceLock<(PrivateKey, B32)> = OnceLock::new();
@@ -42,7 +44,7 @@ fn withdraw(u: Identity) -> OfflineCoin {
 
 #[test]
 fn an_honest_coin_is_withdrawn_spent_and_verified_offline() {
-    let u = identity("acct-1", 7);
+    let u = identity(&SECRET, "acct-1", 7);
     let coin = withdraw(u);
     assert_eq!(coin.terms.len(), TERMS);
     let spend = coin.spend(&request("shop", 1));
@@ -63,7 +65,7 @@ fn an_honest_coin_is_withdrawn_spent_and_verified_offline() {
 #[test]
 fn one_spend_shows_nothing_of_the_identity_two_show_it() {
     for n in 0..6u8 {
-        let u = identity("acct-2", u64::from(n));
+        let u = identity(&SECRET, "acct-2", u64::from(n));
         let coin = withdraw(u);
         let first = coin.spend(&request("shop-a", n)).verify(&pk()).expect("a");
         // One spend: no revealed value is u, nor the XOR of two pads (a term
@@ -89,30 +91,57 @@ fn one_spend_shows_nothing_of_the_identity_two_show_it() {
 fn a_term_in_two_coins_names_its_withdrawer_too() {
     // Signatures combine (σ_P·σ_R/σ_Q), so a term can turn up in two coins:
     // the bank's term index treats that as a double spend of the term.
-    let u = identity("acct-3", 1);
+    let u = identity(&SECRET, "acct-3", 1);
     let coin = withdraw(u);
     let a = coin.spend(&request("p", 1)).verify(&pk()).expect("a");
     let b = coin.spend(&request("q", 2)).verify(&pk()).expect("b");
     let shared = a
-        .term_ids()
+        .term_ids(&coin.key_id)
         .iter()
-        .zip(b.term_ids())
+        .zip(b.term_ids(&coin.key_id))
         .filter(|(x, y)| **x == *y)
         .count();
     assert_eq!(shared, TERMS, "the same coin: every term shared");
     // Another identity's coin shares no term with it.
-    let other = withdraw(identity("acct-4", 1))
+    let other = withdraw(identity(&SECRET, "acct-4", 1))
         .spend(&request("p", 3))
         .verify(&pk())
         .expect("c");
-    assert!(a.term_ids().iter().all(|t| !other.term_ids().contains(t)));
+    assert!(
+        a.term_ids(&coin.key_id)
+            .iter()
+            .all(|t| !other.term_ids(&coin.key_id).contains(t))
+    );
     assert_eq!(identify(&a, &other), None);
+}
+
+#[test]
+fn a_planted_term_is_outvoted_by_the_honest_ones() {
+    // A term made at withdrawal to point at another identity (it survived
+    // the opening): it names that identity once, the honest terms name the
+    // withdrawer many times, and the honest one comes first.
+    let u = identity(&SECRET, "acct-7", 1);
+    let coin = withdraw(u);
+    let a = coin.spend(&request("p", 1)).verify(&pk()).expect("a");
+    let mut b = coin.spend(&request("q", 2)).verify(&pk()).expect("b");
+    let differ: Vec<usize> = (0..TERMS).filter(|&i| a.bits[i] != b.bits[i]).collect();
+    assert!(
+        differ.len() > 2,
+        "two random challenges differ on about half the bits"
+    );
+    let planted = identity(&SECRET, "victim", 0);
+    let k = differ[0];
+    b.pads[k] = xor(&a.pads[k], &planted.0);
+    let found = identities(&a, &b);
+    assert_eq!(found[0], (u, differ.len() - 1));
+    assert!(found.contains(&(planted, 1)));
+    assert_eq!(identify(&a, &b), Some(u));
 }
 
 #[test]
 fn forged_or_altered_spends_are_refused() {
     let pk = pk();
-    let coin = withdraw(identity("acct-5", 1));
+    let coin = withdraw(identity(&SECRET, "acct-5", 1));
     let good = coin.spend(&request("shop", 9));
     good.verify(&pk).expect("the honest one");
 
@@ -166,12 +195,12 @@ fn forged_or_altered_spends_are_refused() {
 fn a_withdrawal_that_does_not_open_honestly_is_refused() {
     let (_, key_id) = key();
     let pk = pk();
-    let u = identity("acct-6", 1);
+    let u = identity(&SECRET, "acct-6", 1);
     let cands = Candidates::new(&pk, *key_id, u).expect("candidates");
     let chosen = choose_openings().expect("choice");
     let openings = cands.open(&pk, &chosen).expect("open");
     // Another identity than the bank's: every opened candidate mismatches.
-    let other = identity("acct-6", 2);
+    let other = identity(&SECRET, "acct-6", 2);
     assert!(matches!(
         check_openings(&pk, key_id, &other, &cands.blinded, &chosen, &openings),
         Err(OfflineError::Opening(_))

@@ -61,6 +61,7 @@ fn set(master: &Keypair, periods: &[u64], which: usize, issued_at: u64) -> Signe
             denominations,
             issued_at,
             revoked: vec![],
+            offline: vec![],
         },
         master,
     )
@@ -140,6 +141,47 @@ fn a_set_with_another_key_for_a_value_and_period_is_refused() {
         r.attest(&other, NOW, 60),
         Err(RegistryError::Conflict(_))
     ));
+}
+
+/// Offline keys follow the same rule in a list of their own: one key per
+/// value and period, fixed once attested, and never a key of both kinds.
+#[test]
+fn offline_keys_are_attested_apart_and_never_change_kind() {
+    let (_d, r) = registry();
+    let master = Keypair::generate().expect("rng");
+    certify(&r, &master);
+    // Period 10's key online; period 11's key as the offline key of value 4.
+    let mut body = set(&master, &[10], 0, 1).body;
+    let offline = set(&master, &[11], 0, 1).body.denominations;
+    body.offline = offline.clone();
+    r.attest(&Signed::sign(body.clone(), &master), NOW, 60)
+        .expect("attested with an offline key of the same value and period kind apart");
+    // Another offline key for that value and period: refused.
+    let mut tagged = body.clone();
+    tagged.issued_at = 2;
+    tagged.offline[0].key_id = rsa(5).key_id();
+    tagged.offline[0].public_key = rsa(5);
+    assert!(matches!(
+        r.attest(&Signed::sign(tagged, &master), NOW, 60),
+        Err(RegistryError::Conflict(_))
+    ));
+    // The offline key listed online next period: refused (it would sign both kinds).
+    let mut moved = set(&master, &[10], 0, 3).body;
+    let mut as_online = offline[0].clone();
+    as_online.period = 12;
+    as_online.withdraw_from = 12 * PERIOD;
+    as_online.withdraw_until = 12 * PERIOD + PERIOD - 1;
+    as_online.deposit_until = 15 * PERIOD;
+    moved.denominations.push(as_online);
+    assert!(matches!(
+        r.attest(&Signed::sign(moved, &master), NOW, 60),
+        Err(RegistryError::Conflict(_))
+    ));
+    // One key in both lists of one set: the set itself is refused.
+    let mut both = body;
+    both.issued_at = 4;
+    both.offline = both.denominations.clone();
+    assert!(r.attest(&Signed::sign(both, &master), NOW, 60).is_err());
 }
 
 /// A bank id is one mint's: a set under another id than its certificate's

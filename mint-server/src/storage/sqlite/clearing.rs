@@ -10,7 +10,7 @@ use crate::storage::{DepositRecord, NewExchange, StorageError, StoredAnswer, to_
 
 impl SqliteStorage {
     /// Runs `f` in one IMMEDIATE transaction, committed if it succeeds.
-    fn write<T>(
+    pub(super) fn write<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StorageError>,
     ) -> Result<T, StorageError> {

@@ -194,5 +194,86 @@ CREATE TABLE recouped_signatures (
 );
 "#,
         ),
+        M::up(
+            r#"
+-- Offline (CAFE) coins, OFFLINE.md. Per account: collateral locked, the
+-- penalties paid from it, whether a double spend froze it, and the
+-- counter of its next identity.
+CREATE TABLE offline_accounts (
+    account_id   TEXT PRIMARY KEY REFERENCES accounts(id),
+    collateral   INTEGER NOT NULL DEFAULT 0 CHECK (collateral >= 0),
+    penalties    INTEGER NOT NULL DEFAULT 0,
+    frozen       INTEGER NOT NULL DEFAULT 0,
+    next_counter INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE offline_collateral_moves (
+    request_id BLOB PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts(id),
+    delta      INTEGER NOT NULL,
+    at         INTEGER NOT NULL
+);
+-- Each withdrawal, with the identity it was made under: the table that
+-- names the withdrawer of a coin spent twice.
+CREATE TABLE offline_withdrawals (
+    request_id    BLOB PRIMARY KEY,
+    request_hash  BLOB NOT NULL,
+    account_id    TEXT NOT NULL REFERENCES accounts(id),
+    counter       INTEGER NOT NULL,
+    identity      BLOB NOT NULL UNIQUE,
+    key_id        BLOB NOT NULL,
+    value          INTEGER NOT NULL,
+    withdraw_until INTEGER NOT NULL,
+    deposit_until  INTEGER NOT NULL,
+    period         INTEGER NOT NULL,
+    candidates     TEXT NOT NULL,
+    chosen        TEXT NOT NULL,
+    state         TEXT NOT NULL CHECK (state IN ('chosen', 'signed', 'refused')),
+    open_hash     BLOB,
+    response      TEXT,
+    at            INTEGER NOT NULL,
+    UNIQUE (account_id, counter)
+);
+CREATE INDEX offline_withdrawals_by_account ON offline_withdrawals(account_id, period);
+CREATE TABLE offline_batches (
+    batch_id   BLOB PRIMARY KEY,
+    batch_hash BLOB NOT NULL,
+    payee_id   TEXT NOT NULL REFERENCES accounts(id),
+    at         INTEGER NOT NULL
+);
+-- Every transcript deposited, kept as the evidence: its bits, terms
+-- (x, y per term) and revealed pads, and what it was paid.
+CREATE TABLE offline_transcripts (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    batch_id   BLOB NOT NULL REFERENCES offline_batches(batch_id),
+    position   INTEGER NOT NULL,
+    coin_id    BLOB NOT NULL,
+    key_id     BLOB NOT NULL,
+    value      INTEGER NOT NULL,
+    bits       BLOB NOT NULL,
+    terms      BLOB NOT NULL,
+    pads       BLOB NOT NULL,
+    spend      TEXT NOT NULL,
+    outcome    TEXT NOT NULL CHECK (outcome IN ('credited', 'double_spent', 'replayed')),
+    paid       INTEGER NOT NULL,
+    identified INTEGER NOT NULL,
+    at         INTEGER NOT NULL,
+    UNIQUE (batch_id, position)
+);
+CREATE INDEX offline_transcripts_by_coin ON offline_transcripts(coin_id);
+-- Every term of every transcript: a term in two coins is spent twice too.
+CREATE TABLE offline_terms (
+    term_id    BLOB NOT NULL,
+    transcript INTEGER NOT NULL REFERENCES offline_transcripts(seq),
+    PRIMARY KEY (term_id, transcript)
+);
+CREATE TABLE offline_double_spends (
+    transcript INTEGER PRIMARY KEY REFERENCES offline_transcripts(seq),
+    coin_id    BLOB NOT NULL,
+    identity   BLOB,
+    account_id TEXT,
+    paid       INTEGER NOT NULL
+);
+"#,
+        ),
     ])
 }
