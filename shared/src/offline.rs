@@ -548,6 +548,12 @@ fn coin_id(key_id: &B32, signature: &[u8]) -> B32 {
     Fixed(tagged(COIN_TAG, &[&key_id.0, signature]))
 }
 
+/// The id of the coin of key `key_id` with `signature` (what
+/// [`OfflineCoin::id`] and [`VerifiedSpend::coin_id`] are).
+pub fn coin_id_of(key_id: &B32, signature: &[u8]) -> B32 {
+    coin_id(key_id, signature)
+}
+
 /// What a payee hands the payer first (a QR code, a link, a payment
 /// request): who it is and a single-use nonce, at the payee's time. The
 /// payer chooses nothing the challenge depends on.

@@ -38,6 +38,17 @@ pub enum BankLinkError {
     Call(#[from] CallError),
 }
 
+/// An offline batch deposit that did not settle.
+#[derive(Debug, thiserror::Error)]
+pub enum OfflineDepositError {
+    /// The bank refused or did not answer.
+    #[error(transparent)]
+    Call(CallError),
+    /// The receipt is not the pinned key's receipt of this batch.
+    #[error("the bank's offline receipt does not verify or is not this batch's")]
+    BadReceipt,
+}
+
 /// The bank, as the merchant reaches and trusts it.
 pub struct BankLink {
     client: BankClient<ReqwestTransport>,
@@ -260,6 +271,39 @@ impl BankLink {
     /// `POST /deposit`.
     pub async fn deposit(&self, d: &Signed<Deposit>) -> Result<Signed<DepositAck>, CallError> {
         self.client.deposit(d).await
+    }
+
+    /// `POST /offline/deposit`, and the receipt checked: the pinned master
+    /// key's, for this very batch and payee, one line per spend in order.
+    pub async fn offline_deposit(
+        &self,
+        req: &Signed<ecash_core::offline::messages::OfflineDepositRequest>,
+    ) -> Result<ecash_core::offline::messages::OfflineDepositReceipt, OfflineDepositError> {
+        let receipt = self
+            .client
+            .0
+            .call::<ecash_core::api::OfflineDeposit>(&(), req)
+            .await
+            .map_err(OfflineDepositError::Call)?;
+        let coins: Vec<B32> = req
+            .body
+            .spends
+            .iter()
+            .map(|s| ecash_core::offline::coin_id_of(&s.key_id, &s.signature.0))
+            .collect();
+        let holds = receipt.verify(&self.master).is_ok()
+            && receipt.body.batch_id == req.body.batch_id
+            && receipt.body.payee_id == req.body.payee_id
+            && receipt
+                .body
+                .results
+                .iter()
+                .map(|r| r.coin_id)
+                .eq(coins.iter().copied());
+        if !holds {
+            return Err(OfflineDepositError::BadReceipt);
+        }
+        Ok(receipt.body)
     }
 
     /// Whether `ack` is the bank's (the pinned master key's) ack of this

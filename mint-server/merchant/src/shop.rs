@@ -9,6 +9,7 @@
 //! payment and [`Shop::settle`] sends it again until the bank answers.
 
 mod error;
+mod offline;
 mod payment;
 
 use std::sync::Arc;

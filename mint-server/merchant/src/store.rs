@@ -63,6 +63,30 @@ fn migrations() -> Migrations<'static> {
              CREATE INDEX orders_claimed ON orders(claimed_at)
                  WHERE payment_id IS NULL AND claimed_by IS NOT NULL;",
         ),
+        // Offline (CAFE) payments: the requests it issued (each taken once)
+        // and the spends it accepted, until its bank's receipt says what
+        // each came to. A batch id is written before its batch is sent, so a
+        // retry sends the very same batch.
+        M::up(
+            "CREATE TABLE offline_requests (
+                nonce      BLOB PRIMARY KEY,
+                issued_at  INTEGER NOT NULL,
+                taken_at   INTEGER
+             );
+             CREATE TABLE offline_spends (
+                coin_id     BLOB PRIMARY KEY,
+                value       INTEGER NOT NULL,
+                spend       TEXT NOT NULL,
+                received_at INTEGER NOT NULL,
+                batch_id    BLOB,
+                position    INTEGER,
+                outcome     TEXT,
+                paid        INTEGER
+             );
+             CREATE INDEX offline_unsettled ON offline_spends(received_at) WHERE outcome IS NULL;
+             CREATE INDEX offline_requests_by_age ON offline_requests(issued_at);
+             ALTER TABLE offline_spends ADD COLUMN solo INTEGER NOT NULL DEFAULT 0;",
+        ),
     ])
 }
 
@@ -509,6 +533,10 @@ impl ShopStore {
         Ok((orders, u(n), u(value)))
     }
 }
+
+mod offline;
+
+pub use offline::{OfflineRefusal, UnsettledSpend};
 
 #[cfg(test)]
 mod tests;

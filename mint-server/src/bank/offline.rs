@@ -11,16 +11,17 @@
 
 use std::sync::Arc;
 
+use ecash_core::canonical::Canonical;
 use ecash_core::keyset::RsaPublicKeyData;
 use ecash_core::offline::messages::*;
 use ecash_core::offline::{self, OfflineError};
-use ecash_core::{Amount, B32, Bytes, Signed};
+use ecash_core::{Amount, B32, Bytes, Fixed, Signed};
 
 use super::{Bank, BankError, BankResult, QUERY_MAX_SKEW_SECS, parse_stored, to_json};
 use crate::keys::{DenomKey, KeyState};
 use crate::storage::offline::{
     self as books, NewOfflineDeposit, NewOfflineWithdrawal, NewTranscript, OfflineBooks,
-    TranscriptOutcome, WithdrawalState,
+    WithdrawalState,
 };
 
 /// Which window of an offline key a request needs.
@@ -319,6 +320,20 @@ impl Bank {
         let key = self.account_key(&body.payee_id)?;
         req.verify(&key)
             .map_err(|_| BankError::BadSignature("offline deposit signature does not verify"))?;
+        // A retry gets its receipt again, even once the keys' windows have
+        // closed: its spends were checked when the batch was first booked.
+        let batch_hash = body.idempotency_hash();
+        if let Some(stored) = books.offline_batch(&body.batch_id)? {
+            if stored.batch_hash != batch_hash || stored.payee_id != body.payee_id {
+                return Err(BankError::RequestIdReused);
+            }
+            let results = stored
+                .results
+                .into_iter()
+                .map(|(coin_id, outcome)| OfflineResult { coin_id, outcome })
+                .collect();
+            return self.offline_receipt(body, results);
+        }
         let now = self.clock.now();
         let state = self.keys.current();
         let mut transcripts = Vec::with_capacity(body.spends.len());
@@ -340,11 +355,12 @@ impl Bank {
                 key_id: spend.key_id,
                 value: k.info.value.value,
                 spend_json: to_json(spend)?,
+                request_hash: Fixed(spend.request.canonical_hash()),
             });
         }
         let outcomes = books.commit_offline_deposit(&NewOfflineDeposit {
             batch_id: body.batch_id,
-            batch_hash: body.idempotency_hash(),
+            batch_hash,
             payee_id: body.payee_id.clone(),
             transcripts: transcripts.clone(),
             now,
@@ -352,17 +368,20 @@ impl Bank {
         let results: Vec<OfflineResult> = transcripts
             .iter()
             .zip(outcomes)
-            .map(|(t, o)| OfflineResult {
+            .map(|(t, outcome)| OfflineResult {
                 coin_id: t.spend.coin_id,
-                outcome: match o {
-                    TranscriptOutcome::Credited { amount } => OfflineOutcome::Credited { amount },
-                    TranscriptOutcome::DoubleSpent { paid, identified } => {
-                        OfflineOutcome::DoubleSpent { paid, identified }
-                    }
-                    TranscriptOutcome::Replayed => OfflineOutcome::Replayed,
-                },
+                outcome,
             })
             .collect();
+        self.offline_receipt(body, results)
+    }
+
+    /// The signed receipt of a batch: its lines and what they credited.
+    fn offline_receipt(
+        &self,
+        body: &OfflineDepositRequest,
+        results: Vec<OfflineResult>,
+    ) -> BankResult<Signed<OfflineDepositReceipt>> {
         let credited = results
             .iter()
             .map(|r| match r.outcome {

@@ -27,6 +27,7 @@
 //! offline keys (it says so at start).
 
 use ecash_core::B32;
+use ecash_core::offline::messages::OfflineOutcome;
 use ecash_core::offline::{Identity, VerifiedSpend};
 
 use super::{StorageError, Totals};
@@ -136,6 +137,9 @@ pub struct NewTranscript {
     pub value: u64,
     /// The spend as received, as JSON (kept as the evidence).
     pub spend_json: String,
+    /// Hash of the payee's request it answers: a replay is the same
+    /// transcript for the same request.
+    pub request_hash: B32,
 }
 
 /// A batch of transcripts to deposit.
@@ -153,24 +157,15 @@ pub struct NewOfflineDeposit {
     pub now: u64,
 }
 
-/// What one deposited transcript came to.
+/// A batch deposited before, as a retry's answer needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TranscriptOutcome {
-    /// The coin's first deposit: its value credited.
-    Credited {
-        /// Minor units.
-        amount: u64,
-    },
-    /// A second spend of a coin (or of a term): paid from the double
-    /// spender's collateral, up to what was left of it.
-    DoubleSpent {
-        /// Paid to the payee, minor units (may be below the coin's value).
-        paid: u64,
-        /// Whether the double spender was identified (all but `2^-40` of the time).
-        identified: bool,
-    },
-    /// The very same transcript deposited before: paid nothing more.
-    Replayed,
+pub struct StoredBatch {
+    /// Hash of the batch first deposited under this id.
+    pub batch_hash: B32,
+    /// Its payee.
+    pub payee_id: String,
+    /// Each coin and what it came to, in the batch's order.
+    pub results: Vec<(B32, OfflineOutcome)>,
 }
 
 /// Sums for the conservation check.
@@ -264,7 +259,10 @@ pub trait OfflineBooks: Send + Sync {
     fn commit_offline_deposit(
         &self,
         d: &NewOfflineDeposit,
-    ) -> Result<Vec<TranscriptOutcome>, StorageError>;
+    ) -> Result<Vec<OfflineOutcome>, StorageError>;
+
+    /// The batch deposited under `batch_id`, if any.
+    fn offline_batch(&self, batch_id: &B32) -> Result<Option<StoredBatch>, StorageError>;
 
     /// The double spends identified against `account_id` (`None`: all).
     fn double_spends(&self, account_id: Option<&str>) -> Result<Vec<DoubleSpend>, StorageError>;

@@ -206,6 +206,52 @@ endpoint!(
     }
 );
 
+endpoint!(
+    /// `POST /api/offline/request`: a single-use request for an offline payment.
+    OfflineRequestApi, (), () => crate::offline::PaymentRequest,
+    EndpointInfo {
+        body: RequestBody::None,
+        description: "The shop's account id, a fresh 16-byte nonce and its own clock: the \
+            payer's challenge follows from them, so the payer chooses nothing it depends on. \
+            Shown as a QR code or a link; open for --payreq-ttl-secs.",
+        ..json(
+            "offline_request",
+            Method::Post,
+            "/api/offline/request",
+            "A request for an offline payment",
+            &[ErrorCode::RateLimited, ErrorCode::Unavailable],
+        )
+    }
+);
+
+endpoint!(
+    /// `POST /api/offline/pay`: an offline spend, accepted with no bank.
+    OfflinePay, (), crate::offline::Spend => crate::offline::messages::OfflineAccepted,
+    EndpointInfo {
+        description: "Checked with no network: the request is this shop's, open and unused; \
+            the key is an offline key of the bank's signed set, in its deposit window; the \
+            challenge, term order and signature hold; the coin is not in the shop's own list \
+            of coins received. The shop deposits what it took in batches once its bank \
+            answers. Offline acceptance is guaranteed only up to the double spender's \
+            collateral at the bank.",
+        ..json(
+            "offline_pay",
+            Method::Post,
+            "/api/offline/pay",
+            "Pay offline",
+            &[
+                ErrorCode::NotFound,
+                ErrorCode::PayreqInvalid,
+                ErrorCode::UnknownKey,
+                ErrorCode::KeyExpired,
+                ErrorCode::InvalidCoin,
+                ErrorCode::CoinSpent,
+                ErrorCode::RateLimited,
+            ],
+        )
+    }
+);
+
 /// `GET /api/admin/orders`: every order and its state, for the shop keeper.
 #[derive(Debug, Clone, Copy)]
 pub struct OrderListApi;
@@ -257,6 +303,8 @@ pub fn merchant<V: Visitor>(v: &mut V) {
     v.visit::<PayreqApi>();
     v.visit::<Goods>();
     v.visit::<Pay>();
+    v.visit::<OfflineRequestApi>();
+    v.visit::<OfflinePay>();
     v.visit::<OrderListApi>();
     v.visit::<Health>();
     v.visit::<OpenApi>();

@@ -337,3 +337,16 @@ impl Canonical for OfflineDepositReceipt {
             .u64(self.credited);
     }
 }
+
+/// A payee's answer to an offline spend it accepted, with no bank: the coin
+/// is its to deposit later.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct OfflineAccepted {
+    /// The coin's id.
+    pub coin_id: B32,
+    /// Its value, from its key.
+    pub value: Amount,
+    /// The payee's clock when it took it, unix seconds.
+    pub received_at: u64,
+}

@@ -100,24 +100,41 @@ impl Payee {
         if issued.saturating_add(self.window_secs) < now {
             return Err(AcceptError::Expired);
         }
-        let k = keys
-            .offline_key(&spend.key_id)
-            .ok_or(AcceptError::UnknownKey(spend.key_id))?;
-        // A coin taken now must still be depositable when the payee is back
-        // online: its key's window must outlast the request's.
-        let closes_in_time = now.saturating_add(self.window_secs) > k.info.deposit_until;
-        if !k.info.can_deposit(now) || closes_in_time || keys.set.is_revoked(&spend.key_id) {
-            return Err(AcceptError::KeyClosed(spend.key_id));
-        }
-        let v = spend.verify(&k.key)?;
+        let (accepted, v) = check_spend(spend, keys, now, self.window_secs)?;
         if self.received.contains(&v.coin_id) {
             return Err(AcceptError::AlreadyReceived);
         }
         self.open.remove(&r.nonce);
         self.received.insert(v.coin_id);
-        Ok(Accepted {
+        Ok(accepted)
+    }
+}
+
+/// The checks of a spend that need no state of the payee's: an offline key
+/// of the bank's signed set, not revoked, whose deposit window outlasts
+/// `window_secs` from `now` (the payee must be able to deposit it), and the
+/// arithmetic. The request and the coins received are the caller's.
+pub fn check_spend(
+    spend: &Spend,
+    keys: &VerifiedKeySet,
+    now: u64,
+    window_secs: u64,
+) -> Result<(Accepted, super::VerifiedSpend), AcceptError> {
+    let k = keys
+        .offline_key(&spend.key_id)
+        .ok_or(AcceptError::UnknownKey(spend.key_id))?;
+    // A coin taken now must still be depositable when the payee is back
+    // online: its key's window must outlast the request's.
+    let closes_in_time = now.saturating_add(window_secs) > k.info.deposit_until;
+    if !k.info.can_deposit(now) || closes_in_time || keys.set.is_revoked(&spend.key_id) {
+        return Err(AcceptError::KeyClosed(spend.key_id));
+    }
+    let v = spend.verify(&k.key)?;
+    Ok((
+        Accepted {
             coin_id: v.coin_id,
             value: k.info.value.value,
-        })
-    }
+        },
+        v,
+    ))
 }

@@ -43,6 +43,8 @@ pub fn routes() -> Routes {
         .add(payreq)
         .add(goods)
         .add(pay)
+        .add(offline_request)
+        .add(offline_pay)
         .add(order_list)
         .add(healthz)
         .add(openapi);
@@ -241,6 +243,27 @@ pub async fn pay(
     let shop = shop.into_inner();
     let paid = shop.pay(&id, body.into_inner(), &quotas.payments, client);
     Ok(Answer(paid.await?))
+}
+
+/// `POST /api/offline/request`: each request is stored, so it takes the order quota.
+pub async fn offline_request(
+    shop: web::Data<Shop>,
+    quotas: web::Data<Quotas>,
+    client: ClientIp,
+) -> Json<api::OfflineRequestApi> {
+    quotas.orders.take(client)?;
+    Ok(Answer(shop.offline_request().await?))
+}
+
+/// `POST /api/offline/pay`: each spend costs a verification, so it takes the payment quota.
+pub async fn offline_pay(
+    shop: web::Data<Shop>,
+    quotas: web::Data<Quotas>,
+    client: ClientIp,
+    body: web::Json<ecash_core::offline::Spend>,
+) -> Json<api::OfflinePay> {
+    quotas.payments.take(client)?;
+    Ok(Answer(shop.offline_pay(body.into_inner()).await?))
 }
 
 /// `GET /api/admin/orders` (`Authorization: Bearer <admin token>`)

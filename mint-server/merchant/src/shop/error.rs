@@ -58,6 +58,20 @@ pub enum ShopError {
     /// The admin token is missing or wrong.
     #[error("this list is for the shop keeper: a valid admin token is needed")]
     Unauthorized,
+    /// An offline spend answers no open request of this shop's.
+    #[error(
+        "this offline payment answers no open request of this shop (taken, expired, or never issued)"
+    )]
+    OfflineRequest,
+    /// An offline spend refused with no network (key, window, arithmetic).
+    #[error("offline payment refused: {0}")]
+    Offline(ecash_core::offline::payee::AcceptError),
+    /// Too many offline requests are open.
+    #[error("the shop has too many open offline requests; try again in a few minutes")]
+    OfflineFull,
+    /// The offline coin was received before.
+    #[error("this offline coin was received before")]
+    OfflineReceived,
     /// The shop's own storage or random numbers failed.
     #[error("shop failure: {0}")]
     Internal(String),
@@ -77,6 +91,19 @@ impl ShopError {
             Self::Bank(e) => return e.clone(),
             Self::BadAck | Self::HeldElsewhere | Self::Internal(_) => ErrorCode::Internal,
             Self::Unauthorized => ErrorCode::Unauthorized,
+            Self::OfflineRequest => ErrorCode::PayreqInvalid,
+            Self::OfflineReceived => ErrorCode::CoinSpent,
+            Self::OfflineFull => ErrorCode::Unavailable,
+            Self::Offline(e) => {
+                use ecash_core::offline::payee::AcceptError as A;
+                match e {
+                    A::UnknownRequest | A::Expired => ErrorCode::PayreqInvalid,
+                    A::UnknownKey(_) => ErrorCode::UnknownKey,
+                    A::KeyClosed(_) => ErrorCode::KeyExpired,
+                    A::AlreadyReceived => ErrorCode::CoinSpent,
+                    A::Invalid(_) => ErrorCode::InvalidCoin,
+                }
+            }
         };
         ApiError::new(code, self.to_string())
     }

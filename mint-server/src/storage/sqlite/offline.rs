@@ -1,6 +1,7 @@
 //! [`OfflineBooks`] on SQLite: each method one IMMEDIATE transaction on the
 //! store's one connection, so identification is atomic with the deposit.
 
+use ecash_core::offline::messages::OfflineOutcome;
 use ecash_core::offline::{self, Identity, LEN, TERMS, VerifiedSpend};
 use ecash_core::{B32, Fixed};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -209,15 +210,16 @@ fn deposit_one(
     d: &NewOfflineDeposit,
     position: usize,
     t: &NewTranscript,
-) -> Result<TranscriptOutcome, StorageError> {
+) -> Result<OfflineOutcome, StorageError> {
     let s = &t.spend;
     let bits = bits_bytes(&s.bits);
     let now = to_i64(d.now)?;
     let reference = s.coin_id.to_b64();
     let replay = c
         .query_row(
-            "SELECT 1 FROM offline_transcripts WHERE coin_id = ?1 AND bits = ?2",
-            params![&s.coin_id.0[..], &bits],
+            "SELECT 1 FROM offline_transcripts
+             WHERE coin_id = ?1 AND bits = ?2 AND request_hash = ?3",
+            params![&s.coin_id.0[..], &bits, &t.request_hash.0[..]],
             |_| Ok(()),
         )
         .optional()
@@ -242,9 +244,8 @@ fn deposit_one(
         }
         earlier.sort_unstable();
     }
-    let (outcome, double) = if replay {
-        (TranscriptOutcome::Replayed, None)
-    } else if earlier.is_empty() {
+    // A coin's first deposit: its value to the payee.
+    let credit = || -> Result<OfflineOutcome, StorageError> {
         move_money(
             c,
             &d.payee_id,
@@ -253,7 +254,12 @@ fn deposit_one(
             &reference,
             now,
         )?;
-        (TranscriptOutcome::Credited { amount: t.value }, None)
+        Ok(OfflineOutcome::Credited { amount: t.value })
+    };
+    let (outcome, double) = if replay {
+        (OfflineOutcome::Replayed, None)
+    } else if earlier.is_empty() {
+        (credit()?, None)
     } else {
         // Every identity the shared terms point at, over every earlier
         // transcript, with how many terms point at it; the best supported
@@ -320,7 +326,7 @@ fn deposit_one(
                     )?;
                 }
                 (
-                    TranscriptOutcome::DoubleSpent {
+                    OfflineOutcome::DoubleSpent {
                         paid,
                         identified: true,
                     },
@@ -329,7 +335,7 @@ fn deposit_one(
             }
             // The same coin again, naming no one (2^-40 of the time): unpaid.
             None if same_coin => (
-                TranscriptOutcome::DoubleSpent {
+                OfflineOutcome::DoubleSpent {
                     paid: 0,
                     identified: false,
                 },
@@ -337,23 +343,13 @@ fn deposit_one(
             ),
             // Terms shared with other coins only, naming no one: a term copied
             // from a spend seen in transit voids no honest coin.
-            None => {
-                move_money(
-                    c,
-                    &d.payee_id,
-                    to_i64(t.value)?,
-                    "offline_deposit",
-                    &reference,
-                    now,
-                )?;
-                (TranscriptOutcome::Credited { amount: t.value }, None)
-            }
+            None => (credit()?, None),
         }
     };
     let (name, paid, identified) = match &outcome {
-        TranscriptOutcome::Credited { amount } => ("credited", *amount, false),
-        TranscriptOutcome::DoubleSpent { paid, identified } => ("double_spent", *paid, *identified),
-        TranscriptOutcome::Replayed => ("replayed", 0, false),
+        OfflineOutcome::Credited { amount } => ("credited", *amount, false),
+        OfflineOutcome::DoubleSpent { paid, identified } => ("double_spent", *paid, *identified),
+        OfflineOutcome::Replayed => ("replayed", 0, false),
     };
     let terms: Vec<u8> = s
         .terms
@@ -363,8 +359,8 @@ fn deposit_one(
     let pads: Vec<u8> = s.pads.concat();
     c.execute(
         "INSERT INTO offline_transcripts (batch_id, position, coin_id, key_id, value, bits, terms,
-             pads, spend, outcome, paid, identified, at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+             pads, spend, outcome, paid, identified, at, request_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         params![
             &d.batch_id.0[..],
             to_i64(position as u64)?,
@@ -379,6 +375,7 @@ fn deposit_one(
             to_i64(paid)?,
             identified,
             now,
+            &t.request_hash.0[..],
         ],
     )
     .map_err(db)?;
@@ -410,33 +407,38 @@ fn deposit_one(
     Ok(outcome)
 }
 
-/// The outcomes stored for batch `batch_id`, in order.
-fn batch_outcomes(c: &Connection, batch_id: &B32) -> Result<Vec<TranscriptOutcome>, StorageError> {
+/// Each coin and outcome stored for batch `batch_id`, in order.
+fn batch_outcomes(
+    c: &Connection,
+    batch_id: &B32,
+) -> Result<Vec<(B32, OfflineOutcome)>, StorageError> {
     let mut stmt = c
         .prepare(
-            "SELECT outcome, paid, identified FROM offline_transcripts
+            "SELECT coin_id, outcome, paid, identified FROM offline_transcripts
              WHERE batch_id = ?1 ORDER BY position",
         )
         .map_err(db)?;
     let rows = stmt
         .query_map(params![&batch_id.0[..]], |r| {
             Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, bool>(2)?,
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, bool>(3)?,
             ))
         })
         .map_err(db)?;
     let mut out = Vec::new();
     for row in rows {
-        let (name, paid, identified) = row.map_err(db)?;
+        let (coin, name, paid, identified) = row.map_err(db)?;
         let paid = to_u64(paid)?;
-        out.push(match name.as_str() {
-            "credited" => TranscriptOutcome::Credited { amount: paid },
-            "double_spent" => TranscriptOutcome::DoubleSpent { paid, identified },
-            "replayed" => TranscriptOutcome::Replayed,
+        let outcome = match name.as_str() {
+            "credited" => OfflineOutcome::Credited { amount: paid },
+            "double_spent" => OfflineOutcome::DoubleSpent { paid, identified },
+            "replayed" => OfflineOutcome::Replayed,
             other => return Err(StorageError::Db(format!("transcript outcome {other}"))),
-        });
+        };
+        out.push((b32(coin)?, outcome));
     }
     Ok(out)
 }
@@ -661,7 +663,7 @@ impl OfflineBooks for SqliteStorage {
     fn commit_offline_deposit(
         &self,
         d: &NewOfflineDeposit,
-    ) -> Result<Vec<TranscriptOutcome>, StorageError> {
+    ) -> Result<Vec<OfflineOutcome>, StorageError> {
         self.write(|c| {
             let before: Option<Vec<u8>> = c
                 .query_row(
@@ -672,7 +674,12 @@ impl OfflineBooks for SqliteStorage {
                 .optional()
                 .map_err(db)?;
             match before {
-                Some(h) if h == d.batch_hash.0 => return batch_outcomes(c, &d.batch_id),
+                Some(h) if h == d.batch_hash.0 => {
+                    return Ok(batch_outcomes(c, &d.batch_id)?
+                        .into_iter()
+                        .map(|(_, o)| o)
+                        .collect());
+                }
                 Some(_) => return Err(StorageError::RequestIdReused),
                 None => {}
             }
@@ -687,6 +694,27 @@ impl OfflineBooks for SqliteStorage {
                 .enumerate()
                 .map(|(i, t)| deposit_one(c, d, i, t))
                 .collect()
+        })
+    }
+
+    fn offline_batch(&self, batch_id: &B32) -> Result<Option<StoredBatch>, StorageError> {
+        self.with(|c| {
+            let row: Option<(Vec<u8>, String)> = c
+                .query_row(
+                    "SELECT batch_hash, payee_id FROM offline_batches WHERE batch_id = ?1",
+                    params![&batch_id.0[..]],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(db)?;
+            row.map(|(hash, payee_id)| {
+                Ok(StoredBatch {
+                    batch_hash: b32(hash)?,
+                    payee_id,
+                    results: batch_outcomes(c, batch_id)?,
+                })
+            })
+            .transpose()
         })
     }
 

@@ -275,5 +275,13 @@ CREATE TABLE offline_double_spends (
 );
 "#,
         ),
+        M::up(
+            r#"
+-- A replay is the same transcript for the same request: the same coin and
+-- challenge bits under another request is a payer grinding a colluding
+-- payee's nonce, and is no replay.
+ALTER TABLE offline_transcripts ADD COLUMN request_hash BLOB;
+"#,
+        ),
     ])
 }

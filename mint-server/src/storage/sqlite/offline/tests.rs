@@ -74,6 +74,7 @@ fn transcript(coin: &OfflineCoin, payee: &str, nonce: u8, value: u64) -> NewTran
         key_id: KEY_ID,
         value,
         spend_json: "{}".into(),
+        request_hash: Fixed(ecash_core::Canonical::canonical_hash(&spend.request)),
     }
 }
 
@@ -82,7 +83,7 @@ fn deposit(
     payee: &str,
     batch: u8,
     t: Vec<NewTranscript>,
-) -> Vec<TranscriptOutcome> {
+) -> Vec<OfflineOutcome> {
     s.commit_offline_deposit(&NewOfflineDeposit {
         batch_id: id(batch),
         batch_hash: id(batch),
@@ -145,21 +146,21 @@ fn money_is_conserved_through_collateral_withdrawal_deposit_and_penalty() {
     drop(pk);
     assert_eq!(
         deposit(&s, "shop", 20, vec![transcript(&coin, "shop", 1, 8)]),
-        vec![TranscriptOutcome::Credited { amount: 8 }]
+        vec![OfflineOutcome::Credited { amount: 8 }]
     );
     assert!(balanced(&s));
     // The same coin at bob, and at the shop again with a new nonce: paid
     // from the 10 of collateral, first deposited first paid.
     assert_eq!(
         deposit(&s, "bob", 21, vec![transcript(&coin, "bob", 2, 8)]),
-        vec![TranscriptOutcome::DoubleSpent {
+        vec![OfflineOutcome::DoubleSpent {
             paid: 8,
             identified: true
         }]
     );
     assert_eq!(
         deposit(&s, "shop", 22, vec![transcript(&coin, "shop", 3, 8)]),
-        vec![TranscriptOutcome::DoubleSpent {
+        vec![OfflineOutcome::DoubleSpent {
             paid: 2,
             identified: true
         }]
@@ -202,19 +203,19 @@ fn concurrent_payees_of_one_coin_are_paid_once_and_the_rest_from_collateral() {
             })
         })
         .collect();
-    let outcomes: Vec<TranscriptOutcome> = handles
+    let outcomes: Vec<OfflineOutcome> = handles
         .into_iter()
         .flat_map(|h| h.join().expect("thread"))
         .collect();
     let credited = outcomes
         .iter()
-        .filter(|o| matches!(o, TranscriptOutcome::Credited { .. }))
+        .filter(|o| matches!(o, OfflineOutcome::Credited { .. }))
         .count();
     assert_eq!(credited, 1, "{outcomes:?}");
     let paid: u64 = outcomes
         .iter()
         .map(|o| match o {
-            TranscriptOutcome::DoubleSpent { paid, identified } => {
+            OfflineOutcome::DoubleSpent { paid, identified } => {
                 assert!(identified);
                 *paid
             }
@@ -256,14 +257,14 @@ fn a_planted_term_frames_no_one_and_the_cheater_is_never_paid_his_own_collateral
     let first = transcript(&coin, "shop", 1, 4);
     assert_eq!(
         deposit(&s, "shop", 20, vec![first.clone()]),
-        vec![TranscriptOutcome::Credited { amount: 4 }]
+        vec![OfflineOutcome::Credited { amount: 4 }]
     );
     // The second spend with one term pointing at the victim's identity: the
     // honest terms outvote it, and the cheater is named.
     let second = planted(&transcript(&coin, "bob", 2, 4), &first, &victims.u);
     assert_eq!(
         deposit(&s, "bob", 21, vec![second]),
-        vec![TranscriptOutcome::DoubleSpent {
+        vec![OfflineOutcome::DoubleSpent {
             paid: 4,
             identified: true
         }]
@@ -274,7 +275,7 @@ fn a_planted_term_frames_no_one_and_the_cheater_is_never_paid_his_own_collateral
     // A third spend, deposited by the cheater himself: named, paid nothing.
     assert_eq!(
         deposit(&s, "cheat", 22, vec![transcript(&coin, "cheat", 3, 4)]),
-        vec![TranscriptOutcome::DoubleSpent {
+        vec![OfflineOutcome::DoubleSpent {
             paid: 0,
             identified: true
         }]
@@ -303,12 +304,49 @@ fn a_term_copied_from_an_honest_spend_voids_no_coin() {
     copy.spend.pads[5] = honest.spend.pads[5];
     assert_eq!(
         deposit(&s, "shop", 20, vec![copy]),
-        vec![TranscriptOutcome::Credited { amount: 4 }]
+        vec![OfflineOutcome::Credited { amount: 4 }]
     );
     assert_eq!(
         deposit(&s, "shop", 21, vec![honest]),
-        vec![TranscriptOutcome::Credited { amount: 4 }],
+        vec![OfflineOutcome::Credited { amount: 4 }],
         "a shared term that names no one is no double spend of this coin"
+    );
+    assert!(balanced(&s));
+}
+
+#[test]
+fn the_same_bits_under_another_request_are_no_replay() {
+    // A payer grinding a colluding payee's nonce until the challenge bits
+    // are those of an honest spend: the bank books it as a double spend it
+    // cannot name (never as a replay of the honest one), and pays nothing.
+    let (_d, s) = store();
+    for (i, a) in ["payer", "shop", "accomplice"].iter().enumerate() {
+        s.create_account(a, &[i as u8 + 1; 32], "", NOW)
+            .expect("account");
+        s.faucet_credit(a, 100, NOW).expect("credit");
+    }
+    s.move_collateral("payer", &id(1), 10, NOW).expect("lock");
+    let coin = withdraw(&s, "payer", 4, 10);
+    let honest = transcript(&coin, "shop", 1, 4);
+    let mut ground = honest.clone();
+    ground.request_hash = id(77);
+    assert_eq!(
+        deposit(&s, "accomplice", 20, vec![ground]),
+        vec![OfflineOutcome::Credited { amount: 4 }]
+    );
+    assert_eq!(
+        deposit(&s, "shop", 21, vec![honest.clone()]),
+        vec![OfflineOutcome::DoubleSpent {
+            paid: 0,
+            identified: false
+        }]
+    );
+    let fraud = s.double_spends(None).expect("list");
+    assert_eq!((fraud.len(), fraud[0].identity), (1, None));
+    // The very same transcript and request again: a replay.
+    assert_eq!(
+        deposit(&s, "shop", 22, vec![honest]),
+        vec![OfflineOutcome::Replayed]
     );
     assert!(balanced(&s));
 }
