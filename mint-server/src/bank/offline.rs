@@ -81,6 +81,19 @@ impl Bank {
         Ok(k.clone())
     }
 
+    /// Refuses `req` unless the key of account `account_id` signed it.
+    fn signed_by<T: Canonical>(
+        &self,
+        req: &Signed<T>,
+        account_id: &str,
+        refusal: &'static str,
+    ) -> BankResult<()> {
+        let key = self.account_key(account_id)?;
+        req.verify(&key)
+            .map(|_| ())
+            .map_err(|_| BankError::BadSignature(refusal))
+    }
+
     fn check_fresh(&self, timestamp: u64) -> BankResult<u64> {
         let now = self.clock.now();
         if now.abs_diff(timestamp) > QUERY_MAX_SKEW_SECS {
@@ -122,9 +135,11 @@ impl Bank {
     pub fn offline_standing(&self, req: &Signed<OfflineQuery>) -> BankResult<OfflineStanding> {
         let books = self.offline_books()?;
         let body = &req.body;
-        let key = self.account_key(&body.account_id)?;
-        req.verify(&key)
-            .map_err(|_| BankError::BadSignature("offline query signature does not verify"))?;
+        self.signed_by(
+            req,
+            &body.account_id,
+            "offline query signature does not verify",
+        )?;
         let now = self.check_fresh(body.timestamp)?;
         let s = books.offline_standing(&body.account_id, now, self.period_now(now))?;
         Ok(self.standing_message(&body.account_id, s))
@@ -138,9 +153,11 @@ impl Bank {
     ) -> BankResult<OfflineStanding> {
         let books = self.offline_books()?;
         let body = &req.body;
-        let key = self.account_key(&body.account_id)?;
-        req.verify(&key)
-            .map_err(|_| BankError::BadSignature("collateral request signature does not verify"))?;
+        self.signed_by(
+            req,
+            &body.account_id,
+            "collateral request signature does not verify",
+        )?;
         self.check_amount(&body.amount)?;
         if body.amount.value == 0 {
             return Err(BankError::Empty("collateral amount"));
@@ -161,9 +178,11 @@ impl Bank {
     ) -> BankResult<OfflineChallenge> {
         let books = self.offline_books()?;
         let body = &req.body;
-        let key = self.account_key(&body.account_id)?;
-        req.verify(&key)
-            .map_err(|_| BankError::BadSignature("offline withdraw signature does not verify"))?;
+        self.signed_by(
+            req,
+            &body.account_id,
+            "offline withdraw signature does not verify",
+        )?;
         let request_hash = body.idempotency_hash();
         let answer = |chosen_json: &str| -> BankResult<OfflineChallenge> {
             Ok(OfflineChallenge {
@@ -216,9 +235,11 @@ impl Bank {
     ) -> BankResult<OfflineBlindSignature> {
         let books = self.offline_books()?;
         let body = &req.body;
-        let key = self.account_key(&body.account_id)?;
-        req.verify(&key)
-            .map_err(|_| BankError::BadSignature("offline open signature does not verify"))?;
+        self.signed_by(
+            req,
+            &body.account_id,
+            "offline open signature does not verify",
+        )?;
         let open_hash = body.idempotency_hash();
         let w = books.offline_withdrawal(&body.request_id)?.ok_or_else(|| {
             BankError::OfflineRefused(
@@ -317,9 +338,11 @@ impl Bank {
                 max: MAX_BATCH,
             });
         }
-        let key = self.account_key(&body.payee_id)?;
-        req.verify(&key)
-            .map_err(|_| BankError::BadSignature("offline deposit signature does not verify"))?;
+        self.signed_by(
+            req,
+            &body.payee_id,
+            "offline deposit signature does not verify",
+        )?;
         // A retry gets its receipt again, even once the keys' windows have
         // closed: its spends were checked when the batch was first booked.
         let batch_hash = body.idempotency_hash();
