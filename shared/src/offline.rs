@@ -750,6 +750,7 @@ pub fn identify(first: &VerifiedSpend, second: &VerifiedSpend) -> Option<Identit
 
 pub mod messages;
 pub mod payee;
+pub mod stored;
 
 #[cfg(test)]
 mod tests;

@@ -76,6 +76,13 @@ pub enum WalletError {
     /// A local cryptographic step failed (RNG, blinding).
     #[error("crypto: {0}")]
     Crypto(String),
+    /// The wallet's observer refused a second spend of an offline coin.
+    #[error("the observer refused: offline coin {0} was spent before")]
+    ObserverRefused(String),
+    /// An offline spend, invoice or payment token is refused (malformed,
+    /// another bank's, expired, already received, or its arithmetic wrong).
+    #[error("offline payment refused: {0}")]
+    Offline(String),
     /// An operation was journaled but could not finish; `recover` will finish or undo it.
     #[error("{source}; the operation is saved and recover will finish it")]
     Interrupted {
@@ -117,6 +124,8 @@ impl WalletError {
             Self::NoWallet => "no_wallet",
             Self::WalletExists => "wallet_exists",
             Self::Crypto(_) => "crypto",
+            Self::ObserverRefused(_) => "observer_refused",
+            Self::Offline(_) => "offline_refused",
             Self::Interrupted { .. } => "interrupted",
         }
     }

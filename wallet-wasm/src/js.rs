@@ -39,6 +39,14 @@ export interface MintBalance { bank_id: string; name: string; url: string; own: 
 export interface RestoreReport { found: number; unspent: number; value: number }
 /** What recover did. */
 export interface RecoverReport { resumed: number; completed: number; undone: number; still_pending: number; refreshed: number; recouped: number; problems: string[] }
+/** Offline coins held and received (no network). */
+export interface OfflineBalance { coins_value: number; coins: [number, number][]; withdrawing: number; to_deposit: number; received: number; undelivered: number }
+/** The account's offline standing at the bank: collateral, allowance, penalties, freeze. */
+export interface OfflineStanding { account_id: string; collateral: { currency: string; value: number }; in_use: { currency: string; value: number }; available: { currency: string; value: number }; penalties: { currency: string; value: number }; frozen: boolean; next_counter: number; unfinished: number; unfinished_cap: number; [field: string]: unknown }
+/** An offline payment made: the token to hand the receiving wallet (none for a shop). */
+export interface OfflineSpent { amount: number; coins: number; token: string | null }
+/** What a deposit of offline coins received came to, by the bank's signed receipts. */
+export interface OfflineDepositDone { coins: number; credited: number; double_spent: number; refused: number }
 /** A payment request and the origin it came from (show it to the payer). */
 export interface Offer { payreq: { amount: { currency: string; value: number }; description: string; merchant_acc_id: string; [field: string]: unknown }; origin: string }
 "#;
@@ -412,6 +420,132 @@ impl EcashWallet {
         self.call(|w| async move {
             let r = w.lock().await.recover().await?;
             Ok(to_js(&r).unwrap_or_default())
+        })
+    }
+
+    /// Offline coins held, withdrawals in flight, and what was received to deposit (no network).
+    #[wasm_bindgen(js_name = offlineBalance, unchecked_return_type = "Promise<OfflineBalance>")]
+    pub fn offline_balance(&self) -> Promise {
+        self.call(|w| async move {
+            Ok(to_js(&w.lock().await.offline_balance().await?).unwrap_or_default())
+        })
+    }
+
+    /// The account's offline standing at the bank.
+    #[wasm_bindgen(js_name = offlineStanding, unchecked_return_type = "Promise<OfflineStanding>")]
+    pub fn offline_standing(&self) -> Promise {
+        self.call(|w| async move {
+            Ok(to_js(&w.lock().await.offline_standing().await?).unwrap_or_default())
+        })
+    }
+
+    /// Locks (`lock = true`) or releases `amount` of the account balance as
+    /// collateral: the offline allowance.
+    #[wasm_bindgen(js_name = offlineCollateral, unchecked_return_type = "Promise<OfflineStanding>")]
+    pub fn offline_collateral(&self, lock: bool, amount: f64) -> Promise {
+        self.call(move |w| async move {
+            let s = w
+                .lock()
+                .await
+                .offline_collateral(lock, amount_arg(amount)?)
+                .await?;
+            Ok(to_js(&s).unwrap_or_default())
+        })
+    }
+
+    /// Withdraws `amount` as offline coins against the allowance.
+    #[wasm_bindgen(
+        js_name = offlineWithdraw,
+        unchecked_return_type = "Promise<{amount: number; coins: number}>"
+    )]
+    pub fn offline_withdraw(&self, amount: f64, on_progress: Option<Function>) -> Promise {
+        self.call(move |w| async move {
+            let mut cb = progress_fn(on_progress);
+            let done = w
+                .lock()
+                .await
+                .offline_withdraw(amount_arg(amount)?, Some(&mut cb))
+                .await?;
+            Ok(to_js(&done).unwrap_or_default())
+        })
+    }
+
+    /// An invoice for `amount` of offline coins, to show the payer (no network).
+    #[wasm_bindgen(js_name = offlineInvoice, unchecked_return_type = "Promise<string>")]
+    pub fn offline_invoice(&self, amount: f64) -> Promise {
+        self.call(move |w| async move {
+            Ok(w.lock()
+                .await
+                .offline_invoice(amount_arg(amount)?)
+                .await?
+                .into())
+        })
+    }
+
+    /// Pays an offline invoice with no network; resolves to the token to hand over.
+    #[wasm_bindgen(js_name = offlinePay, unchecked_return_type = "Promise<OfflineSpent>")]
+    pub fn offline_pay(&self, invoice: String) -> Promise {
+        self.call(move |w| async move {
+            Ok(to_js(&w.lock().await.offline_pay_invoice(&invoice).await?).unwrap_or_default())
+        })
+    }
+
+    /// Pays `amount` offline at the shop at `shopUrl` (the shop needs no bank).
+    #[wasm_bindgen(js_name = offlinePayShop, unchecked_return_type = "Promise<OfflineSpent>")]
+    pub fn offline_pay_shop(&self, shop_url: String, amount: f64) -> Promise {
+        self.call(move |w| async move {
+            let done = w
+                .lock()
+                .await
+                .offline_pay_shop(&shop_url, amount_arg(amount)?)
+                .await?;
+            Ok(to_js(&done).unwrap_or_default())
+        })
+    }
+
+    /// Takes an offline token with no network; resolves to what it brought.
+    #[wasm_bindgen(
+        js_name = offlineReceive,
+        unchecked_return_type = "Promise<{amount: number; coins: number}>"
+    )]
+    pub fn offline_receive(&self, token: String) -> Promise {
+        self.call(move |w| async move {
+            Ok(to_js(&w.lock().await.offline_receive(&token).await?).unwrap_or_default())
+        })
+    }
+
+    /// Deposits what was received offline (needs the bank).
+    #[wasm_bindgen(js_name = offlineDeposit, unchecked_return_type = "Promise<OfflineDepositDone>")]
+    pub fn offline_deposit(&self) -> Promise {
+        self.call(|w| async move {
+            Ok(to_js(&w.lock().await.offline_deposit().await?).unwrap_or_default())
+        })
+    }
+
+    /// Sends again the spends a shop did not confirm; resolves to how many it confirmed now.
+    #[wasm_bindgen(js_name = offlineResend, unchecked_return_type = "Promise<number>")]
+    pub fn offline_resend(&self) -> Promise {
+        self.call(|w| async move {
+            let (done, _) = w.lock().await.offline_resend().await?;
+            Ok(JsValue::from_f64(done as f64))
+        })
+    }
+
+    /// Finishes offline withdrawals a crash or a cut connection interrupted;
+    /// resolves to how many coins they made.
+    #[wasm_bindgen(js_name = offlineRecover, unchecked_return_type = "Promise<number>")]
+    pub fn offline_recover(&self) -> Promise {
+        self.call(|w| async move {
+            let n = w.lock().await.offline_finish_withdrawals().await?;
+            Ok(JsValue::from_f64(n as f64))
+        })
+    }
+
+    /// The tokens of offline payments made to wallets, to hand over again.
+    #[wasm_bindgen(js_name = offlineTokens, unchecked_return_type = "Promise<string[]>")]
+    pub fn offline_tokens(&self) -> Promise {
+        self.call(|w| async move {
+            Ok(to_js(&w.lock().await.offline_tokens().await?).unwrap_or_default())
         })
     }
 }

@@ -3,7 +3,8 @@
 //! Keys: `meta`, `keys` (the signed key set), `papers` (its certificate), `seenkeys` (key ids by value
 //! and period, to notice a key made for this wallet), `coin/<serial>`, `op/<id>` (the
 //! journal), `hist/<time>-<id>` (history), `ctr/<key_id>` (derivation counters),
-//! `mint/<bank_id>` (another certified bank the wallet holds coins of).
+//! `mint/<bank_id>` (another certified bank the wallet holds coins of),
+//! `offline/...` (offline coins and the observer: see `wallet::offline`).
 
 use ecash_core::certificate::{MintCertificate, RevocationList};
 use ecash_core::messages::{
@@ -449,5 +450,29 @@ pub enum Event {
     Restored {
         /// How many.
         coins: usize,
+    },
+    /// Offline coins withdrawn against the offline allowance.
+    OfflineWithdrawn {
+        /// How many.
+        coins: usize,
+    },
+    /// Offline coins spent, with no bank: to a shop or as a token to a wallet.
+    OfflineSpent {
+        /// `shop <url>` or `wallet`.
+        to: String,
+        /// How many coins.
+        coins: usize,
+    },
+    /// Offline coins received, with no bank; deposited later.
+    OfflineReceived {
+        /// How many.
+        coins: usize,
+    },
+    /// Offline coins received, deposited: what the bank's signed receipt says.
+    OfflineDeposited {
+        /// Coins deposited.
+        coins: usize,
+        /// Of them, spent before elsewhere (paid from the spender's collateral, as far as it went).
+        double_spent: usize,
     },
 }

@@ -73,6 +73,15 @@ impl<S: Store> Store for DyingStore<S> {
         let v = self.inner.reserve(key, n).await?;
         if live { Ok(v) } else { Err(died()) }
     }
+    async fn apply_unless(
+        &self,
+        guards: &[String],
+        writes: Vec<Write>,
+    ) -> Result<bool, StoreError> {
+        let live = self.death.step().map_err(|_| died())?;
+        let v = self.inner.apply_unless(guards, writes).await?;
+        if live { Ok(v) } else { Err(died()) }
+    }
 }
 
 struct DyingNet {

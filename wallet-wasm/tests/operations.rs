@@ -310,3 +310,61 @@ async fn exchange_renews_serials_and_recover_refreshes_coins_near_expiry() {
     );
     assert!(serials(&w).is_disjoint(&after));
 }
+
+#[test]
+fn cli_pays_offline_between_two_wallets() {
+    let mint = Mint::start_with(&["--offline-max-exp", "2"]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let cli = |who: &str, args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecash-wallet"))
+            .arg("--wallet")
+            .arg(dir.path().join(format!("{who}.db")))
+            .args(args)
+            .output()
+            .expect("run ecash-wallet");
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        );
+        assert!(out.status.success(), "{who} {args:?}: {stderr}");
+        stdout
+    };
+    for who in ["alice", "bob"] {
+        cli(who, &["init", "--bank", &mint.url]);
+        cli(who, &["faucet", "50"]);
+    }
+    cli("alice", &["offline", "lock", "10"]);
+    let done: serde_json::Value =
+        serde_json::from_str(&cli("alice", &["offline", "withdraw", "7"])).expect("json");
+    assert_eq!(
+        (done["amount"].as_u64(), done["coins"].as_u64()),
+        (Some(7), Some(3))
+    );
+    let invoice = cli("bob", &["offline", "invoice", "5"]);
+    let token = cli("alice", &["offline", "pay", invoice.trim()]);
+    assert!(token.starts_with("ecashoff1"), "{token}");
+    let got: serde_json::Value =
+        serde_json::from_str(&cli("bob", &["offline", "receive", token.trim()])).expect("json");
+    assert_eq!(got["amount"], 5);
+    let bal: serde_json::Value =
+        serde_json::from_str(&cli("alice", &["offline", "balance"])).expect("json");
+    assert_eq!(bal["coins_value"], 2);
+    let dep: serde_json::Value =
+        serde_json::from_str(&cli("bob", &["offline", "deposit"])).expect("json");
+    assert_eq!(
+        (dep["coins"].as_u64(), dep["credited"].as_u64()),
+        (Some(2), Some(5))
+    );
+    let st: serde_json::Value =
+        serde_json::from_str(&cli("alice", &["offline", "standing"])).expect("json");
+    assert_eq!(st["frozen"], false);
+    // The same token again is refused with a stable code.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecash-wallet"))
+        .arg("--wallet")
+        .arg(dir.path().join("bob.db"))
+        .args(["offline", "receive", token.trim()])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error [offline_refused]"));
+}

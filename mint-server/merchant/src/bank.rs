@@ -285,21 +285,7 @@ impl BankLink {
             .call::<ecash_core::api::OfflineDeposit>(&(), req)
             .await
             .map_err(OfflineDepositError::Call)?;
-        let coins: Vec<B32> = req
-            .body
-            .spends
-            .iter()
-            .map(|s| ecash_core::offline::coin_id_of(&s.key_id, &s.signature.0))
-            .collect();
-        let holds = receipt.verify(&self.master).is_ok()
-            && receipt.body.batch_id == req.body.batch_id
-            && receipt.body.payee_id == req.body.payee_id
-            && receipt
-                .body
-                .results
-                .iter()
-                .map(|r| r.coin_id)
-                .eq(coins.iter().copied());
+        let holds = receipt.verify(&self.master).is_ok() && receipt.body.answers(&req.body);
         if !holds {
             return Err(OfflineDepositError::BadReceipt);
         }

@@ -60,9 +60,15 @@ fn a_shop_takes_offline_payments_with_its_bank_stopped_and_deposits_them_later()
         .call::<api::OfflinePay>(&(), &spend)
         .expect("taken offline");
     assert_eq!((took.coin_id, took.value.value), (four.id(), 4));
-    // The same spend again: its request is taken.
+    // The same spend again (the payer lost the answer): the same answer, taken once.
     assert_eq!(
-        refused(shop.call::<api::OfflinePay>(&(), &spend)),
+        shop.call::<api::OfflinePay>(&(), &spend)
+            .expect("the same answer"),
+        took
+    );
+    // Its request with another coin: taken.
+    assert_eq!(
+        refused(shop.call::<api::OfflinePay>(&(), &two.spend(&r))),
         (400, ErrorCode::PayreqInvalid)
     );
     // The same coin under a new request: received before.

@@ -338,6 +338,20 @@ impl Canonical for OfflineDepositReceipt {
     }
 }
 
+impl OfflineDepositReceipt {
+    /// Whether this receipt is the one for `req`: its batch, its payee, and
+    /// one line per spend in the batch's order. (The master key's signature
+    /// over it is the caller's to check, with the key it pins.)
+    pub fn answers(&self, req: &OfflineDepositRequest) -> bool {
+        self.batch_id == req.batch_id
+            && self.payee_id == req.payee_id
+            && self.results.iter().map(|r| r.coin_id).eq(req
+                .spends
+                .iter()
+                .map(|s| super::coin_id_of(&s.key_id, &s.signature.0)))
+    }
+}
+
 /// A payee's answer to an offline spend it accepted, with no bank: the coin
 /// is its to deposit later.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -349,4 +363,18 @@ pub struct OfflineAccepted {
     pub value: Amount,
     /// The payee's clock when it took it, unix seconds.
     pub received_at: u64,
+}
+
+/// Whether the bank's refusal of an offline deposit batch is about one of
+/// its spends (and not about the payee, the bank, or the moment): the one
+/// refusal after which a payee writes that spend off.
+pub fn refuses_a_spend(code: crate::ErrorCode) -> bool {
+    use crate::ErrorCode;
+    matches!(
+        code,
+        ErrorCode::InvalidCoin
+            | ErrorCode::UnknownKey
+            | ErrorCode::KeyExpired
+            | ErrorCode::KeyRevoked
+    )
 }

@@ -253,3 +253,41 @@ fn the_opened_half_is_uniform_and_never_the_same() {
     // Each index opened about half the time (100 of 200; 5 sigma is ±35).
     assert!(hits.iter().all(|&h| (65..=135).contains(&h)), "{hits:?}");
 }
+
+#[test]
+fn stored_candidates_and_coins_come_back_whole_and_damage_is_caught() {
+    let (sk, key_id) = key();
+    let pk = pk();
+    let u = identity(&SECRET, "acct-s", 1);
+    let cands = Candidates::new(&pk, *key_id, u).expect("candidates");
+    // Written before round 1, read back after a crash: the same candidates.
+    let json = serde_json::to_string(&cands.stored(&pk).expect("stored")).expect("json");
+    let back: stored::StoredCandidates = serde_json::from_str(&json).expect("parse");
+    let again = Candidates::from_stored(&pk, &back).expect("read back");
+    assert_eq!(again.blinded, cands.blinded);
+    let chosen = choose_openings().expect("choice");
+    assert_eq!(
+        again.open(&pk, &chosen).expect("open"),
+        cands.open(&pk, &chosen).expect("open")
+    );
+    let product = blind_product(&pk, &again.blinded, &chosen).expect("product");
+    let sig = sign_product(sk, &product).expect("sign");
+    let coin = again.finish(&pk, &chosen, &sig).expect("the coin");
+    let kept = OfflineCoin::from_stored(&coin.stored()).expect("coin back");
+    assert_eq!(kept.id(), coin.id());
+    kept.spend(&request("p", 3)).verify(&pk).expect("spendable");
+
+    // Damage: a missing candidate, a factor out of range, a short coin.
+    let mut short = back.clone();
+    short.terms.pop();
+    assert!(matches!(
+        Candidates::from_stored(&pk, &short),
+        Err(OfflineError::Count { .. })
+    ));
+    let mut big = back.clone();
+    big.r[0] = Bytes(vec![0xff; 256]);
+    assert!(Candidates::from_stored(&pk, &big).is_err());
+    let mut c = coin.stored();
+    c.terms.truncate(3);
+    assert!(OfflineCoin::from_stored(&c).is_err());
+}

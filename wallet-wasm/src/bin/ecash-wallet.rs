@@ -78,6 +78,90 @@ mod cli {
         Recover,
         /// Print the seed phrase.
         Seed,
+        /// Offline coins (CAFE): spend and receive with no bank.
+        Offline {
+            #[command(subcommand)]
+            cmd: OfflineCmd,
+        },
+    }
+
+    #[derive(Subcommand)]
+    enum OfflineCmd {
+        /// Collateral, allowance, penalties and freeze, from the bank.
+        Standing,
+        /// Lock part of the account balance as collateral (the offline allowance).
+        Lock { amount: u64 },
+        /// Release collateral (it comes back when the keys it backs close).
+        Release { amount: u64 },
+        /// Withdraw offline coins against the allowance.
+        Withdraw { amount: u64 },
+        /// Make an invoice for another wallet to pay offline (prints it).
+        Invoice { amount: u64 },
+        /// Pay an invoice offline (prints the token to hand over).
+        Pay { invoice: String },
+        /// Pay a shop offline at its base URL.
+        PayShop {
+            /// The shop's base URL.
+            shop: String,
+            /// Minor units.
+            amount: u64,
+        },
+        /// Take an offline token with no network.
+        Receive { token: String },
+        /// Deposit what was received offline (needs the bank).
+        Deposit,
+        /// Send again the spends a shop did not confirm.
+        Resend,
+        /// The tokens of offline payments to wallets, to hand over again.
+        Tokens,
+        /// Offline coins held and received (no network).
+        Balance,
+        /// Finish offline withdrawals a crash or cut interrupted.
+        Recover,
+    }
+
+    async fn offline<S: wallet_wasm::store::Store, T: wallet_wasm::transport::Transport>(
+        wallet: &mut Wallet<S, T>,
+        cmd: OfflineCmd,
+    ) -> Result<(), WalletError> {
+        match cmd {
+            OfflineCmd::Standing => print(&wallet.offline_standing().await?),
+            OfflineCmd::Lock { amount } => print(&wallet.offline_collateral(true, amount).await?),
+            OfflineCmd::Release { amount } => {
+                print(&wallet.offline_collateral(false, amount).await?)
+            }
+            OfflineCmd::Withdraw { amount } => {
+                let mut cb = progress;
+                print(&wallet.offline_withdraw(amount, Some(&mut cb)).await?)
+            }
+            OfflineCmd::Invoice { amount } => {
+                println!("{}", wallet.offline_invoice(amount).await?);
+                Ok(())
+            }
+            OfflineCmd::Pay { invoice } => {
+                let done = wallet.offline_pay_invoice(&invoice).await?;
+                eprintln!("paid {} in {} offline coins", done.amount, done.coins);
+                println!("{}", done.token.unwrap_or_default());
+                Ok(())
+            }
+            OfflineCmd::PayShop { shop, amount } => {
+                print(&wallet.offline_pay_shop(&shop, amount).await?)
+            }
+            OfflineCmd::Receive { token } => print(&wallet.offline_receive(&token).await?),
+            OfflineCmd::Deposit => print(&wallet.offline_deposit().await?),
+            OfflineCmd::Resend => {
+                let (confirmed, last) = wallet.offline_resend().await?;
+                print(&serde_json::json!({
+                    "confirmed": confirmed,
+                    "last_error": last.map(|e| format!("[{}] {e}", e.code())),
+                }))
+            }
+            OfflineCmd::Tokens => print(&wallet.offline_tokens().await?),
+            OfflineCmd::Balance => print(&wallet.offline_balance().await?),
+            OfflineCmd::Recover => print(&serde_json::json!({
+                "finished": wallet.offline_finish_withdrawals().await?
+            })),
+        }
     }
 
     fn print<T: Serialize>(v: &T) -> Result<(), WalletError> {
@@ -173,6 +257,7 @@ mod cli {
                 println!("{}", wallet.seed_phrase());
                 Ok(())
             }
+            Cmd::Offline { cmd } => offline(&mut wallet, cmd).await,
             Cmd::Init { .. } | Cmd::Restore { .. } => Ok(()),
         }
     }

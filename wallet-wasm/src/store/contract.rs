@@ -43,6 +43,7 @@ where
     counters_count_up_once(&make().await).await;
     counters_go_on_from_written_values(&make().await).await;
     interleaved_reservations_never_overlap(&make().await, None).await;
+    guarded_batches_land_once(&make().await, None).await;
 }
 
 /// The checks that need two handles on one store.
@@ -55,6 +56,7 @@ pub async fn run_shared<S: Store>(first: &S, second: &S) {
         "a batch written through one handle is seen through the other"
     );
     interleaved_reservations_never_overlap(first, Some(second)).await;
+    guarded_batches_land_once(first, Some(second)).await;
 }
 
 async fn batches_land_whole_and_in_key_order<S: Store>(s: &S) {
@@ -167,4 +169,71 @@ async fn interleaved_reservations_never_overlap<S: Store>(a: &S, b: Option<&S>) 
         next += n;
     }
     assert_eq!(reserve(b, key, 0).await, next);
+}
+
+async fn guarded_batches_land_once<S: Store>(a: &S, b: Option<&S>) {
+    let b = b.unwrap_or(a);
+    let claim = |who: &str| {
+        vec![
+            put("guard/coin", who),
+            put(&format!("spent/{who}"), "x"),
+            Write::Delete("coin/held".into()),
+        ]
+    };
+    apply(a, vec![put("coin/held", "1")]).await;
+    let guards = ["guard/coin".to_owned()];
+    // Many claims at once from both handles: exactly one lands, whole.
+    let from_a: Vec<_> = (0..8)
+        .map(|i| a.apply_unless(&guards, claim(&format!("a{i}"))))
+        .collect();
+    let from_b: Vec<_> = (0..8)
+        .map(|i| b.apply_unless(&guards, claim(&format!("b{i}"))))
+        .collect();
+    let (ra, rb) = futures::future::join(
+        futures::future::join_all(from_a),
+        futures::future::join_all(from_b),
+    )
+    .await;
+    let won: Vec<bool> = ra
+        .into_iter()
+        .chain(rb)
+        .map(|r| r.unwrap_or_else(|e| panic!("apply_unless: {e}")))
+        .collect();
+    assert_eq!(
+        won.iter().filter(|w| **w).count(),
+        1,
+        "one claim lands: {won:?}"
+    );
+    let got = records(b).await;
+    let winner = got
+        .iter()
+        .find(|(k, _)| k == "guard/coin")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| panic!("the guard is written"));
+    let spent: Vec<&String> = got
+        .iter()
+        .filter(|(k, _)| k.starts_with("spent/"))
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(
+        spent,
+        [&format!("spent/{winner}")],
+        "only the winner's writes"
+    );
+    assert!(!got.iter().any(|(k, _)| k == "coin/held"));
+    // A guard that is not there lets a batch through; a later one is refused.
+    assert!(
+        a.apply_unless(&["guard/other".to_owned()], vec![put("guard/other", "1")])
+            .await
+            .unwrap_or_else(|e| panic!("apply_unless: {e}"))
+    );
+    assert!(
+        !b.apply_unless(
+            &["guard/none".to_owned(), "guard/other".to_owned()],
+            vec![put("x/never", "1")]
+        )
+        .await
+        .unwrap_or_else(|e| panic!("apply_unless: {e}"))
+    );
+    assert!(!records(a).await.iter().any(|(k, _)| k == "x/never"));
 }

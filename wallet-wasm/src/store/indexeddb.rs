@@ -118,26 +118,15 @@ impl Store for IndexedDbStore {
     }
 
     async fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        let tx = self
-            .db
-            .transaction(&[OBJECT_STORE], TransactionMode::ReadWrite)
-            .map_err(idb_err("transaction"))?;
-        let store = tx.object_store(OBJECT_STORE).map_err(idb_err("store"))?;
-        for w in &writes {
-            match w {
-                Write::Put(k, v) => {
-                    store
-                        .put(&JsValue::from_str(v), Some(&JsValue::from_str(k)))
-                        .map_err(idb_err("put"))?;
-                }
-                Write::Delete(k) => {
-                    store
-                        .delete(Query::Key(JsValue::from_str(k)))
-                        .map_err(idb_err("delete"))?;
-                }
-            }
-        }
-        commit(tx, "the batch").await
+        self.apply_in_tx(&[], &writes).await.map(|_| ())
+    }
+
+    async fn apply_unless(
+        &self,
+        guards: &[String],
+        writes: Vec<Write>,
+    ) -> Result<bool, StoreError> {
+        self.apply_in_tx(guards, &writes).await
     }
 
     async fn reserve(&self, key: &str, n: u64) -> Result<u64, StoreError> {
@@ -163,5 +152,45 @@ impl Store for IndexedDbStore {
             .map_err(idb_err("put"))?;
         commit(tx, "the counter update").await?;
         Ok(old)
+    }
+}
+
+impl IndexedDbStore {
+    /// One `readwrite` transaction: IndexedDB serializes it against every
+    /// other tab's, so the guard's read and the writes are one step.
+    async fn apply_in_tx(&self, guards: &[String], writes: &[Write]) -> Result<bool, StoreError> {
+        let tx = self
+            .db
+            .transaction(&[OBJECT_STORE], TransactionMode::ReadWrite)
+            .map_err(idb_err("transaction"))?;
+        let store = tx.object_store(OBJECT_STORE).map_err(idb_err("store"))?;
+        for g in guards {
+            let held = store
+                .get(Query::Key(JsValue::from_str(g)))
+                .map_err(idb_err("get"))?
+                .await
+                .map_err(idb_err("get"))?;
+            if held.is_some() {
+                // Nothing written: let the transaction end empty.
+                tx.await.map_err(idb_err("read"))?;
+                return Ok(false);
+            }
+        }
+        for w in writes {
+            match w {
+                Write::Put(k, v) => {
+                    store
+                        .put(&JsValue::from_str(v), Some(&JsValue::from_str(k)))
+                        .map_err(idb_err("put"))?;
+                }
+                Write::Delete(k) => {
+                    store
+                        .delete(Query::Key(JsValue::from_str(k)))
+                        .map_err(idb_err("delete"))?;
+                }
+            }
+        }
+        commit(tx, "the batch").await?;
+        Ok(true)
     }
 }

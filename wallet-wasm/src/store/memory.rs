@@ -43,6 +43,18 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn apply_unless(
+        &self,
+        guards: &[String],
+        writes: Vec<Write>,
+    ) -> Result<bool, StoreError> {
+        if guards.iter().any(|g| self.map.borrow().contains_key(g)) {
+            return Ok(false);
+        }
+        self.apply(writes).await?;
+        Ok(true)
+    }
+
     async fn reserve(&self, key: &str, n: u64) -> Result<u64, StoreError> {
         let mut map = self.map.borrow_mut();
         let old = match map.get(key) {

@@ -3,6 +3,8 @@
 //! The contract every implementation keeps:
 //! - [`Store::apply`] writes a whole batch or nothing, and the batch is durable
 //!   when it returns (what the wallet's crash safety rests on);
+//! - [`Store::apply_unless`] is a batch that only one of several writers
+//!   can land (the offline observer's one authorization per coin);
 //! - [`Store::reserve`] increments a counter atomically, even between two
 //!   wallet instances on the same store (two browser tabs), so no coin secret
 //!   is ever derived twice.
@@ -41,6 +43,11 @@ pub trait Store {
     async fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError>;
     /// Atomically adds `n` to the counter `key` (absent = 0); returns the value before.
     async fn reserve(&self, key: &str, n: u64) -> Result<u64, StoreError>;
+    /// Applies `writes` atomically and durably unless one of the records
+    /// `guards` exists; returns whether they were applied. Handles racing
+    /// with a guard in common (that their writes create): exactly one wins.
+    async fn apply_unless(&self, guards: &[String], writes: Vec<Write>)
+    -> Result<bool, StoreError>;
 }
 
 /// The next counter value after `old + n`, refusing overflow.

@@ -58,25 +58,15 @@ impl Store for SqliteStore {
     }
 
     async fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        let mut conn = self.conn()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db_err)?;
-        for w in &writes {
-            match w {
-                Write::Put(k, v) => tx
-                    .execute(
-                        "INSERT INTO kv (key, value) VALUES (?1, ?2)
-                         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                        params![k, v],
-                    )
-                    .map_err(db_err)?,
-                Write::Delete(k) => tx
-                    .execute("DELETE FROM kv WHERE key = ?1", params![k])
-                    .map_err(db_err)?,
-            };
-        }
-        tx.commit().map_err(db_err)
+        self.apply_in_tx(&[], &writes).map(|_| ())
+    }
+
+    async fn apply_unless(
+        &self,
+        guards: &[String],
+        writes: Vec<Write>,
+    ) -> Result<bool, StoreError> {
+        self.apply_in_tx(guards, &writes)
     }
 
     async fn reserve(&self, key: &str, n: u64) -> Result<u64, StoreError> {
@@ -103,6 +93,42 @@ impl Store for SqliteStore {
         .map_err(db_err)?;
         tx.commit().map_err(db_err)?;
         Ok(old)
+    }
+}
+
+impl SqliteStore {
+    /// One IMMEDIATE transaction (the write lock first, so the guard's read
+    /// and the writes are one step against other processes).
+    fn apply_in_tx(&self, guards: &[String], writes: &[Write]) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        for g in guards {
+            let held: Option<i64> = tx
+                .query_row("SELECT 1 FROM kv WHERE key = ?1", params![g], |r| r.get(0))
+                .optional()
+                .map_err(db_err)?;
+            if held.is_some() {
+                return Ok(false);
+            }
+        }
+        for w in writes {
+            match w {
+                Write::Put(k, v) => tx
+                    .execute(
+                        "INSERT INTO kv (key, value) VALUES (?1, ?2)
+                         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                        params![k, v],
+                    )
+                    .map_err(db_err)?,
+                Write::Delete(k) => tx
+                    .execute("DELETE FROM kv WHERE key = ?1", params![k])
+                    .map_err(db_err)?,
+            };
+        }
+        tx.commit().map_err(db_err)?;
+        Ok(true)
     }
 }
 

@@ -18,6 +18,7 @@ mod io;
 mod journal;
 mod keys;
 mod mints;
+pub mod offline;
 mod outputs;
 mod pay;
 mod receive;

@@ -304,6 +304,14 @@ impl<S: Store> Store for Crashing<S> {
         self.step()?;
         self.inner.reserve(key, n).await
     }
+    async fn apply_unless(
+        &self,
+        guards: &[String],
+        writes: Vec<Write>,
+    ) -> Result<bool, StoreError> {
+        self.step()?;
+        self.inner.apply_unless(guards, writes).await
+    }
 }
 
 /// Flips one character of the base64url string at `v[field][index]`.

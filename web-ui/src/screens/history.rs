@@ -33,6 +33,23 @@ fn describe(e: &HistoryEntry) -> (String, String) {
         Event::Exchanged { purpose } => ("Exchanged".into(), purpose.name().into()),
         Event::SpentElsewhere { coins } => ("Spent elsewhere".into(), format!("{coins} coins")),
         Event::Restored { coins } => ("Restored".into(), format!("{coins} coins")),
+        Event::OfflineWithdrawn { coins } => {
+            ("Offline coins withdrawn".into(), format!("{coins} coins"))
+        }
+        Event::OfflineSpent { to, coins } => {
+            ("Paid offline".into(), format!("{coins} coins to {to}"))
+        }
+        Event::OfflineReceived { coins } => (
+            "Received offline".into(),
+            format!("{coins} coins, deposited when online"),
+        ),
+        Event::OfflineDeposited {
+            coins,
+            double_spent,
+        } => (
+            "Offline coins deposited".into(),
+            format!("{coins} coins, {double_spent} spent twice by their payer"),
+        ),
     }
 }
 

@@ -9,7 +9,7 @@ use ecash_core::offline::messages::{
 };
 use ecash_core::offline::payee::{AcceptError, check_spend};
 use ecash_core::offline::{PaymentRequest, Spend};
-use ecash_core::{Amount, B32, ErrorCode, Fixed, Signed};
+use ecash_core::{Amount, B32, Fixed, Signed};
 
 use super::{Shop, ShopError, random};
 use crate::bank::OfflineDepositError;
@@ -47,17 +47,28 @@ impl Shop {
         }
         let (nonce, issued_at) = (spend.request.nonce.0, spend.request.issued_at);
         let open_since = now.saturating_sub(window);
+        let json = serde_json::to_string(&spend)
+            .map_err(|_| ShopError::Internal("encoding a spend".into()))?;
         // The cheap look-up first: the arithmetic is for requests still open.
         if !self
             .db(move |s| s.offline_request_open(&nonce, issued_at, open_since))
             .await?
         {
+            // The very spend taken before (the payer lost the answer): the same answer.
+            let coin = ecash_core::offline::coin_id_of(&spend.key_id, &spend.signature.0);
+            let again = json.clone();
+            if let Some((value, at)) = self.db(move |s| s.offline_taken(&coin, &again)).await? {
+                let keys = self.bank.keys().await;
+                return Ok(OfflineAccepted {
+                    coin_id: coin,
+                    value: Amount::new(keys.set.currency.clone(), value),
+                    received_at: at,
+                });
+            }
             return Err(ShopError::OfflineRequest);
         }
         let keys = self.bank.keys().await;
         let (accepted, _) = check_spend(&spend, &keys, now, window).map_err(ShopError::Offline)?;
-        let json = serde_json::to_string(&spend)
-            .map_err(|_| ShopError::Internal("encoding a spend".into()))?;
         let (coin, value) = (accepted.coin_id, accepted.value);
         self.db(move |s| s.offline_take(&nonce, issued_at, open_since, &coin, value, &json, now))
             .await?
@@ -118,7 +129,7 @@ impl Shop {
             // arithmetic): of a batch, every spend goes again alone, so
             // only the one refused is written off.
             Err(OfflineDepositError::Call(CallError::Refused { error, .. }))
-                if refuses_a_spend(error.code) =>
+                if ecash_core::offline::messages::refuses_a_spend(error.code) =>
             {
                 tracing::warn!(code = error.code.as_str(), message = %error.message,
                     "the bank refused an offline payment");
@@ -139,16 +150,4 @@ impl Shop {
         self.db(move |s| s.offline_settled(&results)).await?;
         Ok(n)
     }
-}
-
-/// Whether the bank's refusal of a batch is about one of its spends (and
-/// not about the shop, the bank, or the moment).
-fn refuses_a_spend(code: ErrorCode) -> bool {
-    matches!(
-        code,
-        ErrorCode::InvalidCoin
-            | ErrorCode::UnknownKey
-            | ErrorCode::KeyExpired
-            | ErrorCode::KeyRevoked
-    )
 }

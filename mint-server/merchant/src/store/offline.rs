@@ -82,6 +82,24 @@ impl ShopStore {
         .is_some())
     }
 
+    /// The value and time the shop took `coin_id` at, if it took it with
+    /// exactly this spend (the payer sending it again after a lost answer).
+    pub fn offline_taken(
+        &self,
+        coin_id: &B32,
+        spend_json: &str,
+    ) -> Result<Option<(u64, u64)>, ShopDbError> {
+        let c = self.conn()?;
+        c.query_row(
+            "SELECT value, received_at FROM offline_spends WHERE coin_id = ?1 AND spend = ?2",
+            params![&coin_id.0[..], spend_json],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+        )
+        .optional()
+        .map_err(db)
+        .map(|o| o.map(|(v, t)| (v.max(0) as u64, t.max(0) as u64)))
+    }
+
     /// Takes request `nonce` (issued at `issued_at`, not before
     /// `open_since`) for the spend of `coin_id`, and records the spend:
     /// both or neither.
