@@ -202,6 +202,21 @@ async fn exact_change_and_insufficient_funds() {
     assert_eq!(empty.expect_err("empty").code(), "no_wallet");
 }
 
+/// Runs the CLI on the wallet file `db`: whether it succeeded, stdout, stderr.
+fn ecash_wallet(db: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecash-wallet"))
+        .arg("--wallet")
+        .arg(db)
+        .args(args)
+        .output()
+        .expect("run ecash-wallet");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn cli_drives_the_same_core() {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -211,19 +226,7 @@ fn cli_drives_the_same_core() {
     let mint = Mint::start();
     let dir = tempfile::tempdir().expect("tmp");
     let db = dir.path().join("cli.db");
-    let cli = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecash-wallet"))
-            .arg("--wallet")
-            .arg(&db)
-            .args(args)
-            .output()
-            .expect("run ecash-wallet");
-        let (stdout, stderr) = (
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        );
-        (out.status.success(), stdout, stderr)
-    };
+    let cli = |args: &[&str]| ecash_wallet(&db, args);
     let (ok, out, err) = cli(&["init", "--bank", &mint.url]);
     assert!(ok, "{err}");
     assert!(out.contains("account_id") && err.contains("seed phrase"));
@@ -315,18 +318,10 @@ async fn exchange_renews_serials_and_recover_refreshes_coins_near_expiry() {
 fn cli_pays_offline_between_two_wallets() {
     let mint = Mint::start_with(&["--offline-max-exp", "2"]);
     let dir = tempfile::tempdir().expect("tmp");
+    let db = |who: &str| dir.path().join(format!("{who}.db"));
     let cli = |who: &str, args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecash-wallet"))
-            .arg("--wallet")
-            .arg(dir.path().join(format!("{who}.db")))
-            .args(args)
-            .output()
-            .expect("run ecash-wallet");
-        let (stdout, stderr) = (
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        );
-        assert!(out.status.success(), "{who} {args:?}: {stderr}");
+        let (ok, stdout, stderr) = ecash_wallet(&db(who), args);
+        assert!(ok, "{who} {args:?}: {stderr}");
         stdout
     };
     for who in ["alice", "bob"] {
@@ -359,12 +354,7 @@ fn cli_pays_offline_between_two_wallets() {
         serde_json::from_str(&cli("alice", &["offline", "standing"])).expect("json");
     assert_eq!(st["frozen"], false);
     // The same token again is refused with a stable code.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecash-wallet"))
-        .arg("--wallet")
-        .arg(dir.path().join("bob.db"))
-        .args(["offline", "receive", token.trim()])
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("error [offline_refused]"));
+    let (ok, _, err) = ecash_wallet(&db("bob"), &["offline", "receive", token.trim()]);
+    assert!(!ok);
+    assert!(err.contains("error [offline_refused]"), "{err}");
 }

@@ -164,6 +164,48 @@ fn parse<V: serde::de::DeserializeOwned>(k: &str, v: &str) -> Result<V, WalletEr
         .map_err(|e| StoreError(format!("offline record {k} is corrupt: {e}")).into())
 }
 
+/// The coin id a record's key ends in.
+fn id_in(k: &str, id: &str) -> Result<B32, WalletError> {
+    B32::from_b64(id).ok_or_else(|| StoreError(format!("offline record {k} is corrupt")).into())
+}
+
+/// An offline text (invoice, token): `prefix` then base64url of JSON, at
+/// most `max` characters; surrounding whitespace is ignored when read.
+/// `what` names it in errors, which `err` wraps.
+pub(crate) struct Text {
+    pub(crate) prefix: &'static str,
+    pub(crate) max: usize,
+    pub(crate) what: &'static str,
+    pub(crate) err: fn(String) -> WalletError,
+}
+
+impl Text {
+    pub(crate) fn encode<V: Serialize>(&self, v: &V) -> Result<String, WalletError> {
+        let json = serde_json::to_vec(v).map_err(|e| (self.err)(e.to_string()))?;
+        Ok(format!(
+            "{}{}",
+            self.prefix,
+            ecash_core::bytes::b64_encode(&json)
+        ))
+    }
+
+    pub(crate) fn decode<V: serde::de::DeserializeOwned>(
+        &self,
+        text: &str,
+    ) -> Result<V, WalletError> {
+        let t = text.trim();
+        if t.len() > self.max {
+            return Err((self.err)(format!("{} too long", self.what)));
+        }
+        let b64 = t
+            .strip_prefix(self.prefix)
+            .ok_or_else(|| (self.err)(format!("{} starts with {}", self.what, self.prefix)))?;
+        let json = ecash_core::bytes::b64_decode(b64)
+            .map_err(|_| (self.err)(format!("{} is not base64url", self.what)))?;
+        serde_json::from_slice(&json).map_err(|e| (self.err)(format!("{} content: {e}", self.what)))
+    }
+}
+
 impl Book {
     /// Reads the offline records (read again at every operation, so two
     /// tabs or processes see each other's changes).
@@ -183,9 +225,7 @@ impl Book {
                 }
                 "wd" => b.withdrawals.push(parse(&k, &v)?),
                 "observer" => {
-                    let id = B32::from_b64(id)
-                        .ok_or_else(|| StoreError(format!("offline record {k} is corrupt")))?;
-                    b.authorized.insert(id);
+                    b.authorized.insert(id_in(&k, id)?);
                 }
                 "spent" => {
                     let r: SpentRecord = parse(&k, &v)?;
@@ -200,9 +240,7 @@ impl Book {
                 }
                 "batch" => b.deposits.push(parse(&k, &v)?),
                 "seen" => {
-                    let id = B32::from_b64(id)
-                        .ok_or_else(|| StoreError(format!("offline record {k} is corrupt")))?;
-                    b.seen.insert(id);
+                    b.seen.insert(id_in(&k, id)?);
                 }
                 _ => {}
             }

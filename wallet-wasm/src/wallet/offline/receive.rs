@@ -4,7 +4,6 @@
 //! answers, in journaled batches checked against the pinned master key.
 
 use ecash_core::api;
-use ecash_core::bytes::{b64_decode, b64_encode};
 use ecash_core::offline::messages::{MAX_BATCH, OfflineDepositRequest, OfflineOutcome};
 use ecash_core::offline::payee::check_spend;
 use ecash_core::offline::{NONCE_LEN, PaymentRequest};
@@ -32,6 +31,13 @@ pub const REQUEST_WINDOW_SECS: u64 = 3600;
 /// Requests per invoice: the most coins a payer may use for it.
 pub const INVOICE_REQUESTS: usize = 8;
 
+const INVOICE: super::Text = super::Text {
+    prefix: INVOICE_PREFIX,
+    max: 16 * 1024,
+    what: "an offline invoice",
+    err: WalletError::Payreq,
+};
+
 /// What a payee shows the payer (as text, a QR code or a link fragment):
 /// the amount and single-use requests, one per coin the payer may use.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,24 +53,13 @@ pub struct OfflineInvoice {
 impl OfflineInvoice {
     /// The invoice text.
     pub fn encode(&self) -> Result<String, WalletError> {
-        let json = serde_json::to_vec(self).map_err(|e| WalletError::Payreq(e.to_string()))?;
-        Ok(format!("{INVOICE_PREFIX}{}", b64_encode(&json)))
+        INVOICE.encode(self)
     }
 
     /// Reads an invoice: an amount, 1 to [`INVOICE_REQUESTS`] requests of one
     /// payee with distinct nonces.
     pub fn decode(text: &str) -> Result<Self, WalletError> {
-        let t = text.trim();
-        if t.len() > 16 * 1024 {
-            return Err(WalletError::Payreq("offline invoice too long".into()));
-        }
-        let b64 = t.strip_prefix(INVOICE_PREFIX).ok_or_else(|| {
-            WalletError::Payreq(format!("an offline invoice starts with {INVOICE_PREFIX}"))
-        })?;
-        let json =
-            b64_decode(b64).map_err(|_| WalletError::Payreq("invoice is not base64url".into()))?;
-        let inv: Self = serde_json::from_slice(&json)
-            .map_err(|e| WalletError::Payreq(format!("invoice content: {e}")))?;
+        let inv: Self = INVOICE.decode(text)?;
         let n = inv.requests.len();
         if n == 0 || n > INVOICE_REQUESTS || inv.amount == 0 {
             return Err(WalletError::Payreq(format!(

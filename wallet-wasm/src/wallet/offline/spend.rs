@@ -5,7 +5,6 @@
 //! over its offline endpoint; to another wallet they travel as a token.
 
 use ecash_core::api;
-use ecash_core::bytes::{b64_decode, b64_encode};
 use ecash_core::offline::messages::MAX_BATCH;
 use ecash_core::offline::{OfflineCoin, PaymentRequest, Spend};
 use serde::{Deserialize, Serialize};
@@ -27,6 +26,13 @@ pub const TOKEN_PREFIX: &str = "ecashoff1";
 /// Largest token accepted, in characters (64 spends of about 7 kB).
 const MAX_TOKEN_LEN: usize = 640 * 1024;
 
+const TOKEN: super::Text = super::Text {
+    prefix: TOKEN_PREFIX,
+    max: MAX_TOKEN_LEN,
+    what: "an offline payment token",
+    err: WalletError::Token,
+};
+
 /// What an offline payment token carries: spends answering the receiver's
 /// requests. They pay only that receiver (its id is in every challenge).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,25 +46,12 @@ pub struct OfflinePayment {
 impl OfflinePayment {
     /// The token text.
     pub fn encode(&self) -> Result<String, WalletError> {
-        let json = serde_json::to_vec(self).map_err(|e| WalletError::Token(e.to_string()))?;
-        Ok(format!("{TOKEN_PREFIX}{}", b64_encode(&json)))
+        TOKEN.encode(self)
     }
 
     /// Reads a token; surrounding whitespace is ignored.
     pub fn decode(text: &str) -> Result<Self, WalletError> {
-        let t = text.trim();
-        if t.len() > MAX_TOKEN_LEN {
-            return Err(WalletError::Token("offline token too long".into()));
-        }
-        let b64 = t.strip_prefix(TOKEN_PREFIX).ok_or_else(|| {
-            WalletError::Token(format!(
-                "an offline payment token starts with {TOKEN_PREFIX}"
-            ))
-        })?;
-        let json =
-            b64_decode(b64).map_err(|_| WalletError::Token("token is not base64url".into()))?;
-        let p: Self = serde_json::from_slice(&json)
-            .map_err(|e| WalletError::Token(format!("token content: {e}")))?;
+        let p: Self = TOKEN.decode(text)?;
         if p.spends.is_empty() || p.spends.len() > MAX_BATCH {
             return Err(WalletError::Token(format!(
                 "an offline token carries 1 to {MAX_BATCH} spends"
@@ -177,17 +170,16 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         requests: &[PaymentRequest],
         to: &Destination,
         mut extra: Batch,
-    ) -> Result<Vec<Spend>, WalletError> {
-        let mut spends = Vec::with_capacity(coins.len());
+    ) -> Result<Vec<SpentRecord>, WalletError> {
+        let mut records = Vec::with_capacity(coins.len());
         let mut writes = std::mem::take(&mut extra.writes);
         for (c, request) in coins.iter().zip(requests) {
             let coin = OfflineCoin::from_stored(&c.coin)
                 .map_err(|e| WalletError::Crypto(format!("a stored offline coin: {e}")))?;
-            let spend = coin.spend(request);
             let record = SpentRecord {
                 coin_id: c.id,
                 value: c.value,
-                spend: spend.clone(),
+                spend: coin.spend(request),
                 to: to.clone(),
                 at: self.state.now(),
                 delivered: *to == Destination::Wallet,
@@ -195,7 +187,7 @@ impl<S: Store, T: Transport> Wallet<S, T> {
             };
             writes.push(Write::Delete(coin_key(&c.id)));
             writes.push(put(spent_key(&c.id), &record)?);
-            spends.push(spend);
+            records.push(record);
         }
         let ids: Vec<ecash_core::B32> = coins.iter().map(|c| c.id).collect();
         if !SoftwareObserver(&self.store)
@@ -215,7 +207,7 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         }
         use super::super::io::Mirror;
         self.state.mirror(extra);
-        Ok(spends)
+        Ok(records)
     }
 
     /// Pays `amount` with offline coins to the wallet whose invoice is
@@ -254,7 +246,10 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         )?;
         let spends = self
             .offline_spend(&picks, &inv.requests, &Destination::Wallet, b)
-            .await?;
+            .await?
+            .into_iter()
+            .map(|r| r.spend)
+            .collect();
         let token = OfflinePayment {
             bank_id: inv.bank_id,
             spends,
@@ -283,11 +278,12 @@ impl<S: Store, T: Transport> Wallet<S, T> {
             let request = self
                 .run_stateless(Single::<api::OfflineRequestApi>::new(&base, &(), &())?)
                 .await?;
-            let spend = self
+            for r in self
                 .offline_spend(std::slice::from_ref(c), &[request], &to, Batch::default())
                 .await?
-                .remove(0);
-            self.offline_deliver(&base, c.id, spend).await?;
+            {
+                self.offline_deliver(&base, r).await?;
+            }
         }
         let mut b = Batch::default();
         b.history(
@@ -306,15 +302,11 @@ impl<S: Store, T: Transport> Wallet<S, T> {
         })
     }
 
-    /// Sends a spend to the shop and records its answer.
-    async fn offline_deliver(
-        &self,
-        base: &str,
-        coin_id: ecash_core::B32,
-        spend: Spend,
-    ) -> Result<(), WalletError> {
+    /// Sends the spend of `r` to the shop at `base` and records its answer.
+    async fn offline_deliver(&self, base: &str, mut r: SpentRecord) -> Result<(), WalletError> {
+        let coin_id = r.coin_id;
         let accepted = self
-            .run_stateless(Single::<api::OfflinePay>::new(base, &(), &spend)?)
+            .run_stateless(Single::<api::OfflinePay>::new(base, &(), &r.spend)?)
             .await
             .map_err(|e| WalletError::Interrupted {
                 op: coin_id.to_b64(),
@@ -326,13 +318,10 @@ impl<S: Store, T: Transport> Wallet<S, T> {
                 reason: "the shop's answer names another coin".into(),
             });
         }
-        let book = Book::load(&self.store).await?;
-        if let Some(mut r) = book.spent.get(&coin_id).cloned() {
-            r.delivered = true;
-            self.store
-                .apply(vec![put(spent_key(&coin_id), &r)?])
-                .await?;
-        }
+        r.delivered = true;
+        self.store
+            .apply(vec![put(spent_key(&coin_id), &r)?])
+            .await?;
         Ok(())
     }
 
@@ -343,9 +332,9 @@ impl<S: Store, T: Transport> Wallet<S, T> {
     pub async fn offline_resend(&self) -> Result<(usize, Option<WalletError>), WalletError> {
         let book = Book::load(&self.store).await?;
         let (mut done, mut last) = (0, None);
-        for r in book.spent.values().filter(|r| !r.delivered) {
-            if let Destination::Shop { url } = &r.to {
-                match self.offline_deliver(url, r.coin_id, r.spend.clone()).await {
+        for r in book.spent.into_values().filter(|r| !r.delivered) {
+            if let Destination::Shop { url } = r.to.clone() {
+                match self.offline_deliver(&url, r).await {
                     Ok(()) => done += 1,
                     Err(e) => last = Some(e),
                 }
